@@ -1,0 +1,80 @@
+//! `berth`: the engine operations of the app, from a shell — for scripts, tests and benchmarks.
+//! It calls the same engine API as the app, so what it reports is what the app would see.
+
+mod doctor;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_local::DataDirs;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Compute sessions and storage folders, from a shell"
+)]
+struct Cli {
+    /// Keep folders and the catalog here instead of the OS's data directory
+    /// (also: BERTH_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check what the local engine can use on this computer, with a fix for each problem.
+    /// Exits non-zero when local sessions cannot run here.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Diagnostics go to stderr so `--json` output stays parseable; quiet unless RUST_LOG asks.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    let dirs = match DataDirs::resolve(cli.data_dir) {
+        Ok(dirs) => dirs,
+        Err(error) => return fail(cli.json, &error),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(
+                cli.json,
+                &berth_core::Error::internal(format!("cannot start: {e}")),
+            );
+        }
+    };
+    match cli.command {
+        Command::Doctor => runtime.block_on(doctor::run(&dirs, cli.json)),
+    }
+}
+
+/// Prints an engine error the way a script expects (`{code, message}` on stdout with --json)
+/// and exits 1.
+fn fail(json: bool, error: &berth_core::Error) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(error).unwrap_or_default());
+    } else {
+        eprintln!("berth: {error}");
+    }
+    ExitCode::FAILURE
+}

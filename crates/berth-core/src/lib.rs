@@ -1,0 +1,13 @@
+//! Berth's domain: the types every engine, the app and the CLI share, and the rules that hold
+//! for all of them. Nothing here touches the disk, the network or a UI toolkit, so every rule
+//! can be tested in isolation and reused by both engines.
+
+pub mod engine;
+pub mod error;
+pub mod folder;
+pub mod session;
+
+pub use engine::{Engine, EngineInfo, EngineKind};
+pub use error::{Error, ErrorCode, Result};
+pub use folder::{Folder, FolderPermission, FolderStatus, UsageMode};
+pub use session::{Session, SessionStatus, SessionType};

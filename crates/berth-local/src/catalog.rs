@@ -1,0 +1,246 @@
+//! The local engine's metadata store: one SQLite database in the data directory holding the
+//! folders and sessions the engine knows of. Folder *contents* are plain directories; only what
+//! a directory cannot say (id, usage mode, permission, trash state, ...) lives here.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use berth_core::{
+    Error, Folder, FolderPermission, FolderStatus, Result, Session, SessionStatus, SessionType,
+    folder::is_automount_name,
+};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+pub const FILE_NAME: &str = "berth.sqlite3";
+
+/// Each entry upgrades the schema by one version; `PRAGMA user_version` records how many ran.
+/// Never edit a shipped entry: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE folders (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        host          TEXT NOT NULL,
+        usage_mode    TEXT NOT NULL CHECK (usage_mode IN ('general', 'model', 'data')),
+        permission    TEXT NOT NULL CHECK (permission IN ('ro', 'rw', 'wd')),
+        cloneable     INTEGER NOT NULL DEFAULT 0,
+        status        TEXT NOT NULL CHECK (status IN ('ready', 'trashed')),
+        created_at_ms INTEGER NOT NULL
+    );
+    -- Backend.AI's rule: a name is unique among a user's live folders.
+    CREATE UNIQUE INDEX folders_live_name ON folders(name) WHERE status = 'ready';
+
+    CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        session_type  TEXT NOT NULL CHECK (session_type IN ('interactive', 'batch')),
+        status        TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+"#];
+
+pub struct Catalog {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog in `data_dir` and brings its schema up to date.
+    ///
+    /// Errors with `engine_unavailable` when the directory or database cannot be used, and
+    /// refuses a database written by a newer Berth rather than guessing at its schema.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::engine_unavailable(format!(
+                "Cannot create the data directory {}: {e}. Pick a writable directory with \
+                 --data-dir or BERTH_DATA_DIR.",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let unavailable = |e: rusqlite::Error| {
+            Error::engine_unavailable(format!(
+                "Cannot open the folder catalog {}: {e}.",
+                path.display()
+            ))
+        };
+        let mut conn = Connection::open(&path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Live folders (not in the trash), oldest first.
+    pub fn folders(&self) -> Result<Vec<Folder>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, name, host, usage_mode, permission, cloneable, status, created_at_ms
+                 FROM folders WHERE status = 'ready' ORDER BY created_at_ms, name",
+            )
+            .map_err(query_error)?;
+        let rows = stmt.query_map([], folder_from_row).map_err(query_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    /// Sessions that have not been cleaned up, newest first.
+    pub fn sessions(&self) -> Result<Vec<Session>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, name, session_type, status, created_at_ms
+                 FROM sessions ORDER BY created_at_ms DESC, name",
+            )
+            .map_err(query_error)?;
+        let rows = stmt.query_map([], session_from_row).map_err(query_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (it is transactional), so a
+        // poisoned lock is safe to keep using.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .optional()
+        .map_err(query_error)?
+        .unwrap_or(0)
+        .try_into()
+        .unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(Error::engine_unavailable(format!(
+            "The folder catalog {} was written by a newer Berth (schema {applied}, this one knows \
+             {}). Update Berth, or point --data-dir elsewhere.",
+            path.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(query_error)?;
+        tx.execute_batch(sql).map_err(query_error)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(query_error)?;
+        tx.commit().map_err(query_error)?;
+    }
+    Ok(())
+}
+
+fn query_error(e: rusqlite::Error) -> Error {
+    Error::internal(format!("Folder catalog query failed: {e}"))
+}
+
+fn folder_from_row(row: &Row<'_>) -> rusqlite::Result<Folder> {
+    let name: String = row.get(1)?;
+    Ok(Folder {
+        id: row.get(0)?,
+        automount: is_automount_name(&name),
+        name,
+        host: row.get(2)?,
+        usage_mode: parse_column(row, 3)?,
+        permission: parse_column::<FolderPermission>(row, 4)?,
+        cloneable: row.get(5)?,
+        status: parse_column::<FolderStatus>(row, 6)?,
+        created_at_ms: row.get(7)?,
+    })
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        session_type: parse_column::<SessionType>(row, 2)?,
+        status: parse_column::<SessionStatus>(row, 3)?,
+        created_at_ms: row.get(4)?,
+    })
+}
+
+/// Enum columns hold the same snake_case strings as the IPC, so serde parses both.
+fn parse_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde::de::Deserialize::deserialize(
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&text),
+    )
+    .map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_catalog_is_empty_and_reopens_at_the_same_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        assert!(catalog.folders().unwrap().is_empty());
+        assert!(catalog.sessions().unwrap().is_empty());
+        drop(catalog);
+        let again = Catalog::open(dir.path()).unwrap();
+        assert!(again.folders().unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_written_outside_the_app_are_listed_with_their_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let conn = Connection::open(catalog.path()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO folders VALUES ('f1','.local','local:default','general','rw',0,'ready',10);
+             INSERT INTO folders VALUES ('f2','old','local:default','data','ro',1,'trashed',5);",
+        )
+        .unwrap();
+        let folders = catalog.folders().unwrap();
+        assert_eq!(
+            folders.len(),
+            1,
+            "trashed folders are not listed: {folders:?}"
+        );
+        assert_eq!(folders[0].name, ".local");
+        assert!(folders[0].automount);
+        assert_eq!(folders[0].permission, FolderPermission::Rw);
+    }
+
+    #[test]
+    fn a_catalog_from_a_newer_berth_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let error = Catalog::open(dir.path()).err().expect("must refuse");
+        assert_eq!(error.code, berth_core::ErrorCode::EngineUnavailable);
+        assert!(error.message.contains("newer Berth"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_unwritable_data_dir_is_reported_as_engine_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let error = Catalog::open(&file.join("sub")).err().expect("must refuse");
+        assert_eq!(error.code, berth_core::ErrorCode::EngineUnavailable);
+        assert!(error.message.contains("not-a-dir"), "{}", error.message);
+    }
+}

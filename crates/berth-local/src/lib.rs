@@ -1,0 +1,11 @@
+//! The local engine: storage folders are directories under the app's data directory, their
+//! metadata lives in SQLite, and sessions run in sandboxes on this computer.
+
+pub mod catalog;
+pub mod dirs;
+pub mod doctor;
+mod engine;
+
+pub use catalog::Catalog;
+pub use dirs::DataDirs;
+pub use engine::LocalEngine;

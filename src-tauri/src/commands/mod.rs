@@ -1,0 +1,6 @@
+//! The commands the UI calls, one module per screen. Each is a few lines: get the engine, call
+//! it, return its `{code, message}` error unchanged.
+
+pub mod engine;
+pub mod folders;
+pub mod sessions;

@@ -1,0 +1,88 @@
+//! Berth's desktop shell. It only wires: logging, the active engine as app state, and thin
+//! commands that call the engine and map its errors. Domain logic lives in the `berth-*` crates.
+
+mod commands;
+mod logging;
+mod state;
+
+use specta_typescript::{BigIntExportBehavior, Typescript};
+
+pub use state::ActiveEngine;
+
+/// Where the generated TypeScript bindings live, relative to this crate.
+pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
+
+/// Every command the UI may call, with the types they use, for both the invoke handler and the
+/// TypeScript bindings: one list, so the two cannot drift apart.
+pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
+        commands::engine::engine_info,
+        commands::folders::list_folders,
+        commands::sessions::list_sessions,
+    ])
+}
+
+/// The TypeScript the UI imports, generated from the Rust command and model types.
+pub fn typescript_bindings() -> Result<String, String> {
+    ipc()
+        .export_str(
+            Typescript::default()
+                .header("// Generated from Berth's Rust types by `make bindings`. Do not edit.\n// @ts-nocheck: the generator emits helpers this app does not use yet.\n/* eslint-disable */")
+                // Sizes and timestamps fit well inside 2^53; plain numbers keep the UI simple.
+                .bigint(BigIntExportBehavior::Number),
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Opens the window on the local engine and runs until the user quits.
+pub fn run() {
+    let dirs = berth_local::DataDirs::resolve(None);
+    let _log_guard = dirs
+        .as_ref()
+        .ok()
+        .and_then(|dirs| logging::init(&dirs.logs));
+    let engine = ActiveEngine::open_local(dirs);
+    let ipc = ipc();
+    let result = tauri::Builder::default()
+        .manage(engine)
+        .invoke_handler(ipc.invoke_handler())
+        .run(tauri::generate_context!());
+    if let Err(error) = result {
+        tracing::error!(%error, "the app stopped with an error");
+        eprintln!("Berth could not start: {error}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI compiles against the committed bindings; this fails when a Rust command or type
+    /// changed without regenerating them. `make bindings` (BERTH_UPDATE_BINDINGS=1) rewrites them.
+    #[test]
+    fn typescript_bindings_are_up_to_date() {
+        let generated = typescript_bindings().expect("bindings export");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH);
+        if std::env::var_os("BERTH_UPDATE_BINDINGS").is_some() {
+            std::fs::write(&path, &generated).expect("write bindings");
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: run `make bindings` and commit the result",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn bindings_carry_the_error_shape_the_ui_branches_on() {
+        let generated = typescript_bindings().expect("bindings export");
+        assert!(
+            generated.contains("export type BerthError = { code: ErrorCode; message: string }"),
+            "{generated}"
+        );
+        assert!(generated.contains("\"engine_unavailable\""));
+    }
+}

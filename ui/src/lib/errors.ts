@@ -1,0 +1,28 @@
+// What each error code means to the person in front of the screen. The message from Rust says
+// what happened; this says what kind of trouble it is and what to try.
+import type { BerthError, ErrorCode } from "./bindings";
+
+export type ErrorAdvice = { title: string; hint: string };
+
+export function adviceFor(code: ErrorCode): ErrorAdvice {
+  switch (code) {
+    case "engine_unavailable":
+      return { title: "The engine is unavailable", hint: "Fix the problem below, then reopen Berth." };
+    case "invalid_input":
+      return { title: "That is not allowed", hint: "Change the highlighted value and try again." };
+    case "not_found":
+      return { title: "It is gone", hint: "It was removed elsewhere. Refresh to see what is there now." };
+    case "already_exists":
+      return { title: "That name is taken", hint: "Pick another name." };
+    case "internal":
+      return { title: "Something went wrong", hint: "Try again. If it keeps happening, the log file says more." };
+    default: {
+      const unknown: never = code;
+      return { title: "Something went wrong", hint: `Unknown error code ${String(unknown)}.` };
+    }
+  }
+}
+
+export function describe(error: BerthError): ErrorAdvice & { message: string } {
+  return { ...adviceFor(error.code), message: error.message };
+}
