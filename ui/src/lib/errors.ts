@@ -7,7 +7,7 @@ export type ErrorAdvice = { title: string; hint: string };
 export function adviceFor(code: ErrorCode): ErrorAdvice {
   switch (code) {
     case "engine_unavailable":
-      return { title: "The engine is unavailable", hint: "Fix the problem below, then reopen Berth." };
+      return { title: "The engine is unavailable", hint: "Fix what the message names, then reopen Berth." };
     case "invalid_input":
       return { title: "That is not allowed", hint: "Change the highlighted value and try again." };
     case "not_found":

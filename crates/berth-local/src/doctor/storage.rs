@@ -38,7 +38,10 @@ pub(super) fn data_dir(dir: &Path) -> Finding {
 pub(super) fn free_disk(dir: &Path) -> Finding {
     let fix =
         "Free some space on that disk, or keep Berth's data on another one with --data-dir DIR.";
-    match available_bytes(dir) {
+    // Measure the nearest directory that exists, so a data dir not created yet still reports
+    // the disk it would land on.
+    let existing = dir.ancestors().find(|p| p.is_dir()).unwrap_or(dir);
+    match available_bytes(existing) {
         Err(e) => Finding::fail(
             CheckId::FreeDisk,
             format!("cannot read free space of {}: {e}", dir.display()),

@@ -1,0 +1,85 @@
+# Berth's two commands: `make run` opens the app, `make test` proves it. Both install what is
+# missing first (scripts/setup-debian), so a new Debian/Ubuntu machine needs nothing else.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+TOOLS := $(CURDIR)/target/tools
+TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
+APP := target/debug/berth-app
+
+# CI builds from scratch once: incremental artifacts would only cost time and disk there.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL := 0
+endif
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy \
+        test-rust test-ui test-e2e doctor figures clean-e2e
+
+## make run: install what is missing, build, and open Berth on the local engine.
+run: setup build
+	./$(APP)
+
+## make test: the same setup, then every check CI runs.
+test: setup-test
+	@echo "== rustfmt";        $(MAKE) --no-print-directory fmt-check
+	@echo "== frontend";       $(MAKE) --no-print-directory ui test-ui
+	@echo "== clippy";         $(MAKE) --no-print-directory clippy
+	@echo "== build";          $(MAKE) --no-print-directory build
+	@echo "== rust tests (incl. the TypeScript binding drift check)"; $(MAKE) --no-print-directory test-rust
+	@echo "== end to end";     $(MAKE) --no-print-directory test-e2e
+
+setup:
+	scripts/setup-debian
+	$(MAKE) --no-print-directory npm
+
+setup-test:
+	scripts/setup-debian --test
+	$(MAKE) --no-print-directory npm $(TAURI_DRIVER)
+	@command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+npm: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(TAURI_DRIVER):
+	cargo install --locked tauri-driver --version '^2.0.4' --root $(TOOLS)
+
+## The UI is embedded in the app binary, so it is built first.
+ui: npm
+	npm run build
+
+build: ui
+	cargo build --workspace
+
+bindings:
+	BERTH_UPDATE_BINDINGS=1 cargo test -p berth-app --lib typescript_bindings_are_up_to_date
+
+check-bindings:
+	cargo test -p berth-app --lib typescript_bindings_are_up_to_date
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	cargo nextest run --workspace --no-fail-fast
+
+test-ui: npm
+	npm run check
+	npm run test:unit
+
+test-e2e: build $(TAURI_DRIVER)
+	npm run test:e2e
+
+doctor:
+	cargo run -q -p berth-cli -- doctor
+
+## Prints the foundation's figures (start-up, memory, rebuild time) as ratios to baselines.
+figures: build
+	scripts/measure-foundation

@@ -1,0 +1,41 @@
+//! The `berth` binary as a user or script runs it: real processes, real sandboxes, temporary
+//! data directories.
+
+// Helpers here are test code too: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod doctor;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `berth ARGS` with its data under `home` and nothing from the real user's directories.
+pub fn berth(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(args)
+        .env("HOME", home)
+        .env("BERTH_DATA_DIR", home.join("data"))
+        .env("BERTH_CONFIG_DIR", home.join("config"))
+        .env_remove("RUST_LOG");
+    command
+}
+
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("berth runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn version_names_the_program_and_its_version() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(&mut berth(home.path(), &["--version"]));
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("berth {}", env!("CARGO_PKG_VERSION"))
+    );
+}

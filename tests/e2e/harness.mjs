@@ -1,0 +1,265 @@
+// End-to-end harness: the real Berth window under Xvfb, driven through WebDriver (tauri-driver
+// in front of Debian's WebKitWebDriver). Every WebDriver call is time-boxed, screenshots come
+// from the X display (WebKitWebDriver's screenshot endpoint hangs), and Xvfb, the driver and
+// the app are always stopped, by process group, even when a test fails.
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const SCREENSHOT_DIR = join(ROOT, "target/e2e-screenshots");
+const APP = process.env.BERTH_APP ?? join(ROOT, "target/debug/berth-app");
+const TAURI_DRIVER =
+  process.env.TAURI_DRIVER ??
+  [join(ROOT, "target/tools/bin/tauri-driver"), join(process.env.HOME ?? "/root", ".cargo/bin/tauri-driver")].find(
+    existsSync,
+  );
+const NATIVE_DRIVER = process.env.WEBKIT_WEBDRIVER ?? "/usr/bin/WebKitWebDriver";
+const CALL_TIMEOUT_MS = 15_000;
+const SCREEN = { width: 1280, height: 800 };
+export const WINDOW = { width: 1200, height: 760 };
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+function freeDisplay() {
+  for (let n = 90; n < 190; n++) {
+    if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
+  }
+  throw new Error("no free X display number between :90 and :189");
+}
+
+async function until(what, probe, timeoutMs = 20_000, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+/** Starts a process in its own process group so stop() can take down all it spawned. */
+function launch(command, args, env, logName, logs) {
+  const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const lines = [];
+  logs[logName] = lines;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      lines.push(chunk);
+      if (lines.length > 400) lines.shift();
+    });
+  }
+  return child;
+}
+
+function killGroup(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    /* already gone */
+  }
+}
+
+async function waitExit(child, ms) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await Promise.race([new Promise((r) => child.once("exit", r)), new Promise((r) => setTimeout(r, ms))]);
+  if (child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/**
+ * A running app in a fresh X display with its own data directory. `env` adds variables for the
+ * app (BERTH_DATA_DIR and friends default to a new temporary directory).
+ */
+export async function openApp({ env = {} } = {}) {
+  if (!existsSync(APP)) throw new Error(`${APP} is missing: build it first (make build)`);
+  if (!TAURI_DRIVER) throw new Error("tauri-driver is missing: make tools installs it");
+  const home = mkdtempSync(join(tmpdir(), "berth-e2e-"));
+  const display = freeDisplay();
+  const logs = {};
+  const app = {
+    home,
+    display: `:${display}`,
+    dataDir: env.BERTH_DATA_DIR ?? join(home, "data"),
+    logs,
+    processes: [],
+    session: null,
+    base: null,
+  };
+  try {
+    const xvfb = launch(
+      "Xvfb",
+      [`:${display}`, "-screen", "0", `${SCREEN.width}x${SCREEN.height}x24`, "-nolisten", "tcp"],
+      process.env,
+      "xvfb",
+      logs,
+    );
+    app.processes.push(xvfb);
+    await until(`Xvfb on :${display}`, () => existsSync(`/tmp/.X11-unix/X${display}`), 10_000);
+
+    const port = await freePort();
+    const nativePort = await freePort();
+    const driverEnv = {
+      ...process.env,
+      DISPLAY: `:${display}`,
+      NO_AT_BRIDGE: "1",
+      WEBKIT_DISABLE_COMPOSITING_MODE: "1",
+      BERTH_DATA_DIR: app.dataDir,
+      BERTH_CONFIG_DIR: join(home, "config"),
+      XDG_CONFIG_HOME: join(home, "xdg-config"),
+      XDG_DATA_HOME: join(home, "xdg-data"),
+      XDG_CACHE_HOME: join(home, "xdg-cache"),
+      ...env,
+    };
+    const driver = launch(
+      TAURI_DRIVER,
+      ["--port", String(port), "--native-port", String(nativePort), "--native-driver", NATIVE_DRIVER],
+      driverEnv,
+      "tauri-driver",
+      logs,
+    );
+    app.processes.push(driver);
+    app.base = `http://127.0.0.1:${port}`;
+    await until("tauri-driver", async () => (await fetch(`${app.base}/status`)).ok, 15_000, 200);
+
+    const created = await call(app, "POST", "/session", {
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: APP } } },
+    });
+    app.session = created.sessionId;
+    return app;
+  } catch (error) {
+    await closeApp(app);
+    error.message += `\n--- driver log ---\n${(logs["tauri-driver"] ?? []).join("").slice(-3000)}`;
+    throw error;
+  }
+}
+
+/** Ends the WebDriver session and stops the app, the driver and Xvfb. Never throws. */
+export async function closeApp(app) {
+  if (app.session) {
+    try {
+      await call(app, "DELETE", `/session/${app.session}`, undefined, 5_000);
+    } catch {
+      /* the driver may be gone already; the process group kill below covers it */
+    }
+    app.session = null;
+  }
+  for (const child of [...app.processes].reverse()) killGroup(child);
+  await Promise.all(app.processes.map((child) => waitExit(child, 3_000)));
+}
+
+async function call(app, method, path, body, timeoutMs = CALL_TIMEOUT_MS) {
+  const response = await fetch(`${app.base}${path}`, {
+    method,
+    headers: body ? { "content-type": "application/json" } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  const parsed = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    const detail = parsed.value?.message ?? text;
+    throw new Error(`WebDriver ${method} ${path} → ${response.status}: ${detail}`);
+  }
+  return "value" in parsed ? parsed.value : parsed;
+}
+
+// The W3C WebDriver key under which an element reference is returned.
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+/** Runs `script` (a function body) in the window and returns its value. */
+export function run(app, script, ...args) {
+  return call(app, "POST", `/session/${app.session}/execute/sync`, { script, args });
+}
+
+/** The text of the first element matching `css`, or null when there is none. */
+export async function textOf(app, css) {
+  return run(app, "const el = document.querySelector(arguments[0]); return el ? el.innerText : null;", css);
+}
+
+/** Waits until an element matching `css` exists (and, if given, its text contains `text`). */
+export async function waitForText(app, css, text = "", timeoutMs = 15_000) {
+  return until(`${css}${text ? ` containing "${text}"` : ""}`, async () => {
+    const found = await textOf(app, css);
+    return found !== null && found.includes(text) ? found : null;
+  }, timeoutMs);
+}
+
+/** Clicks the first element matching `css` through WebDriver, as a user's click. */
+export async function click(app, css) {
+  const found = await call(app, "POST", `/session/${app.session}/element`, { using: "css selector", value: css });
+  const id = found[ELEMENT];
+  if (!id) throw new Error(`no element id in ${JSON.stringify(found)}`);
+  await call(app, "POST", `/session/${app.session}/element/${id}/click`, {});
+}
+
+/**
+ * Saves what the X display shows, cropped to the window, under target/e2e-screenshots/. Waits
+ * for the webview to paint first: the DOM a test just asserted on reaches the screen a frame or
+ * two later.
+ */
+export async function screenshot(app, name) {
+  try {
+    await call(app, "POST", `/session/${app.session}/execute/async`, {
+      script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+      args: [],
+    }, 5_000);
+  } catch {
+    /* a failing test's screenshot is still worth taking */
+  }
+  await new Promise((r) => setTimeout(r, 250));
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = join(SCREENSHOT_DIR, `${name}.png`);
+  execFileSync(
+    "import",
+    ["-display", app.display, "-window", "root", "-crop", `${WINDOW.width}x${WINDOW.height}+0+0`, "+repage", file],
+    { timeout: 15_000 },
+  );
+  return file;
+}
+
+/**
+ * Runs `body(app)` against a freshly opened app and always closes it; when the body fails, a
+ * screenshot named `<name>-FAILED` is kept next to the others before the app goes away.
+ */
+export async function withApp(name, options, body) {
+  const app = await openApp(options);
+  try {
+    await body(app);
+  } catch (error) {
+    try {
+      const file = await screenshot(app, `${name}-FAILED`);
+      error.message += `\n(screenshot of the failure: ${file})`;
+    } catch {
+      /* the display may be gone; the error itself matters more */
+    }
+    throw error;
+  } finally {
+    await closeApp(app);
+  }
+}
