@@ -53,7 +53,7 @@ ui: npm
 	npm run build
 
 build: ui
-	cargo build --workspace
+	cargo build
 
 bindings:
 	BERTH_UPDATE_BINDINGS=1 cargo test -p berth-app --lib typescript_bindings_are_up_to_date

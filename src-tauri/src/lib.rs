@@ -19,6 +19,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::engine::engine_info,
         commands::folders::list_folders,
         commands::sessions::list_sessions,
+        commands::window::ui_ready,
     ])
 }
 
@@ -36,6 +37,7 @@ pub fn typescript_bindings() -> Result<String, String> {
 
 /// Opens the window on the local engine and runs until the user quits.
 pub fn run() {
+    let _ = commands::window::STARTED.set(std::time::Instant::now());
     let dirs = berth_local::DataDirs::resolve(None);
     let _log_guard = dirs
         .as_ref()

@@ -34,14 +34,14 @@ function freePort() {
   });
 }
 
-function freeDisplay() {
+export function freeDisplay() {
   for (let n = 90; n < 190; n++) {
     if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
   }
   throw new Error("no free X display number between :90 and :189");
 }
 
-async function until(what, probe, timeoutMs = 20_000, everyMs = 100) {
+export async function until(what, probe, timeoutMs = 20_000, everyMs = 100) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
@@ -57,7 +57,7 @@ async function until(what, probe, timeoutMs = 20_000, everyMs = 100) {
 }
 
 /** Starts a process in its own process group so stop() can take down all it spawned. */
-function launch(command, args, env, logName, logs) {
+export function launch(command, args, env, logName, logs) {
   const child = spawn(command, args, { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const lines = [];
   logs[logName] = lines;
@@ -92,6 +92,25 @@ async function waitExit(child, ms) {
   }
 }
 
+/** Starts Xvfb on `:display` (its own process group) and waits for its socket. */
+export async function startXvfb(display, logs = {}) {
+  const xvfb = launch(
+    "Xvfb",
+    [`:${display}`, "-screen", "0", `${SCREEN.width}x${SCREEN.height}x24`, "-nolisten", "tcp"],
+    process.env,
+    "xvfb",
+    logs,
+  );
+  await until(`Xvfb on :${display}`, () => existsSync(`/tmp/.X11-unix/X${display}`), 10_000);
+  return xvfb;
+}
+
+/** Stops processes started by this harness, whole process groups, SIGKILL after `ms`. */
+export async function stopAll(processes, ms = 3_000) {
+  for (const child of [...processes].reverse()) killGroup(child);
+  await Promise.all(processes.map((child) => waitExit(child, ms)));
+}
+
 /**
  * A running app in a fresh X display with its own data directory. `env` adds variables for the
  * app (BERTH_DATA_DIR and friends default to a new temporary directory).
@@ -112,15 +131,7 @@ export async function openApp({ env = {} } = {}) {
     base: null,
   };
   try {
-    const xvfb = launch(
-      "Xvfb",
-      [`:${display}`, "-screen", "0", `${SCREEN.width}x${SCREEN.height}x24`, "-nolisten", "tcp"],
-      process.env,
-      "xvfb",
-      logs,
-    );
-    app.processes.push(xvfb);
-    await until(`Xvfb on :${display}`, () => existsSync(`/tmp/.X11-unix/X${display}`), 10_000);
+    app.processes.push(await startXvfb(display, logs));
 
     const port = await freePort();
     const nativePort = await freePort();
@@ -169,8 +180,7 @@ export async function closeApp(app) {
     }
     app.session = null;
   }
-  for (const child of [...app.processes].reverse()) killGroup(child);
-  await Promise.all(app.processes.map((child) => waitExit(child, 3_000)));
+  await stopAll(app.processes);
 }
 
 async function call(app, method, path, body, timeoutMs = CALL_TIMEOUT_MS) {

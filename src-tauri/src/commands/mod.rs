@@ -4,3 +4,4 @@
 pub mod engine;
 pub mod folders;
 pub mod sessions;
+pub mod window;

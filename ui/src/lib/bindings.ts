@@ -39,6 +39,14 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The UI calls this once its first screen with real data has been painted. Logs the start-up
+ * time and prints it to stdout (one line, for people starting Berth from a terminal and for
+ * `scripts/measure-foundation`). Later calls do nothing.
+ */
+async uiReady() : Promise<void> {
+    await TAURI_INVOKE("ui_ready");
 }
 }
 

@@ -1,0 +1,22 @@
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// When the process started `run()`; set once at start-up.
+pub static STARTED: OnceLock<Instant> = OnceLock::new();
+static READY: OnceLock<u128> = OnceLock::new();
+
+/// The UI calls this once its first screen with real data has been painted. Logs the start-up
+/// time and prints it to stdout (one line, for people starting Berth from a terminal and for
+/// `scripts/measure-foundation`). Later calls do nothing.
+#[tauri::command]
+#[specta::specta]
+pub fn ui_ready() {
+    let elapsed_ms = STARTED
+        .get()
+        .map(|t| t.elapsed().as_millis())
+        .unwrap_or_default();
+    if READY.set(elapsed_ms).is_ok() {
+        tracing::info!(elapsed_ms, "first screen painted");
+        println!("Berth ready in {elapsed_ms} ms");
+    }
+}
