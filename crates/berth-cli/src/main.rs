@@ -2,12 +2,15 @@
 //! It calls the same engine API as the app, so what it reports is what the app would see.
 
 mod doctor;
+mod folder;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_local::DataDirs;
+use berth_local::{DataDirs, LocalEngine};
 use clap::{Parser, Subcommand};
+use output::Output;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +37,9 @@ enum Command {
     /// Check what the local engine can use on this computer, with a fix for each problem.
     /// Exits non-zero when local sessions cannot run here.
     Doctor,
+    /// Storage folders: create, list, rename, trash, restore, purge.
+    #[command(subcommand)]
+    Folder(folder::FolderCommand),
 }
 
 fn main() -> ExitCode {
@@ -47,34 +53,27 @@ fn main() -> ExitCode {
         )
         .init();
 
+    let out = Output { json: cli.json };
     let dirs = match DataDirs::resolve(cli.data_dir) {
         Ok(dirs) => dirs,
-        Err(error) => return fail(cli.json, &error),
+        Err(error) => return out.fail(&error),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => {
-            return fail(
-                cli.json,
-                &berth_core::Error::internal(format!("cannot start: {e}")),
-            );
-        }
+        Err(e) => return out.fail(&berth_core::Error::internal(format!("cannot start: {e}"))),
     };
     match cli.command {
         Command::Doctor => runtime.block_on(doctor::run(&dirs, cli.json)),
+        Command::Folder(command) => {
+            let result = LocalEngine::open(dirs)
+                .map(|engine| runtime.block_on(folder::run(&engine, command, &out)));
+            match result.and_then(|r| r) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => out.fail(&error),
+            }
+        }
     }
-}
-
-/// Prints an engine error the way a script expects (`{code, message}` on stdout with --json)
-/// and exits 1.
-fn fail(json: bool, error: &berth_core::Error) -> ExitCode {
-    if json {
-        println!("{}", serde_json::to_string(error).unwrap_or_default());
-    } else {
-        eprintln!("berth: {error}");
-    }
-    ExitCode::FAILURE
 }

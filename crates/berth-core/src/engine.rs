@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Folder, Result, Session};
+use crate::{Folder, NewFolder, Result, Session, StorageHost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -29,8 +29,34 @@ pub struct EngineInfo {
 pub trait Engine: Send + Sync {
     fn info(&self) -> EngineInfo;
 
+    /// Where folders can be created, with their capacity.
+    async fn list_hosts(&self) -> Result<Vec<StorageHost>>;
+
     /// Every folder the user can see that is not in the trash, oldest first.
     async fn list_folders(&self) -> Result<Vec<Folder>>;
+
+    /// Folders in the trash, most recently deleted first.
+    async fn list_trash(&self) -> Result<Vec<Folder>>;
+
+    /// One live folder by name. `not_found` when there is none.
+    async fn folder(&self, name: &str) -> Result<Folder>;
+
+    /// Creates an empty folder. `invalid_input` for a name that breaks a rule or an unknown
+    /// host, `already_exists` when a live folder has that name.
+    async fn create_folder(&self, request: NewFolder) -> Result<Folder>;
+
+    /// Renames a live folder; its contents and id stay. Same errors as creating.
+    async fn rename_folder(&self, name: &str, new_name: &str) -> Result<Folder>;
+
+    /// Moves a live folder to the trash; its contents stay until it is purged.
+    async fn trash_folder(&self, name: &str) -> Result<Folder>;
+
+    /// Brings a trashed folder back. `already_exists` when a live folder took its name meanwhile.
+    async fn restore_folder(&self, name: &str) -> Result<Folder>;
+
+    /// Deletes a trashed folder and its contents for good. Only trashed folders can be purged,
+    /// so one mistaken call never destroys live data.
+    async fn purge_folder(&self, name: &str) -> Result<()>;
 
     /// Every session the engine knows of that has not been cleaned up, newest first.
     async fn list_sessions(&self) -> Result<Vec<Session>>;

@@ -9,5 +9,5 @@ pub mod session;
 
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use error::{Error, ErrorCode, Result};
-pub use folder::{Folder, FolderPermission, FolderStatus, UsageMode};
+pub use folder::{Folder, FolderPermission, FolderStatus, NewFolder, StorageHost, UsageMode};
 pub use session::{Session, SessionStatus, SessionType};

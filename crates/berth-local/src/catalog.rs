@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use berth_core::{
-    Error, Folder, FolderPermission, FolderStatus, Result, Session, SessionStatus, SessionType,
-    folder::is_automount_name,
+    Error, ErrorCode, Folder, FolderPermission, FolderStatus, Result, Session, SessionStatus,
+    SessionType, folder::is_automount_name,
 };
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -24,7 +24,8 @@ const MIGRATIONS: &[&str] = &[r#"
         permission    TEXT NOT NULL CHECK (permission IN ('ro', 'rw', 'wd')),
         cloneable     INTEGER NOT NULL DEFAULT 0,
         status        TEXT NOT NULL CHECK (status IN ('ready', 'trashed')),
-        created_at_ms INTEGER NOT NULL
+        created_at_ms INTEGER NOT NULL,
+        trashed_at_ms INTEGER
     );
     -- Backend.AI's rule: a name is unique among a user's live folders.
     CREATE UNIQUE INDEX folders_live_name ON folders(name) WHERE status = 'ready';
@@ -83,14 +84,98 @@ impl Catalog {
 
     /// Live folders (not in the trash), oldest first.
     pub fn folders(&self) -> Result<Vec<Folder>> {
+        self.select_folders("WHERE status = 'ready' ORDER BY created_at_ms, name", [])
+    }
+
+    /// Trashed folders, most recently trashed first.
+    pub fn trash(&self) -> Result<Vec<Folder>> {
+        self.select_folders(
+            "WHERE status = 'trashed' ORDER BY trashed_at_ms DESC, name",
+            [],
+        )
+    }
+
+    /// The live folder called `name`.
+    pub fn live_folder(&self, name: &str) -> Result<Folder> {
+        self.select_folders("WHERE status = 'ready' AND name = ?1", [name])?
+            .pop()
+            .ok_or_else(|| not_found(&format!("No folder is called \"{name}\".")))
+    }
+
+    /// The trashed folder with id `key`, or else the most recently trashed one named `key`.
+    pub fn trashed_folder(&self, key: &str) -> Result<Folder> {
+        self.select_folders(
+            "WHERE status = 'trashed' AND (id = ?1 OR name = ?1)
+             ORDER BY id = ?1 DESC, trashed_at_ms DESC LIMIT 1",
+            [key],
+        )?
+        .pop()
+        .ok_or_else(|| not_found(&format!("No folder called \"{key}\" is in the trash.")))
+    }
+
+    /// Records a new live folder. `already_exists` when a live folder has its name.
+    pub fn insert_folder(&self, folder: &Folder) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO folders (id, name, host, usage_mode, permission, cloneable, status, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ready', ?7)",
+                rusqlite::params![
+                    folder.id,
+                    folder.name,
+                    folder.host,
+                    column_text(&folder.usage_mode),
+                    column_text(&folder.permission),
+                    folder.cloneable,
+                    folder.created_at_ms
+                ],
+            )
+            .map_err(|e| name_taken_or(e, &folder.name))?;
+        Ok(())
+    }
+
+    /// Renames folder `id`. `already_exists` when a live folder has the new name.
+    pub fn rename_folder(&self, id: &str, new_name: &str) -> Result<()> {
+        self.lock()
+            .execute("UPDATE folders SET name = ?2 WHERE id = ?1", [id, new_name])
+            .map_err(|e| name_taken_or(e, new_name))?;
+        Ok(())
+    }
+
+    /// Moves folder `id` to the trash (`trashed_at_ms` set) or back out of it (`None`).
+    /// Restoring fails with `already_exists` when a live folder took its name meanwhile.
+    pub fn set_trashed(&self, id: &str, name: &str, trashed_at_ms: Option<i64>) -> Result<()> {
+        let status = if trashed_at_ms.is_some() {
+            "trashed"
+        } else {
+            "ready"
+        };
+        self.lock()
+            .execute(
+                "UPDATE folders SET status = ?2, trashed_at_ms = ?3 WHERE id = ?1",
+                rusqlite::params![id, status, trashed_at_ms],
+            )
+            .map_err(|e| name_taken_or(e, name))?;
+        Ok(())
+    }
+
+    pub fn delete_folder(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM folders WHERE id = ?1", [id])
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    fn select_folders<P: rusqlite::Params>(&self, filter: &str, params: P) -> Result<Vec<Folder>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, name, host, usage_mode, permission, cloneable, status, created_at_ms
-                 FROM folders WHERE status = 'ready' ORDER BY created_at_ms, name",
-            )
+                 FROM folders {filter}"
+            ))
             .map_err(query_error)?;
-        let rows = stmt.query_map([], folder_from_row).map_err(query_error)?;
+        let rows = stmt
+            .query_map(params, folder_from_row)
+            .map_err(query_error)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(query_error)
     }
@@ -142,6 +227,34 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.commit().map_err(query_error)?;
     }
     Ok(())
+}
+
+fn not_found(message: &str) -> Error {
+    Error::new(ErrorCode::NotFound, message)
+}
+
+/// The unique index on live names is the one place a duplicate is decided, so two racing
+/// creates cannot both win.
+fn name_taken_or(e: rusqlite::Error, name: &str) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(ref failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            Error::new(
+                ErrorCode::AlreadyExists,
+                format!("A folder called \"{name}\" already exists. Pick another name."),
+            )
+        }
+        other => query_error(other),
+    }
+}
+
+/// The snake_case string serde gives an enum: the same text the IPC uses.
+fn column_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
 }
 
 fn query_error(e: rusqlite::Error) -> Error {
@@ -208,8 +321,8 @@ mod tests {
         let catalog = Catalog::open(dir.path()).unwrap();
         let conn = Connection::open(catalog.path()).unwrap();
         conn.execute_batch(
-            "INSERT INTO folders VALUES ('f1','.local','local:default','general','rw',0,'ready',10);
-             INSERT INTO folders VALUES ('f2','old','local:default','data','ro',1,'trashed',5);",
+            "INSERT INTO folders VALUES ('f1','.local','local:default','general','rw',0,'ready',10,NULL);
+             INSERT INTO folders VALUES ('f2','old','local:default','data','ro',1,'trashed',5,7);",
         )
         .unwrap();
         let folders = catalog.folders().unwrap();

@@ -1,9 +1,20 @@
-//! [`LocalEngine`]: the [`Engine`] API over the catalog and this computer's sandboxes.
+//! [`LocalEngine`]: the [`Engine`] API over the catalog, folder directories on this disk, and
+//! this computer's sandboxes.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use berth_core::{Engine, EngineInfo, EngineKind, Folder, Result, Session};
+use berth_core::folder::{is_automount_name, validate_name};
+use berth_core::{
+    Engine, EngineInfo, EngineKind, Error, Folder, FolderStatus, NewFolder, Result, Session,
+    StorageHost,
+};
 
-use crate::{Catalog, DataDirs};
+use crate::{Catalog, DataDirs, disk};
+
+/// The host every local folder lives on until users can add their own disks.
+pub const DEFAULT_HOST: &str = "local:default";
 
 pub struct LocalEngine {
     dirs: DataDirs,
@@ -11,16 +22,53 @@ pub struct LocalEngine {
 }
 
 impl LocalEngine {
-    /// Opens the engine on `dirs`, creating the data directory and catalog on first use.
+    /// Opens the engine on `dirs`, creating the data directory, catalog and default host on
+    /// first use.
     pub fn open(dirs: DataDirs) -> Result<Self> {
         let catalog = Catalog::open(&dirs.data)?;
-        tracing::info!(data_dir = %dirs.data.display(), "local engine opened");
-        Ok(Self { dirs, catalog })
+        let engine = Self { dirs, catalog };
+        let root = engine.host_root();
+        std::fs::create_dir_all(&root).map_err(|e| {
+            Error::engine_unavailable(format!(
+                "Cannot create the folder store {}: {e}",
+                root.display()
+            ))
+        })?;
+        tracing::info!(data_dir = %engine.dirs.data.display(), "local engine opened");
+        Ok(engine)
     }
 
     pub fn dirs(&self) -> &DataDirs {
         &self.dirs
     }
+
+    /// Where the default host keeps folder directories. Each folder is a directory named by its
+    /// id, not its name, so renaming never moves data and no name can reach outside the host.
+    fn host_root(&self) -> PathBuf {
+        self.dirs.data.join("folders")
+    }
+
+    /// The directory holding `folder`'s contents.
+    pub fn folder_path(&self, folder: &Folder) -> PathBuf {
+        self.host_root().join(&folder.id)
+    }
+
+    fn check_host(&self, host: Option<&str>) -> Result<String> {
+        match host {
+            None => Ok(DEFAULT_HOST.to_string()),
+            Some(DEFAULT_HOST) => Ok(DEFAULT_HOST.to_string()),
+            Some(other) => Err(Error::invalid_input(format!(
+                "Storage host \"{other}\" does not exist. This engine has: {DEFAULT_HOST}."
+            ))),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -33,8 +81,109 @@ impl Engine for LocalEngine {
         }
     }
 
+    async fn list_hosts(&self) -> Result<Vec<StorageHost>> {
+        let root = self.host_root();
+        let capacity = disk::capacity(&root).ok();
+        Ok(vec![StorageHost {
+            id: DEFAULT_HOST.into(),
+            location: root.display().to_string(),
+            is_default: true,
+            total_bytes: capacity.map(|c| c.total_bytes),
+            free_bytes: capacity.map(|c| c.free_bytes),
+        }])
+    }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         self.catalog.folders()
+    }
+
+    async fn list_trash(&self) -> Result<Vec<Folder>> {
+        self.catalog.trash()
+    }
+
+    async fn folder(&self, name: &str) -> Result<Folder> {
+        self.catalog.live_folder(name)
+    }
+
+    async fn create_folder(&self, request: NewFolder) -> Result<Folder> {
+        validate_name(&request.name)?;
+        let host = self.check_host(request.host.as_deref())?;
+        let folder = Folder {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            automount: is_automount_name(&request.name),
+            name: request.name,
+            host,
+            usage_mode: request.usage_mode,
+            permission: request.permission,
+            cloneable: request.cloneable,
+            status: FolderStatus::Ready,
+            created_at_ms: now_ms(),
+        };
+        // Directory first, row second: a crash in between leaves an unlisted empty directory,
+        // never a listed folder without one.
+        let path = self.folder_path(&folder);
+        std::fs::create_dir(&path).map_err(|e| {
+            Error::internal(format!(
+                "Cannot create the folder directory {}: {e}",
+                path.display()
+            ))
+        })?;
+        if let Err(error) = self.catalog.insert_folder(&folder) {
+            let _ = std::fs::remove_dir(&path);
+            return Err(error);
+        }
+        tracing::info!(id = %folder.id, name = %folder.name, "folder created");
+        Ok(folder)
+    }
+
+    async fn rename_folder(&self, name: &str, new_name: &str) -> Result<Folder> {
+        validate_name(new_name)?;
+        let folder = self.catalog.live_folder(name)?;
+        self.catalog.rename_folder(&folder.id, new_name)?;
+        Ok(Folder {
+            name: new_name.to_string(),
+            automount: is_automount_name(new_name),
+            ..folder
+        })
+    }
+
+    async fn trash_folder(&self, name: &str) -> Result<Folder> {
+        let folder = self.catalog.live_folder(name)?;
+        self.catalog
+            .set_trashed(&folder.id, &folder.name, Some(now_ms()))?;
+        Ok(Folder {
+            status: FolderStatus::Trashed,
+            ..folder
+        })
+    }
+
+    async fn restore_folder(&self, name: &str) -> Result<Folder> {
+        let folder = self.catalog.trashed_folder(name)?;
+        self.catalog.set_trashed(&folder.id, &folder.name, None)?;
+        Ok(Folder {
+            status: FolderStatus::Ready,
+            ..folder
+        })
+    }
+
+    async fn purge_folder(&self, name: &str) -> Result<()> {
+        let folder = self.catalog.trashed_folder(name)?;
+        let path = self.folder_path(&folder);
+        // Contents first: if removal fails half-way the folder stays in the trash and purging
+        // again finishes the job. `remove_dir_all` does not follow symlinks inside the folder.
+        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::internal(format!(
+                "Could not delete {}: {e}. The folder stays in the trash; try again.",
+                path.display()
+            ))),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(|e| Error::internal(format!("Deleting the folder stopped: {e}")))?;
+        removed?;
+        self.catalog.delete_folder(&folder.id)?;
+        tracing::info!(id = %folder.id, name = %folder.name, "folder purged");
+        Ok(())
     }
 
     async fn list_sessions(&self) -> Result<Vec<Session>> {

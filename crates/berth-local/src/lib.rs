@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod dirs;
+pub mod disk;
 pub mod doctor;
 mod engine;
 

@@ -1,0 +1,198 @@
+//! `berth folder …`: storage folders on the local engine, the same calls the Data & Storage
+//! page makes.
+
+use berth_core::{Engine, Folder, FolderPermission, NewFolder, UsageMode};
+use berth_local::LocalEngine;
+use clap::Subcommand;
+use serde::de::DeserializeOwned;
+
+use crate::output::{Output, human_bytes, utc_minute};
+
+#[derive(Subcommand)]
+pub enum FolderCommand {
+    /// Storage hosts folders can be created on, with their free space.
+    Hosts,
+    /// Folders that are not in the trash.
+    List,
+    /// One folder's fields (with --json, also its directory on this computer).
+    Info { name: String },
+    /// Create an empty folder.
+    Create {
+        name: String,
+        /// Storage host id (see `berth folder hosts`); the default host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+        /// general, model or data.
+        #[arg(long, default_value = "general", value_parser = parse_enum::<UsageMode>)]
+        usage_mode: UsageMode,
+        /// ro (read only), rw (read & write) or wd (read, write & delete).
+        #[arg(long, default_value = "rw", value_parser = parse_enum::<FolderPermission>)]
+        permission: FolderPermission,
+        /// Let others clone this folder.
+        #[arg(long)]
+        cloneable: bool,
+    },
+    /// Rename a folder; its contents stay.
+    Rename { old: String, new: String },
+    /// Move a folder to the trash (restore it, or purge it for good, later).
+    Delete { name: String },
+    /// Bring a folder back from the trash (by name or id).
+    Restore { name: String },
+    /// Delete a trashed folder and its contents for good (by name or id).
+    Purge { name: String },
+    /// Folders in the trash.
+    Trash,
+}
+
+/// Parses the snake_case names the IPC uses (`general`, `rw`, ...) into a domain enum.
+fn parse_enum<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| e.to_string())
+}
+
+pub async fn run(
+    engine: &LocalEngine,
+    command: FolderCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    match command {
+        FolderCommand::Hosts => {
+            let hosts = engine.list_hosts().await?;
+            out.print(&hosts, || {
+                let mut text = format!(
+                    "{:<16} {:>10} {:>10}  {}\n",
+                    "HOST", "FREE", "TOTAL", "LOCATION"
+                );
+                for host in &hosts {
+                    let size = |b: Option<u64>| b.map(human_bytes).unwrap_or_else(|| "?".into());
+                    text += &format!(
+                        "{:<16} {:>10} {:>10}  {}{}\n",
+                        host.id,
+                        size(host.free_bytes),
+                        size(host.total_bytes),
+                        host.location,
+                        if host.is_default { " (default)" } else { "" }
+                    );
+                }
+                text
+            });
+        }
+        FolderCommand::List => {
+            let folders = engine.list_folders().await?;
+            out.print(&folders, || {
+                folder_table(
+                    &folders,
+                    "No storage folders yet. Create one with `berth folder create NAME`.\n",
+                )
+            });
+        }
+        FolderCommand::Trash => {
+            let folders = engine.list_trash().await?;
+            out.print(&folders, || folder_table(&folders, "The trash is empty.\n"));
+        }
+        FolderCommand::Info { name } => {
+            let folder = engine.folder(&name).await?;
+            let path = engine.folder_path(&folder);
+            let mut value = serde_json::to_value(&folder).unwrap_or_default();
+            value["path"] = serde_json::Value::String(path.display().to_string());
+            out.print(&value, || {
+                format!(
+                    "name        {}\nid          {}\nhost        {}\nusage mode  {}\npermission  {}\ncloneable   {}\nautomount   {}\ncreated     {}\npath        {}\n",
+                    folder.name,
+                    folder.id,
+                    folder.host,
+                    enum_text(&folder.usage_mode),
+                    enum_text(&folder.permission),
+                    folder.cloneable,
+                    folder.automount,
+                    utc_minute(folder.created_at_ms),
+                    path.display()
+                )
+            });
+        }
+        FolderCommand::Create {
+            name,
+            host,
+            usage_mode,
+            permission,
+            cloneable,
+        } => {
+            let folder = engine
+                .create_folder(NewFolder {
+                    name,
+                    host,
+                    usage_mode,
+                    permission,
+                    cloneable,
+                })
+                .await?;
+            out.print(&folder, || {
+                format!("Created folder \"{}\" on {}.\n", folder.name, folder.host)
+            });
+        }
+        FolderCommand::Rename { old, new } => {
+            let folder = engine.rename_folder(&old, &new).await?;
+            out.print(&folder, || {
+                format!("Renamed \"{old}\" to \"{}\".\n", folder.name)
+            });
+        }
+        FolderCommand::Delete { name } => {
+            let folder = engine.trash_folder(&name).await?;
+            out.print(&folder, || {
+                format!(
+                    "Moved \"{}\" to the trash. `berth folder restore {}` brings it back.\n",
+                    folder.name, folder.name
+                )
+            });
+        }
+        FolderCommand::Restore { name } => {
+            let folder = engine.restore_folder(&name).await?;
+            out.print(&folder, || format!("Restored \"{}\".\n", folder.name));
+        }
+        FolderCommand::Purge { name } => {
+            engine.purge_folder(&name).await?;
+            out.print(&serde_json::json!({ "purged": name }), || {
+                format!("Deleted \"{name}\" for good.\n")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn folder_table(folders: &[Folder], empty: &str) -> String {
+    if folders.is_empty() {
+        return empty.to_string();
+    }
+    let width = folders
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut text = format!(
+        "{:<width$}  {:<8} {:<14} {:<4} {}\n",
+        "NAME", "USAGE", "HOST", "PERM", "CREATED"
+    );
+    for folder in folders {
+        text += &format!(
+            "{:<width$}  {:<8} {:<14} {:<4} {}{}\n",
+            folder.name,
+            enum_text(&folder.usage_mode),
+            folder.host,
+            enum_text(&folder.permission),
+            utc_minute(folder.created_at_ms),
+            if folder.automount {
+                "  (auto-mount)"
+            } else {
+                ""
+            }
+        );
+    }
+    text
+}

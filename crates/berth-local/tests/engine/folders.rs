@@ -1,0 +1,234 @@
+use berth_core::{Engine, ErrorCode, FolderPermission, FolderStatus, NewFolder, UsageMode};
+
+use crate::{engine, store_entries};
+
+#[tokio::test]
+async fn a_created_folder_is_listed_with_its_fields_and_has_a_directory() {
+    let fx = engine();
+    let request = NewFolder {
+        name: "user1-ml-test".into(),
+        host: None,
+        usage_mode: UsageMode::Model,
+        permission: FolderPermission::Ro,
+        cloneable: true,
+    };
+    let created = fx.engine.create_folder(request).await.unwrap();
+    assert_eq!(created.host, "local:default");
+    assert_eq!(created.status, FolderStatus::Ready);
+    assert!(!created.automount);
+    assert_eq!(
+        created.id.len(),
+        32,
+        "Backend.AI-style hex id: {}",
+        created.id
+    );
+    assert!(fx.engine.folder_path(&created).is_dir());
+
+    let listed = fx.engine.list_folders().await.unwrap();
+    assert_eq!(listed, vec![created.clone()]);
+    assert_eq!(fx.engine.folder("user1-ml-test").await.unwrap(), created);
+}
+
+#[tokio::test]
+async fn a_bad_name_is_refused_and_nothing_is_written() {
+    let fx = engine();
+    for name in ["", "a/b", "..", ".bashrc", &"x".repeat(65)] {
+        let error = fx
+            .engine
+            .create_folder(NewFolder::named(name))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{name:?}: {error:?}");
+    }
+    assert!(fx.engine.list_folders().await.unwrap().is_empty());
+    assert!(store_entries(&fx).is_empty(), "no directory was created");
+}
+
+#[tokio::test]
+async fn a_duplicate_name_is_refused_and_leaves_no_directory() {
+    let fx = engine();
+    fx.engine
+        .create_folder(NewFolder::named("data"))
+        .await
+        .unwrap();
+    let error = fx
+        .engine
+        .create_folder(NewFolder::named("data"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::AlreadyExists);
+    assert!(
+        error.message.contains("\"data\" already exists"),
+        "{}",
+        error.message
+    );
+    assert_eq!(store_entries(&fx).len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_refused_by_name() {
+    let fx = engine();
+    let request = NewFolder {
+        host: Some("nfs:far".into()),
+        ..NewFolder::named("x")
+    };
+    let error = fx.engine.create_folder(request).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert!(error.message.contains("nfs:far"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn dot_folders_are_flagged_automount() {
+    let fx = engine();
+    let folder = fx
+        .engine
+        .create_folder(NewFolder::named(".local"))
+        .await
+        .unwrap();
+    assert!(folder.automount);
+}
+
+#[tokio::test]
+async fn renaming_keeps_the_contents_and_refuses_taken_or_bad_names() {
+    let fx = engine();
+    let folder = fx
+        .engine
+        .create_folder(NewFolder::named("old"))
+        .await
+        .unwrap();
+    std::fs::write(fx.engine.folder_path(&folder).join("kept.txt"), b"kept").unwrap();
+    fx.engine
+        .create_folder(NewFolder::named("taken"))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        fx.engine
+            .rename_folder("old", "taken")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::AlreadyExists
+    );
+    assert_eq!(
+        fx.engine
+            .rename_folder("old", "a/b")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        fx.engine
+            .rename_folder("missing", "x")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::NotFound
+    );
+
+    let renamed = fx.engine.rename_folder("old", ".new").await.unwrap();
+    assert!(renamed.automount);
+    assert_eq!(renamed.id, folder.id);
+    let reread = fx.engine.folder(".new").await.unwrap();
+    assert_eq!(
+        std::fs::read(fx.engine.folder_path(&reread).join("kept.txt")).unwrap(),
+        b"kept"
+    );
+    assert_eq!(
+        fx.engine.folder("old").await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn trash_restore_and_purge_follow_the_folder_lifecycle() {
+    let fx = engine();
+    let folder = fx
+        .engine
+        .create_folder(NewFolder::named("scratch"))
+        .await
+        .unwrap();
+    let file = fx.engine.folder_path(&folder).join("result.csv");
+    std::fs::write(&file, b"1,2,3").unwrap();
+
+    // A live folder cannot be purged: deleting forever takes two deliberate steps.
+    assert_eq!(
+        fx.engine.purge_folder("scratch").await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+
+    let trashed = fx.engine.trash_folder("scratch").await.unwrap();
+    assert_eq!(trashed.status, FolderStatus::Trashed);
+    assert!(fx.engine.list_folders().await.unwrap().is_empty());
+    assert_eq!(fx.engine.list_trash().await.unwrap().len(), 1);
+    assert!(file.exists(), "trash keeps the contents");
+
+    // The name is free again while the folder is in the trash, and restoring it then collides.
+    let newcomer = fx
+        .engine
+        .create_folder(NewFolder::named("scratch"))
+        .await
+        .unwrap();
+    let error = fx.engine.restore_folder("scratch").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::AlreadyExists);
+    fx.engine.trash_folder("scratch").await.unwrap();
+
+    // Restore by id picks the right one of two trashed folders with one name.
+    let restored = fx.engine.restore_folder(&folder.id).await.unwrap();
+    assert_eq!(restored.id, folder.id);
+    assert_eq!(std::fs::read(&file).unwrap(), b"1,2,3");
+
+    fx.engine.purge_folder("scratch").await.unwrap();
+    assert!(
+        !fx.engine.folder_path(&newcomer).exists(),
+        "purge removes the directory"
+    );
+    assert!(fx.engine.list_trash().await.unwrap().is_empty());
+    assert_eq!(
+        fx.engine.list_folders().await.unwrap().len(),
+        1,
+        "the live one is untouched"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn purging_a_folder_never_deletes_what_a_symlink_inside_points_to() {
+    let fx = engine();
+    let outside = fx.root.path().join("precious");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), b"keep").unwrap();
+    let folder = fx
+        .engine
+        .create_folder(NewFolder::named("linky"))
+        .await
+        .unwrap();
+    std::os::unix::fs::symlink(&outside, fx.engine.folder_path(&folder).join("escape")).unwrap();
+
+    fx.engine.trash_folder("linky").await.unwrap();
+    fx.engine.purge_folder("linky").await.unwrap();
+    assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");
+}
+
+#[tokio::test]
+async fn the_default_host_reports_its_disk() {
+    let fx = engine();
+    let hosts = fx.engine.list_hosts().await.unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert!(hosts[0].is_default);
+    assert!(hosts[0].total_bytes.unwrap() >= hosts[0].free_bytes.unwrap());
+}
+
+#[tokio::test]
+async fn folders_survive_reopening_the_engine() {
+    let fx = engine();
+    fx.engine
+        .create_folder(NewFolder::named("persist"))
+        .await
+        .unwrap();
+    let dirs = fx.engine.dirs().clone();
+    drop(fx.engine);
+    let reopened = berth_local::LocalEngine::open(dirs).unwrap();
+    assert_eq!(reopened.folder("persist").await.unwrap().name, "persist");
+}
