@@ -75,6 +75,7 @@ test-ui: npm
 	npm run test:unit
 
 test-e2e: build $(TAURI_DRIVER)
+	rm -rf target/e2e-screenshots
 	npm run test:e2e
 
 doctor:

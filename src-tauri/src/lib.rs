@@ -17,7 +17,15 @@ pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
         commands::engine::engine_info,
+        commands::folders::list_hosts,
         commands::folders::list_folders,
+        commands::folders::list_trash,
+        commands::folders::check_folder_name,
+        commands::folders::create_folder,
+        commands::folders::rename_folder,
+        commands::folders::trash_folder,
+        commands::folders::restore_folder,
+        commands::folders::purge_folder,
         commands::sessions::list_sessions,
         commands::window::ui_ready,
     ])

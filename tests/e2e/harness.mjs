@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const SCREENSHOT_DIR = join(ROOT, "target/e2e-screenshots");
 const APP = process.env.BERTH_APP ?? join(ROOT, "target/debug/berth-app");
+export const CLI = process.env.BERTH_CLI ?? join(ROOT, "target/debug/berth");
 const TAURI_DRIVER =
   process.env.TAURI_DRIVER ??
   [join(ROOT, "target/tools/bin/tauri-driver"), join(process.env.HOME ?? "/root", ".cargo/bin/tauri-driver")].find(
@@ -220,12 +221,31 @@ export async function waitForText(app, css, text = "", timeoutMs = 15_000) {
   }, timeoutMs);
 }
 
-/** Clicks the first element matching `css` through WebDriver, as a user's click. */
-export async function click(app, css) {
+async function element(app, css) {
   const found = await call(app, "POST", `/session/${app.session}/element`, { using: "css selector", value: css });
   const id = found[ELEMENT];
   if (!id) throw new Error(`no element id in ${JSON.stringify(found)}`);
-  await call(app, "POST", `/session/${app.session}/element/${id}/click`, {});
+  return id;
+}
+
+/** Clicks the first element matching `css` through WebDriver, as a user's click. */
+export async function click(app, css) {
+  await call(app, "POST", `/session/${app.session}/element/${await element(app, css)}/click`, {});
+}
+
+/** Types `text` into the first element matching `css`, key by key, as a user would. */
+export async function typeInto(app, css, text) {
+  await call(app, "POST", `/session/${app.session}/element/${await element(app, css)}/value`, { text });
+}
+
+/**
+ * Empties the input matching `css` the way a user does, Ctrl+A then Backspace, so the page sees
+ * the input events (WebKitWebDriver's element clear fires none).
+ */
+export async function clear(app, css) {
+  const CONTROL = "\uE009";
+  const BACKSPACE = "\uE003";
+  await typeInto(app, css, `${CONTROL}a${CONTROL}${BACKSPACE}`);
 }
 
 /**

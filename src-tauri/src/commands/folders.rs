@@ -1,7 +1,16 @@
-use berth_core::{Error, Folder};
+use berth_core::folder::validate_name;
+use berth_core::{Error, Folder, NewFolder, StorageHost};
 use tauri::State;
 
 use crate::ActiveEngine;
+
+/// Storage hosts for the create dialog, with free space.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn list_hosts(state: State<'_, ActiveEngine>) -> Result<Vec<StorageHost>, Error> {
+    state.get()?.list_hosts().await
+}
 
 /// The Data & Storage page's folders table.
 #[tauri::command]
@@ -9,4 +18,64 @@ use crate::ActiveEngine;
 #[tracing::instrument(skip(state), err)]
 pub async fn list_folders(state: State<'_, ActiveEngine>) -> Result<Vec<Folder>, Error> {
     state.get()?.list_folders().await
+}
+
+/// The Trash tab.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn list_trash(state: State<'_, ActiveEngine>) -> Result<Vec<Folder>, Error> {
+    state.get()?.list_trash().await
+}
+
+/// Checks a name as the user types, with the same rules every engine applies on create.
+#[tauri::command]
+#[specta::specta]
+pub fn check_folder_name(name: String) -> Result<(), Error> {
+    validate_name(&name)
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn create_folder(
+    state: State<'_, ActiveEngine>,
+    request: NewFolder,
+) -> Result<Folder, Error> {
+    state.get()?.create_folder(request).await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn rename_folder(
+    state: State<'_, ActiveEngine>,
+    name: String,
+    new_name: String,
+) -> Result<Folder, Error> {
+    state.get()?.rename_folder(&name, &new_name).await
+}
+
+/// Moves a folder to the trash.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn trash_folder(state: State<'_, ActiveEngine>, name: String) -> Result<Folder, Error> {
+    state.get()?.trash_folder(&name).await
+}
+
+/// Brings a folder back from the trash; `key` is its id (or name).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn restore_folder(state: State<'_, ActiveEngine>, key: String) -> Result<Folder, Error> {
+    state.get()?.restore_folder(&key).await
+}
+
+/// Deletes a trashed folder and its files for good; `key` is its id (or name).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn purge_folder(state: State<'_, ActiveEngine>, key: String) -> Result<(), Error> {
+    state.get()?.purge_folder(&key).await
 }

@@ -19,11 +19,93 @@ async engineInfo() : Promise<Result<EngineInfo, BerthError>> {
 }
 },
 /**
+ * Storage hosts for the create dialog, with free space.
+ */
+async listHosts() : Promise<Result<StorageHost[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_hosts") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Data & Storage page's folders table.
  */
 async listFolders() : Promise<Result<Folder[], BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_folders") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The Trash tab.
+ */
+async listTrash() : Promise<Result<Folder[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_trash") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Checks a name as the user types, with the same rules every engine applies on create.
+ */
+async checkFolderName(name: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("check_folder_name", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async createFolder(request: NewFolder) : Promise<Result<Folder, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_folder", { request }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async renameFolder(name: string, newName: string) : Promise<Result<Folder, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("rename_folder", { name, newName }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Moves a folder to the trash.
+ */
+async trashFolder(name: string) : Promise<Result<Folder, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("trash_folder", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Brings a folder back from the trash; `key` is its id (or name).
+ */
+async restoreFolder(key: string) : Promise<Result<Folder, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("restore_folder", { key }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Deletes a trashed folder and its files for good; `key` is its id (or name).
+ */
+async purgeFolder(key: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("purge_folder", { key }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -145,6 +227,14 @@ export type FolderPermission =
  * Where the folder is in its life: usable, or in the trash waiting to be restored or purged.
  */
 export type FolderStatus = "ready" | "trashed"
+/**
+ * What the user asks for when creating a folder; the engine fills in the rest.
+ */
+export type NewFolder = { name: string; 
+/**
+ * A storage host id; `None` means the engine's default host.
+ */
+host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean }
 export type Session = { id: string; name: string; session_type: SessionType; status: SessionStatus; 
 /**
  * Milliseconds since the Unix epoch.
@@ -160,6 +250,23 @@ export type SessionType =
  * Runs a startup command and ends with its exit status.
  */
 "batch"
+/**
+ * A place folders live: a directory on some disk for the local engine, a storage volume for
+ * Backend.AI.
+ */
+export type StorageHost = { 
+/**
+ * `local:default`, `local:volume1`, ...
+ */
+id: string; 
+/**
+ * Where it is, for people: a directory or a volume name.
+ */
+location: string; is_default: boolean; 
+/**
+ * Capacity of the disk or volume; `None` where the engine cannot tell.
+ */
+total_bytes: number | null; free_bytes: number | null }
 /**
  * What a folder is for; shown in the folders table and used to filter the launcher.
  */

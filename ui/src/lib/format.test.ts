@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCreated, humanize, permissionLabel } from "./format";
+import { formatCreated, humanBytes, humanize, matchesSearch, permissionLabel } from "./format";
 
 describe("formatCreated", () => {
   const now = new Date(2026, 10, 27, 15, 30);
@@ -27,5 +27,26 @@ describe("labels", () => {
     expect(permissionLabel("ro")).toBe("Read only");
     expect(permissionLabel("wd")).toBe("Read, write & delete");
     expect(permissionLabel("xx")).toBe("xx");
+  });
+});
+
+describe("humanBytes", () => {
+  it("matches the CLI's units", () => {
+    expect(humanBytes(512)).toBe("512 B");
+    expect(humanBytes(1536)).toBe("1.5 KiB");
+    expect(humanBytes(5 * 2 ** 30)).toBe("5.0 GiB");
+  });
+});
+
+describe("matchesSearch", () => {
+  it("ignores case, accents and surrounding spaces", () => {
+    expect(matchesSearch("User1-ML-test", "ml")).toBe(true);
+    expect(matchesSearch("Résumés", "resume")).toBe(true);
+    expect(matchesSearch("data", "  dat ")).toBe(true);
+    expect(matchesSearch("data", "model")).toBe(false);
+  });
+
+  it("matches everything for an empty query", () => {
+    expect(matchesSearch("anything", "")).toBe(true);
   });
 });

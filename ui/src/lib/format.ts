@@ -28,3 +28,21 @@ const PERMISSION_LABELS: Record<string, string> = {
 export function permissionLabel(permission: string): string {
   return PERMISSION_LABELS[permission] ?? permission;
 }
+
+/** A size as a file manager shows it, the same steps as the CLI: `1.5 KiB`, `5.0 GiB`. */
+export function humanBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit + 1 < units.length) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Case- and accent-insensitive substring search, as people expect from a search box. */
+export function matchesSearch(name: string, query: string): boolean {
+  const fold = (s: string) => s.normalize("NFD").replace(/\p{M}/gu, "").toLocaleLowerCase();
+  return fold(name).includes(fold(query.trim()));
+}
