@@ -12,6 +12,11 @@ const KEEP_DAYS: usize = 7;
 /// when the log directory is unusable, in which case the app runs without a log file rather
 /// than not at all.
 pub fn init(dir: &Path) -> Option<WorkerGuard> {
+    // The appender prunes old files by listing the directory, so it must exist first.
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("Berth: no log file in {}: {e}", dir.display());
+        return None;
+    }
     let appender = Builder::new()
         .rotation(Rotation::DAILY)
         .filename_prefix("berth")
