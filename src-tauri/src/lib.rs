@@ -26,6 +26,10 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::folders::trash_folder,
         commands::folders::restore_folder,
         commands::folders::purge_folder,
+        commands::files::list_files,
+        commands::files::make_dir,
+        commands::files::move_path,
+        commands::files::remove_paths,
         commands::sessions::list_sessions,
         commands::window::ui_ready,
     ])

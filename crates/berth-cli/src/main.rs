@@ -2,6 +2,7 @@
 //! It calls the same engine API as the app, so what it reports is what the app would see.
 
 mod doctor;
+mod files;
 mod folder;
 mod output;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Storage folders: create, list, rename, trash, restore, purge.
     #[command(subcommand)]
     Folder(folder::FolderCommand),
+    /// A folder's contents: ls, mkdir, mv, rm.
+    #[command(subcommand)]
+    Files(files::FilesCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,15 +69,23 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return out.fail(&berth_core::Error::internal(format!("cannot start: {e}"))),
     };
-    match cli.command {
-        Command::Doctor => runtime.block_on(doctor::run(&dirs, cli.json)),
-        Command::Folder(command) => {
-            let result = LocalEngine::open(dirs)
-                .map(|engine| runtime.block_on(folder::run(&engine, command, &out)));
-            match result.and_then(|r| r) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => out.fail(&error),
-            }
+    let command = match cli.command {
+        Command::Doctor => return runtime.block_on(doctor::run(&dirs, cli.json)),
+        engine_command => engine_command,
+    };
+    let engine = match LocalEngine::open(dirs) {
+        Ok(engine) => engine,
+        Err(error) => return out.fail(&error),
+    };
+    let outcome = runtime.block_on(async {
+        match command {
+            Command::Folder(command) => folder::run(&engine, command, &out).await,
+            Command::Files(command) => files::run(&engine, command, &out).await,
+            Command::Doctor => Ok(()),
         }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => out.fail(&error),
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Folder, NewFolder, Result, Session, StorageHost};
+use crate::{FileEntry, Folder, FolderPath, NewFolder, Result, Session, StorageHost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +57,21 @@ pub trait Engine: Send + Sync {
     /// Deletes a trashed folder and its contents for good. Only trashed folders can be purged,
     /// so one mistaken call never destroys live data.
     async fn purge_folder(&self, name: &str) -> Result<()>;
+
+    /// The entries of directory `path` in folder `folder`, symlinks listed as links. Nothing is
+    /// ever read outside the folder: a path through a link that leaves it is `invalid_input`.
+    async fn list_files(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileEntry>>;
+
+    /// Creates directory `path` and any missing parents. `permission_denied` on a read-only
+    /// folder.
+    async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()>;
+
+    /// Moves or renames `from` to `to` within the folder; never replaces an existing entry
+    /// (`already_exists`).
+    async fn move_path(&self, folder: &str, from: &FolderPath, to: &FolderPath) -> Result<()>;
+
+    /// Deletes files, links and whole directory trees. A link is removed, never what it points to.
+    async fn remove_paths(&self, folder: &str, paths: &[FolderPath]) -> Result<()>;
 
     /// Every session the engine knows of that has not been cleaned up, newest first.
     async fn list_sessions(&self) -> Result<Vec<Session>>;

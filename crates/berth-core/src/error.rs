@@ -20,17 +20,21 @@ pub enum ErrorCode {
     NotFound,
     /// A thing with that name already exists: the UI asks for another name.
     AlreadyExists,
+    /// The folder or file does not allow this (a read-only folder, an unreadable file): the UI
+    /// shows it as a lock, with nothing to retry.
+    PermissionDenied,
     /// A bug or an unexpected condition; the message and the log say more.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, so tests and docs can enumerate the closed set.
-    pub const ALL: [ErrorCode; 5] = [
+    pub const ALL: [ErrorCode; 6] = [
         ErrorCode::EngineUnavailable,
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
+        ErrorCode::PermissionDenied,
         ErrorCode::Internal,
     ];
 }
@@ -86,6 +90,7 @@ mod tests {
                 "\"invalid_input\"",
                 "\"not_found\"",
                 "\"already_exists\"",
+                "\"permission_denied\"",
                 "\"internal\""
             ]
         );

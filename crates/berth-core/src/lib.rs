@@ -4,10 +4,14 @@
 
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod folder;
+pub mod path;
 pub mod session;
 
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use error::{Error, ErrorCode, Result};
+pub use files::{FileEntry, FileKind};
 pub use folder::{Folder, FolderPermission, FolderStatus, NewFolder, StorageHost, UsageMode};
+pub use path::FolderPath;
 pub use session::{Session, SessionStatus, SessionType};

@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use berth_core::folder::{is_automount_name, validate_name};
 use berth_core::{
-    Engine, EngineInfo, EngineKind, Error, Folder, FolderStatus, NewFolder, Result, Session,
-    StorageHost,
+    Engine, EngineInfo, EngineKind, Error, ErrorCode, FileEntry, Folder, FolderPath,
+    FolderPermission, FolderStatus, NewFolder, Result, Session, StorageHost,
 };
 
+use crate::files::FolderFiles;
 use crate::{Catalog, DataDirs, disk};
 
 /// The host every local folder lives on until users can add their own disks.
@@ -53,6 +54,25 @@ impl LocalEngine {
         self.host_root().join(&folder.id)
     }
 
+    /// The live folder `name`'s contents, confined beneath its directory.
+    fn files(&self, name: &str) -> Result<(Folder, FolderFiles)> {
+        let folder = self.catalog.live_folder(name)?;
+        let files = FolderFiles::open(&self.folder_path(&folder), &folder.name)?;
+        Ok((folder, files))
+    }
+
+    /// The live folder `name`'s contents, for a change: refused on a read-only folder.
+    fn writable_files(&self, name: &str) -> Result<FolderFiles> {
+        let (folder, files) = self.files(name)?;
+        if folder.permission == FolderPermission::Ro {
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!("Folder \"{name}\" is read-only: its contents cannot be changed."),
+            ));
+        }
+        Ok(files)
+    }
+
     fn check_host(&self, host: Option<&str>) -> Result<String> {
         match host {
             None => Ok(DEFAULT_HOST.to_string()),
@@ -62,6 +82,15 @@ impl LocalEngine {
             ))),
         }
     }
+}
+
+/// Runs disk work that can take long (big directories, deep trees) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("The disk operation stopped: {e}")))?
 }
 
 fn now_ms() -> i64 {
@@ -184,6 +213,26 @@ impl Engine for LocalEngine {
         self.catalog.delete_folder(&folder.id)?;
         tracing::info!(id = %folder.id, name = %folder.name, "folder purged");
         Ok(())
+    }
+
+    async fn list_files(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileEntry>> {
+        let (_, files) = self.files(folder)?;
+        let path = path.clone();
+        blocking(move || files.list(&path)).await
+    }
+
+    async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {
+        self.writable_files(folder)?.make_dir(path)
+    }
+
+    async fn move_path(&self, folder: &str, from: &FolderPath, to: &FolderPath) -> Result<()> {
+        self.writable_files(folder)?.move_path(from, to)
+    }
+
+    async fn remove_paths(&self, folder: &str, paths: &[FolderPath]) -> Result<()> {
+        let files = self.writable_files(folder)?;
+        let paths = paths.to_vec();
+        blocking(move || paths.iter().try_for_each(|path| files.remove(path))).await
     }
 
     async fn list_sessions(&self) -> Result<Vec<Session>> {

@@ -6,6 +6,7 @@ pub mod dirs;
 pub mod disk;
 pub mod doctor;
 mod engine;
+pub mod files;
 
 pub use catalog::Catalog;
 pub use dirs::DataDirs;

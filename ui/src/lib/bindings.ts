@@ -112,6 +112,44 @@ async purgeFolder(key: string) : Promise<Result<null, BerthError>> {
 }
 },
 /**
+ * The explorer's listing of one directory.
+ */
+async listFiles(folder: string, path: string) : Promise<Result<FileEntry[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_files", { folder, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async makeDir(folder: string, path: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("make_dir", { folder, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Rename or move within a folder.
+ */
+async movePath(folder: string, from: string, to: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("move_path", { folder, from, to }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async removePaths(folder: string, paths: string[]) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_paths", { folder, paths }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Sessions page's list.
  */
 async listSessions() : Promise<Result<Session[], BerthError>> {
@@ -191,9 +229,36 @@ export type ErrorCode =
  */
 "already_exists" | 
 /**
+ * The folder or file does not allow this (a read-only folder, an unreadable file): the UI
+ * shows it as a lock, with nothing to retry.
+ */
+"permission_denied" | 
+/**
  * A bug or an unexpected condition; the message and the log say more.
  */
 "internal"
+export type FileEntry = { name: string; kind: FileKind; 
+/**
+ * Bytes for files; 0 for directories.
+ */
+size: number; 
+/**
+ * Milliseconds since the Unix epoch; `None` where the file system does not say.
+ */
+modified_ms: number | null; 
+/**
+ * For a symlink, what it points to, as written (not resolved).
+ */
+link_target: string | null }
+export type FileKind = "file" | "directory" | 
+/**
+ * Listed as a link, never followed: a session may have pointed it anywhere.
+ */
+"symlink" | 
+/**
+ * Sockets, pipes, devices.
+ */
+"other"
 export type Folder = { id: string; name: string; 
 /**
  * The storage host it lives on, e.g. `local:default`.

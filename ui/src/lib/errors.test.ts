@@ -4,7 +4,14 @@ import type { ErrorCode } from "./bindings";
 
 // Mirrors ErrorCode::ALL in berth-core; the type annotation fails svelte-check when a code is
 // added in Rust and the bindings regenerated without advice here.
-const ALL: ErrorCode[] = ["engine_unavailable", "invalid_input", "not_found", "already_exists", "internal"];
+const ALL: ErrorCode[] = [
+  "engine_unavailable",
+  "invalid_input",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "internal",
+];
 
 group("error advice", () => {
   it("gives every code its own title and a hint", () => {

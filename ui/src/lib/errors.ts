@@ -14,6 +14,8 @@ export function adviceFor(code: ErrorCode): ErrorAdvice {
       return { title: "It is gone", hint: "It was removed elsewhere. Refresh to see what is there now." };
     case "already_exists":
       return { title: "That name is taken", hint: "Pick another name." };
+    case "permission_denied":
+      return { title: "Not allowed here", hint: "The folder or file does not permit this change." };
     case "internal":
       return { title: "Something went wrong", hint: "Try again. If it keeps happening, the log file says more." };
     default: {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod doctor;
+mod files;
 mod folder;
 
 use std::path::Path;

@@ -1,0 +1,188 @@
+//! Folder contents on the host, confined beneath the folder. Every operation goes through a
+//! `cap_std::fs::Dir` opened on the folder's directory (openat2 with RESOLVE_BENEATH on Linux),
+//! so a symlink a session wrote can never make the app read, write or delete outside the folder.
+
+use std::io;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use berth_core::{Error, ErrorCode, FileEntry, FileKind, FolderPath, Result};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, Metadata};
+
+/// One folder's directory, opened once; every path below is resolved inside it.
+pub struct FolderFiles {
+    dir: Dir,
+    /// The folder's name, for error messages.
+    folder: String,
+}
+
+impl FolderFiles {
+    /// Opens the folder's directory. The directory itself comes from the engine's own catalog,
+    /// never from user input.
+    pub fn open(root: &Path, folder: &str) -> Result<Self> {
+        let dir = Dir::open_ambient_dir(root, ambient_authority()).map_err(|e| {
+            Error::internal(format!(
+                "Cannot open folder \"{folder}\" at {}: {e}",
+                root.display()
+            ))
+        })?;
+        Ok(Self {
+            dir,
+            folder: folder.to_string(),
+        })
+    }
+
+    /// Entries of directory `path`, sorted by name. Symlinks are reported as links with their
+    /// target text; nothing is followed.
+    pub fn list(&self, path: &FolderPath) -> Result<Vec<FileEntry>> {
+        let entries = if path.is_root() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(path.as_str())
+        }
+        .map_err(|e| self.error(e, path))?;
+        let mut listed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error(e, path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // DirEntry::metadata does not follow symlinks.
+            let metadata = entry.metadata().map_err(|e| self.error(e, path))?;
+            let kind = kind_of(&metadata);
+            let link_target = if kind == FileKind::Symlink {
+                entry_path(path, &name)
+                    .and_then(|p| self.dir.read_link_contents(p).ok())
+                    .map(|t| t.to_string_lossy().into_owned())
+            } else {
+                None
+            };
+            listed.push(FileEntry {
+                size: if kind == FileKind::File {
+                    metadata.len()
+                } else {
+                    0
+                },
+                modified_ms: modified_ms(&metadata),
+                kind,
+                name,
+                link_target,
+            });
+        }
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(listed)
+    }
+
+    pub fn make_dir(&self, path: &FolderPath) -> Result<()> {
+        if path.is_root() {
+            return Ok(());
+        }
+        self.dir
+            .create_dir_all(path.as_str())
+            .map_err(|e| self.error(e, path))
+    }
+
+    pub fn move_path(&self, from: &FolderPath, to: &FolderPath) -> Result<()> {
+        if from.is_root() || to.is_root() {
+            return Err(Error::invalid_input(
+                "The folder itself cannot be moved; pick an entry in it.",
+            ));
+        }
+        if to.as_str().starts_with(&format!("{}/", from.as_str())) {
+            return Err(Error::invalid_input(format!(
+                "Cannot move \"{from}\" into itself (\"{to}\")."
+            )));
+        }
+        // rename(2) silently replaces a file: check first so a move never destroys data.
+        match self.dir.symlink_metadata(to.as_str()) {
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("\"{to}\" already exists in folder \"{}\".", self.folder),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.error(e, to)),
+        }
+        self.dir
+            .rename(from.as_str(), &self.dir, to.as_str())
+            .map_err(|e| self.error(e, from))
+    }
+
+    /// Removes a file, a link (not its target) or a directory tree.
+    pub fn remove(&self, path: &FolderPath) -> Result<()> {
+        if path.is_root() {
+            return Err(Error::invalid_input(
+                "The folder itself cannot be deleted here; move it to the trash instead.",
+            ));
+        }
+        let metadata = self
+            .dir
+            .symlink_metadata(path.as_str())
+            .map_err(|e| self.error(e, path))?;
+        if metadata.is_dir() {
+            self.dir.remove_dir_all(path.as_str())
+        } else {
+            self.dir.remove_file(path.as_str())
+        }
+        .map_err(|e| self.error(e, path))
+    }
+
+    /// Maps an I/O error on `path` to what the user can act on. cap-std reports a resolution
+    /// that would leave the folder as PermissionDenied with this message.
+    fn error(&self, e: io::Error, path: &FolderPath) -> Error {
+        let folder = &self.folder;
+        match e.kind() {
+            io::ErrorKind::NotFound => Error::new(
+                ErrorCode::NotFound,
+                format!("\"{path}\" does not exist in folder \"{folder}\"."),
+            ),
+            io::ErrorKind::PermissionDenied if e.to_string().contains("outside") => {
+                Error::invalid_input(format!(
+                    "\"{path}\" leads outside folder \"{folder}\" through a symbolic link; Berth does not follow it."
+                ))
+            }
+            io::ErrorKind::PermissionDenied => Error::new(
+                ErrorCode::PermissionDenied,
+                format!("\"{path}\" in folder \"{folder}\" is not accessible: {e}."),
+            ),
+            io::ErrorKind::AlreadyExists => Error::new(
+                ErrorCode::AlreadyExists,
+                format!("\"{path}\" already exists in folder \"{folder}\"."),
+            ),
+            io::ErrorKind::NotADirectory => Error::invalid_input(format!(
+                "\"{path}\" in folder \"{folder}\" goes through a file, not a directory."
+            )),
+            _ if e.raw_os_error() == Some(libc::ELOOP) => Error::invalid_input(format!(
+                "\"{path}\" in folder \"{folder}\" is a symbolic link; Berth does not follow it."
+            )),
+            _ => Error::internal(format!("\"{path}\" in folder \"{folder}\": {e}")),
+        }
+    }
+}
+
+fn entry_path(dir: &FolderPath, name: &str) -> Option<String> {
+    Some(if dir.is_root() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", dir.as_str())
+    })
+}
+
+fn kind_of(metadata: &Metadata) -> FileKind {
+    let file_type = metadata.file_type();
+    if file_type.is_symlink() {
+        FileKind::Symlink
+    } else if file_type.is_dir() {
+        FileKind::Directory
+    } else if file_type.is_file() {
+        FileKind::File
+    } else {
+        FileKind::Other
+    }
+}
+
+fn modified_ms(metadata: &Metadata) -> Option<i64> {
+    let modified = metadata.modified().ok()?.into_std();
+    let since = modified.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
