@@ -221,11 +221,12 @@ export async function waitForText(app, css, text = "", timeoutMs = 15_000) {
   }, timeoutMs);
 }
 
-async function element(app, css) {
-  const found = await call(app, "POST", `/session/${app.session}/element`, { using: "css selector", value: css });
-  const id = found[ELEMENT];
-  if (!id) throw new Error(`no element id in ${JSON.stringify(found)}`);
-  return id;
+/** The WebDriver id of the first element matching `css`, waiting for it to appear. */
+async function element(app, css, timeoutMs = 10_000) {
+  return until(`an element matching ${css}`, async () => {
+    const found = await call(app, "POST", `/session/${app.session}/element`, { using: "css selector", value: css });
+    return found[ELEMENT];
+  }, timeoutMs);
 }
 
 /** Clicks the first element matching `css` through WebDriver, as a user's click. */

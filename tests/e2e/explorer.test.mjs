@@ -1,0 +1,84 @@
+// The explorer: browse a folder's real contents, links shown but never followed out of the
+// folder, a large directory rendered virtually, and mkdir / rename / delete from the toolbar.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+
+const ENTER = "\uE007";
+const rowNames = (app) =>
+  run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name);");
+
+async function openEntry(app, name) {
+  await click(app, `[data-testid=explorer-rows] [data-name='${name}']`);
+  await typeInto(app, "[data-testid=explorer-rows]", ENTER);
+}
+
+test("browse, manage and stay inside a folder in the explorer", async () => {
+  const home = mkdtempSync(join(tmpdir(), "berth-e2e-explorer-"));
+  const dataDir = join(home, "data");
+  const berth = (...args) => execFileSync(CLI, ["--data-dir", dataDir, ...args], { encoding: "utf8" });
+  berth("folder", "create", "user2-vfolder");
+  const root = JSON.parse(berth("--json", "folder", "info", "user2-vfolder")).path;
+  writeFileSync(join(root, "test_file"), "file inside user2-vfolder\n");
+  mkdirSync(join(root, "results/run1"), { recursive: true });
+  symlinkSync("/etc", join(root, "escape"));
+  mkdirSync(join(root, "many"));
+  for (let i = 0; i < 2000; i++) writeFileSync(join(root, "many", `f${String(i).padStart(4, "0")}.txt`), "x");
+
+  await withApp("explorer", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
+    await click(app, "button[data-page=storage]");
+    await waitForText(app, "tr[data-folder=user2-vfolder]", "user2-vfolder");
+    await click(app, "tr[data-folder=user2-vfolder] .folder-link");
+    await waitForText(app, "[data-testid=explorer-count]", "4 items");
+    assert.deepEqual(await rowNames(app), ["many", "results", "escape", "test_file"], "directories first");
+    assert.match(await textOf(app, "[data-name=escape]"), /→ \/etc/);
+    assert.match(await textOf(app, "[data-name=test_file]"), /26 B/);
+    await screenshot(app, "explorer");
+
+    // The link to /etc is listed, but opening it is refused: nothing outside is read.
+    await openEntry(app, "escape");
+    await waitForText(app, "[role=alert]", "leads outside folder \"user2-vfolder\"");
+    await click(app, "[data-testid=crumb-root]");
+    await waitForText(app, "[data-testid=explorer-count]", "4 items");
+
+    // 2,000 entries: the count is complete, the DOM holds only what is on screen.
+    await openEntry(app, "many");
+    const count = await until("the big directory's count", async () => {
+      const text = await textOf(app, "[data-testid=explorer-count]");
+      return /^2\D?000 items/.test(text ?? "") ? text : null;
+    });
+    assert.ok(count, "all 2,000 entries are counted");
+    const rendered = (await rowNames(app)).length;
+    assert.ok(rendered > 10 && rendered < 100, `rendered ${rendered} rows`);
+    await run(app, "const r = document.querySelector('[data-testid=explorer-rows]'); r.scrollTop = r.scrollHeight;");
+    await until("the last entry after scrolling", async () => (await rowNames(app)).includes("f1999.txt"));
+    await typeInto(app, "[data-testid=explorer-rows]", "\uE003"); // Backspace: up one level
+    await waitForText(app, "[data-testid=explorer-count]", "4 items");
+
+    await click(app, "[data-testid=explorer-mkdir]");
+    await typeInto(app, "[data-testid=explorer-mkdir-dialog] input", "new/nested");
+    await click(app, "[data-testid=explorer-mkdir-dialog] button[type=submit]");
+    await waitForText(app, "[data-testid=explorer-count]", "5 items");
+    assert.ok(existsSync(join(root, "new/nested")));
+
+    await click(app, "[data-name=test_file]");
+    await click(app, "[data-testid=explorer-rename]");
+    await typeInto(app, "[data-testid=explorer-rename-dialog] input", ".txt");
+    await click(app, "[data-testid=explorer-rename-dialog] button[type=submit]");
+    await until("the renamed file", async () => (await rowNames(app)).includes("test_file.txt"));
+    assert.equal(readFileSync(join(root, "test_file.txt"), "utf8"), "file inside user2-vfolder\n");
+
+    await click(app, "[data-name=escape]");
+    await click(app, "[data-name=results]", );
+    await click(app, "[data-testid=explorer-delete]");
+    await waitForText(app, "[data-testid=confirm]", "Delete “results”?");
+    await click(app, "[data-testid=confirm-button]");
+    await waitForText(app, "[data-testid=explorer-count]", "4 items");
+    assert.ok(!existsSync(join(root, "results")));
+    assert.ok(existsSync("/etc/hostname"), "the world outside is intact");
+  });
+});

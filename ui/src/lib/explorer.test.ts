@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import type { FileEntry } from "./bindings";
+import { childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
+
+const entry = (name: string, kind: FileEntry["kind"], size = 0, modified_ms = 0): FileEntry => ({
+  name,
+  kind,
+  size,
+  modified_ms,
+  link_target: null,
+});
+
+describe("sortEntries", () => {
+  const entries = [entry("b.txt", "file", 30, 3), entry("z", "directory"), entry("a10.txt", "file", 10, 1), entry("a2.txt", "file", 20, 2)];
+
+  it("puts directories first and orders names naturally", () => {
+    expect(sortEntries(entries, { key: "name", ascending: true }).map((e) => e.name)).toEqual(["z", "a2.txt", "a10.txt", "b.txt"]);
+    expect(sortEntries(entries, { key: "name", ascending: false }).map((e) => e.name)).toEqual(["z", "b.txt", "a10.txt", "a2.txt"]);
+  });
+
+  it("sorts by size and by modification time", () => {
+    expect(sortEntries(entries, { key: "size", ascending: false }).map((e) => e.name)).toEqual(["z", "b.txt", "a2.txt", "a10.txt"]);
+    expect(sortEntries(entries, { key: "modified", ascending: true }).map((e) => e.name)).toEqual(["z", "a10.txt", "a2.txt", "b.txt"]);
+  });
+
+  it("does not reorder the input", () => {
+    const before = entries.map((e) => e.name);
+    sortEntries(entries, { key: "size", ascending: true });
+    expect(entries.map((e) => e.name)).toEqual(before);
+  });
+});
+
+describe("paths", () => {
+  it("joins and splits like a breadcrumb", () => {
+    expect(childPath("", "a")).toBe("a");
+    expect(childPath("a/b", "c d")).toBe("a/b/c d");
+    expect(parentPath("a/b/c")).toBe("a/b");
+    expect(parentPath("a")).toBe("");
+    expect(crumbs("")).toEqual([]);
+    expect(crumbs("a/b")).toEqual([
+      { name: "a", path: "a" },
+      { name: "b", path: "a/b" },
+    ]);
+  });
+});
+
+describe("clickSelection", () => {
+  const names = ["a", "b", "c", "d"];
+  const none = { toggle: false, range: false };
+
+  it("selects one on a plain click, toggles with Ctrl, extends with Shift", () => {
+    let state = clickSelection(new Set(), names, 1, null, none);
+    expect([...state.selected]).toEqual(["b"]);
+    state = clickSelection(state.selected, names, 3, state.anchor, { toggle: true, range: false });
+    expect([...state.selected].sort()).toEqual(["b", "d"]);
+    state = clickSelection(state.selected, names, 3, state.anchor, { toggle: true, range: false });
+    expect([...state.selected]).toEqual(["b"]);
+    state = clickSelection(new Set(["a"]), names, 2, 0, { toggle: false, range: true });
+    expect([...state.selected]).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("visibleRange", () => {
+  it("renders only what is on screen plus a margin, even for 100,000 rows", () => {
+    const range = visibleRange(320_000, 600, 32, 100_000);
+    expect(range.end - range.start).toBeLessThan(60);
+    expect(range.start).toBe(10_000 - 8);
+    expect(visibleRange(0, 600, 32, 5)).toEqual({ start: 0, end: 5 });
+  });
+});
