@@ -5,6 +5,7 @@ mod doctor;
 mod files;
 mod folder;
 mod output;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,33 @@ enum Command {
     /// A folder's contents: ls, mkdir, mv, rm.
     #[command(subcommand)]
     Files(files::FilesCommand),
+    /// Copy files and whole directories from this computer into a folder.
+    Upload {
+        folder: String,
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Directory in the folder to upload into (its top level when omitted).
+        #[arg(long)]
+        to: Option<String>,
+        /// What to do when a destination exists: replace, skip or keep-both. Without it an
+        /// existing destination stops the command before anything is copied.
+        #[arg(long, value_parser = transfer::parse_conflict)]
+        conflict: Option<berth_transfer::ConflictPolicy>,
+    },
+    /// Copy files and directories from a folder to this computer.
+    Download {
+        folder: String,
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Local directory to download into.
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long, value_parser = transfer::parse_conflict)]
+        conflict: Option<berth_transfer::ConflictPolicy>,
+    },
+    /// The transfer queue: list, resume, cancel, clear.
+    #[command(subcommand)]
+    Transfers(transfer::TransfersCommand),
 }
 
 fn main() -> ExitCode {
@@ -74,13 +102,26 @@ fn main() -> ExitCode {
         engine_command => engine_command,
     };
     let engine = match LocalEngine::open(dirs) {
-        Ok(engine) => engine,
+        Ok(engine) => std::sync::Arc::new(engine),
         Err(error) => return out.fail(&error),
     };
     let outcome = runtime.block_on(async {
         match command {
             Command::Folder(command) => folder::run(&engine, command, &out).await,
             Command::Files(command) => files::run(&engine, command, &out).await,
+            Command::Upload {
+                folder,
+                sources,
+                to,
+                conflict,
+            } => transfer::upload(engine.clone(), folder, sources, to, conflict, &out).await,
+            Command::Download {
+                folder,
+                paths,
+                to,
+                conflict,
+            } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
+            Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
             Command::Doctor => Ok(()),
         }
     });

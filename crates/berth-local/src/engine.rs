@@ -55,14 +55,14 @@ impl LocalEngine {
     }
 
     /// The live folder `name`'s contents, confined beneath its directory.
-    fn files(&self, name: &str) -> Result<(Folder, FolderFiles)> {
+    pub(crate) fn files(&self, name: &str) -> Result<(Folder, FolderFiles)> {
         let folder = self.catalog.live_folder(name)?;
         let files = FolderFiles::open(&self.folder_path(&folder), &folder.name)?;
         Ok((folder, files))
     }
 
     /// The live folder `name`'s contents, for a change: refused on a read-only folder.
-    fn writable_files(&self, name: &str) -> Result<FolderFiles> {
+    pub(crate) fn writable_files(&self, name: &str) -> Result<FolderFiles> {
         let (folder, files) = self.files(name)?;
         if folder.permission == FolderPermission::Ro {
             return Err(Error::new(

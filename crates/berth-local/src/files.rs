@@ -76,9 +76,24 @@ impl FolderFiles {
         if path.is_root() {
             return Ok(());
         }
-        self.dir
-            .create_dir_all(path.as_str())
-            .map_err(|e| self.error(e, path))
+        match self.dir.create_dir_all(path.as_str()) {
+            // Something is already there: fine if it is a directory (a link to one inside the
+            // folder included); a link out of the folder gets the "leads outside" refusal.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                match self.dir.metadata(path.as_str()) {
+                    Ok(metadata) if metadata.is_dir() => Ok(()),
+                    Ok(_) => Err(Error::new(
+                        ErrorCode::AlreadyExists,
+                        format!(
+                            "\"{path}\" in folder \"{}\" is a file, not a directory.",
+                            self.folder
+                        ),
+                    )),
+                    Err(e) => Err(self.error(e, path)),
+                }
+            }
+            other => other.map_err(|e| self.error(e, path)),
+        }
     }
 
     pub fn move_path(&self, from: &FolderPath, to: &FolderPath) -> Result<()> {
@@ -125,6 +140,63 @@ impl FolderFiles {
             self.dir.remove_file(path.as_str())
         }
         .map_err(|e| self.error(e, path))
+    }
+
+    /// Opens a regular file for reading. Links inside the folder are followed as far as they
+    /// stay inside; a link out of it is refused.
+    pub fn open_read(&self, path: &FolderPath) -> Result<std::fs::File> {
+        let file = self
+            .dir
+            .open(path.as_str())
+            .map_err(|e| self.error(e, path))?;
+        let metadata = file.metadata().map_err(|e| self.error(e, path))?;
+        if !metadata.is_file() {
+            return Err(Error::invalid_input(format!(
+                "\"{path}\" in folder \"{}\" is not a regular file.",
+                self.folder
+            )));
+        }
+        Ok(file.into_std())
+    }
+
+    /// Opens (creating) a partial file for writing without truncating it, so a transfer can
+    /// continue where it stopped. Never follows a link at the last component.
+    pub fn open_partial(&self, path: &FolderPath) -> Result<std::fs::File> {
+        use cap_std::fs::OpenOptions;
+        #[cfg(unix)]
+        use cap_std::fs::OpenOptionsExt;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        #[cfg(unix)]
+        options.custom_flags(libc::O_NOFOLLOW);
+        let file = self
+            .dir
+            .open_with(path.as_str(), &options)
+            .map_err(|e| self.error(e, path))?;
+        Ok(file.into_std())
+    }
+
+    /// What is at `path`, without following a link there; `None` when nothing is.
+    pub fn kind(&self, path: &FolderPath) -> Result<Option<FileKind>> {
+        match self.dir.symlink_metadata(path.as_str()) {
+            Ok(metadata) => Ok(Some(kind_of(&metadata))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(e, path)),
+        }
+    }
+
+    /// Renames `from` to `to`, replacing a file at `to` (the caller decided that).
+    pub fn replace(&self, from: &FolderPath, to: &FolderPath) -> Result<()> {
+        self.dir
+            .rename(from.as_str(), &self.dir, to.as_str())
+            .map_err(|e| self.error(e, to))
+    }
+
+    pub fn remove_file(&self, path: &FolderPath) -> Result<()> {
+        match self.dir.remove_file(path.as_str()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.error(e, path)),
+            _ => Ok(()),
+        }
     }
 
     /// Maps an I/O error on `path` to what the user can act on. cap-std reports a resolution

@@ -7,6 +7,8 @@ pub mod disk;
 pub mod doctor;
 mod engine;
 pub mod files;
+mod plan;
+pub mod transport;
 
 pub use catalog::Catalog;
 pub use dirs::DataDirs;

@@ -1,4 +1,17 @@
-//! The transfer queue shared by both engines. This first piece is what every progress line in
-//! the transfer panel shows: bytes done, speed and time left.
+//! The transfer queue shared by both engines: uploads and downloads as jobs with bounded
+//! concurrency, pause / resume / cancel / retry, progress with speed and ETA, and a SQLite
+//! journal so unfinished transfers survive the app being killed.
+//!
+//! The queue decides *when* a job runs; a [`Transport`] (one per engine) decides *how* bytes
+//! move and how a half-done job continues — a partial temporary file on disk, a tus offset on a
+//! storage proxy — so resuming never trusts the journal's byte count, only the destination.
 
+pub mod journal;
 pub mod progress;
+pub mod queue;
+
+pub use journal::{JobId, Journal};
+pub use queue::{
+    ConflictPolicy, Direction, Job, JobState, Queue, QueueEvent, StopSignal, TransferError,
+    TransferSpec, Transport,
+};

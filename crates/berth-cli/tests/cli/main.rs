@@ -7,6 +7,7 @@
 mod doctor;
 mod files;
 mod folder;
+mod transfer;
 
 use std::path::Path;
 use std::process::{Command, Output};

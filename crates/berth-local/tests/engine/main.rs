@@ -5,6 +5,7 @@
 
 mod files;
 mod folders;
+mod transfers;
 
 use berth_local::{DataDirs, LocalEngine};
 

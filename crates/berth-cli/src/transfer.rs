@@ -1,0 +1,295 @@
+//! `berth upload`, `berth download` and `berth transfers`: the app's transfer queue from a
+//! shell, with a progress bar on a terminal. Interrupted transfers (Ctrl-C, a crash, kill -9)
+//! continue with `berth transfers resume`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_core::{Error, ErrorCode, FolderPath};
+use berth_local::LocalEngine;
+use berth_local::transport::LocalTransport;
+use berth_transfer::{ConflictPolicy, Job, JobState, Journal, Queue, QueueEvent};
+use clap::Subcommand;
+
+use crate::output::{Output, human_bytes};
+
+/// Files moved at once; enough to overlap small files' per-file costs on two cores.
+const CONCURRENCY: usize = 4;
+
+#[derive(Subcommand)]
+pub enum TransfersCommand {
+    /// Every transfer the journal holds.
+    List,
+    /// Continue every unfinished transfer (after a crash, Ctrl-C or a pause).
+    Resume,
+    /// Stop a transfer for good and delete its partial file.
+    Cancel { id: i64 },
+    /// Forget finished transfers.
+    Clear,
+}
+
+pub fn parse_conflict(text: &str) -> Result<ConflictPolicy, String> {
+    match text {
+        "replace" => Ok(ConflictPolicy::Replace),
+        "skip" => Ok(ConflictPolicy::Skip),
+        "keep-both" => Ok(ConflictPolicy::KeepBoth),
+        other => Err(format!(
+            "\"{other}\" is not one of replace, skip, keep-both"
+        )),
+    }
+}
+
+fn open_queue(engine: &Arc<LocalEngine>) -> berth_core::Result<Queue> {
+    let journal = Journal::open(&engine.dirs().data.join("transfers.sqlite3"))?;
+    let queue = Queue::open(
+        journal,
+        Arc::new(LocalTransport::new(engine.clone())),
+        CONCURRENCY,
+    )?;
+    queue.start();
+    Ok(queue)
+}
+
+pub async fn upload(
+    engine: Arc<LocalEngine>,
+    folder: String,
+    sources: Vec<PathBuf>,
+    to: Option<String>,
+    conflict: Option<ConflictPolicy>,
+    out: &Output,
+) -> berth_core::Result<()> {
+    let to = FolderPath::parse(to.as_deref().unwrap_or(""))?;
+    let batch = format!("upload-{}", std::process::id());
+    let specs = engine.plan_upload(
+        &folder,
+        &sources,
+        &to,
+        conflict.unwrap_or(ConflictPolicy::Fail),
+        &batch,
+    )?;
+    refuse_unasked_conflicts(&engine, &specs, conflict)?;
+    run_batch(&engine, specs, out).await
+}
+
+pub async fn download(
+    engine: Arc<LocalEngine>,
+    folder: String,
+    paths: Vec<String>,
+    to: PathBuf,
+    conflict: Option<ConflictPolicy>,
+    out: &Output,
+) -> berth_core::Result<()> {
+    let paths = paths
+        .iter()
+        .map(|p| FolderPath::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let batch = format!("download-{}", std::process::id());
+    let specs = engine.plan_download(
+        &folder,
+        &paths,
+        &to,
+        conflict.unwrap_or(ConflictPolicy::Fail),
+        &batch,
+    )?;
+    refuse_unasked_conflicts(&engine, &specs, conflict)?;
+    run_batch(&engine, specs, out).await
+}
+
+/// A shell cannot ask "replace, skip or keep both?" mid-way, so without `--conflict` the whole
+/// command is refused before a byte moves.
+fn refuse_unasked_conflicts(
+    engine: &LocalEngine,
+    specs: &[berth_transfer::TransferSpec],
+    conflict: Option<ConflictPolicy>,
+) -> berth_core::Result<()> {
+    if conflict.is_some() {
+        return Ok(());
+    }
+    let existing = engine.existing_destinations(specs)?;
+    match existing.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "{} destination(s) already exist, e.g. \"{first}\". Pass --conflict replace, skip or keep-both.",
+                existing.len()
+            ),
+        )),
+    }
+}
+
+async fn run_batch(
+    engine: &Arc<LocalEngine>,
+    specs: Vec<berth_transfer::TransferSpec>,
+    out: &Output,
+) -> berth_core::Result<()> {
+    let queue = open_queue(engine)?;
+    let ids = queue.enqueue(specs)?;
+    follow(&queue, out).await;
+    report(
+        &queue
+            .jobs()
+            .into_iter()
+            .filter(|j| ids.contains(&j.id))
+            .collect::<Vec<_>>(),
+        out,
+    )
+}
+
+pub async fn transfers(
+    engine: Arc<LocalEngine>,
+    command: TransfersCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    let queue = open_queue(&engine)?;
+    match command {
+        TransfersCommand::List => {
+            let jobs = queue.jobs();
+            out.print(&jobs, || table(&jobs));
+            Ok(())
+        }
+        TransfersCommand::Resume => {
+            queue.resume_all().await?;
+            let unfinished: Vec<i64> = queue
+                .jobs()
+                .iter()
+                .filter(|j| !j.state.is_finished())
+                .map(|j| j.id)
+                .collect();
+            follow(&queue, out).await;
+            report(
+                &queue
+                    .jobs()
+                    .into_iter()
+                    .filter(|j| unfinished.contains(&j.id))
+                    .collect::<Vec<_>>(),
+                out,
+            )
+        }
+        TransfersCommand::Cancel { id } => {
+            queue.cancel(id).await?;
+            out.print(&queue.job(id), || format!("Cancelled transfer #{id}.\n"));
+            Ok(())
+        }
+        TransfersCommand::Clear => {
+            queue.clear_finished()?;
+            out.print(&serde_json::json!({ "cleared": true }), || {
+                "Cleared finished transfers.\n".into()
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Waits for the queue to go idle, drawing one progress line on a terminal.
+async fn follow(queue: &Queue, out: &Output) {
+    let draw = !out.json && std::io::stderr().is_terminal();
+    let mut events = queue.subscribe();
+    let waiting = queue.wait_idle();
+    tokio::pin!(waiting);
+    loop {
+        tokio::select! {
+            () = &mut waiting => break,
+            event = events.recv() => {
+                if draw && matches!(event, Ok(QueueEvent::Progress { .. } | QueueEvent::State { .. })) {
+                    draw_bar(&queue.jobs());
+                }
+            }
+        }
+    }
+    if draw {
+        eprintln!();
+    }
+}
+
+fn draw_bar(jobs: &[Job]) {
+    let active: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| !matches!(j.state, JobState::Cancelled))
+        .collect();
+    let total: u64 = active.iter().map(|j| j.spec.size).sum();
+    let done: u64 = active.iter().map(|j| j.done_bytes.min(j.spec.size)).sum();
+    let finished = active.iter().filter(|j| j.state.is_finished()).count();
+    let ratio = if total == 0 {
+        1.0
+    } else {
+        done as f64 / total as f64
+    };
+    let width = 30;
+    let filled = (ratio * width as f64) as usize;
+    eprint!(
+        "\r[{}{}] {:>3}%  {} / {}  {} of {} files ",
+        "=".repeat(filled),
+        " ".repeat(width - filled),
+        (ratio * 100.0) as u32,
+        human_bytes(done),
+        human_bytes(total),
+        finished,
+        active.len()
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Prints the outcome; an error when any transfer failed.
+fn report(jobs: &[Job], out: &Output) -> berth_core::Result<()> {
+    out.print(&jobs, || {
+        let count = |s: JobState| jobs.iter().filter(|j| j.state == s).count();
+        let bytes: u64 = jobs
+            .iter()
+            .filter(|j| j.state == JobState::Done)
+            .map(|j| j.spec.size)
+            .sum();
+        format!(
+            "{} transferred ({}), {} skipped, {} failed.\n",
+            count(JobState::Done),
+            human_bytes(bytes),
+            count(JobState::Skipped),
+            count(JobState::Failed)
+        )
+    });
+    let failed: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Failed)
+        .collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::new(
+            ErrorCode::Internal,
+            format!(
+                "{} transfer(s) failed; first: {}: {}",
+                failed.len(),
+                first.spec.remote_path,
+                first.error.as_deref().unwrap_or("unknown error")
+            ),
+        )),
+    }
+}
+
+fn table(jobs: &[Job]) -> String {
+    if jobs.is_empty() {
+        return "No transfers.\n".into();
+    }
+    let mut text = format!(
+        "{:>5}  {:<9} {:<10} {:>10}  {}\n",
+        "ID", "STATE", "DIRECTION", "SIZE", "FILE"
+    );
+    for job in jobs {
+        text += &format!(
+            "{:>5}  {:<9} {:<10} {:>10}  {}:{} {} {}\n",
+            job.id,
+            format!("{:?}", job.state).to_lowercase(),
+            format!("{:?}", job.spec.direction).to_lowercase(),
+            human_bytes(job.spec.size),
+            job.spec.folder,
+            job.spec.remote_path,
+            if job.spec.direction == berth_transfer::Direction::Upload {
+                "<-"
+            } else {
+                "->"
+            },
+            job.spec.local_path.display()
+        );
+    }
+    text
+}

@@ -1,0 +1,178 @@
+//! Turning what the user picked (files and whole trees, on this computer or in a folder) into
+//! one transfer per file, with every directory created up front so empty ones survive too.
+
+use std::path::{Path, PathBuf};
+
+use berth_core::{Error, FileKind, FolderPath, Result};
+use berth_transfer::{ConflictPolicy, Direction, TransferSpec};
+
+use crate::LocalEngine;
+
+/// Files desktop OSes drop into every directory; nobody wants them in a storage folder.
+const JUNK: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
+
+impl LocalEngine {
+    /// One upload per file under `sources` (files or directories on this computer) into
+    /// directory `to` of folder `folder`. Creates the directory tree in the folder now;
+    /// symbolic links on this computer are skipped, not followed.
+    pub fn plan_upload(
+        &self,
+        folder: &str,
+        sources: &[PathBuf],
+        to: &FolderPath,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        let files = self.writable_files(folder)?;
+        files.make_dir(to)?;
+        let mut specs = Vec::new();
+        let mut pending: Vec<(PathBuf, FolderPath)> = Vec::new();
+        for source in sources {
+            // The journal outlives this process's working directory.
+            let source = &std::path::absolute(source).map_err(|e| host_error(source, e))?;
+            let name = source.file_name().ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "{} has no file name to upload as.",
+                    source.display()
+                ))
+            })?;
+            pending.push((source.clone(), to.join(&name.to_string_lossy())?));
+        }
+        while let Some((local, remote)) = pending.pop() {
+            let metadata = local
+                .symlink_metadata()
+                .map_err(|e| host_error(&local, e))?;
+            if metadata.is_dir() {
+                files.make_dir(&remote)?;
+                for entry in std::fs::read_dir(&local).map_err(|e| host_error(&local, e))? {
+                    let entry = entry.map_err(|e| host_error(&local, e))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !JUNK.contains(&name.as_str()) {
+                        pending.push((entry.path(), remote.join(&name)?));
+                    }
+                }
+            } else if metadata.is_file() {
+                specs.push(TransferSpec {
+                    batch: batch.to_string(),
+                    direction: Direction::Upload,
+                    folder: folder.to_string(),
+                    remote_path: remote.as_str().to_string(),
+                    local_path: local,
+                    size: metadata.len(),
+                    conflict,
+                });
+            }
+        }
+        specs.sort_by(|a, b| a.remote_path.cmp(&b.remote_path));
+        Ok(specs)
+    }
+
+    /// One download per file under `paths` (files or directories in folder `folder`) into
+    /// directory `to` on this computer, creating the local directory tree now. Links inside the
+    /// folder are skipped, never followed.
+    pub fn plan_download(
+        &self,
+        folder: &str,
+        paths: &[FolderPath],
+        to: &Path,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        let (_, files) = self.files(folder)?;
+        let to = &std::path::absolute(to).map_err(|e| host_error(to, e))?;
+        std::fs::create_dir_all(to).map_err(|e| host_error(to, e))?;
+        let mut specs = Vec::new();
+        let mut pending: Vec<PendingDownload> = Vec::new();
+        for path in paths {
+            let name = path.file_name().unwrap_or(folder);
+            pending.push((path.clone(), to.join(name), None));
+        }
+        while let Some((remote, local, known)) = pending.pop() {
+            let (kind, size) = match known {
+                Some(known) => known,
+                None => match files.kind(&remote)? {
+                    Some(FileKind::File) => (
+                        FileKind::File,
+                        files
+                            .open_read(&remote)?
+                            .metadata()
+                            .map(|m| m.len())
+                            .unwrap_or(0),
+                    ),
+                    Some(kind) => (kind, 0),
+                    None => {
+                        return Err(Error::new(
+                            berth_core::ErrorCode::NotFound,
+                            format!("\"{remote}\" does not exist in folder \"{folder}\"."),
+                        ));
+                    }
+                },
+            };
+            match kind {
+                FileKind::Directory => {
+                    std::fs::create_dir_all(&local).map_err(|e| host_error(&local, e))?;
+                    for entry in files.list(&remote)? {
+                        pending.push((
+                            remote.join(&entry.name)?,
+                            local.join(&entry.name),
+                            Some((entry.kind, entry.size)),
+                        ));
+                    }
+                }
+                FileKind::File => specs.push(TransferSpec {
+                    batch: batch.to_string(),
+                    direction: Direction::Download,
+                    folder: folder.to_string(),
+                    remote_path: remote.as_str().to_string(),
+                    local_path: local,
+                    size,
+                    conflict,
+                }),
+                FileKind::Symlink | FileKind::Other => {}
+            }
+        }
+        specs.sort_by(|a, b| a.local_path.cmp(&b.local_path));
+        Ok(specs)
+    }
+
+    /// The planned transfers whose destination already exists, for the conflict question.
+    pub fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
+        let mut existing = Vec::new();
+        let mut opened: Option<(String, crate::files::FolderFiles)> = None;
+        for spec in specs {
+            match spec.direction {
+                Direction::Upload => {
+                    if opened.as_ref().is_none_or(|(name, _)| *name != spec.folder) {
+                        opened = Some((spec.folder.clone(), self.writable_files(&spec.folder)?));
+                    }
+                    let Some((_, files)) = &opened else { continue };
+                    if files
+                        .kind(&FolderPath::parse(&spec.remote_path)?)?
+                        .is_some()
+                    {
+                        existing.push(spec.remote_path.clone());
+                    }
+                }
+                Direction::Download => {
+                    if spec.local_path.symlink_metadata().is_ok() {
+                        existing.push(spec.local_path.display().to_string());
+                    }
+                }
+            }
+        }
+        Ok(existing)
+    }
+}
+
+/// A path in the folder, where it goes on this computer, and its kind and size when a listing
+/// already told them.
+type PendingDownload = (FolderPath, PathBuf, Option<(FileKind, u64)>);
+
+fn host_error(path: &Path, e: std::io::Error) -> Error {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => berth_core::ErrorCode::NotFound,
+        std::io::ErrorKind::PermissionDenied => berth_core::ErrorCode::PermissionDenied,
+        _ => berth_core::ErrorCode::Internal,
+    };
+    Error::new(code, format!("{}: {e}", path.display()))
+}

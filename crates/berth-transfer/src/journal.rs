@@ -1,0 +1,203 @@
+//! The queue's memory on disk: one row per file transfer, written when a job is queued, changes
+//! state, or makes progress (throttled). After a crash the rows still marked running are the
+//! ones to resume.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use berth_core::{Error, Result};
+use rusqlite::{Connection, Row, params};
+
+use crate::queue::{ConflictPolicy, Direction, Job, JobState, TransferSpec};
+
+pub type JobId = i64;
+
+const SCHEMA: &str = r#"
+    CREATE TABLE IF NOT EXISTS transfers (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch         TEXT NOT NULL,
+        direction     TEXT NOT NULL CHECK (direction IN ('upload', 'download')),
+        folder        TEXT NOT NULL,
+        remote_path   TEXT NOT NULL,
+        local_path    TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        conflict      TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        done_bytes    INTEGER NOT NULL DEFAULT 0,
+        error         TEXT,
+        final_path    TEXT,
+        created_at_ms INTEGER NOT NULL
+    );
+"#;
+
+pub struct Journal {
+    conn: Mutex<Connection>,
+    /// Held for the journal's lifetime: two processes running one queue would write the same
+    /// partial files.
+    _owner: std::fs::File,
+}
+
+impl Journal {
+    /// Opens (creating) the journal at `path`, exclusively: while one process (the app or a
+    /// `berth` command) has it open, another gets `engine_unavailable` instead of a second queue
+    /// resuming the same jobs.
+    pub fn open(path: &Path) -> Result<Self> {
+        let owner = lock_owner(path)?;
+        let unavailable = |e: rusqlite::Error| {
+            Error::engine_unavailable(format!(
+                "Cannot open the transfer journal {}: {e}",
+                path.display()
+            ))
+        };
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            _owner: owner,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn insert(&self, spec: &TransferSpec, now_ms: i64) -> Result<JobId> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO transfers (batch, direction, folder, remote_path, local_path, size, conflict, state, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
+            params![
+                spec.batch,
+                text(&spec.direction),
+                spec.folder,
+                spec.remote_path,
+                spec.local_path.to_string_lossy(),
+                spec.size as i64,
+                text(&spec.conflict),
+                now_ms
+            ],
+        )
+        .map_err(failed)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn set_state(&self, id: JobId, state: JobState, error: Option<&str>) -> Result<()> {
+        self.lock()
+            .execute(
+                "UPDATE transfers SET state = ?2, error = ?3 WHERE id = ?1",
+                params![id, text(&state), error],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    pub fn set_progress(&self, id: JobId, done_bytes: u64) -> Result<()> {
+        self.lock()
+            .execute(
+                "UPDATE transfers SET done_bytes = ?2 WHERE id = ?1",
+                params![id, done_bytes as i64],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    pub fn set_done(&self, id: JobId, final_path: &str, size: u64) -> Result<()> {
+        self.lock()
+            .execute(
+                "UPDATE transfers SET state = 'done', error = NULL, done_bytes = ?2, size = ?2, final_path = ?3 WHERE id = ?1",
+                params![id, size as i64, final_path],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Result<Vec<Job>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, batch, direction, folder, remote_path, local_path, size, conflict, state, done_bytes, error, final_path
+                 FROM transfers ORDER BY id",
+            )
+            .map_err(failed)?;
+        let rows = stmt.query_map([], job_from_row).map_err(failed)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(failed)
+    }
+
+    /// Forgets finished jobs (done, skipped, cancelled); keeps failed and unfinished ones.
+    pub fn clear_finished(&self) -> Result<usize> {
+        self.lock()
+            .execute(
+                "DELETE FROM transfers WHERE state IN ('done', 'skipped', 'cancelled')",
+                [],
+            )
+            .map_err(failed)
+    }
+}
+
+fn lock_owner(journal: &Path) -> Result<std::fs::File> {
+    let path = journal.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::engine_unavailable(format!("Cannot open {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own; released when the file closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(Error::engine_unavailable(
+                "Another Berth process (the app or a berth command) is running transfers for this \
+                 data directory. Wait for it, or close it, and try again.",
+            ));
+        }
+    }
+    Ok(file)
+}
+
+fn failed(e: rusqlite::Error) -> Error {
+    Error::internal(format!("Transfer journal query failed: {e}"))
+}
+
+fn text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let value: String = row.get(index)?;
+    serde_json::from_value(serde_json::Value::String(value)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let local: String = row.get(5)?;
+    Ok(Job {
+        id: row.get(0)?,
+        spec: TransferSpec {
+            batch: row.get(1)?,
+            direction: parse::<Direction>(row, 2)?,
+            folder: row.get(3)?,
+            remote_path: row.get(4)?,
+            local_path: PathBuf::from(local),
+            size: row.get::<_, i64>(6)? as u64,
+            conflict: parse::<ConflictPolicy>(row, 7)?,
+        },
+        state: parse(row, 8)?,
+        done_bytes: row.get::<_, i64>(9)? as u64,
+        error: row.get(10)?,
+        final_path: row.get(11)?,
+    })
+}
