@@ -30,6 +30,14 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::files::make_dir,
         commands::files::move_path,
         commands::files::remove_paths,
+        commands::transfers::upload_paths,
+        commands::transfers::download_paths,
+        commands::transfers::pick_upload_sources,
+        commands::transfers::pick_download_directory,
+        commands::transfers::list_transfers,
+        commands::transfers::watch_transfers,
+        commands::transfers::control_transfer,
+        commands::transfers::clear_finished_transfers,
         commands::sessions::list_sessions,
         commands::window::ui_ready,
     ])
@@ -58,8 +66,14 @@ pub fn run() {
     let engine = ActiveEngine::open_local(dirs);
     let ipc = ipc();
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(engine)
         .invoke_handler(ipc.invoke_handler())
+        .setup(|app| {
+            use tauri::Manager;
+            app.state::<ActiveEngine>().start_transfers();
+            Ok(())
+        })
         .run(tauri::generate_context!());
     if let Err(error) = result {
         tracing::error!(%error, "the app stopped with an error");

@@ -98,11 +98,9 @@ pub enum QueueEvent {
         bytes_per_second: f64,
         eta_seconds: Option<f64>,
     },
-    State {
-        id: JobId,
-        state: JobState,
-        error: Option<String>,
-    },
+    /// A job was queued or changed state; carries the whole job so a listener that has not
+    /// seen it yet can show it without asking for the list again.
+    State { job: Job },
     BatchFinished {
         batch: String,
         done: u32,
@@ -280,13 +278,13 @@ impl Queue {
             state.waiting.push_back(id);
             ids.push(id);
         }
+        let queued: Vec<Job> = ids
+            .iter()
+            .filter_map(|id| state.jobs.get(id).cloned())
+            .collect();
         drop(state);
-        for &id in &ids {
-            self.emit(QueueEvent::State {
-                id,
-                state: JobState::Queued,
-                error: None,
-            });
+        for job in queued {
+            self.emit(QueueEvent::State { job });
         }
         self.inner.wake.notify_one();
         Ok(ids)
@@ -454,13 +452,10 @@ impl Queue {
         self.inner.journal.set_state(id, next, error.as_deref())?;
         if let Some(job) = state.jobs.get_mut(&id) {
             job.state = next;
-            job.error = error.clone();
+            job.error = error;
+            let job = job.clone();
+            self.emit(QueueEvent::State { job });
         }
-        self.emit(QueueEvent::State {
-            id,
-            state: next,
-            error,
-        });
         Ok(())
     }
 
@@ -509,13 +504,10 @@ impl Queue {
                         job.done_bytes = size;
                         job.error = None;
                         job.final_path = Some(final_path);
+                        let job = job.clone();
+                        drop(state);
+                        self.emit(QueueEvent::State { job });
                     }
-                    drop(state);
-                    self.emit(QueueEvent::State {
-                        id,
-                        state: JobState::Done,
-                        error: None,
-                    });
                 }),
             Ok(Outcome::Skipped) => self.set_state(&mut self.lock(), id, JobState::Skipped, None),
             Err(TransferError::Stopped) if reason == Some(StopReason::Cancel) => {

@@ -5,4 +5,5 @@ pub mod engine;
 pub mod files;
 pub mod folders;
 pub mod sessions;
+pub mod transfers;
 pub mod window;

@@ -150,6 +150,89 @@ async removePaths(folder: string, paths: string[]) : Promise<Result<null, BerthE
 }
 },
 /**
+ * Uploads files and directory trees from this computer into directory `to` of `folder`.
+ */
+async uploadPaths(folder: string, to: string, paths: string[], conflict: ConflictPolicy | null) : Promise<Result<TransferBatch, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("upload_paths", { folder, to, paths, conflict }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Downloads files and trees of `folder` into directory `to` on this computer.
+ */
+async downloadPaths(folder: string, paths: string[], to: string, conflict: ConflictPolicy | null) : Promise<Result<TransferBatch, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("download_paths", { folder, paths, to, conflict }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The native picker for files (or, with `directories`, folders) to upload; empty when the
+ * user cancels.
+ */
+async pickUploadSources(directories: boolean) : Promise<Result<string[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pick_upload_sources", { directories }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The native folder picker for where downloads go; `None` when the user cancels.
+ */
+async pickDownloadDirectory() : Promise<Result<string | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pick_download_directory") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listTransfers() : Promise<Result<Job[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_transfers") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Streams the queue's events to the transfer panel until the window closes the channel.
+ */
+async watchTransfers(events: TAURI_CHANNEL<QueueEvent>) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("watch_transfers", { events }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Pauses, resumes, cancels or retries one transfer, or every one when `id` is null.
+ */
+async controlTransfer(id: number | null, action: TransferAction) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("control_transfer", { id, action }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async clearFinishedTransfers() : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("clear_finished_transfers") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Sessions page's list.
  */
 async listSessions() : Promise<Result<Session[], BerthError>> {
@@ -184,6 +267,28 @@ async uiReady() : Promise<void> {
  * An error a person can act on: `{ "code": "...", "message": "..." }` on the wire.
  */
 export type BerthError = { code: ErrorCode; message: string }
+/**
+ * What to do when the destination already exists, decided before the job is queued (the UI
+ * asks; the CLI takes `--conflict`).
+ */
+export type ConflictPolicy = "replace" | "skip" | 
+/**
+ * Keep the existing file and write this one as `name (1).ext`.
+ */
+"keep_both" | 
+/**
+ * Fail the job rather than touch the existing file.
+ */
+"fail"
+export type Direction = 
+/**
+ * From this computer into a folder.
+ */
+"upload" | 
+/**
+ * From a folder to this computer.
+ */
+"download"
 /**
  * What the status bar says about the engine the app is talking to.
  */
@@ -292,6 +397,16 @@ export type FolderPermission =
  * Where the folder is in its life: usable, or in the trash waiting to be restored or purged.
  */
 export type FolderStatus = "ready" | "trashed"
+export type Job = { id: number; spec: TransferSpec; state: JobState; done_bytes: number; error: string | null; 
+/**
+ * Where the file ended up (with keep-both, not the name asked for).
+ */
+final_path: string | null }
+export type JobState = "queued" | "running" | "paused" | "done" | 
+/**
+ * The destination existed and the policy said skip.
+ */
+"skipped" | "failed" | "cancelled"
 /**
  * What the user asks for when creating a folder; the engine fills in the rest.
  */
@@ -300,6 +415,12 @@ export type NewFolder = { name: string;
  * A storage host id; `None` means the engine's default host.
  */
 host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean }
+export type QueueEvent = { kind: "progress"; id: number; done_bytes: number; total_bytes: number; bytes_per_second: number; eta_seconds: number | null } | 
+/**
+ * A job was queued or changed state; carries the whole job so a listener that has not
+ * seen it yet can show it without asking for the list again.
+ */
+{ kind: "state"; job: Job } | { kind: "batch_finished"; batch: string; done: number; failed: number }
 export type Session = { id: string; name: string; session_type: SessionType; status: SessionStatus; 
 /**
  * Milliseconds since the Unix epoch.
@@ -332,6 +453,40 @@ location: string; is_default: boolean;
  * Capacity of the disk or volume; `None` where the engine cannot tell.
  */
 total_bytes: number | null; free_bytes: number | null }
+export type TAURI_CHANNEL<TSend> = null
+/**
+ * What a transfer control button asks for.
+ */
+export type TransferAction = "pause" | "resume" | "cancel" | "retry"
+/**
+ * What queuing a batch did: how many files were queued, or, when destinations exist and no
+ * policy was given, which ones (nothing is queued then; the UI asks and calls again).
+ */
+export type TransferBatch = { queued: number; conflicts: string[] }
+/**
+ * One file to move.
+ */
+export type TransferSpec = { 
+/**
+ * Jobs queued by one user action share a batch; its end is announced once.
+ */
+batch: string; direction: Direction; 
+/**
+ * The folder's name on the engine.
+ */
+folder: string; 
+/**
+ * The path inside the folder (destination of an upload, source of a download).
+ */
+remote_path: string; 
+/**
+ * The file on this computer (source of an upload, destination of a download).
+ */
+local_path: string; 
+/**
+ * Bytes expected, as measured when queued.
+ */
+size: number; conflict: ConflictPolicy }
 /**
  * What a folder is for; shown in the folders table and used to filter the launcher.
  */
