@@ -30,6 +30,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::files::make_dir,
         commands::files::move_path,
         commands::files::remove_paths,
+        commands::files::watch_directory,
+        commands::files::unwatch_directory,
         commands::transfers::upload_paths,
         commands::transfers::download_paths,
         commands::transfers::pick_upload_sources,
@@ -68,6 +70,7 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(engine)
+        .manage(commands::files::ExplorerWatch::default())
         .invoke_handler(ipc.invoke_handler())
         .setup(|app| {
             use tauri::Manager;

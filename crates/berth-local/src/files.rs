@@ -185,6 +185,15 @@ impl FolderFiles {
         }
     }
 
+    /// What `path` is once links inside the folder are followed; a link out of it is refused.
+    pub fn kind_following_links(&self, path: &FolderPath) -> Result<Option<FileKind>> {
+        match self.dir.metadata(path.as_str()) {
+            Ok(metadata) => Ok(Some(kind_of(&metadata))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(e, path)),
+        }
+    }
+
     /// Renames `from` to `to`, replacing a file at `to` (the caller decided that).
     pub fn replace(&self, from: &FolderPath, to: &FolderPath) -> Result<()> {
         self.dir

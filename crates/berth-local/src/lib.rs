@@ -9,6 +9,9 @@ mod engine;
 pub mod files;
 mod plan;
 pub mod transport;
+mod watch;
+
+pub use watch::DirectoryWatch;
 
 pub use catalog::Catalog;
 pub use dirs::DataDirs;

@@ -1,7 +1,16 @@
+use std::sync::Mutex;
+
 use berth_core::{Error, FileEntry, FolderPath};
+use berth_local::DirectoryWatch;
 use tauri::State;
+use tauri::ipc::Channel;
 
 use crate::ActiveEngine;
+
+/// The directory the explorer shows, watched for changes made by sessions or other programs.
+/// One explorer, one watch: opening another directory replaces it.
+#[derive(Default)]
+pub struct ExplorerWatch(Mutex<Option<DirectoryWatch>>);
 
 /// The explorer's listing of one directory.
 #[tauri::command]
@@ -59,4 +68,32 @@ pub async fn remove_paths(
         .map(|p| FolderPath::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
     state.get()?.remove_paths(&folder, &paths).await
+}
+
+/// Sends a message on `changed` whenever directory `path` of `folder` changes underneath the
+/// explorer, until another directory is watched or [`unwatch_directory`] is called.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state, watch, changed), err)]
+pub fn watch_directory(
+    state: State<'_, ActiveEngine>,
+    watch: State<'_, ExplorerWatch>,
+    folder: String,
+    path: String,
+    changed: Channel<()>,
+) -> Result<(), Error> {
+    let mut current = watch.0.lock().unwrap_or_else(|p| p.into_inner());
+    // Stop the old watch first: its late events must not refresh the new directory.
+    *current = None;
+    let path = FolderPath::parse(&path)?;
+    *current = Some(state.local()?.watch_directory(&folder, &path, move || {
+        let _ = changed.send(());
+    })?);
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn unwatch_directory(watch: State<'_, ExplorerWatch>) {
+    *watch.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }

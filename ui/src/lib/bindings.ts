@@ -150,6 +150,21 @@ async removePaths(folder: string, paths: string[]) : Promise<Result<null, BerthE
 }
 },
 /**
+ * Sends a message on `changed` whenever directory `path` of `folder` changes underneath the
+ * explorer, until another directory is watched or [`unwatch_directory`] is called.
+ */
+async watchDirectory(folder: string, path: string, changed: TAURI_CHANNEL<null>) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("watch_directory", { folder, path, changed }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async unwatchDirectory() : Promise<void> {
+    await TAURI_INVOKE("unwatch_directory");
+},
+/**
  * Uploads files and directory trees from this computer into directory `to` of `folder`.
  */
 async uploadPaths(folder: string, to: string, paths: string[], conflict: ConflictPolicy | null) : Promise<Result<TransferBatch, BerthError>> {
