@@ -259,11 +259,9 @@ impl Queue {
 
     /// Queues one job per spec, in order, and returns their ids.
     pub fn enqueue(&self, specs: Vec<TransferSpec>) -> Result<Vec<JobId>> {
-        let now = now_ms();
-        let mut ids = Vec::with_capacity(specs.len());
+        let ids = self.inner.journal.insert_all(&specs, now_ms())?;
         let mut state = self.lock();
-        for spec in specs {
-            let id = self.inner.journal.insert(&spec, now)?;
+        for (&id, spec) in ids.iter().zip(specs) {
             state.jobs.insert(
                 id,
                 Job {
@@ -276,7 +274,6 @@ impl Queue {
                 },
             );
             state.waiting.push_back(id);
-            ids.push(id);
         }
         let queued: Vec<Job> = ids
             .iter()
