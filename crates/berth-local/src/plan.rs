@@ -168,7 +168,8 @@ impl LocalEngine {
 /// already told them.
 type PendingDownload = (FolderPath, PathBuf, Option<(FileKind, u64)>);
 
-fn host_error(path: &Path, e: std::io::Error) -> Error {
+/// An I/O error on a path of this computer (not inside a folder), as the user can act on it.
+pub(crate) fn host_error(path: &Path, e: std::io::Error) -> Error {
     let code = match e.kind() {
         std::io::ErrorKind::NotFound => berth_core::ErrorCode::NotFound,
         std::io::ErrorKind::PermissionDenied => berth_core::ErrorCode::PermissionDenied,

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use berth_core::{Error, ErrorCode, FileKind, FolderPath, Result};
 use berth_transfer::queue::{Outcome, ProgressFn};
 use berth_transfer::{ConflictPolicy, Direction, Job, StopSignal, TransferError, Transport};
-use sha2::{Digest, Sha256};
 
 use crate::LocalEngine;
 use crate::files::FolderFiles;
@@ -117,12 +116,12 @@ fn upload(
     }
     let partial = partial_in_folder(&dest, job.id)?;
     let target = files.open_partial(&partial)?;
-    let size = copy_resumable(&source, &target, stop, progress)
+    let copied = copy_verified(&source, &target, stop, progress)
         .map_err(|e| host_error(&job.spec.local_path, e))?;
-    verify(&source, &target, size).inspect_err(|_| {
+    drop(target);
+    let size = copied.inspect_err(|_| {
         let _ = files.remove_file(&partial);
     })?;
-    drop(target);
     let final_path = match (files.kind(&dest)?, job.spec.conflict) {
         (None, _) | (Some(FileKind::File | FileKind::Symlink), ConflictPolicy::Replace) => dest,
         (Some(_), ConflictPolicy::Skip) => {
@@ -162,12 +161,12 @@ fn download(
     }
     let partial = partial_on_host(&dest, job.id);
     let target = open_partial_on_host(&partial).map_err(|e| host_error(&partial, e))?;
-    let size =
-        copy_resumable(&source, &target, stop, progress).map_err(|e| host_error(&partial, e))?;
-    verify(&source, &target, size).inspect_err(|_| {
+    let copied =
+        copy_verified(&source, &target, stop, progress).map_err(|e| host_error(&partial, e))?;
+    drop(target);
+    let size = copied.inspect_err(|_| {
         let _ = std::fs::remove_file(&partial);
     })?;
-    drop(target);
     let final_path = match (exists(&dest), job.spec.conflict) {
         (false, _) | (true, ConflictPolicy::Replace) => dest,
         (true, ConflictPolicy::Skip) => {
@@ -199,14 +198,20 @@ fn open_partial_on_host(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Copies `source` into `target` from `target`'s current length (what an earlier attempt wrote),
-/// in chunks the kernel copies directly, reporting bytes done. Returns the source's size.
-fn copy_resumable(
+/// Copies `source` into `target` from `target`'s current length (what an earlier attempt wrote)
+/// in chunks the kernel copies directly, reporting bytes done, and verifies the result: both
+/// files hashed whole (BLAKE3) and compared. For large files a second thread hashes each chunk
+/// of both files right after the kernel copied it, while it is still in the page cache, so
+/// verifying adds little more than the last chunk's hashing to the copy time.
+///
+/// `Ok(Ok(size))` when the copy is identical; `Ok(Err(_))` when it differs (the caller deletes
+/// it); `Err` for I/O errors and for a stop requested by the queue.
+fn copy_verified(
     source: &File,
     target: &File,
     stop: &StopSignal,
     progress: &ProgressFn,
-) -> io::Result<u64> {
+) -> io::Result<Result<u64, TransferError>> {
     let size = source.metadata()?.len();
     let mut done = target.metadata()?.len();
     if done > size {
@@ -218,81 +223,101 @@ fn copy_resumable(
     reader.seek(SeekFrom::Start(done))?;
     writer.seek(SeekFrom::Start(done))?;
     progress(done);
-    while done < size {
-        if stop.is_set() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
+    let pipelined = size >= PIPELINE_FROM;
+    std::thread::scope(|scope| {
+        let (ranges, received) = std::sync::mpsc::sync_channel::<(u64, u64)>(4);
+        let hashing = pipelined.then(|| scope.spawn(move || hash_ranges(source, target, received)));
+        let mut copy = || -> io::Result<()> {
+            if pipelined && done > 0 {
+                // What an earlier attempt wrote is verified along with the rest.
+                let _ = ranges.send((0, done));
+            }
+            while done < size {
+                if stop.is_set() {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
+                }
+                let copied = io::copy(&mut reader.take(CHUNK), &mut writer)?;
+                if copied == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the source ended early: it changed while being copied",
+                    ));
+                }
+                if pipelined {
+                    let _ = ranges.send((done, done + copied));
+                }
+                done += copied;
+                progress(done);
+            }
+            Ok(())
+        };
+        let copied = copy();
+        drop(ranges);
+        let hashes = match hashing {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing stopped"))),
+            None => hash_ranges(source, target, single_range(size)),
+        };
+        copied?;
+        let written = target.metadata()?.len();
+        let (a, b) = hashes?;
+        Ok(if written == size && a == b {
+            Ok(size)
+        } else {
+            Err(TransferError::Failed(Error::internal(
+                "Verification failed: the copy differs from the source. It was not kept; retry.",
+            )))
+        })
+    })
+}
+
+/// Below this, hashing after the copy on the same thread beats starting a second one.
+const PIPELINE_FROM: u64 = 8 << 20;
+
+fn single_range(size: u64) -> std::sync::mpsc::Receiver<(u64, u64)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = tx.send((0, size));
+    rx
+}
+
+/// Hashes the byte ranges it receives, in order, of both files (positional reads, so the
+/// copying thread's file offsets are untouched).
+fn hash_ranges(
+    source: &File,
+    target: &File,
+    ranges: std::sync::mpsc::Receiver<(u64, u64)>,
+) -> io::Result<(blake3::Hash, blake3::Hash)> {
+    let mut hashers = (blake3::Hasher::new(), blake3::Hasher::new());
+    let mut buffer = vec![0u8; 1 << 20];
+    for (start, end) in ranges {
+        for (file, hasher) in [(source, &mut hashers.0), (target, &mut hashers.1)] {
+            let mut at = start;
+            while at < end {
+                let want = buffer.len().min((end - at) as usize);
+                let n = read_at(file, &mut buffer[..want], at)?;
+                if n == 0 {
+                    break; // shorter than expected: the size check reports it
+                }
+                hasher.update(&buffer[..n]);
+                at += n as u64;
+            }
         }
-        let copied = io::copy(&mut reader.take(CHUNK), &mut writer)?;
-        if copied == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the source ended early: it changed while being copied",
-            ));
-        }
-        done += copied;
-        progress(done);
     }
-    // No fsync, as with cp: the partial file survives the app being killed (the page cache
-    // is the kernel's), the hash check catches a bad copy, and an fsync per file would make a
-    // tree of small files many times slower.
-    Ok(size)
+    Ok((hashers.0.finalize(), hashers.1.finalize()))
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
 }
 
 const STOPPED: &str = "stopped by the queue";
-
-/// Below this a second thread costs more than hashing the two files one after the other.
-const PARALLEL_HASH_FROM: u64 = 8 << 20;
-
-/// Size and SHA-256 of the whole destination against the source.
-fn verify(source: &File, target: &File, size: u64) -> Result<(), TransferError> {
-    let written = target
-        .metadata()
-        .map_err(|e| Error::internal(e.to_string()))?
-        .len();
-    if written != size {
-        return Err(Error::internal(format!(
-            "Verification failed: wrote {written} bytes of {size}."
-        ))
-        .into());
-    }
-    let (a, b) = if size < PARALLEL_HASH_FROM {
-        (sha256(source), sha256(target))
-    } else {
-        // One file per core: verifying costs the time of one read, not two.
-        std::thread::scope(|scope| {
-            let a = scope.spawn(|| sha256(source));
-            let b = sha256(target);
-            let a = a
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("hashing stopped")));
-            (a, b)
-        })
-    };
-    match (a, b) {
-        (Ok(a), Ok(b)) if a == b => Ok(()),
-        (Ok(_), Ok(_)) => Err(Error::internal(
-            "Verification failed: the copy differs from the source. It was not kept; retry.",
-        )
-        .into()),
-        (Err(e), _) | (_, Err(e)) => {
-            Err(Error::internal(format!("Verification could not read the files: {e}")).into())
-        }
-    }
-}
-
-fn sha256(file: &File) -> io::Result<[u8; 32]> {
-    let mut reader = file;
-    reader.seek(SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buffer[..n]);
-    }
-}
 
 /// `name (1).ext`, `name (2).ext`, ... — the first that `taken` says is free.
 fn free_name(dest: &FolderPath, taken: impl Fn(&FolderPath) -> Result<bool>) -> Result<FolderPath> {
@@ -338,12 +363,7 @@ fn host_error(path: &Path, e: io::Error) -> TransferError {
     if e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED {
         return TransferError::Stopped;
     }
-    let code = match e.kind() {
-        io::ErrorKind::NotFound => ErrorCode::NotFound,
-        io::ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
-        _ => ErrorCode::Internal,
-    };
-    TransferError::Failed(Error::new(code, format!("{}: {e}", path.display())))
+    TransferError::Failed(crate::plan::host_error(path, e))
 }
 
 #[cfg(test)]
