@@ -14,7 +14,7 @@ export CARGO_INCREMENTAL := 0
 endif
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy \
+.PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy check-domain-crates \
         test-rust test-ui test-e2e doctor figures clean-e2e
 
 ## make run: install what is missing, build, and open Berth on the local engine.
@@ -24,6 +24,7 @@ run: setup build
 ## make test: the same setup, then every check CI runs.
 test: setup-test
 	@echo "== rustfmt";        $(MAKE) --no-print-directory fmt-check
+	@echo "== domain crates free of Tauri"; $(MAKE) --no-print-directory check-domain-crates
 	@echo "== frontend";       $(MAKE) --no-print-directory ui test-ui
 	@echo "== clippy";         $(MAKE) --no-print-directory clippy
 	@echo "== build";          $(MAKE) --no-print-directory build
@@ -63,6 +64,13 @@ check-bindings:
 
 fmt-check:
 	cargo fmt --all --check
+
+## The domain crates must build and test without Tauri or WebKit.
+check-domain-crates:
+	@for crate in berth-core berth-local berth-transfer berth-backendai berth-cli; do \
+	  if cargo tree -q -p $$crate -e normal,build | grep -iE '(^|[^a-z])(tauri|wry|webkit)'; then \
+	    echo "$$crate depends on Tauri/WebKit (see above)"; exit 1; fi; done; \
+	echo "berth-core, berth-local, berth-transfer, berth-backendai, berth-cli: no tauri, wry or webkit"
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings

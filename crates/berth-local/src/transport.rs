@@ -110,8 +110,9 @@ fn upload(
     let (dest, files) = upload_target(engine, job)?;
     let source =
         File::open(&job.spec.local_path).map_err(|e| host_error(&job.spec.local_path, e))?;
-    // The directories were made when the batch was planned.
-    if skip_without_copying(files.kind(&dest)?, job.spec.conflict) {
+    // The directories were made when the batch was planned. Only "skip" needs to know before
+    // copying whether the destination exists; the others decide when the copy is complete.
+    if job.spec.conflict == ConflictPolicy::Skip && files.kind(&dest)?.is_some() {
         return Ok(Outcome::Skipped);
     }
     let partial = partial_in_folder(&dest, job.id)?;
@@ -184,10 +185,6 @@ fn download(
         final_path: final_path.display().to_string(),
         size,
     })
-}
-
-fn skip_without_copying(existing: Option<FileKind>, policy: ConflictPolicy) -> bool {
-    existing.is_some() && policy == ConflictPolicy::Skip
 }
 
 fn open_partial_on_host(path: &Path) -> io::Result<File> {
@@ -289,8 +286,16 @@ fn hash_ranges(
     ranges: std::sync::mpsc::Receiver<(u64, u64)>,
 ) -> io::Result<(blake3::Hash, blake3::Hash)> {
     let mut hashers = (blake3::Hasher::new(), blake3::Hasher::new());
-    let mut buffer = vec![0u8; 1 << 20];
+    // Sized to what is hashed, up to 1 MiB: zeroing a 1 MiB buffer for each 4 KiB file would
+    // cost more than the hashing.
+    let mut buffer = Vec::new();
     for (start, end) in ranges {
+        let wanted = usize::try_from(end - start)
+            .unwrap_or(usize::MAX)
+            .min(1 << 20);
+        if buffer.len() < wanted {
+            buffer.resize(wanted, 0);
+        }
         for (file, hasher) in [(source, &mut hashers.0), (target, &mut hashers.1)] {
             let mut at = start;
             while at < end {

@@ -180,6 +180,45 @@ struct State {
     /// Queued job ids in the order they will start; stale ids (no longer queued) are skipped.
     waiting: VecDeque<JobId>,
     running: HashMap<JobId, Running>,
+    /// Per batch, how many jobs have not finished; kept as jobs change state so finishing one
+    /// of 10,000 jobs does not scan them all.
+    unfinished: HashMap<String, usize>,
+    /// How many jobs are queued or running.
+    busy: usize,
+}
+
+impl State {
+    /// Records that `job` goes from `from` (None: new to the queue) to `to` in the counters.
+    fn count(&mut self, batch: &str, from: Option<JobState>, to: JobState) {
+        let unfinished = |s: Option<JobState>| s.is_some_and(|s| !s.is_finished());
+        let busy = |s: Option<JobState>| matches!(s, Some(JobState::Queued | JobState::Running));
+        match (unfinished(from), unfinished(Some(to))) {
+            (false, true) => *self.unfinished.entry(batch.to_string()).or_default() += 1,
+            (true, false) => {
+                if let Some(left) = self.unfinished.get_mut(batch) {
+                    *left = left.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+        match (busy(from), busy(Some(to))) {
+            (false, true) => self.busy += 1,
+            (true, false) => self.busy = self.busy.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Moves job `id` to `to`, keeping the counters right; returns the updated job.
+    fn transition(&mut self, id: JobId, to: JobState) -> Option<&mut Job> {
+        let (batch, from) = self
+            .jobs
+            .get(&id)
+            .map(|j| (j.spec.batch.clone(), j.state))?;
+        self.count(&batch, Some(from), to);
+        let job = self.jobs.get_mut(&id)?;
+        job.state = to;
+        Some(job)
+    }
 }
 
 struct Inner {
@@ -208,6 +247,13 @@ impl Queue {
     pub fn open(journal: Journal, transport: Arc<dyn Transport>, limit: usize) -> Result<Self> {
         let mut jobs = BTreeMap::new();
         let mut waiting = VecDeque::new();
+        let mut counted = State {
+            jobs: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            running: HashMap::new(),
+            unfinished: HashMap::new(),
+            busy: 0,
+        };
         for mut job in journal.jobs()? {
             if job.state == JobState::Running {
                 job.state = JobState::Queued;
@@ -216,6 +262,7 @@ impl Queue {
             if job.state == JobState::Queued {
                 waiting.push_back(job.id);
             }
+            counted.count(&job.spec.batch, None, job.state);
             jobs.insert(job.id, job);
         }
         let (events, _) = broadcast::channel(4096);
@@ -227,7 +274,7 @@ impl Queue {
                 state: Mutex::new(State {
                     jobs,
                     waiting,
-                    running: HashMap::new(),
+                    ..counted
                 }),
                 wake: Notify::new(),
                 events,
@@ -262,6 +309,7 @@ impl Queue {
         let ids = self.inner.journal.insert_all(&specs, now_ms())?;
         let mut state = self.lock();
         for (&id, spec) in ids.iter().zip(specs) {
+            state.count(&spec.batch, None, JobState::Queued);
             state.jobs.insert(
                 id,
                 Job {
@@ -399,11 +447,7 @@ impl Queue {
 
     /// Whether any job is queued or running (paused ones wait for the user, not the queue).
     pub fn is_busy(&self) -> bool {
-        let state = self.lock();
-        state
-            .jobs
-            .values()
-            .any(|j| matches!(j.state, JobState::Queued | JobState::Running))
+        self.lock().busy > 0
     }
 
     /// Waits until no job is queued or running.
@@ -447,8 +491,7 @@ impl Queue {
         error: Option<String>,
     ) -> Result<()> {
         self.inner.journal.set_state(id, next, error.as_deref())?;
-        if let Some(job) = state.jobs.get_mut(&id) {
-            job.state = next;
+        if let Some(job) = state.transition(id, next) {
             job.error = error;
             let job = job.clone();
             self.emit(QueueEvent::State { job });
@@ -496,8 +539,7 @@ impl Queue {
                 .set_done(id, &final_path, size)
                 .map(|()| {
                     let mut state = self.lock();
-                    if let Some(job) = state.jobs.get_mut(&id) {
-                        job.state = JobState::Done;
+                    if let Some(job) = state.transition(id, JobState::Done) {
                         job.done_bytes = size;
                         job.error = None;
                         job.final_path = Some(final_path);
@@ -533,7 +575,9 @@ impl Queue {
         let id = job.id;
         let started = Instant::now();
         let total = job.spec.size;
-        let throttle = Mutex::new((Meter::new(total), None::<Instant>, None::<Instant>));
+        // The journal's byte count is for display after a restart, so a file done within its
+        // first second never writes one (resuming reads the destination, not the journal).
+        let throttle = Mutex::new((Meter::new(total), None::<Instant>, Some(started)));
         Arc::new(move |done: u64| {
             let now = Instant::now();
             let mut guard = throttle.lock().unwrap_or_else(|p| p.into_inner());
@@ -559,16 +603,21 @@ impl Queue {
         })
     }
 
+    /// Announces `batch`'s end once its last job finished (it may start again on a retry).
     fn announce_batch_if_finished(&self, batch: &str) {
-        let state = self.lock();
-        let mut done = 0;
-        let mut failed = 0;
+        let mut state = self.lock();
+        // Exactly one caller sees the count at zero and takes it away: no double announcement
+        // when two jobs of the batch end at once.
+        if state.unfinished.get(batch) != Some(&0) {
+            return;
+        }
+        state.unfinished.remove(batch);
+        let (mut done, mut failed) = (0, 0);
         for job in state.jobs.values().filter(|j| j.spec.batch == batch) {
             match job.state {
                 JobState::Done | JobState::Skipped => done += 1,
                 JobState::Failed => failed += 1,
-                JobState::Cancelled => {}
-                _ => return,
+                _ => {}
             }
         }
         drop(state);

@@ -395,3 +395,38 @@ async fn a_second_queue_on_the_same_journal_is_refused_while_the_first_runs() {
         error.message
     );
 }
+
+#[tokio::test]
+async fn a_batch_is_announced_finished_exactly_once_with_its_counts() {
+    let s = setup(4).await;
+    let source = s.home.join("batch");
+    std::fs::create_dir(&source).unwrap();
+    for i in 0..40 {
+        std::fs::write(source.join(format!("f{i}")), "x").unwrap();
+    }
+    let mut events = s.queue.subscribe();
+    let specs = s
+        .engine
+        .plan_upload(
+            "w",
+            &[source],
+            &FolderPath::root(),
+            ConflictPolicy::Fail,
+            "only",
+        )
+        .unwrap();
+    s.queue.enqueue(specs).unwrap();
+    s.queue.wait_idle().await;
+    let mut announced = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let berth_transfer::QueueEvent::BatchFinished {
+            batch,
+            done,
+            failed,
+        } = event
+        {
+            announced.push((batch, done, failed));
+        }
+    }
+    assert_eq!(announced, [("only".to_string(), 40, 0)]);
+}
