@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -137,13 +136,6 @@ impl StopSignal {
     pub fn is_set(&self) -> bool {
         *self.0.borrow()
     }
-
-    /// A signal that never fires, for transfers run outside a queue.
-    pub fn never() -> Self {
-        let (tx, rx) = watch::channel(false);
-        std::mem::forget(tx);
-        Self(rx)
-    }
 }
 
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
@@ -224,7 +216,8 @@ impl State {
 struct Inner {
     journal: Journal,
     transport: Arc<dyn Transport>,
-    limit: AtomicUsize,
+    /// How many jobs run at once.
+    limit: usize,
     state: Mutex<State>,
     wake: Notify,
     events: broadcast::Sender<QueueEvent>,
@@ -270,7 +263,7 @@ impl Queue {
             inner: Arc::new(Inner {
                 journal,
                 transport,
-                limit: AtomicUsize::new(limit.max(1)),
+                limit: limit.max(1),
                 state: Mutex::new(State {
                     jobs,
                     waiting,
@@ -296,12 +289,6 @@ impl Queue {
 
     pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
         self.inner.events.subscribe()
-    }
-
-    /// How many jobs run at once; takes effect as running jobs finish.
-    pub fn set_limit(&self, limit: usize) {
-        self.inner.limit.store(limit.max(1), Ordering::Relaxed);
-        self.inner.wake.notify_one();
     }
 
     /// Queues one job per spec, in order, and returns their ids.
@@ -504,7 +491,7 @@ impl Queue {
     }
 
     fn start_waiting_jobs(&self) {
-        let limit = self.inner.limit.load(Ordering::Relaxed);
+        let limit = self.inner.limit;
         let mut state = self.lock();
         while state.running.len() < limit {
             let Some(id) = state.waiting.pop_front() else {
