@@ -23,6 +23,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::folders::check_folder_name,
         commands::folders::create_folder,
         commands::folders::rename_folder,
+        commands::folders::clone_folder,
         commands::folders::trash_folder,
         commands::folders::restore_folder,
         commands::folders::purge_folder,

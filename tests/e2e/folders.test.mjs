@@ -54,7 +54,7 @@ test("the table shows folders the CLI made, and the trash round trip works", asy
   const home = mkdtempSync(join(tmpdir(), "berth-e2e-cli-"));
   const dataDir = join(home, "data");
   const berth = (...args) => execFileSync(CLI, ["--data-dir", dataDir, ...args], { encoding: "utf8" });
-  berth("folder", "create", "user2-vfolder", "--usage-mode", "data");
+  berth("folder", "create", "user2-vfolder", "--usage-mode", "data", "--cloneable");
   berth("folder", "create", "results");
   const path = JSON.parse(berth("--json", "folder", "info", "results")).path;
 
@@ -62,6 +62,15 @@ test("the table shows folders the CLI made, and the trash round trip works", asy
     await click(app, "button[data-page=storage]");
     await until("the CLI's folders", async () => (await rowNames(app))?.length === 2);
     assert.match(await textOf(app, "tr[data-folder=user2-vfolder]"), /Data/);
+
+    // Clone: the proposed name is accepted as it is.
+    await click(app, "tr[data-folder=user2-vfolder] [data-testid=clone-folder]");
+    await waitForText(app, "[data-testid=clone-dialog]", "Clone “user2-vfolder”");
+    await click(app, "[data-testid=clone-dialog] button[type=submit]");
+    await until("the clone listed", async () => (await rowNames(app))?.includes("user2-vfolder-copy"));
+    await click(app, "tr[data-folder=user2-vfolder-copy] button.danger-text");
+    await click(app, "[data-testid=confirm-button]");
+    await until("the clone trashed", async () => (await rowNames(app))?.length === 2);
 
     await typeInto(app, "[data-testid=folder-search]", "VFOLD");
     await until("search narrows the table", async () => (await rowNames(app))?.join() === "user2-vfolder");
@@ -74,12 +83,13 @@ test("the table shows folders the CLI made, and the trash round trip works", asy
     assert.ok(existsSync(path), "trash keeps the files");
 
     await click(app, "[data-testid=tab-trash]");
-    await until("results in the trash", async () => (await rowNames(app, "trash-table"))?.join() === "results");
+    // Most recently trashed first.
+    await until("results in the trash", async () => (await rowNames(app, "trash-table"))?.join() === "results,user2-vfolder-copy");
     await screenshot(app, "folders-trash");
     await click(app, "tr[data-folder=results] button.danger-text");
     await waitForText(app, "[data-testid=confirm]", "cannot be undone");
     await click(app, "[data-testid=confirm-button]");
-    await waitForText(app, "[data-testid=trash-empty]", "The trash is empty.");
+    await until("results purged", async () => (await rowNames(app, "trash-table"))?.join() === "user2-vfolder-copy");
     assert.ok(!existsSync(path), "delete forever removed the directory");
   });
   assert.equal(JSON.parse(berth("--json", "folder", "list")).length, 1, "the CLI sees what the window did");

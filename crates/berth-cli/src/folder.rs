@@ -34,6 +34,21 @@ pub enum FolderCommand {
     },
     /// Rename a folder; its contents stay.
     Rename { old: String, new: String },
+    /// Copy a cloneable folder into a new one.
+    Clone {
+        source: String,
+        target: String,
+        /// Storage host for the copy; the default host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long, default_value = "general", value_parser = parse_enum::<UsageMode>)]
+        usage_mode: UsageMode,
+        #[arg(long, default_value = "rw", value_parser = parse_enum::<FolderPermission>)]
+        permission: FolderPermission,
+        /// Let the copy be cloned in turn.
+        #[arg(long)]
+        cloneable: bool,
+    },
     /// Move a folder to the trash (restore it, or purge it for good, later).
     Delete { name: String },
     /// Bring a folder back from the trash (by name or id).
@@ -127,6 +142,26 @@ pub async fn run(
                 .await?;
             out.print(&folder, || {
                 format!("Created folder \"{}\" on {}.\n", folder.name, folder.host)
+            });
+        }
+        FolderCommand::Clone {
+            source,
+            target,
+            host,
+            usage_mode,
+            permission,
+            cloneable,
+        } => {
+            let request = NewFolder {
+                name: target,
+                host,
+                usage_mode,
+                permission,
+                cloneable,
+            };
+            let folder = engine.clone_folder(&source, request).await?;
+            out.print(&folder, || {
+                format!("Cloned \"{source}\" into \"{}\".\n", folder.name)
             });
         }
         FolderCommand::Rename { old, new } => {

@@ -45,6 +45,11 @@ pub trait Engine: Send + Sync {
     /// host, `already_exists` when a live folder has that name.
     async fn create_folder(&self, request: NewFolder) -> Result<Folder>;
 
+    /// Creates folder `target` as a copy of cloneable folder `source`: directories, files and
+    /// links (copied as links, never followed). `permission_denied` when `source` is not
+    /// cloneable; `invalid_input` for a dot-named target (Backend.AI refuses those too).
+    async fn clone_folder(&self, source: &str, target: NewFolder) -> Result<Folder>;
+
     /// Renames a live folder; its contents and id stay. Same errors as creating.
     async fn rename_folder(&self, name: &str, new_name: &str) -> Result<Folder>;
 

@@ -165,6 +165,34 @@ impl Engine for LocalEngine {
         Ok(folder)
     }
 
+    async fn clone_folder(&self, source: &str, target: NewFolder) -> Result<Folder> {
+        let (original, from) = self.files(source)?;
+        if !original.cloneable {
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "Folder \"{source}\" does not allow cloning (it was created without \"cloneable\")."
+                ),
+            ));
+        }
+        if is_automount_name(&target.name) {
+            return Err(Error::invalid_input(format!(
+                "A clone cannot be an auto-mount folder: \"{}\" starts with a dot.",
+                target.name
+            )));
+        }
+        let clone = self.create_folder(target).await?;
+        let to = FolderFiles::open(&self.folder_path(&clone), &clone.name)?;
+        if let Err(error) = blocking(move || from.copy_all_into(&to)).await {
+            // No half-made clone stays behind under the name the user chose.
+            let _ = self.trash_folder(&clone.name).await;
+            let _ = self.purge_folder(&clone.id).await;
+            return Err(error);
+        }
+        tracing::info!(source, clone = %clone.name, "folder cloned");
+        Ok(clone)
+    }
+
     async fn rename_folder(&self, name: &str, new_name: &str) -> Result<Folder> {
         validate_name(new_name)?;
         let folder = self.catalog.live_folder(name)?;

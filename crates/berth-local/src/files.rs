@@ -176,6 +176,52 @@ impl FolderFiles {
         Ok(file.into_std())
     }
 
+    /// Copies everything in this folder into `target`'s top level (which should be empty):
+    /// directories, files and links, the links as links. Nothing is followed, so nothing
+    /// outside either folder is read or written.
+    pub fn copy_all_into(&self, target: &FolderFiles) -> Result<()> {
+        let mut pending = vec![FolderPath::root()];
+        while let Some(dir) = pending.pop() {
+            for entry in self.list(&dir)? {
+                let path = dir.join(&entry.name)?;
+                match entry.kind {
+                    FileKind::Directory => {
+                        target.make_dir(&path)?;
+                        pending.push(path);
+                    }
+                    FileKind::File => {
+                        let mut from = self.open_read(&path)?;
+                        let mut to = target.create_new(&path)?;
+                        io::copy(&mut from, &mut to).map_err(|e| target.error(e, &path))?;
+                    }
+                    FileKind::Symlink => {
+                        let link = self
+                            .dir
+                            .read_link_contents(path.as_str())
+                            .map_err(|e| self.error(e, &path))?;
+                        target
+                            .dir
+                            .symlink_contents(link, path.as_str())
+                            .map_err(|e| target.error(e, &path))?;
+                    }
+                    FileKind::Other => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a new file; fails when something is already there (never follows a link).
+    pub fn create_new(&self, path: &FolderPath) -> Result<std::fs::File> {
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        let file = self
+            .dir
+            .open_with(path.as_str(), &options)
+            .map_err(|e| self.error(e, path))?;
+        Ok(file.into_std())
+    }
+
     /// What is at `path`, without following a link there; `None` when nothing is.
     pub fn kind(&self, path: &FolderPath) -> Result<Option<FileKind>> {
         match self.dir.symlink_metadata(path.as_str()) {

@@ -56,6 +56,18 @@ pub async fn rename_folder(
     state.get()?.rename_folder(&name, &new_name).await
 }
 
+/// Copies a cloneable folder into a new one.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn clone_folder(
+    state: State<'_, ActiveEngine>,
+    source: String,
+    target: NewFolder,
+) -> Result<Folder, Error> {
+    state.get()?.clone_folder(&source, target).await
+}
+
 /// Moves a folder to the trash.
 #[tauri::command]
 #[specta::specta]

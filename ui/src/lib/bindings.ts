@@ -79,6 +79,17 @@ async renameFolder(name: string, newName: string) : Promise<Result<Folder, Berth
 }
 },
 /**
+ * Copies a cloneable folder into a new one.
+ */
+async cloneFolder(source: string, target: NewFolder) : Promise<Result<Folder, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("clone_folder", { source, target }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Moves a folder to the trash.
  */
 async trashFolder(name: string) : Promise<Result<Folder, BerthError>> {

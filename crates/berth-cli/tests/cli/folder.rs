@@ -65,6 +65,31 @@ fn a_folder_goes_through_create_list_info_trash_restore_and_purge() {
 }
 
 #[test]
+fn a_cloneable_folder_is_cloned_with_its_contents() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(json(home.path(), &["folder", "create", "base", "--cloneable"]).0);
+    let (_, info, _) = json(home.path(), &["folder", "info", "base"]);
+    std::fs::write(
+        std::path::Path::new(info["path"].as_str().unwrap()).join("data.csv"),
+        "1,2",
+    )
+    .unwrap();
+    let (ok, clone, _) = json(
+        home.path(),
+        &["folder", "clone", "base", "copy", "--usage-mode", "data"],
+    );
+    assert!(ok, "{clone}");
+    assert_eq!(clone["usage_mode"], "data");
+    let (_, listed, _) = json(home.path(), &["files", "ls", "copy"]);
+    assert_eq!(listed[0]["name"], "data.csv");
+
+    json(home.path(), &["folder", "create", "mine"]);
+    let (ok, _, err) = json(home.path(), &["folder", "clone", "mine", "copy2"]);
+    assert!(!ok);
+    assert_eq!(err["code"], "permission_denied");
+}
+
+#[test]
 fn errors_go_to_stderr_as_code_and_message_with_a_failing_exit() {
     let home = tempfile::tempdir().unwrap();
     let (ok, out, err) = json(home.path(), &["folder", "create", "a/b"]);

@@ -232,3 +232,97 @@ async fn folders_survive_reopening_the_engine() {
     let reopened = berth_local::LocalEngine::open(dirs).unwrap();
     assert_eq!(reopened.folder("persist").await.unwrap().name, "persist");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_clone_copies_the_tree_and_links_as_links_and_leaves_the_original_alone() {
+    let fx = engine();
+    let request = NewFolder {
+        cloneable: true,
+        usage_mode: UsageMode::Model,
+        ..NewFolder::named("model-v1")
+    };
+    let original = fx.engine.create_folder(request).await.unwrap();
+    let root = fx.engine.folder_path(&original);
+    std::fs::create_dir_all(root.join("weights/empty")).unwrap();
+    std::fs::write(root.join("weights/layer.bin"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(root.join("README"), b"v1").unwrap();
+    let outside = fx.root.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+
+    let target = NewFolder {
+        cloneable: false,
+        ..NewFolder::named("model-v2")
+    };
+    let clone = fx.engine.clone_folder("model-v1", target).await.unwrap();
+    assert_ne!(clone.id, original.id);
+    let copy = fx.engine.folder_path(&clone);
+    assert_eq!(
+        std::fs::read(copy.join("weights/layer.bin")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    assert_eq!(std::fs::read(copy.join("README")).unwrap(), b"v1");
+    assert!(copy.join("weights/empty").is_dir());
+    assert_eq!(
+        std::fs::read_link(copy.join("escape")).unwrap(),
+        outside,
+        "a link is copied as a link"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
+
+    std::fs::write(copy.join("README"), b"v2").unwrap();
+    assert_eq!(
+        std::fs::read(root.join("README")).unwrap(),
+        b"v1",
+        "the clone is independent"
+    );
+}
+
+#[tokio::test]
+async fn cloning_is_refused_for_non_cloneable_sources_dot_targets_and_taken_names() {
+    let fx = engine();
+    fx.engine
+        .create_folder(NewFolder::named("private"))
+        .await
+        .unwrap();
+    let shared = NewFolder {
+        cloneable: true,
+        ..NewFolder::named("shared")
+    };
+    fx.engine.create_folder(shared).await.unwrap();
+
+    let error = fx
+        .engine
+        .clone_folder("private", NewFolder::named("copy"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::PermissionDenied);
+    let error = fx
+        .engine
+        .clone_folder("shared", NewFolder::named(".local"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    let error = fx
+        .engine
+        .clone_folder("shared", NewFolder::named("private"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::AlreadyExists);
+    let error = fx
+        .engine
+        .clone_folder("missing", NewFolder::named("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    assert_eq!(
+        fx.engine.list_folders().await.unwrap().len(),
+        2,
+        "no folder was created by a refusal"
+    );
+}
