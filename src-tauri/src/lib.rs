@@ -28,6 +28,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::folders::restore_folder,
         commands::folders::purge_folder,
         commands::files::list_files,
+        commands::files::list_names,
+        commands::files::stat_files,
         commands::files::make_dir,
         commands::files::move_path,
         commands::files::remove_paths,

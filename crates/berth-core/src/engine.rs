@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileEntry, Folder, FolderPath, NewFolder, Result, Session, StorageHost};
+use crate::{FileEntry, FileName, Folder, FolderPath, NewFolder, Result, Session, StorageHost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +66,19 @@ pub trait Engine: Send + Sync {
     /// The entries of directory `path` in folder `folder`, symlinks listed as links. Nothing is
     /// ever read outside the folder: a path through a link that leaves it is `invalid_input`.
     async fn list_files(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileEntry>>;
+
+    /// Names and kinds of directory `path`'s entries in the explorer's order (directories
+    /// first, natural name order), without per-entry metadata: what opening a huge directory
+    /// shows first. Same confinement as [`Engine::list_files`].
+    async fn list_names(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileName>>;
+
+    /// Full entries for some `names` of directory `path` (the rows on screen).
+    async fn stat_files(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        names: Vec<String>,
+    ) -> Result<Vec<FileEntry>>;
 
     /// Creates directory `path` and any missing parents. `permission_denied` on a read-only
     /// folder.

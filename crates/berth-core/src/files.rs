@@ -24,3 +24,102 @@ pub struct FileEntry {
     /// For a symlink, what it points to, as written (not resolved).
     pub link_target: Option<String>,
 }
+
+/// An entry's name and kind only: what a directory read gives without a `stat` per entry, so a
+/// 100,000-entry directory can be shown at once and the rest filled in for the visible rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct FileName {
+    pub name: String,
+    pub kind: FileKind,
+}
+
+/// Sorts entries in the explorer's default order: directories first, then names as people
+/// read them — case-insensitive, runs of digits compared as numbers (`f2` before `f10`).
+/// Each name's sort key is computed once, so 100,000 names sort in a few milliseconds.
+pub fn sort_for_explorer(entries: &mut [FileName]) {
+    entries.sort_by_cached_key(|e| {
+        (
+            e.kind != FileKind::Directory,
+            natural_key(&e.name),
+            e.name.clone(),
+        )
+    });
+}
+
+/// `natural_key(a) < natural_key(b)` when `a` comes first in natural order; names differing
+/// only in case or leading zeros get equal keys (callers break the tie by the name).
+pub fn natural_key(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 4);
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut digits = String::from(c);
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                digits.push(d);
+            }
+            let value = digits.trim_start_matches('0');
+            // A digit run sorts by its length first, then its digits: 9 < 10 < 100.
+            key.push(0x01);
+            key.extend_from_slice(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_be_bytes());
+            key.extend_from_slice(value.as_bytes());
+        } else {
+            for lower in c.to_lowercase() {
+                let mut buffer = [0u8; 4];
+                key.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
+            }
+        }
+    }
+    key
+}
+
+/// Natural order of two names, total (ties broken by the names' bytes).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    natural_key(a).cmp(&natural_key(b)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(names: &[(&str, FileKind)]) -> Vec<String> {
+        let mut entries: Vec<FileName> = names
+            .iter()
+            .map(|(n, k)| FileName {
+                name: n.to_string(),
+                kind: *k,
+            })
+            .collect();
+        sort_for_explorer(&mut entries);
+        entries.into_iter().map(|e| e.name).collect()
+    }
+
+    #[test]
+    fn directories_come_first_then_names_in_natural_order() {
+        let f = FileKind::File;
+        let d = FileKind::Directory;
+        assert_eq!(
+            sorted(&[
+                ("f10", f),
+                ("F2", f),
+                ("zdir", d),
+                ("f1", f),
+                ("adir", d),
+                ("b", FileKind::Symlink)
+            ]),
+            ["adir", "zdir", "b", "f1", "F2", "f10"]
+        );
+    }
+
+    #[test]
+    fn numbers_compare_by_value_and_ties_are_broken_stably() {
+        use std::cmp::Ordering;
+        assert_eq!(natural_cmp("run-9", "run-10"), Ordering::Less);
+        assert_eq!(
+            natural_cmp("v007", "v7"),
+            Ordering::Less,
+            "same value: byte order decides"
+        );
+        assert_eq!(natural_cmp("a", "A"), "a".cmp("A"));
+        assert_eq!(natural_cmp("데이터2", "데이터10"), Ordering::Less);
+    }
+}

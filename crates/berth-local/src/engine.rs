@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use berth_core::folder::{is_automount_name, validate_name};
 use berth_core::{
-    Engine, EngineInfo, EngineKind, Error, ErrorCode, FileEntry, Folder, FolderPath,
+    Engine, EngineInfo, EngineKind, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath,
     FolderPermission, FolderStatus, NewFolder, Result, Session, StorageHost,
 };
 
@@ -247,6 +247,23 @@ impl Engine for LocalEngine {
         let (_, files) = self.files(folder)?;
         let path = path.clone();
         blocking(move || files.list(&path)).await
+    }
+
+    async fn list_names(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileName>> {
+        let (_, files) = self.files(folder)?;
+        let path = path.clone();
+        blocking(move || files.names(&path)).await
+    }
+
+    async fn stat_files(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        names: Vec<String>,
+    ) -> Result<Vec<FileEntry>> {
+        let (_, files) = self.files(folder)?;
+        let path = path.clone();
+        blocking(move || files.stat(&path, &names)).await
     }
 
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {

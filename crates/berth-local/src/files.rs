@@ -6,7 +6,8 @@ use std::io;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use berth_core::{Error, ErrorCode, FileEntry, FileKind, FolderPath, Result};
+use berth_core::files::sort_for_explorer;
+use berth_core::{Error, ErrorCode, FileEntry, FileKind, FileName, FolderPath, Result};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata};
 
@@ -48,28 +49,76 @@ impl FolderFiles {
             let name = entry.file_name().to_string_lossy().into_owned();
             // DirEntry::metadata does not follow symlinks.
             let metadata = entry.metadata().map_err(|e| self.error(e, path))?;
-            let kind = kind_of(&metadata);
-            let link_target = if kind == FileKind::Symlink {
-                entry_path(path, &name)
-                    .and_then(|p| self.dir.read_link_contents(p).ok())
-                    .map(|t| t.to_string_lossy().into_owned())
-            } else {
-                None
-            };
-            listed.push(FileEntry {
-                size: if kind == FileKind::File {
-                    metadata.len()
-                } else {
-                    0
-                },
-                modified_ms: modified_ms(&metadata),
-                kind,
-                name,
-                link_target,
-            });
+            listed.push(self.describe(&path.join(&name)?, name, &metadata));
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
+    }
+
+    /// Names and kinds of directory `path`'s entries in the explorer's order, from the
+    /// directory read alone (no `stat` per entry where the file system reports types).
+    pub fn names(&self, path: &FolderPath) -> Result<Vec<FileName>> {
+        let entries = if path.is_root() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(path.as_str())
+        }
+        .map_err(|e| self.error(e, path))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error(e, path))?;
+            let file_type = entry.file_type().map_err(|e| self.error(e, path))?;
+            let kind = if file_type.is_symlink() {
+                FileKind::Symlink
+            } else if file_type.is_dir() {
+                FileKind::Directory
+            } else if file_type.is_file() {
+                FileKind::File
+            } else {
+                FileKind::Other
+            };
+            names.push(FileName {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                kind,
+            });
+        }
+        sort_for_explorer(&mut names);
+        Ok(names)
+    }
+
+    /// Full entries for `names` in directory `path` (the rows on screen). Names that are gone
+    /// meanwhile are left out; links are described, not followed.
+    pub fn stat(&self, path: &FolderPath, names: &[String]) -> Result<Vec<FileEntry>> {
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            let entry = path.join(name)?;
+            let metadata = match self.dir.symlink_metadata(entry.as_str()) {
+                Ok(metadata) => metadata,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.error(e, &entry)),
+            };
+            found.push(self.describe(&entry, name.clone(), &metadata));
+        }
+        Ok(found)
+    }
+
+    fn describe(&self, path: &FolderPath, name: String, metadata: &Metadata) -> FileEntry {
+        let kind = kind_of(metadata);
+        let link_target = (kind == FileKind::Symlink)
+            .then(|| self.dir.read_link_contents(path.as_str()).ok())
+            .flatten()
+            .map(|t| t.to_string_lossy().into_owned());
+        FileEntry {
+            size: if kind == FileKind::File {
+                metadata.len()
+            } else {
+                0
+            },
+            modified_ms: modified_ms(metadata),
+            kind,
+            name,
+            link_target,
+        }
     }
 
     pub fn make_dir(&self, path: &FolderPath) -> Result<()> {
@@ -285,14 +334,6 @@ impl FolderFiles {
             _ => Error::internal(format!("\"{path}\" in folder \"{folder}\": {e}")),
         }
     }
-}
-
-fn entry_path(dir: &FolderPath, name: &str) -> Option<String> {
-    Some(if dir.is_root() {
-        name.to_string()
-    } else {
-        format!("{}/{name}", dir.as_str())
-    })
 }
 
 fn kind_of(metadata: &Metadata) -> FileKind {

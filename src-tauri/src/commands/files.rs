@@ -1,6 +1,6 @@
 use std::sync::Mutex;
 
-use berth_core::{Error, FileEntry, FolderPath};
+use berth_core::{Error, FileEntry, FileName, FolderPath};
 use berth_local::DirectoryWatch;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -24,6 +24,37 @@ pub async fn list_files(
     state
         .get()?
         .list_files(&folder, &FolderPath::parse(&path)?)
+        .await
+}
+
+/// What opening a directory shows first: every entry's name and kind, in the explorer's order.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn list_names(
+    state: State<'_, ActiveEngine>,
+    folder: String,
+    path: String,
+) -> Result<Vec<FileName>, Error> {
+    state
+        .get()?
+        .list_names(&folder, &FolderPath::parse(&path)?)
+        .await
+}
+
+/// Sizes, times and link targets for the rows on screen.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state, names), err)]
+pub async fn stat_files(
+    state: State<'_, ActiveEngine>,
+    folder: String,
+    path: String,
+    names: Vec<String>,
+) -> Result<Vec<FileEntry>, Error> {
+    state
+        .get()?
+        .stat_files(&folder, &FolderPath::parse(&path)?, names)
         .await
 }
 

@@ -133,6 +133,28 @@ async listFiles(folder: string, path: string) : Promise<Result<FileEntry[], Bert
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * What opening a directory shows first: every entry's name and kind, in the explorer's order.
+ */
+async listNames(folder: string, path: string) : Promise<Result<FileName[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_names", { folder, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Sizes, times and link targets for the rows on screen.
+ */
+async statFiles(folder: string, path: string, names: string[]) : Promise<Result<FileEntry[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("stat_files", { folder, path, names }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async makeDir(folder: string, path: string) : Promise<Result<null, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("make_dir", { folder, path }) };
@@ -390,6 +412,11 @@ export type FileKind = "file" | "directory" |
  * Sockets, pipes, devices.
  */
 "other"
+/**
+ * An entry's name and kind only: what a directory read gives without a `stat` per entry, so a
+ * 100,000-entry directory can be shown at once and the rest filled in for the visible rows.
+ */
+export type FileName = { name: string; kind: FileKind }
 export type Folder = { id: string; name: string; 
 /**
  * The storage host it lives on, e.g. `local:default`.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FileEntry } from "./bindings";
-import { childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
+import { arrange, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
 
 const entry = (name: string, kind: FileEntry["kind"], size = 0, modified_ms = 0): FileEntry => ({
   name,
@@ -66,5 +66,26 @@ describe("visibleRange", () => {
     expect(range.end - range.start).toBeLessThan(60);
     expect(range.start).toBe(10_000 - 8);
     expect(visibleRange(0, 600, 32, 5)).toEqual({ start: 0, end: 5 });
+  });
+});
+
+describe("arrange", () => {
+  const names = [
+    { name: "adir", kind: "directory" as const },
+    { name: "a.txt", kind: "file" as const },
+    { name: "b.txt", kind: "file" as const },
+  ];
+
+  it("keeps the engine's order, reversing within groups for descending", () => {
+    const none = new Map<string, FileEntry>();
+    expect(arrange(names, none, { key: "name", ascending: true }).map((e) => e.name)).toEqual(["adir", "a.txt", "b.txt"]);
+    expect(arrange(names, none, { key: "name", ascending: false }).map((e) => e.name)).toEqual(["adir", "b.txt", "a.txt"]);
+  });
+
+  it("uses details where they arrived and placeholders elsewhere", () => {
+    const details = new Map([["b.txt", entry("b.txt", "file", 99, 5)]]);
+    const rows = arrange(names, details, { key: "size", ascending: false });
+    expect(rows.map((e) => e.name)).toEqual(["adir", "b.txt", "a.txt"]);
+    expect(rows.find((e) => e.name === "a.txt")?.modified_ms).toBeNull();
   });
 });

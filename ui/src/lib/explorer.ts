@@ -1,6 +1,6 @@
 // The explorer's pure logic: sorting, selection and paths, kept out of the component so it is
 // unit-tested without a window.
-import type { FileEntry } from "./bindings";
+import type { FileEntry, FileName } from "./bindings";
 
 export type SortKey = "name" | "size" | "modified" | "kind";
 export type Sort = { key: SortKey; ascending: boolean };
@@ -78,4 +78,18 @@ export function visibleRange(
   const start = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
   const end = Math.min(count, Math.ceil((scrollTop + viewportHeight) / rowHeight) + overscan);
   return { start, end };
+}
+
+/**
+ * The rows to show: names in the engine's order (directories first, natural order) for the
+ * default sort, reversed per group for descending; other columns sort what is known, with
+ * entries whose details have not arrived standing in with empty sizes and times.
+ */
+export function arrange(names: FileName[], details: Map<string, FileEntry>, sort: Sort): FileEntry[] {
+  const rows = names.map((n) => details.get(n.name) ?? { name: n.name, kind: n.kind, size: 0, modified_ms: null, link_target: null });
+  if (sort.key !== "name") return sortEntries(rows, sort);
+  if (sort.ascending) return rows;
+  const dirs = rows.filter((r) => r.kind === "directory").reverse();
+  const others = rows.filter((r) => r.kind !== "directory").reverse();
+  return [...dirs, ...others];
 }
