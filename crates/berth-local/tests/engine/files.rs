@@ -250,3 +250,66 @@ async fn the_folder_itself_cannot_be_moved_or_deleted_through_files() {
     assert_eq!(error.code, ErrorCode::InvalidInput);
     assert!(s.root.join("notes.txt").exists());
 }
+
+#[tokio::test]
+async fn names_come_in_explorer_order_and_details_follow_for_the_names_asked() {
+    let s = scene().await;
+    for name in ["f10.txt", "F2.txt", "f1.txt"] {
+        std::fs::write(s.root.join(name), b"x").unwrap();
+    }
+    let names =
+        s.fx.engine
+            .list_names("work", &FolderPath::root())
+            .await
+            .unwrap();
+    let order: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "data",
+            "dotdot",
+            "escape-dir",
+            "escape-file",
+            "f1.txt",
+            "F2.txt",
+            "f10.txt",
+            "inside-link",
+            "notes.txt"
+        ],
+        "directories first (links are not directories), then natural order"
+    );
+    let details =
+        s.fx.engine
+            .stat_files(
+                "work",
+                &FolderPath::root(),
+                vec!["notes.txt".into(), "escape-dir".into(), "gone".into()],
+            )
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 2, "a name that is gone is left out");
+    assert_eq!(details[0].size, 5);
+    assert_eq!(details[1].kind, FileKind::Symlink);
+    assert_eq!(
+        details[1].link_target.as_deref(),
+        Some(s.outside.to_str().unwrap())
+    );
+
+    let error =
+        s.fx.engine
+            .list_names("work", &p("escape-dir"))
+            .await
+            .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    let error =
+        s.fx.engine
+            .stat_files("work", &FolderPath::root(), vec!["../x".into()])
+            .await
+            .unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::InvalidInput,
+        "names are single components"
+    );
+    s.untouched_outside();
+}
