@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FileEntry } from "./bindings";
-import { arrange, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
+import { arrange, withDetails, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
 
 const entry = (name: string, kind: FileEntry["kind"], size = 0, modified_ms = 0): FileEntry => ({
   name,
@@ -86,6 +86,7 @@ describe("arrange", () => {
     const details = new Map([["b.txt", entry("b.txt", "file", 99, 5)]]);
     const rows = arrange(names, details, { key: "size", ascending: false });
     expect(rows.map((e) => e.name)).toEqual(["adir", "b.txt", "a.txt"]);
-    expect(rows.find((e) => e.name === "a.txt")?.modified_ms).toBeNull();
+    expect(withDetails(names[1], details).modified_ms).toBeNull();
+    expect(withDetails(names[2], details).size).toBe(99);
   });
 });

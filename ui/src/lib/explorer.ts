@@ -80,16 +80,23 @@ export function visibleRange(
   return { start, end };
 }
 
+/** An entry with the details that have arrived for it, or empty ones until they do. */
+export function withDetails(name: FileName, details: Map<string, FileEntry>): FileEntry {
+  return details.get(name.name) ?? { name: name.name, kind: name.kind, size: 0, modified_ms: null, link_target: null };
+}
+
 /**
- * The rows to show: names in the engine's order (directories first, natural order) for the
- * default sort, reversed per group for descending; other columns sort what is known, with
- * entries whose details have not arrived standing in with empty sizes and times.
+ * The order to show entries in: the engine's (directories first, natural order) for the
+ * default sort, reversed per group for descending — without touching `details`, which may be
+ * `null` then. Other columns sort by the details that have arrived, missing ones as empty.
  */
-export function arrange(names: FileName[], details: Map<string, FileEntry>, sort: Sort): FileEntry[] {
-  const rows = names.map((n) => details.get(n.name) ?? { name: n.name, kind: n.kind, size: 0, modified_ms: null, link_target: null });
-  if (sort.key !== "name") return sortEntries(rows, sort);
-  if (sort.ascending) return rows;
-  const dirs = rows.filter((r) => r.kind === "directory").reverse();
-  const others = rows.filter((r) => r.kind !== "directory").reverse();
+export function arrange(names: FileName[], details: Map<string, FileEntry> | null, sort: Sort): FileName[] {
+  if (sort.key !== "name") {
+    const known = details ?? new Map<string, FileEntry>();
+    return sortEntries(names.map((n) => withDetails(n, known)), sort).map((e) => ({ name: e.name, kind: e.kind }));
+  }
+  if (sort.ascending) return names;
+  const dirs = names.filter((n) => n.kind === "directory").reverse();
+  const others = names.filter((n) => n.kind !== "directory").reverse();
   return [...dirs, ...others];
 }
