@@ -1,6 +1,6 @@
 use std::sync::Mutex;
 
-use berth_core::{Error, FileEntry, FileName, FolderPath};
+use berth_core::{Error, FileEntry, FileKind, FileName, FolderPath};
 use berth_local::DirectoryWatch;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -27,6 +27,33 @@ pub async fn list_files(
         .await
 }
 
+/// Names and kinds in a compact shape for the IPC: a list of strings parses several times
+/// faster in the webview than as many small objects, which matters at 100,000 entries.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct NameList {
+    pub names: Vec<String>,
+    /// One letter per name: `d` directory, `f` file, `l` symbolic link, `o` other.
+    pub kinds: String,
+}
+
+impl From<Vec<FileName>> for NameList {
+    fn from(entries: Vec<FileName>) -> Self {
+        let kinds = entries
+            .iter()
+            .map(|e| match e.kind {
+                FileKind::Directory => 'd',
+                FileKind::File => 'f',
+                FileKind::Symlink => 'l',
+                FileKind::Other => 'o',
+            })
+            .collect();
+        Self {
+            names: entries.into_iter().map(|e| e.name).collect(),
+            kinds,
+        }
+    }
+}
+
 /// What opening a directory shows first: every entry's name and kind, in the explorer's order.
 #[tauri::command]
 #[specta::specta]
@@ -35,11 +62,12 @@ pub async fn list_names(
     state: State<'_, ActiveEngine>,
     folder: String,
     path: String,
-) -> Result<Vec<FileName>, Error> {
-    state
+) -> Result<NameList, Error> {
+    Ok(state
         .get()?
         .list_names(&folder, &FolderPath::parse(&path)?)
-        .await
+        .await?
+        .into())
 }
 
 /// Sizes, times and link targets for the rows on screen.

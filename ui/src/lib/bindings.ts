@@ -136,7 +136,7 @@ async listFiles(folder: string, path: string) : Promise<Result<FileEntry[], Bert
 /**
  * What opening a directory shows first: every entry's name and kind, in the explorer's order.
  */
-async listNames(folder: string, path: string) : Promise<Result<FileName[], BerthError>> {
+async listNames(folder: string, path: string) : Promise<Result<NameList, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_names", { folder, path }) };
 } catch (e) {
@@ -412,11 +412,6 @@ export type FileKind = "file" | "directory" |
  * Sockets, pipes, devices.
  */
 "other"
-/**
- * An entry's name and kind only: what a directory read gives without a `stat` per entry, so a
- * 100,000-entry directory can be shown at once and the rest filled in for the visible rows.
- */
-export type FileName = { name: string; kind: FileKind }
 export type Folder = { id: string; name: string; 
 /**
  * The storage host it lives on, e.g. `local:default`.
@@ -460,6 +455,15 @@ export type JobState = "queued" | "running" | "paused" | "done" |
  * The destination existed and the policy said skip.
  */
 "skipped" | "failed" | "cancelled"
+/**
+ * Names and kinds in a compact shape for the IPC: a list of strings parses several times
+ * faster in the webview than as many small objects, which matters at 100,000 entries.
+ */
+export type NameList = { names: string[]; 
+/**
+ * One letter per name: `d` directory, `f` file, `l` symbolic link, `o` other.
+ */
+kinds: string }
 /**
  * What the user asks for when creating a folder; the engine fills in the rest.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FileEntry } from "./bindings";
-import { arrange, withDetails, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
+import { arrange, expandNames, withDetails, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
 
 const entry = (name: string, kind: FileEntry["kind"], size = 0, modified_ms = 0): FileEntry => ({
   name,
@@ -88,5 +88,16 @@ describe("arrange", () => {
     expect(rows.map((e) => e.name)).toEqual(["adir", "b.txt", "a.txt"]);
     expect(withDetails(names[1], details).modified_ms).toBeNull();
     expect(withDetails(names[2], details).size).toBe(99);
+  });
+});
+
+describe("expandNames", () => {
+  it("pairs each name with its kind letter", () => {
+    expect(expandNames({ names: ["d1", "a", "l", "s"], kinds: "dflo" })).toEqual([
+      { name: "d1", kind: "directory" },
+      { name: "a", kind: "file" },
+      { name: "l", kind: "symlink" },
+      { name: "s", kind: "other" },
+    ]);
   });
 });

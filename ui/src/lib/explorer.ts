@@ -1,6 +1,9 @@
 // The explorer's pure logic: sorting, selection and paths, kept out of the component so it is
 // unit-tested without a window.
-import type { FileEntry, FileName } from "./bindings";
+import type { FileEntry, FileKind, NameList } from "./bindings";
+
+/** An entry known by name and kind only, until its details arrive. */
+export type FileName = { name: string; kind: FileKind };
 
 export type SortKey = "name" | "size" | "modified" | "kind";
 export type Sort = { key: SortKey; ascending: boolean };
@@ -99,4 +102,11 @@ export function arrange(names: FileName[], details: Map<string, FileEntry> | nul
   const dirs = names.filter((n) => n.kind === "directory").reverse();
   const others = names.filter((n) => n.kind !== "directory").reverse();
   return [...dirs, ...others];
+}
+
+const KINDS: Record<string, FileKind> = { d: "directory", f: "file", l: "symlink", o: "other" };
+
+/** The compact listing from the engine (names plus one kind letter each) as entries. */
+export function expandNames(list: NameList): FileName[] {
+  return list.names.map((name, i) => ({ name, kind: KINDS[list.kinds[i]] ?? "other" }));
 }
