@@ -19,18 +19,8 @@ pub enum FolderCommand {
     /// Create an empty folder.
     Create {
         name: String,
-        /// Storage host id (see `berth folder hosts`); the default host when omitted.
-        #[arg(long)]
-        host: Option<String>,
-        /// general, model or data.
-        #[arg(long, default_value = "general", value_parser = parse_enum::<UsageMode>)]
-        usage_mode: UsageMode,
-        /// ro (read only), rw (read & write) or wd (read, write & delete).
-        #[arg(long, default_value = "rw", value_parser = parse_enum::<FolderPermission>)]
-        permission: FolderPermission,
-        /// Let others clone this folder.
-        #[arg(long)]
-        cloneable: bool,
+        #[command(flatten)]
+        options: FolderOptions,
     },
     /// Rename a folder; its contents stay.
     Rename { old: String, new: String },
@@ -38,16 +28,8 @@ pub enum FolderCommand {
     Clone {
         source: String,
         target: String,
-        /// Storage host for the copy; the default host when omitted.
-        #[arg(long)]
-        host: Option<String>,
-        #[arg(long, default_value = "general", value_parser = parse_enum::<UsageMode>)]
-        usage_mode: UsageMode,
-        #[arg(long, default_value = "rw", value_parser = parse_enum::<FolderPermission>)]
-        permission: FolderPermission,
-        /// Let the copy be cloned in turn.
-        #[arg(long)]
-        cloneable: bool,
+        #[command(flatten)]
+        options: FolderOptions,
     },
     /// Move a folder to the trash (restore it, or purge it for good, later).
     Delete { name: String },
@@ -57,6 +39,35 @@ pub enum FolderCommand {
     Purge { name: String },
     /// Folders in the trash.
     Trash,
+}
+
+/// What a new folder (created or cloned) is like.
+#[derive(clap::Args)]
+pub struct FolderOptions {
+    /// Storage host id (see `berth folder hosts`); the default host when omitted.
+    #[arg(long)]
+    host: Option<String>,
+    /// general, model or data.
+    #[arg(long, default_value = "general", value_parser = parse_enum::<UsageMode>)]
+    usage_mode: UsageMode,
+    /// ro (read only), rw (read & write) or wd (read, write & delete).
+    #[arg(long, default_value = "rw", value_parser = parse_enum::<FolderPermission>)]
+    permission: FolderPermission,
+    /// Let others clone this folder.
+    #[arg(long)]
+    cloneable: bool,
+}
+
+impl FolderOptions {
+    fn named(self, name: String) -> NewFolder {
+        NewFolder {
+            name,
+            host: self.host,
+            usage_mode: self.usage_mode,
+            permission: self.permission,
+            cloneable: self.cloneable,
+        }
+    }
 }
 
 /// Parses the snake_case names the IPC uses (`general`, `rw`, ...) into a domain enum.
@@ -124,22 +135,8 @@ pub async fn run(
                 )
             });
         }
-        FolderCommand::Create {
-            name,
-            host,
-            usage_mode,
-            permission,
-            cloneable,
-        } => {
-            let folder = engine
-                .create_folder(NewFolder {
-                    name,
-                    host,
-                    usage_mode,
-                    permission,
-                    cloneable,
-                })
-                .await?;
+        FolderCommand::Create { name, options } => {
+            let folder = engine.create_folder(options.named(name)).await?;
             out.print(&folder, || {
                 format!("Created folder \"{}\" on {}.\n", folder.name, folder.host)
             });
@@ -147,19 +144,9 @@ pub async fn run(
         FolderCommand::Clone {
             source,
             target,
-            host,
-            usage_mode,
-            permission,
-            cloneable,
+            options,
         } => {
-            let request = NewFolder {
-                name: target,
-                host,
-                usage_mode,
-                permission,
-                cloneable,
-            };
-            let folder = engine.clone_folder(&source, request).await?;
+            let folder = engine.clone_folder(&source, options.named(target)).await?;
             out.print(&folder, || {
                 format!("Cloned \"{source}\" into \"{}\".\n", folder.name)
             });

@@ -37,12 +37,7 @@ impl FolderFiles {
     /// Entries of directory `path`, sorted by name. Symlinks are reported as links with their
     /// target text; nothing is followed.
     pub fn list(&self, path: &FolderPath) -> Result<Vec<FileEntry>> {
-        let entries = if path.is_root() {
-            self.dir.entries()
-        } else {
-            self.dir.read_dir(path.as_str())
-        }
-        .map_err(|e| self.error(e, path))?;
+        let entries = self.read_dir(path)?;
         let mut listed = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.error(e, path))?;
@@ -58,25 +53,11 @@ impl FolderFiles {
     /// Names and kinds of directory `path`'s entries in the explorer's order, from the
     /// directory read alone (no `stat` per entry where the file system reports types).
     pub fn names(&self, path: &FolderPath) -> Result<Vec<FileName>> {
-        let entries = if path.is_root() {
-            self.dir.entries()
-        } else {
-            self.dir.read_dir(path.as_str())
-        }
-        .map_err(|e| self.error(e, path))?;
+        let entries = self.read_dir(path)?;
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.error(e, path))?;
-            let file_type = entry.file_type().map_err(|e| self.error(e, path))?;
-            let kind = if file_type.is_symlink() {
-                FileKind::Symlink
-            } else if file_type.is_dir() {
-                FileKind::Directory
-            } else if file_type.is_file() {
-                FileKind::File
-            } else {
-                FileKind::Other
-            };
+            let kind = kind_of_type(entry.file_type().map_err(|e| self.error(e, path))?);
             names.push(FileName {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 kind,
@@ -119,6 +100,15 @@ impl FolderFiles {
             name,
             link_target,
         }
+    }
+
+    fn read_dir(&self, path: &FolderPath) -> Result<cap_std::fs::ReadDir> {
+        if path.is_root() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(path.as_str())
+        }
+        .map_err(|e| self.error(e, path))
     }
 
     pub fn make_dir(&self, path: &FolderPath) -> Result<()> {
@@ -337,7 +327,10 @@ impl FolderFiles {
 }
 
 fn kind_of(metadata: &Metadata) -> FileKind {
-    let file_type = metadata.file_type();
+    kind_of_type(metadata.file_type())
+}
+
+fn kind_of_type(file_type: cap_std::fs::FileType) -> FileKind {
     if file_type.is_symlink() {
         FileKind::Symlink
     } else if file_type.is_dir() {
