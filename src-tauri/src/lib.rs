@@ -20,6 +20,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         commands::folders::list_hosts,
         commands::folders::list_folders,
         commands::folders::list_trash,
+        commands::folders::folder_usage,
         commands::folders::check_folder_name,
         commands::folders::create_folder,
         commands::folders::rename_folder,

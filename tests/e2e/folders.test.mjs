@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, clear, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
@@ -57,10 +57,13 @@ test("the table shows folders the CLI made, and the trash round trip works", asy
   berth("folder", "create", "user2-vfolder", "--usage-mode", "data", "--cloneable");
   berth("folder", "create", "results");
   const path = JSON.parse(berth("--json", "folder", "info", "results")).path;
+  writeFileSync(join(path, "a.csv"), "1,2,3");
 
   await withApp("folders-trash", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
     await click(app, "button[data-page=storage]");
     await until("the CLI's folders", async () => (await rowNames(app))?.length === 2);
+    // Sizes are counted by the engine: 5 bytes written into "results" through its directory.
+    await waitForText(app, "tr[data-folder=results] [data-testid=folder-size]", "5 B");
     assert.match(await textOf(app, "tr[data-folder=user2-vfolder]"), /Data/);
 
     // Clone: the proposed name is accepted as it is.

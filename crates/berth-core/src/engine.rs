@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileEntry, FileName, Folder, FolderPath, NewFolder, Result, Session, StorageHost};
+use crate::{
+    FileEntry, FileName, Folder, FolderPath, FolderUsage, NewFolder, Result, Session, StorageHost,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +42,9 @@ pub trait Engine: Send + Sync {
 
     /// One live folder by name. `not_found` when there is none.
     async fn folder(&self, name: &str) -> Result<Folder>;
+
+    /// What live folder `name` holds (bytes, files, directories), links not followed.
+    async fn folder_usage(&self, name: &str) -> Result<FolderUsage>;
 
     /// Creates an empty folder. `invalid_input` for a name that breaks a rule or an unknown
     /// host, `already_exists` when a live folder has that name.

@@ -209,6 +209,15 @@ impl NewFolder {
     }
 }
 
+/// How much a folder holds, counted without following links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct FolderUsage {
+    /// Bytes in regular files.
+    pub bytes: u64,
+    pub files: u64,
+    pub directories: u64,
+}
+
 /// A place folders live: a directory on some disk for the local engine, a storage volume for
 /// Backend.AI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]

@@ -12,6 +12,8 @@ pub mod session;
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use error::{Error, ErrorCode, Result};
 pub use files::{FileEntry, FileKind, FileName};
-pub use folder::{Folder, FolderPermission, FolderStatus, NewFolder, StorageHost, UsageMode};
+pub use folder::{
+    Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,
+};
 pub use path::FolderPath;
 pub use session::{Session, SessionStatus, SessionType};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use berth_core::folder::{is_automount_name, validate_name};
 use berth_core::{
     Engine, EngineInfo, EngineKind, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath,
-    FolderPermission, FolderStatus, NewFolder, Result, Session, StorageHost,
+    FolderPermission, FolderStatus, FolderUsage, NewFolder, Result, Session, StorageHost,
 };
 
 use crate::files::FolderFiles;
@@ -132,6 +132,11 @@ impl Engine for LocalEngine {
 
     async fn folder(&self, name: &str) -> Result<Folder> {
         self.catalog.live_folder(name)
+    }
+
+    async fn folder_usage(&self, name: &str) -> Result<FolderUsage> {
+        let (_, files) = self.files(name)?;
+        blocking(move || files.usage()).await
     }
 
     async fn create_folder(&self, request: NewFolder) -> Result<Folder> {

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use berth_core::files::sort_for_explorer;
-use berth_core::{Error, ErrorCode, FileEntry, FileKind, FileName, FolderPath, Result};
+use berth_core::{
+    Error, ErrorCode, FileEntry, FileKind, FileName, FolderPath, FolderUsage, Result,
+};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata};
 
@@ -248,6 +250,35 @@ impl FolderFiles {
             }
         }
         Ok(())
+    }
+
+    /// Adds up the whole folder: bytes of regular files, files, directories. Links are not
+    /// followed (a link to a huge directory elsewhere counts as nothing).
+    pub fn usage(&self) -> Result<FolderUsage> {
+        let mut usage = FolderUsage {
+            bytes: 0,
+            files: 0,
+            directories: 0,
+        };
+        let mut pending = vec![FolderPath::root()];
+        while let Some(dir) = pending.pop() {
+            for entry in self.read_dir(&dir)? {
+                let entry = entry.map_err(|e| self.error(e, &dir))?;
+                let metadata = entry.metadata().map_err(|e| self.error(e, &dir))?;
+                match kind_of(&metadata) {
+                    FileKind::Directory => {
+                        usage.directories += 1;
+                        pending.push(dir.join(&entry.file_name().to_string_lossy())?);
+                    }
+                    FileKind::File => {
+                        usage.files += 1;
+                        usage.bytes += metadata.len();
+                    }
+                    FileKind::Symlink | FileKind::Other => {}
+                }
+            }
+        }
+        Ok(usage)
     }
 
     /// Creates a new file; fails when something is already there (never follows a link).

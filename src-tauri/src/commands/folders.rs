@@ -1,5 +1,5 @@
 use berth_core::folder::validate_name;
-use berth_core::{Error, Folder, NewFolder, StorageHost};
+use berth_core::{Error, Folder, FolderUsage, NewFolder, StorageHost};
 use tauri::State;
 
 use crate::ActiveEngine;
@@ -18,6 +18,17 @@ pub async fn list_hosts(state: State<'_, ActiveEngine>) -> Result<Vec<StorageHos
 #[tracing::instrument(skip(state), err)]
 pub async fn list_folders(state: State<'_, ActiveEngine>) -> Result<Vec<Folder>, Error> {
     state.get()?.list_folders().await
+}
+
+/// The size shown in the folders table, counted on demand (links not followed).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn folder_usage(
+    state: State<'_, ActiveEngine>,
+    name: String,
+) -> Result<FolderUsage, Error> {
+    state.get()?.folder_usage(&name).await
 }
 
 /// The Trash tab.

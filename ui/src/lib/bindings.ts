@@ -52,6 +52,17 @@ async listTrash() : Promise<Result<Folder[], BerthError>> {
 }
 },
 /**
+ * The size shown in the folders table, counted on demand (links not followed).
+ */
+async folderUsage(name: string) : Promise<Result<FolderUsage, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("folder_usage", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Checks a name as the user types, with the same rules every engine applies on create.
  */
 async checkFolderName(name: string) : Promise<Result<null, BerthError>> {
@@ -445,6 +456,14 @@ export type FolderPermission =
  * Where the folder is in its life: usable, or in the trash waiting to be restored or purged.
  */
 export type FolderStatus = "ready" | "trashed"
+/**
+ * How much a folder holds, counted without following links.
+ */
+export type FolderUsage = { 
+/**
+ * Bytes in regular files.
+ */
+bytes: number; files: number; directories: number }
 export type Job = { id: number; spec: TransferSpec; state: JobState; done_bytes: number; error: string | null; 
 /**
  * Where the file ended up (with keep-both, not the name asked for).

@@ -313,3 +313,19 @@ async fn names_come_in_explorer_order_and_details_follow_for_the_names_asked() {
     );
     s.untouched_outside();
 }
+
+#[tokio::test]
+async fn usage_counts_files_and_directories_without_following_links() {
+    let s = scene().await;
+    std::fs::write(s.outside.join("huge"), vec![0u8; 1 << 20]).unwrap();
+    let usage = s.fx.engine.folder_usage("work").await.unwrap();
+    // notes.txt (5 bytes); data/ and data/in/; the four links count as nothing.
+    assert_eq!(
+        usage,
+        berth_core::FolderUsage {
+            bytes: 5,
+            files: 1,
+            directories: 2
+        }
+    );
+}
