@@ -11,7 +11,10 @@ use crate::output::{Output, human_bytes, utc_minute};
 #[derive(Subcommand)]
 pub enum FolderCommand {
     /// Storage hosts folders can be created on, with their free space.
-    Hosts,
+    Hosts {
+        #[command(subcommand)]
+        change: Option<HostChange>,
+    },
     /// Folders that are not in the trash.
     List,
     /// One folder's fields (with --json, also its directory on this computer).
@@ -39,6 +42,18 @@ pub enum FolderCommand {
     Purge { name: String },
     /// Folders in the trash.
     Trash,
+}
+
+/// Adding and removing storage hosts (other disks) of the local engine.
+#[derive(Subcommand)]
+pub enum HostChange {
+    /// Keep folders on another disk: adds host local:NAME storing them in DIR/berth-folders.
+    Add {
+        name: String,
+        directory: std::path::PathBuf,
+    },
+    /// Remove an added host that holds no folders (its directory stays on disk).
+    Remove { id: String },
 }
 
 /// What a new folder (created or cloned) is like.
@@ -81,7 +96,24 @@ pub async fn run(
     out: &Output,
 ) -> berth_core::Result<()> {
     match command {
-        FolderCommand::Hosts => {
+        FolderCommand::Hosts {
+            change: Some(HostChange::Add { name, directory }),
+        } => {
+            let directory = std::path::absolute(&directory).unwrap_or(directory);
+            let host = engine.add_host(&name, &directory)?;
+            out.print(&host, || {
+                format!("Added storage host {} at {}.\n", host.id, host.location)
+            });
+        }
+        FolderCommand::Hosts {
+            change: Some(HostChange::Remove { id }),
+        } => {
+            engine.remove_host(&id)?;
+            out.print(&serde_json::json!({ "removed": id }), || {
+                format!("Removed storage host {id}.\n")
+            });
+        }
+        FolderCommand::Hosts { change: None } => {
             let hosts = engine.list_hosts().await?;
             out.print(&hosts, || {
                 let mut text = format!(

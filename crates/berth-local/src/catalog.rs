@@ -15,7 +15,8 @@ pub const FILE_NAME: &str = "berth.sqlite3";
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` records how many ran.
 /// Never edit a shipped entry: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE folders (
         id            TEXT PRIMARY KEY,
         name          TEXT NOT NULL,
@@ -37,7 +38,17 @@ const MIGRATIONS: &[&str] = &[r#"
         status        TEXT NOT NULL,
         created_at_ms INTEGER NOT NULL
     );
-"#];
+"#,
+    r#"
+    -- Storage hosts the user added (other disks); local:default lives in the data dir and
+    -- needs no row.
+    CREATE TABLE hosts (
+        id            TEXT PRIMARY KEY,
+        root          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+"#,
+];
 
 pub struct Catalog {
     path: PathBuf,
@@ -177,6 +188,62 @@ impl Catalog {
             .query_map(params, folder_from_row)
             .map_err(query_error)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    /// Added storage hosts: id and the directory their folders live in, oldest first.
+    pub fn hosts(&self) -> Result<Vec<(String, PathBuf)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, root FROM hosts ORDER BY created_at_ms, id")
+            .map_err(query_error)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    PathBuf::from(row.get::<_, String>(1)?),
+                ))
+            })
+            .map_err(query_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    pub fn insert_host(&self, id: &str, root: &Path, now_ms: i64) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO hosts (id, root, created_at_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![id, root.to_string_lossy(), now_ms],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(ref f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
+                    Error::new(
+                        ErrorCode::AlreadyExists,
+                        format!("Storage host \"{id}\" already exists."),
+                    )
+                }
+                other => query_error(other),
+            })?;
+        Ok(())
+    }
+
+    pub fn delete_host(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM hosts WHERE id = ?1", [id])
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// How many folders, live or trashed, live on host `id`.
+    pub fn folders_on_host(&self, id: &str) -> Result<i64> {
+        self.lock()
+            .query_row(
+                "SELECT count(*) FROM folders WHERE host = ?1",
+                [id],
+                |row| row.get(0),
+            )
             .map_err(query_error)
     }
 

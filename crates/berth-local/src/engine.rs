@@ -1,7 +1,7 @@
 //! [`LocalEngine`]: the [`Engine`] API over the catalog, folder directories on this disk, and
 //! this computer's sandboxes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ impl LocalEngine {
     pub fn open(dirs: DataDirs) -> Result<Self> {
         let catalog = Catalog::open(&dirs.data)?;
         let engine = Self { dirs, catalog };
-        let root = engine.host_root();
+        let root = engine.default_root();
         std::fs::create_dir_all(&root).map_err(|e| {
             Error::engine_unavailable(format!(
                 "Cannot create the folder store {}: {e}",
@@ -45,13 +45,101 @@ impl LocalEngine {
 
     /// Where the default host keeps folder directories. Each folder is a directory named by its
     /// id, not its name, so renaming never moves data and no name can reach outside the host.
-    fn host_root(&self) -> PathBuf {
+    fn default_root(&self) -> PathBuf {
         self.dirs.data.join("folders")
     }
 
-    /// The directory holding `folder`'s contents.
+    /// Every host with the directory its folders live in, the default first.
+    fn host_roots(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut hosts = vec![(DEFAULT_HOST.to_string(), self.default_root())];
+        hosts.extend(self.catalog.hosts()?);
+        Ok(hosts)
+    }
+
+    /// The directory holding `folder`'s contents. Hosts cannot be removed while folders live
+    /// on them, so a folder's host is always known; the default root stands in if the catalog
+    /// cannot be read.
     pub fn folder_path(&self, folder: &Folder) -> PathBuf {
-        self.host_root().join(&folder.id)
+        let root = (folder.host != DEFAULT_HOST)
+            .then(|| self.catalog.hosts().ok())
+            .flatten()
+            .and_then(|hosts| hosts.into_iter().find(|(id, _)| *id == folder.host))
+            .map(|(_, root)| root)
+            .unwrap_or_else(|| self.default_root());
+        root.join(&folder.id)
+    }
+
+    /// Adds a storage host `local:NAME` keeping its folders in `DIR/berth-folders`, for
+    /// folders on another disk. `DIR` must be an existing, writable directory given as an
+    /// absolute path.
+    pub fn add_host(&self, name: &str, directory: &Path) -> Result<StorageHost> {
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(Error::invalid_input(format!(
+                "Host name \"{name}\" must be 1 to 32 characters of a-z, 0-9, '-' or '_'."
+            )));
+        }
+        if !directory.is_absolute() {
+            return Err(Error::invalid_input(format!(
+                "\"{}\" is not an absolute path; give the full path of a directory on the other disk.",
+                directory.display()
+            )));
+        }
+        if !directory.is_dir() {
+            return Err(Error::invalid_input(format!(
+                "\"{}\" is not an existing directory.",
+                directory.display()
+            )));
+        }
+        let id = format!("local:{name}");
+        if id == DEFAULT_HOST {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("Storage host \"{id}\" already exists."),
+            ));
+        }
+        let root = directory.join("berth-folders");
+        std::fs::create_dir_all(&root).map_err(|e| crate::plan::host_error(&root, e))?;
+        self.catalog.insert_host(&id, &root, now_ms())?;
+        Ok(self.describe_host(&id, &root))
+    }
+
+    /// Removes an added host. Refused while any folder (trashed ones included) lives on it; its
+    /// directory is left on disk.
+    pub fn remove_host(&self, id: &str) -> Result<()> {
+        if id == DEFAULT_HOST {
+            return Err(Error::invalid_input(
+                "The default storage host cannot be removed.",
+            ));
+        }
+        if !self.catalog.hosts()?.iter().any(|(known, _)| known == id) {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("Storage host \"{id}\" does not exist."),
+            ));
+        }
+        let count = self.catalog.folders_on_host(id)?;
+        if count > 0 {
+            return Err(Error::invalid_input(format!(
+                "Storage host \"{id}\" still holds {count} folder(s) (trash included); purge or move them first."
+            )));
+        }
+        self.catalog.delete_host(id)
+    }
+
+    fn describe_host(&self, id: &str, root: &Path) -> StorageHost {
+        let capacity = disk::capacity(root).ok();
+        StorageHost {
+            id: id.to_string(),
+            location: root.display().to_string(),
+            is_default: id == DEFAULT_HOST,
+            total_bytes: capacity.map(|c| c.total_bytes),
+            free_bytes: capacity.map(|c| c.free_bytes),
+        }
     }
 
     /// The live folder `name`'s contents, confined beneath its directory.
@@ -74,13 +162,18 @@ impl LocalEngine {
     }
 
     fn check_host(&self, host: Option<&str>) -> Result<String> {
-        match host {
-            None => Ok(DEFAULT_HOST.to_string()),
-            Some(DEFAULT_HOST) => Ok(DEFAULT_HOST.to_string()),
-            Some(other) => Err(Error::invalid_input(format!(
-                "Storage host \"{other}\" does not exist. This engine has: {DEFAULT_HOST}."
-            ))),
+        let Some(wanted) = host else {
+            return Ok(DEFAULT_HOST.to_string());
+        };
+        let hosts = self.host_roots()?;
+        if hosts.iter().any(|(id, _)| id == wanted) {
+            return Ok(wanted.to_string());
         }
+        let known: Vec<&str> = hosts.iter().map(|(id, _)| id.as_str()).collect();
+        Err(Error::invalid_input(format!(
+            "Storage host \"{wanted}\" does not exist. This engine has: {}.",
+            known.join(", ")
+        )))
     }
 }
 
@@ -111,15 +204,11 @@ impl Engine for LocalEngine {
     }
 
     async fn list_hosts(&self) -> Result<Vec<StorageHost>> {
-        let root = self.host_root();
-        let capacity = disk::capacity(&root).ok();
-        Ok(vec![StorageHost {
-            id: DEFAULT_HOST.into(),
-            location: root.display().to_string(),
-            is_default: true,
-            total_bytes: capacity.map(|c| c.total_bytes),
-            free_bytes: capacity.map(|c| c.free_bytes),
-        }])
+        Ok(self
+            .host_roots()?
+            .iter()
+            .map(|(id, root)| self.describe_host(id, root))
+            .collect())
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {

@@ -65,6 +65,43 @@ fn a_folder_goes_through_create_list_info_trash_restore_and_purge() {
 }
 
 #[test]
+fn a_folder_can_be_created_on_an_added_host_on_another_disk() {
+    let home = tempfile::tempdir().unwrap();
+    let disk = tempfile::tempdir().unwrap();
+    let (ok, host, err) = json(
+        home.path(),
+        &[
+            "folder",
+            "hosts",
+            "add",
+            "disk2",
+            disk.path().to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(host["id"], "local:disk2");
+    let (_, hosts, _) = json(home.path(), &["folder", "hosts"]);
+    assert_eq!(hosts.as_array().unwrap().len(), 2);
+    assert!(
+        json(
+            home.path(),
+            &["folder", "create", "far", "--host", "local:disk2"]
+        )
+        .0
+    );
+    let (_, info, _) = json(home.path(), &["folder", "info", "far"]);
+    assert!(
+        info["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(disk.path().to_str().unwrap())
+    );
+    let (ok, _, err) = json(home.path(), &["folder", "hosts", "remove", "local:disk2"]);
+    assert!(!ok);
+    assert_eq!(err["code"], "invalid_input");
+}
+
+#[test]
 fn a_cloneable_folder_is_cloned_with_its_contents() {
     let home = tempfile::tempdir().unwrap();
     assert!(json(home.path(), &["folder", "create", "base", "--cloneable"]).0);

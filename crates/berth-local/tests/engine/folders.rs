@@ -326,3 +326,77 @@ async fn cloning_is_refused_for_non_cloneable_sources_dot_targets_and_taken_name
         "no folder was created by a refusal"
     );
 }
+
+#[tokio::test]
+async fn folders_can_live_on_an_added_host_which_cannot_go_while_it_holds_any() {
+    let fx = engine();
+    let disk = tempfile::tempdir().unwrap();
+    let host = fx.engine.add_host("scratch", disk.path()).unwrap();
+    assert_eq!(host.id, "local:scratch");
+    assert!(host.free_bytes.is_some());
+    let hosts = fx.engine.list_hosts().await.unwrap();
+    assert_eq!(
+        hosts.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["local:default", "local:scratch"]
+    );
+
+    let request = NewFolder {
+        host: Some("local:scratch".into()),
+        ..NewFolder::named("big-data")
+    };
+    let folder = fx.engine.create_folder(request).await.unwrap();
+    let path = fx.engine.folder_path(&folder);
+    assert!(
+        path.starts_with(disk.path()),
+        "{} lives on the added disk",
+        path.display()
+    );
+    assert!(path.is_dir());
+
+    let error = fx.engine.remove_host("local:scratch").unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert!(error.message.contains("1 folder"), "{}", error.message);
+    fx.engine.trash_folder("big-data").await.unwrap();
+    assert!(
+        fx.engine.remove_host("local:scratch").is_err(),
+        "trashed folders count too"
+    );
+    fx.engine.purge_folder("big-data").await.unwrap();
+    fx.engine.remove_host("local:scratch").unwrap();
+    assert_eq!(fx.engine.list_hosts().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_host_names_and_paths_are_refused_by_rule() {
+    let fx = engine();
+    let disk = tempfile::tempdir().unwrap();
+    let file = disk.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let cases: [(&str, &std::path::Path, &str); 4] = [
+        ("Bad Name", disk.path(), "a-z, 0-9"),
+        (
+            "ok",
+            std::path::Path::new("relative/dir"),
+            "not an absolute path",
+        ),
+        ("ok", &file, "not an existing directory"),
+        ("default", disk.path(), "already exists"),
+    ];
+    for (name, path, rule) in cases {
+        let error = fx.engine.add_host(name, path).unwrap_err();
+        assert!(
+            error.message.contains(rule),
+            "{name} {}: {}",
+            path.display(),
+            error.message
+        );
+    }
+    assert_eq!(
+        fx.engine.remove_host("local:default").unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        fx.engine.remove_host("local:nope").unwrap_err().code,
+        ErrorCode::NotFound
+    );
+}
