@@ -231,26 +231,28 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
         .unwrap();
     let id = s.queue.enqueue(specs).unwrap()[0];
     let mut events = s.queue.subscribe();
-    // Pause at the first progress past zero.
+    // Pause as soon as the copy reports its start: the stop is seen at the next 32 MiB chunk
+    // boundary, long before 300 MiB are through.
     while let Ok(event) = events.recv().await {
-        if matches!(event, berth_transfer::QueueEvent::Progress { done_bytes, .. } if done_bytes > 0)
-        {
+        if matches!(event, berth_transfer::QueueEvent::Progress { id: job, .. } if job == id) {
             s.queue.pause(id).unwrap();
             break;
         }
     }
     s.queue.wait_idle().await;
     let job = s.queue.job(id).unwrap();
-    if job.state == JobState::Paused {
-        assert!(
-            !root_of(&s).join("big.bin").exists(),
-            "no file under the final name while paused"
-        );
-        let partial = root_of(&s).join(format!(".big.bin.berth-part-{id}"));
-        assert!(partial.exists(), "the partial file stays for the resume");
-        s.queue.resume(id).unwrap();
-        s.queue.wait_idle().await;
-    }
+    assert_eq!(job.state, JobState::Paused, "{job:?}");
+    assert!(
+        !root_of(&s).join("big.bin").exists(),
+        "no file under the final name while paused"
+    );
+    let partial = root_of(&s).join(format!(".big.bin.berth-part-{id}"));
+    let kept = std::fs::metadata(&partial)
+        .expect("the partial file stays for the resume")
+        .len();
+    assert!(kept < 300 << 20, "paused mid-way, {kept} bytes in");
+    s.queue.resume(id).unwrap();
+    s.queue.wait_idle().await;
     assert_eq!(s.queue.job(id).unwrap().state, JobState::Done);
     assert_eq!(sha(&root_of(&s).join("big.bin")), sha(&source));
 }
