@@ -56,10 +56,7 @@ pub async fn run(
             });
         }
         FilesCommand::Rm { folder, paths } => {
-            let paths = paths
-                .iter()
-                .map(|p| FolderPath::parse(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let paths = FolderPath::parse_all(&paths)?;
             engine.remove_paths(&folder, &paths).await?;
             out.print(&serde_json::json!({ "removed": paths }), || {
                 format!("Deleted {} entries\n", paths.len())

@@ -80,10 +80,7 @@ pub async fn download(
     conflict: Option<ConflictPolicy>,
     out: &Output,
 ) -> berth_core::Result<()> {
-    let paths = paths
-        .iter()
-        .map(|p| FolderPath::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let paths = FolderPath::parse_all(&paths)?;
     let batch = format!("download-{}", std::process::id());
     let specs = engine.plan_download(
         &folder,
@@ -103,10 +100,7 @@ fn refuse_unasked_conflicts(
     specs: &[berth_transfer::TransferSpec],
     conflict: Option<ConflictPolicy>,
 ) -> berth_core::Result<()> {
-    if conflict.is_some() {
-        return Ok(());
-    }
-    let existing = engine.existing_destinations(specs)?;
+    let existing = engine.unanswered_conflicts(specs, conflict)?;
     match existing.first() {
         None => Ok(()),
         Some(first) => Err(Error::new(

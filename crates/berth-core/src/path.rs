@@ -51,6 +51,12 @@ impl FolderPath {
         Ok(Self(trimmed.to_string()))
     }
 
+    /// Checks every path of a list (as the IPC and the CLI receive them); the first bad one
+    /// is the error.
+    pub fn parse_all<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Self>> {
+        texts.iter().map(|t| Self::parse(t.as_ref())).collect()
+    }
+
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
@@ -170,6 +176,17 @@ mod tests {
         assert_eq!(FolderPath::root().parent(), None);
         assert!(FolderPath::root().join("..").is_err());
         assert!(FolderPath::root().join("x/y").is_err());
+    }
+
+    #[test]
+    fn a_list_is_accepted_whole_or_refused_at_its_first_bad_path() {
+        let good = FolderPath::parse_all(&["a", "b/c"]).unwrap();
+        assert_eq!(
+            good.iter().map(FolderPath::as_str).collect::<Vec<_>>(),
+            ["a", "b/c"]
+        );
+        let error = FolderPath::parse_all(&["a", "../x", "/y"]).unwrap_err();
+        assert!(error.message.contains("\"../x\""), "{}", error.message);
     }
 
     #[test]

@@ -135,6 +135,19 @@ impl LocalEngine {
         Ok(specs)
     }
 
+    /// The destinations that already exist when no conflict policy was chosen yet: what the
+    /// user must be asked about before anything is queued. Empty once a policy is given.
+    pub fn unanswered_conflicts(
+        &self,
+        specs: &[TransferSpec],
+        policy: Option<ConflictPolicy>,
+    ) -> Result<Vec<String>> {
+        match policy {
+            Some(_) => Ok(Vec::new()),
+            None => self.existing_destinations(specs),
+        }
+    }
+
     /// The planned transfers whose destination already exists, for the conflict question.
     pub fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
         let mut existing = Vec::new();

@@ -122,10 +122,7 @@ pub async fn remove_paths(
     folder: String,
     paths: Vec<String>,
 ) -> Result<(), Error> {
-    let paths = paths
-        .iter()
-        .map(|p| FolderPath::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let paths = FolderPath::parse_all(&paths)?;
     state.get()?.remove_paths(&folder, &paths).await
 }
 

@@ -32,14 +32,12 @@ fn queue_batch(
     specs: Vec<TransferSpec>,
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
-    if conflict.is_none() {
-        let conflicts = state.local()?.existing_destinations(&specs)?;
-        if !conflicts.is_empty() {
-            return Ok(TransferBatch {
-                queued: 0,
-                conflicts,
-            });
-        }
+    let conflicts = state.local()?.unanswered_conflicts(&specs, conflict)?;
+    if !conflicts.is_empty() {
+        return Ok(TransferBatch {
+            queued: 0,
+            conflicts,
+        });
     }
     let queued = state.transfers()?.enqueue(specs)?.len() as u32;
     Ok(TransferBatch {
@@ -82,10 +80,7 @@ pub async fn download_paths(
     to: String,
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
-    let paths = paths
-        .iter()
-        .map(|p| FolderPath::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let paths = FolderPath::parse_all(&paths)?;
     let specs = state.local()?.plan_download(
         &folder,
         &paths,
