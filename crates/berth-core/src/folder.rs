@@ -96,7 +96,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// `.bashrc`, `.zshrc`, `.bash_profile` and the like: dotfiles a session's shell reads from
 /// `/home/work`, which a folder must not shadow (Backend.AI's `^\.[a-z0-9]+rc$` and
 /// `^\.[a-z0-9]+_profile$`).
-fn is_reserved_dotfile(name: &str) -> bool {
+pub(crate) fn is_reserved_dotfile(name: &str) -> bool {
     let Some(stem) = name.strip_prefix('.') else {
         return false;
     };

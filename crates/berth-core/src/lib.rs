@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod folder;
+pub mod mount;
 pub mod path;
 pub mod session;
 
@@ -14,6 +15,10 @@ pub use error::{Error, ErrorCode, Result};
 pub use files::{FileEntry, FileKind, FileName};
 pub use folder::{
     Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,
+};
+pub use mount::{
+    MountAccess, MountPlan, MountPreview, MountProblem, MountRequest, MountRule, PlannedMount,
+    plan_mounts, preview_mounts,
 };
 pub use path::FolderPath;
 pub use session::{Session, SessionStatus, SessionType};
