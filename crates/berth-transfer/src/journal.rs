@@ -30,6 +30,11 @@ const SCHEMA: &str = r#"
     );
 "#;
 
+/// Finished jobs kept for the panel and for reveal-after-download: the newest this many...
+const KEEP_FINISHED: i64 = 1_000;
+/// ...and none older than this. A journal that only grows would slow every start-up.
+const KEEP_FINISHED_FOR_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 pub struct Journal {
     conn: Mutex<Connection>,
     /// Held for the journal's lifetime: two processes running one queue would write the same
@@ -40,7 +45,7 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating) the journal at `path`, exclusively: while one process (the app or a
     /// `berth` command) has it open, another gets `engine_unavailable` instead of a second queue
-    /// resuming the same jobs.
+    /// resuming the same jobs. Prunes old finished jobs (see [`Journal::prune`]).
     pub fn open(path: &Path) -> Result<Self> {
         let owner = lock_owner(path)?;
         let unavailable = |e: rusqlite::Error| {
@@ -59,10 +64,36 @@ impl Journal {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(Self {
+        let journal = Self {
             conn: Mutex::new(conn),
             _owner: owner,
-        })
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or_default();
+        // A journal that cannot be pruned still works; it is only bigger than it should be.
+        if let Err(error) = journal.prune(now_ms) {
+            tracing::warn!(%error, "cannot prune the transfer journal");
+        }
+        Ok(journal)
+    }
+
+    /// Deletes finished jobs (done, skipped, cancelled, failed) queued before `now_ms` minus
+    /// 30 days or beyond the newest 1,000 finished ones. Unfinished jobs (queued, running,
+    /// paused) are always kept: they are what a restart resumes. Returns how many went.
+    pub fn prune(&self, now_ms: i64) -> Result<usize> {
+        self.lock()
+            .execute(
+                "DELETE FROM transfers
+                 WHERE state IN ('done', 'skipped', 'cancelled', 'failed')
+                   AND (created_at_ms < ?1
+                        OR id NOT IN (SELECT id FROM transfers
+                                      WHERE state IN ('done', 'skipped', 'cancelled', 'failed')
+                                      ORDER BY id DESC LIMIT ?2))",
+                params![now_ms - KEEP_FINISHED_FOR_MS, KEEP_FINISHED],
+            )
+            .map_err(failed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -216,4 +247,80 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         error: row.get(10)?,
         final_path: row.get(11)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+    fn spec(name: &str) -> TransferSpec {
+        TransferSpec {
+            batch: "b".into(),
+            direction: Direction::Upload,
+            folder: "w".into(),
+            remote_path: name.into(),
+            local_path: PathBuf::from("/src").join(name),
+            size: 1,
+            conflict: ConflictPolicy::Fail,
+        }
+    }
+
+    fn insert(journal: &Journal, count: usize, state: JobState, at_ms: i64) -> Vec<JobId> {
+        let specs: Vec<TransferSpec> = (0..count).map(|i| spec(&format!("f{i}"))).collect();
+        let ids = journal.insert_all(&specs, at_ms).unwrap();
+        for &id in &ids {
+            journal.set_state(id, state, None).unwrap();
+        }
+        ids
+    }
+
+    #[test]
+    fn opening_prunes_old_and_surplus_finished_jobs_and_keeps_unfinished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transfers.sqlite3");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let (old_done, old_paused, old_queued, finished, recent_queued);
+        {
+            let journal = Journal::open(&path).unwrap();
+            old_done = insert(&journal, 3, JobState::Done, now - 31 * DAY_MS);
+            old_paused = insert(&journal, 2, JobState::Paused, now - 90 * DAY_MS);
+            old_queued = insert(&journal, 1, JobState::Queued, now - 40 * DAY_MS);
+            let mut mixed = insert(&journal, 400, JobState::Done, now - DAY_MS);
+            mixed.extend(insert(&journal, 400, JobState::Failed, now - DAY_MS));
+            mixed.extend(insert(&journal, 300, JobState::Cancelled, now));
+            mixed.extend(insert(&journal, 5, JobState::Skipped, now));
+            finished = mixed;
+            recent_queued = insert(&journal, 2, JobState::Running, now);
+        }
+        let journal = Journal::open(&path).unwrap();
+        let kept: Vec<JobId> = journal.jobs().unwrap().iter().map(|j| j.id).collect();
+        for id in old_done {
+            assert!(!kept.contains(&id), "a job done 31 days ago is pruned");
+        }
+        for id in old_paused.iter().chain(&old_queued).chain(&recent_queued) {
+            assert!(
+                kept.contains(id),
+                "unfinished job {id} is kept whatever its age"
+            );
+        }
+        // 1,105 recent finished jobs: the newest 1,000 stay, the oldest 105 go.
+        assert_eq!(finished.len(), 1_105);
+        for id in &finished[..105] {
+            assert!(!kept.contains(id), "surplus finished job {id} is pruned");
+        }
+        for id in &finished[105..] {
+            assert!(kept.contains(id), "recent finished job {id} is kept");
+        }
+        assert_eq!(kept.len(), 1_000 + 2 + 1 + 2);
+        assert_eq!(
+            journal.prune(now).unwrap(),
+            0,
+            "pruning again finds nothing"
+        );
+    }
 }

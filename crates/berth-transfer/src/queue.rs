@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -216,8 +217,8 @@ impl State {
 struct Inner {
     journal: Journal,
     transport: Arc<dyn Transport>,
-    /// How many jobs run at once.
-    limit: usize,
+    /// How many jobs run at once; the user can change it while jobs run.
+    limit: AtomicUsize,
     state: Mutex<State>,
     wake: Notify,
     events: broadcast::Sender<QueueEvent>,
@@ -263,7 +264,7 @@ impl Queue {
             inner: Arc::new(Inner {
                 journal,
                 transport,
-                limit: limit.max(1),
+                limit: AtomicUsize::new(limit.max(1)),
                 state: Mutex::new(State {
                     jobs,
                     waiting,
@@ -432,6 +433,48 @@ impl Queue {
         Ok(())
     }
 
+    /// How many jobs run at once.
+    pub fn limit(&self) -> usize {
+        self.inner.limit.load(Ordering::Relaxed)
+    }
+
+    /// Changes how many jobs run at once (at least one). Raising it starts waiting jobs now;
+    /// lowering it stops none: running jobs finish and fewer start after them, because a
+    /// stopped job would have to redo its last chunk for nothing.
+    pub fn set_limit(&self, limit: usize) {
+        self.inner.limit.store(limit.max(1), Ordering::Relaxed);
+        self.inner.wake.notify_one();
+    }
+
+    /// How many jobs are not finished: queued, running or paused. A paused job counts because
+    /// quitting leaves it half done just like a running one.
+    pub fn unfinished_count(&self) -> usize {
+        self.lock().unfinished.values().sum()
+    }
+
+    /// The file a finished download wrote on this computer, for "reveal in file manager".
+    /// `not_found` for an unknown job, `invalid_input` for an upload or an unfinished job: the
+    /// caller only ever learns paths the queue itself wrote.
+    pub fn downloaded_path(&self, id: JobId) -> Result<PathBuf> {
+        let state = self.lock();
+        let job = state.jobs.get(&id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                format!("Transfer {id} is not in the list any more."),
+            )
+        })?;
+        match (job.spec.direction, job.state, &job.final_path) {
+            (Direction::Download, JobState::Done, Some(path)) => Ok(PathBuf::from(path)),
+            (Direction::Download, JobState::Done, None) => Ok(job.spec.local_path.clone()),
+            (Direction::Upload, ..) => Err(Error::invalid_input(format!(
+                "Transfer {id} is an upload; only downloads can be shown in the file manager."
+            ))),
+            _ => Err(Error::invalid_input(format!(
+                "Transfer {id} has not finished downloading yet."
+            ))),
+        }
+    }
+
     /// Whether any job is queued or running (paused ones wait for the user, not the queue).
     pub fn is_busy(&self) -> bool {
         self.lock().busy > 0
@@ -491,7 +534,7 @@ impl Queue {
     }
 
     fn start_waiting_jobs(&self) {
-        let limit = self.inner.limit;
+        let limit = self.limit();
         let mut state = self.lock();
         while state.running.len() < limit {
             let Some(id) = state.waiting.pop_front() else {
@@ -621,4 +664,176 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A transport whose jobs run until the test lets one finish, counting how many run at once.
+    struct Gate {
+        running: AtomicUsize,
+        release: Semaphore,
+    }
+
+    impl Default for Gate {
+        fn default() -> Self {
+            Self {
+                running: AtomicUsize::new(0),
+                release: Semaphore::new(0),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Transport for Gate {
+        async fn run(
+            &self,
+            job: &Job,
+            stop: StopSignal,
+            _progress: ProgressFn,
+        ) -> Result<Outcome, TransferError> {
+            self.running.fetch_add(1, Ordering::SeqCst);
+            let outcome = loop {
+                if stop.is_set() {
+                    break Err(TransferError::Stopped);
+                }
+                if let Ok(Ok(permit)) =
+                    tokio::time::timeout(Duration::from_millis(10), self.release.acquire()).await
+                {
+                    permit.forget();
+                    break Ok(Outcome::Done {
+                        final_path: job.spec.local_path.display().to_string(),
+                        size: job.spec.size,
+                    });
+                }
+            };
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            outcome
+        }
+
+        async fn discard(&self, _job: &Job) {}
+    }
+
+    fn spec(direction: Direction, name: &str) -> TransferSpec {
+        TransferSpec {
+            batch: "b1".into(),
+            direction,
+            folder: "w".into(),
+            remote_path: name.into(),
+            local_path: PathBuf::from("/downloads").join(name),
+            size: 1,
+            conflict: ConflictPolicy::Fail,
+        }
+    }
+
+    fn open(dir: &tempfile::TempDir, limit: usize) -> (Queue, Arc<Gate>) {
+        let gate = Arc::new(Gate::default());
+        let journal = Journal::open(&dir.path().join("transfers.sqlite3")).unwrap();
+        let queue = Queue::open(journal, gate.clone(), limit).unwrap();
+        queue.start();
+        (queue, gate)
+    }
+
+    fn count(queue: &Queue, state: JobState) -> usize {
+        queue.jobs().iter().filter(|j| j.state == state).count()
+    }
+
+    async fn wait_for(what: &str, mut probe: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if probe() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raising_the_limit_starts_waiting_jobs_and_lowering_it_stops_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, gate) = open(&dir, 1);
+        let names = ["a", "b", "c", "d", "e"];
+        queue
+            .enqueue(names.map(|n| spec(Direction::Download, n)).to_vec())
+            .unwrap();
+        wait_for("one running job", || {
+            gate.running.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(count(&queue, JobState::Running), 1, "the limit holds");
+
+        queue.set_limit(3);
+        wait_for("three running jobs", || {
+            count(&queue, JobState::Running) == 3
+        })
+        .await;
+        assert_eq!(queue.limit(), 3);
+
+        // Lowering the limit leaves the three running: none is paused or restarted.
+        queue.set_limit(1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(count(&queue, JobState::Running), 3);
+        assert_eq!(gate.running.load(Ordering::SeqCst), 3);
+        assert_eq!(count(&queue, JobState::Paused), 0);
+
+        // One finishes: two still run, which is above the new limit, so nothing new starts.
+        gate.release.add_permits(1);
+        wait_for("one done", || count(&queue, JobState::Done) == 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(count(&queue, JobState::Running), 2);
+        assert_eq!(count(&queue, JobState::Queued), 2);
+
+        gate.release.add_permits(names.len());
+        queue.wait_idle().await;
+        assert_eq!(count(&queue, JobState::Done), names.len());
+        assert_eq!(queue.unfinished_count(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_download_reveals_its_file_and_nothing_else_reveals_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, gate) = open(&dir, 2);
+        let ids = queue
+            .enqueue(vec![
+                spec(Direction::Download, "model.bin"),
+                spec(Direction::Upload, "up.txt"),
+            ])
+            .unwrap();
+        wait_for("both running", || count(&queue, JobState::Running) == 2).await;
+        assert_eq!(queue.unfinished_count(), 2);
+        let early = queue.downloaded_path(ids[0]).unwrap_err();
+        assert_eq!(early.code, ErrorCode::InvalidInput, "{early}");
+
+        gate.release.add_permits(2);
+        queue.wait_idle().await;
+        assert_eq!(
+            queue.downloaded_path(ids[0]).unwrap(),
+            PathBuf::from("/downloads/model.bin")
+        );
+        let upload = queue.downloaded_path(ids[1]).unwrap_err();
+        assert_eq!(upload.code, ErrorCode::InvalidInput, "{upload}");
+        let unknown = queue.downloaded_path(9_999).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::NotFound, "{unknown}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn paused_jobs_count_as_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, gate) = open(&dir, 1);
+        let ids = queue.enqueue(vec![spec(Direction::Download, "x")]).unwrap();
+        wait_for("running", || count(&queue, JobState::Running) == 1).await;
+        queue.pause(ids[0]).unwrap();
+        wait_for("paused", || count(&queue, JobState::Paused) == 1).await;
+        assert!(!queue.is_busy());
+        assert_eq!(queue.unfinished_count(), 1);
+        queue.cancel(ids[0]).await.unwrap();
+        assert_eq!(queue.unfinished_count(), 0);
+        drop(gate);
+    }
 }
