@@ -1,10 +1,13 @@
 //! The one API every screen, the CLI and the tests use, implemented by the local engine
 //! (`berth-local`) and the Backend.AI engine (`berth-backendai`).
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    FileEntry, FileName, Folder, FolderPath, FolderUsage, NewFolder, Result, Session, StorageHost,
+    Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage, NewFolder, Result,
+    Session, StorageHost,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -33,6 +36,28 @@ pub trait Engine: Send + Sync {
 
     /// Where folders can be created, with their capacity.
     async fn list_hosts(&self) -> Result<Vec<StorageHost>>;
+
+    /// Adds storage host `NAME` keeping its folders under `directory` on this computer (another
+    /// disk). `invalid_input` for a bad name or a path that is not an existing directory,
+    /// `already_exists` for a taken name. Engines whose hosts someone else administers (a
+    /// cluster) answer `permission_denied`, which is what this default does.
+    async fn add_host(&self, name: &str, directory: &Path) -> Result<StorageHost> {
+        let _ = (name, directory);
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "Storage hosts of this engine are set up by its administrator.",
+        ))
+    }
+
+    /// Removes an added host; its directory stays on disk. Refused (`invalid_input`) while any
+    /// folder, trashed ones included, lives on it; `not_found` for an unknown host.
+    async fn remove_host(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "Storage hosts of this engine are set up by its administrator.",
+        ))
+    }
 
     /// Every folder the user can see that is not in the trash, oldest first.
     async fn list_folders(&self) -> Result<Vec<Folder>>;

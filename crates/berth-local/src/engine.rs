@@ -83,6 +83,11 @@ impl LocalEngine {
                 "Host name \"{name}\" must be 1 to 32 characters of a-z, 0-9, '-' or '_'."
             )));
         }
+        if directory.as_os_str().is_empty() {
+            return Err(Error::invalid_input(
+                "Choose the directory where the host keeps its folders.",
+            ));
+        }
         if !directory.is_absolute() {
             return Err(Error::invalid_input(format!(
                 "\"{}\" is not an absolute path; give the full path of a directory on the other disk.",
@@ -209,6 +214,14 @@ impl Engine for LocalEngine {
             .iter()
             .map(|(id, root)| self.describe_host(id, root))
             .collect())
+    }
+
+    async fn add_host(&self, name: &str, directory: &Path) -> Result<StorageHost> {
+        LocalEngine::add_host(self, name, directory)
+    }
+
+    async fn remove_host(&self, id: &str) -> Result<()> {
+        LocalEngine::remove_host(self, id)
     }
 
     async fn list_folders(&self) -> Result<Vec<Folder>> {

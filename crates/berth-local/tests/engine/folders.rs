@@ -372,8 +372,14 @@ async fn bad_host_names_and_paths_are_refused_by_rule() {
     let disk = tempfile::tempdir().unwrap();
     let file = disk.path().join("a-file");
     std::fs::write(&file, b"").unwrap();
-    let cases: [(&str, &std::path::Path, &str); 4] = [
+    let cases: [(&str, &std::path::Path, &str); 6] = [
         ("Bad Name", disk.path(), "a-z, 0-9"),
+        ("ok", std::path::Path::new(""), "Choose the directory"),
+        (
+            "ok",
+            &disk.path().join("missing"),
+            "not an existing directory",
+        ),
         (
             "ok",
             std::path::Path::new("relative/dir"),
@@ -391,6 +397,14 @@ async fn bad_host_names_and_paths_are_refused_by_rule() {
             error.message
         );
     }
+    // The window reaches the same rules through the Engine trait.
+    let engine: &dyn Engine = &fx.engine;
+    let error = engine.add_host("ok", &file).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    engine.add_host("twice", disk.path()).await.unwrap();
+    let error = engine.add_host("twice", disk.path()).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::AlreadyExists, "{error}");
+    engine.remove_host("local:twice").await.unwrap();
     assert_eq!(
         fx.engine.remove_host("local:default").unwrap_err().code,
         ErrorCode::InvalidInput
