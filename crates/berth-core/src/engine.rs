@@ -6,8 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage, NewFolder, Result,
-    Session, StorageHost,
+    Environment, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage,
+    MountPreview, MountRequest, NewFolder, NewSession, ResourceLimits, Result, Session,
+    StorageHost,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -121,6 +122,35 @@ pub trait Engine: Send + Sync {
     /// Deletes files, links and whole directory trees. A link is removed, never what it points to.
     async fn remove_paths(&self, folder: &str, paths: &[FolderPath]) -> Result<()>;
 
-    /// Every session the engine knows of that has not been cleaned up, newest first.
+    /// Every session the engine knows of that has not been cleaned up, newest first. Sessions
+    /// that ended on their own since the last call (a batch command finished, a sandbox died)
+    /// show their final status here.
     async fn list_sessions(&self) -> Result<Vec<Session>>;
+
+    /// Environments a session can run in, the default first.
+    async fn list_environments(&self) -> Result<Vec<Environment>>;
+
+    /// What the launcher may offer, and which limits this machine really enforces.
+    async fn resource_limits(&self) -> Result<ResourceLimits>;
+
+    /// Where `requests` (plus the user's automount folders) would be mounted, with every problem:
+    /// what the launcher's Data & Storage step shows while the user types.
+    async fn preview_mounts(&self, requests: Vec<MountRequest>) -> Result<MountPreview> {
+        let folders = self.list_folders().await?;
+        Ok(crate::mount::preview_mounts(&requests, &folders))
+    }
+
+    /// Starts a session and returns once it runs (or has failed to start, with the reason).
+    /// Refused before anything starts when a mount, the name or the command breaks a rule.
+    async fn create_session(&self, spec: NewSession) -> Result<Session>;
+
+    /// One session by id or name. `not_found` when there is none.
+    async fn session(&self, id_or_name: &str) -> Result<Session>;
+
+    /// Ends a session: its processes are killed and its scratch `/home/work` is gone; files
+    /// written into mounted folders stay. Destroying an ended session is not an error.
+    async fn destroy_session(&self, id_or_name: &str) -> Result<Session>;
+
+    /// What the session's startup printed: a batch command's output, sandbox errors.
+    async fn session_logs(&self, id_or_name: &str) -> Result<String>;
 }

@@ -21,4 +21,7 @@ pub use mount::{
     plan_mounts, preview_mounts,
 };
 pub use path::FolderPath;
-pub use session::{Session, SessionStatus, SessionType};
+pub use session::{
+    Environment, LimitEnforcement, NetworkMode, NewSession, ResourceLimits, ResourceRequest,
+    Session, SessionRuntime, SessionStatus, SessionType,
+};

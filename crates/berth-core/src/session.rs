@@ -1,6 +1,9 @@
-//! Compute sessions: short-lived sandboxes with folders mounted into them.
+//! Compute sessions: short-lived sandboxes with folders mounted into them. The types every engine
+//! fills and the launcher, the sessions page and the CLI show.
 
 use serde::{Deserialize, Serialize};
+
+use crate::{Error, MountRequest, PlannedMount, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -17,8 +20,165 @@ pub enum SessionStatus {
     Preparing,
     Running,
     Terminating,
+    /// Destroyed by the user, or a batch command that finished (see `exit_code`).
     Terminated,
+    /// It could not start, or it ended without being asked to (`status_detail` says why).
     Error,
+}
+
+impl SessionStatus {
+    /// Whether the session can still do anything.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Preparing | Self::Running | Self::Terminating)
+    }
+}
+
+/// Which sandbox technology runs a local session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRuntime {
+    /// bubblewrap on Linux: namespaces, ~10 ms to start.
+    Bwrap,
+    /// A Docker Engine API (Docker Desktop, Podman): macOS, Windows, or by choice.
+    Docker,
+}
+
+/// What the session may reach on the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// Its own empty network namespace: loopback only.
+    #[default]
+    None,
+    /// The host's network, including services listening on the host's loopback. Explicit only.
+    Host,
+}
+
+/// What the user asked for; `None` means the engine's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct ResourceRequest {
+    pub cpus: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    /// Size of the scratch `/home/work`.
+    pub scratch_bytes: Option<u64>,
+}
+
+/// What the launcher sends to start a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct NewSession {
+    /// `None` lets the engine pick a readable name.
+    pub name: Option<String>,
+    pub session_type: SessionType,
+    /// An environment id from the engine's list.
+    pub environment: String,
+    pub mounts: Vec<MountRequest>,
+    /// The startup command of a batch session (run with `bash -lc`).
+    pub command: Option<String>,
+    /// `None` is the engine's default runtime.
+    pub runtime: Option<SessionRuntime>,
+    #[serde(default)]
+    pub network: NetworkMode,
+    #[serde(default)]
+    pub resources: ResourceRequest,
+}
+
+impl NewSession {
+    /// An interactive session in `environment` with these folders picked.
+    pub fn interactive(environment: impl Into<String>, mounts: Vec<MountRequest>) -> Self {
+        Self {
+            name: None,
+            session_type: SessionType::Interactive,
+            environment: environment.into(),
+            mounts,
+            command: None,
+            runtime: None,
+            network: NetworkMode::None,
+            resources: ResourceRequest::default(),
+        }
+    }
+
+    /// Checks what can be checked without the engine: the name and the batch command.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.name {
+            validate_session_name(name)?;
+        }
+        match (self.session_type, self.command.as_deref().map(str::trim)) {
+            (SessionType::Batch, None | Some("")) => Err(Error::invalid_input(
+                "A batch session needs a startup command: it runs it and ends with its exit status.",
+            )),
+            (SessionType::Interactive, Some(cmd)) if !cmd.is_empty() => Err(Error::invalid_input(
+                "Only batch sessions take a startup command; an interactive one opens terminals.",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The longest session name Backend.AI accepts.
+pub const MAX_SESSION_NAME: usize = 64;
+
+/// Session names as Backend.AI accepts them: 1–64 ASCII letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit (they become host names).
+pub fn validate_session_name(name: &str) -> Result<()> {
+    let refuse = |rule: &str| {
+        Err(Error::invalid_input(format!(
+            "Session name \"{}\" {rule}.",
+            name.escape_debug()
+        )))
+    };
+    if name.is_empty() {
+        return Err(Error::invalid_input("A session name cannot be empty."));
+    }
+    if name.len() > MAX_SESSION_NAME {
+        return refuse(&format!("is longer than {MAX_SESSION_NAME} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return refuse(&format!(
+            "contains {c:?}; use letters, digits, '-', '_' and '.'"
+        ));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
+        return refuse("must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+/// A place a session runs from: its `/usr` and the rest of its root file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct Environment {
+    /// `host`, or an engine-specific id.
+    pub id: String,
+    pub name: String,
+    /// One line for the launcher: what is in it.
+    pub description: String,
+}
+
+/// What a limit really does on this machine, so the launcher can say "advisory" honestly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitEnforcement {
+    /// The kernel holds the session to it.
+    Enforced,
+    /// Recorded and shown, but nothing stops the session from using more.
+    Advisory,
+}
+
+/// The resources this engine can give a session, for the launcher's sliders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct ResourceLimits {
+    pub max_cpus: u32,
+    pub cpus: LimitEnforcement,
+    pub max_memory_bytes: u64,
+    pub memory: LimitEnforcement,
+    pub default_scratch_bytes: u64,
+    pub max_scratch_bytes: u64,
+    pub scratch: LimitEnforcement,
+    /// Why a limit is advisory, in a sentence, when one is.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -29,4 +189,57 @@ pub struct Session {
     pub status: SessionStatus,
     /// Milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub environment: String,
+    pub runtime: SessionRuntime,
+    pub network: NetworkMode,
+    pub resources: ResourceRequest,
+    /// Every folder in the session, automounts included, where it is mounted.
+    pub mounts: Vec<PlannedMount>,
+    pub command: Option<String>,
+    /// A batch command's exit status.
+    pub exit_code: Option<i32>,
+    /// Why it is in `error`, or how it ended.
+    pub status_detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_follow_backend_ai() {
+        for ok in ["s", "my-session", "train_2.v1", "A1"] {
+            assert_eq!(validate_session_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, rule) in [
+            ("", "empty"),
+            ("-lead", "start and end"),
+            ("trail.", "start and end"),
+            ("has space", "' '"),
+            ("slash/x", "'/'"),
+            ("한글", "'한'"),
+        ] {
+            let error = validate_session_name(bad).unwrap_err();
+            assert!(error.message.contains(rule), "{bad}: {}", error.message);
+        }
+        assert!(validate_session_name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn batch_needs_a_command_and_interactive_takes_none() {
+        let mut spec = NewSession::interactive("host", vec![]);
+        assert_eq!(spec.validate(), Ok(()));
+        spec.command = Some("python train.py".into());
+        assert!(spec.validate().unwrap_err().message.contains("Only batch"));
+        spec.session_type = SessionType::Batch;
+        assert_eq!(spec.validate(), Ok(()));
+        spec.command = Some("  ".into());
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .message
+                .contains("startup command")
+        );
+    }
 }

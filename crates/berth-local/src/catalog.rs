@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use berth_core::{
-    Error, ErrorCode, Folder, FolderPermission, FolderStatus, Result, Session, SessionStatus,
-    SessionType, folder::is_automount_name,
+    Error, ErrorCode, Folder, FolderPermission, FolderStatus, Result, Session,
+    folder::is_automount_name,
 };
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -47,6 +47,12 @@ const MIGRATIONS: &[&str] = &[
         root          TEXT NOT NULL,
         created_at_ms INTEGER NOT NULL
     );
+"#,
+    r#"
+    -- The whole session as the UI shows it (mounts, resources, exit code), as JSON: it is
+    -- written once at launch and once when it ends, and only ever read whole.
+    ALTER TABLE sessions ADD COLUMN record TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX sessions_status ON sessions(status);
 "#,
 ];
 
@@ -251,14 +257,63 @@ impl Catalog {
     pub fn sessions(&self) -> Result<Vec<Session>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
-                "SELECT id, name, session_type, status, created_at_ms
-                 FROM sessions ORDER BY created_at_ms DESC, name",
-            )
+            .prepare("SELECT record FROM sessions ORDER BY created_at_ms DESC, name")
             .map_err(query_error)?;
         let rows = stmt.query_map([], session_from_row).map_err(query_error)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(query_error)
+    }
+
+    /// The session with id `key`, or else the newest one named `key`.
+    pub fn session(&self, key: &str) -> Result<Session> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT record FROM sessions WHERE id = ?1 OR name = ?1
+             ORDER BY id = ?1 DESC, created_at_ms DESC LIMIT 1",
+            [key],
+            session_from_row,
+        )
+        .optional()
+        .map_err(query_error)?
+        .ok_or_else(|| not_found(&format!("No session is called \"{key}\".")))
+    }
+
+    /// Records a session or its new state (written whole: the record is the truth).
+    pub fn save_session(&self, session: &Session) -> Result<()> {
+        let record = serde_json::to_string(session)
+            .map_err(|e| Error::internal(format!("Cannot record the session: {e}")))?;
+        let kind = serde_json::to_value(session.session_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let status = serde_json::to_value(session.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.lock()
+            .execute(
+                "INSERT INTO sessions (id, name, session_type, status, created_at_ms, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, record = excluded.record",
+                rusqlite::params![
+                    session.id,
+                    session.name,
+                    kind,
+                    status,
+                    session.created_at_ms,
+                    record
+                ],
+            )
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// Forgets an ended session.
+    pub fn delete_session(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM sessions WHERE id = ?1", [id])
+            .map_err(query_error)?;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -344,12 +399,9 @@ fn folder_from_row(row: &Row<'_>) -> rusqlite::Result<Folder> {
 }
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        session_type: parse_column::<SessionType>(row, 2)?,
-        status: parse_column::<SessionStatus>(row, 3)?,
-        created_at_ms: row.get(4)?,
+    let record: String = row.get(0)?;
+    serde_json::from_str(&record).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 

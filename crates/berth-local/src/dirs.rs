@@ -9,12 +9,15 @@ use berth_core::{Error, Result};
 pub const CONFIG_DIR_VAR: &str = "BERTH_CONFIG_DIR";
 pub const DATA_DIR_VAR: &str = "BERTH_DATA_DIR";
 pub const LOG_DIR_VAR: &str = "BERTH_LOG_DIR";
+pub const RUNTIME_DIR_VAR: &str = "BERTH_RUNTIME_DIR";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDirs {
     pub config: PathBuf,
     pub data: PathBuf,
     pub logs: PathBuf,
+    /// Sockets and state of running sessions' supervisors: gone at reboot, like the sessions.
+    pub runtime: PathBuf,
 }
 
 impl DataDirs {
@@ -52,8 +55,29 @@ impl DataDirs {
             (None, None, Some(os)) => os_log_dir(os),
             (None, None, None) => return Err(no_home_error(LOG_DIR_VAR)),
         };
-        Ok(Self { config, data, logs })
+        // When Berth runs as root its sessions run as an unprivileged uid, whose supervisors
+        // must reach their sockets: /run/berth is searchable, a root-only data dir is not.
+        let runtime = match (from_env(RUNTIME_DIR_VAR), from_env("XDG_RUNTIME_DIR")) {
+            (Some(dir), _) => dir,
+            (None, _) if is_root() => PathBuf::from("/run/berth"),
+            (None, Some(xdg)) => xdg.join("berth"),
+            (None, None) => data.join("run"),
+        };
+        Ok(Self {
+            config,
+            data,
+            logs,
+            runtime,
+        })
     }
+}
+
+fn is_root() -> bool {
+    #[cfg(unix)]
+    // SAFETY: geteuid cannot fail.
+    return unsafe { libc::geteuid() } == 0;
+    #[cfg(not(unix))]
+    false
 }
 
 fn os_log_dir(os: &directories::ProjectDirs) -> PathBuf {
@@ -95,6 +119,7 @@ mod tests {
                 (DATA_DIR_VAR, "/d"),
                 (CONFIG_DIR_VAR, "/c"),
                 (LOG_DIR_VAR, "/l"),
+                (RUNTIME_DIR_VAR, "/r"),
             ]),
             None,
         )
@@ -104,7 +129,8 @@ mod tests {
             DataDirs {
                 data: "/d".into(),
                 config: "/c".into(),
-                logs: "/l".into()
+                logs: "/l".into(),
+                runtime: "/r".into(),
             }
         );
     }

@@ -7,8 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use berth_core::folder::{is_automount_name, validate_name};
 use berth_core::{
-    Engine, EngineInfo, EngineKind, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath,
-    FolderPermission, FolderStatus, FolderUsage, NewFolder, Result, Session, StorageHost,
+    Engine, EngineInfo, EngineKind, Environment, Error, ErrorCode, FileEntry, FileName, Folder,
+    FolderPath, FolderPermission, FolderStatus, FolderUsage, NewFolder, NewSession, ResourceLimits,
+    Result, Session, StorageHost,
 };
 
 use crate::files::FolderFiles;
@@ -20,6 +21,8 @@ pub const DEFAULT_HOST: &str = "local:default";
 pub struct LocalEngine {
     dirs: DataDirs,
     catalog: Catalog,
+    /// Where `berth-supervisor` is, when not next to the running program (tests).
+    supervisor: std::sync::Mutex<Option<PathBuf>>,
 }
 
 impl LocalEngine {
@@ -27,7 +30,11 @@ impl LocalEngine {
     /// first use.
     pub fn open(dirs: DataDirs) -> Result<Self> {
         let catalog = Catalog::open(&dirs.data)?;
-        let engine = Self { dirs, catalog };
+        let engine = Self {
+            dirs,
+            catalog,
+            supervisor: std::sync::Mutex::new(None),
+        };
         let root = engine.default_root();
         std::fs::create_dir_all(&root).map_err(|e| {
             Error::engine_unavailable(format!(
@@ -41,6 +48,22 @@ impl LocalEngine {
 
     pub fn dirs(&self) -> &DataDirs {
         &self.dirs
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Uses `program` as the session supervisor instead of the one next to this program.
+    pub fn set_supervisor(&self, program: PathBuf) {
+        *self.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(program);
+    }
+
+    pub(crate) fn supervisor_override(&self) -> Option<PathBuf> {
+        self.supervisor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Where the default host keeps folder directories. Each folder is a directory named by its
@@ -388,6 +411,31 @@ impl Engine for LocalEngine {
     }
 
     async fn list_sessions(&self) -> Result<Vec<Session>> {
-        self.catalog.sessions()
+        self.list_reconciled()
+    }
+
+    async fn list_environments(&self) -> Result<Vec<Environment>> {
+        Ok(self.environments())
+    }
+
+    async fn resource_limits(&self) -> Result<ResourceLimits> {
+        Ok(self.limits())
+    }
+
+    async fn create_session(&self, spec: NewSession) -> Result<Session> {
+        self.start_session(spec).await
+    }
+
+    async fn session(&self, id_or_name: &str) -> Result<Session> {
+        self.find_session(id_or_name)
+    }
+
+    async fn destroy_session(&self, id_or_name: &str) -> Result<Session> {
+        self.end_session(id_or_name).await
+    }
+
+    async fn session_logs(&self, id_or_name: &str) -> Result<String> {
+        let session = self.find_session(id_or_name)?;
+        self.read_log(&session.id)
     }
 }

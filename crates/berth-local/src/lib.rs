@@ -8,6 +8,8 @@ pub mod doctor;
 mod engine;
 pub mod files;
 mod plan;
+pub mod sessions;
+pub mod supervisor;
 pub mod transport;
 mod watch;
 

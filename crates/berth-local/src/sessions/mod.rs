@@ -1,0 +1,646 @@
+//! Local sessions: the engine's side of starting, listing and ending sandboxes. Each session has
+//! a row in the catalog (the truth the UI lists), a runtime directory where its supervisor keeps
+//! its socket and final state, and a log file in the data directory.
+
+mod ownership;
+pub mod sandbox;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_core::{
+    Environment, Error, ErrorCode, LimitEnforcement, MountPlan, NewSession, ResourceLimits, Result,
+    Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
+    session::validate_session_name,
+};
+
+use crate::LocalEngine;
+use crate::supervisor::client::SupervisorClient;
+use crate::supervisor::protocol::{Launch, STATE_NAME, SupervisorState};
+
+/// The only environment so far: this computer's own `/usr`, read-only.
+pub const HOST_ENVIRONMENT: &str = "host";
+
+/// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
+/// host root (`local-sandbox.md`), and `nobody` exists on every Linux system.
+pub const ROOT_SESSION_IDENTITY: (u32, u32) = (65534, 65534);
+
+const GIB: u64 = 1 << 30;
+
+/// How long a supervisor may take to report its sandbox up before the launch counts as failed.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Who sessions run as: `None` means "as this process", `Some` is the identity root drops to.
+pub fn session_identity() -> Option<(u32, u32)> {
+    // SAFETY: geteuid cannot fail.
+    (unsafe { libc::geteuid() } == 0).then_some(ROOT_SESSION_IDENTITY)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn total_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(4 * GIB)
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    Error::internal(format!("{what}: {e}"))
+}
+
+impl LocalEngine {
+    /// Where session `id`'s supervisor keeps its socket and state.
+    pub fn session_runtime_dir(&self, id: &str) -> PathBuf {
+        self.dirs().runtime.join(id)
+    }
+
+    fn session_log_path(&self, id: &str) -> PathBuf {
+        self.dirs().data.join("sessions").join(format!("{id}.log"))
+    }
+
+    /// The `berth-supervisor` binary: `BERTH_SUPERVISOR`, set by [`LocalEngine::set_supervisor`],
+    /// or installed next to the running program (also when that is a test in `deps/`).
+    fn supervisor_program(&self) -> Result<PathBuf> {
+        if let Some(path) = self.supervisor_override() {
+            return Ok(path);
+        }
+        if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
+            return Ok(PathBuf::from(path));
+        }
+        let exe = std::env::current_exe().map_err(|e| {
+            Error::engine_unavailable(format!("Cannot locate Berth's program: {e}"))
+        })?;
+        let dir = exe.parent().unwrap_or(Path::new("/"));
+        let candidates = [
+            dir.join("berth-supervisor"),
+            dir.parent().unwrap_or(dir).join("berth-supervisor"),
+        ];
+        candidates
+            .iter()
+            .find(|c| c.is_file())
+            .cloned()
+            .ok_or_else(|| {
+                Error::engine_unavailable(format!(
+                    "berth-supervisor is missing next to {}: local sessions cannot start. \
+                     Reinstall Berth (or `cargo build` in a checkout).",
+                    exe.display()
+                ))
+            })
+    }
+
+    pub(crate) fn environments(&self) -> Vec<Environment> {
+        let os = std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+            .unwrap_or_else(|| "this computer".to_owned());
+        vec![Environment {
+            id: HOST_ENVIRONMENT.to_owned(),
+            name: "This computer".to_owned(),
+            description: format!("{os}: its programs in /usr, read-only"),
+        }]
+    }
+
+    pub(crate) fn limits(&self) -> ResourceLimits {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        let memory = total_memory_bytes();
+        let max_scratch = (memory / 2).max(GIB);
+        ResourceLimits {
+            max_cpus: cpus,
+            cpus: LimitEnforcement::Enforced,
+            max_memory_bytes: memory,
+            memory: LimitEnforcement::Advisory,
+            default_scratch_bytes: (2 * GIB).min(max_scratch),
+            max_scratch_bytes: max_scratch,
+            scratch: LimitEnforcement::Enforced,
+            note: Some(
+                "Memory is advisory: limiting it needs a delegated cgroup v2 subtree, which \
+                 bubblewrap sessions do not get here. CPUs are pinned; scratch is a size-bounded \
+                 tmpfs (it uses memory)."
+                    .to_owned(),
+            ),
+        }
+    }
+
+    pub(crate) async fn start_session(&self, spec: NewSession) -> Result<Session> {
+        spec.validate()?;
+        let runtime = spec.runtime.unwrap_or(SessionRuntime::Bwrap);
+        if runtime == SessionRuntime::Docker {
+            return Err(Error::invalid_input(
+                "The Docker runtime is not available in this build yet; use the bwrap runtime.",
+            ));
+        }
+        if spec.environment != HOST_ENVIRONMENT {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "There is no environment \"{}\"; `berth env list` shows what there is.",
+                    spec.environment
+                ),
+            ));
+        }
+        let limits = self.limits();
+        let cpus = spec.resources.cpus;
+        if let Some(n) = cpus {
+            if n == 0 || n > limits.max_cpus {
+                return Err(Error::invalid_input(format!(
+                    "{n} CPUs asked; this computer can give 1 to {}.",
+                    limits.max_cpus
+                )));
+            }
+        }
+        let scratch = spec
+            .resources
+            .scratch_bytes
+            .unwrap_or(limits.default_scratch_bytes);
+        if scratch < (16 << 20) || scratch > limits.max_scratch_bytes {
+            return Err(Error::invalid_input(format!(
+                "Scratch space must be between 16 MiB and {} GiB.",
+                limits.max_scratch_bytes / GIB
+            )));
+        }
+        let folders = self.catalog().folders()?;
+        let plan = plan_mounts(&spec.mounts, &folders)?;
+
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let name = match &spec.name {
+            Some(name) => name.clone(),
+            None => format!("session-{}", &id[..6]),
+        };
+        validate_session_name(&name)?;
+        let live = self.list_reconciled()?;
+        if live.iter().any(|s| s.name == name && s.status.is_live()) {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("A running session is already called \"{name}\"; pick another name."),
+            ));
+        }
+        let mut session = Session {
+            id: id.clone(),
+            name,
+            session_type: spec.session_type,
+            status: SessionStatus::Preparing,
+            created_at_ms: now_ms(),
+            ended_at_ms: None,
+            environment: spec.environment.clone(),
+            runtime,
+            network: spec.network,
+            resources: berth_core::ResourceRequest {
+                cpus,
+                memory_bytes: spec.resources.memory_bytes,
+                scratch_bytes: Some(scratch),
+            },
+            mounts: plan.mounts.clone(),
+            command: spec.command.clone(),
+            exit_code: None,
+            status_detail: None,
+        };
+        self.catalog().save_session(&session)?;
+        let started = {
+            let engine_session = session.clone();
+            let sources: Vec<PathBuf> = plan
+                .mounts
+                .iter()
+                .map(|m| {
+                    let folder = folders.iter().find(|f| f.id == m.folder_id);
+                    folder.map(|f| self.folder_path(f)).unwrap_or_default()
+                })
+                .collect();
+            let prepared = self.prepare_launch(&engine_session, &plan, &sources);
+            match prepared {
+                Ok(prepared) => tokio::task::spawn_blocking(move || prepared.start())
+                    .await
+                    .map_err(|e| Error::internal(format!("Starting the session stopped: {e}")))
+                    .and_then(|r| r),
+                Err(e) => Err(e),
+            }
+        };
+        match started {
+            Ok(()) => {
+                session.status = SessionStatus::Running;
+                self.catalog().save_session(&session)?;
+                tracing::info!(id = %session.id, name = %session.name, "session started");
+                Ok(session)
+            }
+            Err(error) => {
+                let log = self.read_log(&session.id).unwrap_or_default();
+                session.status = SessionStatus::Error;
+                session.ended_at_ms = Some(now_ms());
+                session.status_detail = Some(error.message.clone());
+                self.catalog().save_session(&session)?;
+                let _ = std::fs::remove_dir_all(self.session_runtime_dir(&session.id));
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Err(Error::new(
+                    error.code,
+                    if tail.is_empty() {
+                        format!("The session could not start: {}", error.message)
+                    } else {
+                        format!("The session could not start: {}\n{tail}", error.message)
+                    },
+                ))
+            }
+        }
+    }
+
+    fn prepare_launch(
+        &self,
+        session: &Session,
+        plan: &MountPlan,
+        sources: &[PathBuf],
+    ) -> Result<PreparedLaunch> {
+        let bwrap = find_program("bwrap").ok_or_else(|| {
+            Error::engine_unavailable(
+                "bubblewrap (bwrap) is not installed: local sessions need it. Install it with \
+                 `sudo apt-get install bubblewrap` (or your system's package manager).",
+            )
+        })?;
+        let supervisor = self.supervisor_program()?;
+        let identity = session_identity();
+        let runtime_dir = self.session_runtime_dir(&session.id);
+        create_runtime_dir(&self.dirs().runtime, &runtime_dir, identity)?;
+        let etc_dir = runtime_dir.join("etc");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&etc_dir)
+            .map_err(|e| io_error("Cannot prepare the session's /etc", e))?;
+        for (file, content) in sandbox::GENERATED_ETC
+            .iter()
+            .zip(sandbox::generated_etc(&session.name))
+        {
+            let path = etc_dir.join(file);
+            std::fs::write(&path, content)
+                .map_err(|e| io_error("Cannot write the session's /etc", e))?;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+        }
+
+        let mut folder_fds = Vec::new();
+        for (mount, source) in plan.mounts.iter().zip(sources) {
+            if let Some((uid, gid)) = identity {
+                if !mount.read_only {
+                    ownership::hand_over(source, uid, gid).map_err(|e| {
+                        io_error(
+                            &format!(
+                                "Cannot give folder \"{}\" to the session user",
+                                mount.folder_name
+                            ),
+                            e,
+                        )
+                    })?;
+                }
+            }
+            folder_fds.push(open_folder(source).map_err(|e| {
+                Error::internal(format!(
+                    "Cannot open folder \"{}\" ({}): {e}",
+                    mount.folder_name,
+                    source.display()
+                ))
+            })?);
+        }
+        let log_path = self.session_log_path(&session.id);
+        if let Some(parent) = log_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| io_error("Cannot create the session log", e))?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| io_error("Cannot create the session log", e))?;
+
+        let env = shell_env(session, plan);
+        let mounts: Vec<_> = folder_fds
+            .iter()
+            .map(|fd| fd.as_raw_fd())
+            .zip(plan.mounts.iter())
+            .collect();
+        let sandbox_args = sandbox::arguments(&sandbox::SandboxSpec {
+            hostname: &session.name,
+            etc_dir: &etc_dir,
+            scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
+            network: session.network,
+            mounts: &mounts,
+            env: &env,
+        });
+        let command = match (session.session_type, &session.command) {
+            (SessionType::Batch, Some(command)) => {
+                vec!["/bin/bash".to_owned(), "-lc".to_owned(), command.clone()]
+            }
+            // Keeps the sandbox alive; terminals join it.
+            _ => vec!["sleep".to_owned(), "infinity".to_owned()],
+        };
+        let cpus = session
+            .resources
+            .cpus
+            .map(|n| (0..n as usize).collect::<Vec<_>>());
+        let launch = Launch {
+            session_id: session.id.clone(),
+            runtime_dir,
+            bwrap,
+            sandbox_args,
+            command,
+            shell: vec!["/bin/bash".to_owned(), "-l".to_owned()],
+            shell_env: env,
+            inherited_fds: folder_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
+            run_as: identity,
+            cpus,
+        };
+        Ok(PreparedLaunch {
+            supervisor,
+            launch,
+            folder_fds,
+            log: log.into(),
+        })
+    }
+
+    /// Every session with its final status filled in for those that ended since last asked.
+    pub(crate) fn list_reconciled(&self) -> Result<Vec<Session>> {
+        let sessions = self.catalog().sessions()?;
+        Ok(sessions.into_iter().map(|s| self.reconcile(s)).collect())
+    }
+
+    pub(crate) fn find_session(&self, key: &str) -> Result<Session> {
+        let session = self.catalog().session(key)?;
+        Ok(self.reconcile(session))
+    }
+
+    /// Brings a live session's row up to date with its supervisor: ended on its own, destroyed,
+    /// or gone without a word (then its sandbox went with it: `--die-with-parent`).
+    fn reconcile(&self, mut session: Session) -> Session {
+        if !session.status.is_live() {
+            return session;
+        }
+        let dir = self.session_runtime_dir(&session.id);
+        let state: Option<SupervisorState> = std::fs::read(dir.join(STATE_NAME))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match state {
+            Some(state) if state.running && SupervisorClient::new(&dir).answers() => {
+                return session;
+            }
+            None if session.status == SessionStatus::Preparing
+                && now_ms() - session.created_at_ms < START_TIMEOUT.as_millis() as i64 =>
+            {
+                return session;
+            }
+            Some(state) if !state.running => {
+                session.ended_at_ms = state.ended_at_ms.or(Some(now_ms()));
+                session.exit_code = state.exit_code;
+                if state.destroyed {
+                    session.status = SessionStatus::Terminated;
+                    session.status_detail = Some("Destroyed.".to_owned());
+                } else if session.session_type == SessionType::Batch {
+                    session.status = SessionStatus::Terminated;
+                    session.status_detail = Some(match state.exit_code {
+                        Some(0) => "The command finished successfully.".to_owned(),
+                        Some(code) => format!("The command failed with exit status {code}."),
+                        None => "The command ended.".to_owned(),
+                    });
+                } else {
+                    session.status = SessionStatus::Error;
+                    session.status_detail = Some(format!(
+                        "The sandbox ended on its own (status {}).",
+                        state.exit_code.unwrap_or(-1)
+                    ));
+                }
+            }
+            _ => {
+                session.status = SessionStatus::Error;
+                session.ended_at_ms = Some(now_ms());
+                session.status_detail = Some(
+                    "Its supervisor stopped unexpectedly, and the sandbox ended with it. Files \
+                     in mounted folders are kept."
+                        .to_owned(),
+                );
+            }
+        }
+        // The scratch tmpfs went with the sandbox; only the socket dir is left to clean.
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(error) = self.catalog().save_session(&session) {
+            tracing::warn!(%error, id = %session.id, "could not record the end of a session");
+        }
+        tracing::info!(id = %session.id, status = ?session.status, "session ended");
+        session
+    }
+
+    pub(crate) async fn end_session(&self, key: &str) -> Result<Session> {
+        let session = self.find_session(key)?;
+        if !session.status.is_live() {
+            return Ok(session);
+        }
+        let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
+        let _ = tokio::task::spawn_blocking(move || client.destroy()).await;
+        let ended = self.find_session(&session.id)?;
+        if ended.status.is_live() {
+            return Err(Error::internal(format!(
+                "Session \"{}\" did not end when asked; try again.",
+                ended.name
+            )));
+        }
+        Ok(ended)
+    }
+
+    pub(crate) fn read_log(&self, id: &str) -> Result<String> {
+        const MAX: u64 = 1 << 20;
+        let path = self.session_log_path(id);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(io_error("Cannot read the session log", e)),
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > MAX {
+            use std::io::Seek;
+            let _ = file.seek(std::io::SeekFrom::Start(len - MAX));
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io_error("Cannot read the session log", e))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A connection to a running session's supervisor, for terminals and execs.
+    /// `invalid_input` when the session has ended.
+    pub fn session_client(&self, key: &str) -> Result<(Session, SupervisorClient)> {
+        let session = self.find_session(key)?;
+        if session.status != SessionStatus::Running {
+            return Err(Error::invalid_input(format!(
+                "Session \"{}\" is not running ({}).",
+                session.name,
+                session
+                    .status_detail
+                    .clone()
+                    .unwrap_or_else(|| format!("{:?}", session.status).to_lowercase())
+            )));
+        }
+        let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
+        Ok((session, client))
+    }
+}
+
+/// The environment of the sandbox's processes and of every shell in it.
+fn shell_env(session: &Session, plan: &MountPlan) -> Vec<(String, String)> {
+    let brew = plan
+        .mounts
+        .iter()
+        .any(|m| m.target == berth_core::mount::LINUXBREW_TARGET);
+    let mut path =
+        "/home/work/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            .to_owned();
+    if brew {
+        path = format!("/home/linuxbrew/.linuxbrew/bin:/home/linuxbrew/.linuxbrew/sbin:{path}");
+    }
+    [
+        ("HOME", "/home/work"),
+        ("USER", "work"),
+        ("LOGNAME", "work"),
+        ("SHELL", "/bin/bash"),
+        ("TERM", "xterm-256color"),
+        ("LANG", "C.UTF-8"),
+        ("PATH", path.as_str()),
+        ("BERTH_SESSION_ID", session.id.as_str()),
+        ("BERTH_SESSION_NAME", session.name.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Creates the session's runtime directory, private to whoever the session runs as.
+fn create_runtime_dir(base: &Path, dir: &Path, identity: Option<(u32, u32)>) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        Error::engine_unavailable(format!(
+            "Cannot create the session runtime directory {}: {e}. Set BERTH_RUNTIME_DIR to a \
+             writable directory.",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(base).map_err(fail)?;
+    if identity.is_some() {
+        // The session user must reach its own directory below; listing stays root's.
+        let _ = std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o711));
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    if let Some((uid, gid)) = identity {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Opens a folder for binding without following a link at its last component: bwrap then
+/// mounts exactly this directory, whatever happens to the path later.
+fn open_folder(path: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(file.into())
+}
+
+/// Everything opened and decided; [`PreparedLaunch::start`] blocks until the sandbox is up.
+struct PreparedLaunch {
+    supervisor: PathBuf,
+    launch: Launch,
+    folder_fds: Vec<OwnedFd>,
+    log: OwnedFd,
+}
+
+impl PreparedLaunch {
+    fn start(self) -> Result<()> {
+        let description = serde_json::to_vec(&self.launch)
+            .map_err(|e| Error::internal(format!("Cannot describe the session: {e}")))?;
+        let inherited: Vec<i32> = self.folder_fds.iter().map(|fd| fd.as_raw_fd()).collect();
+        let mut command = Command::new(&self.supervisor);
+        command
+            .arg("run")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(self.log));
+        // SAFETY: fcntl is async-signal-safe; the descriptors stay open in this process.
+        unsafe {
+            command.pre_exec(move || {
+                for &fd in &inherited {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|e| {
+            Error::engine_unavailable(format!("Cannot run {}: {e}", self.supervisor.display()))
+        })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(&description)
+                .map_err(|e| io_error("Cannot hand the session to its supervisor", e))?;
+        }
+        let mut stdout = child.stdout.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            if let Some(out) = stdout.as_mut() {
+                let _ = out.read_to_string(&mut answer);
+            }
+            let _ = tx.send(answer);
+        });
+        let answer = rx.recv_timeout(START_TIMEOUT);
+        let _ = child.wait();
+        drop(self.folder_fds);
+        let answer = answer
+            .map_err(|_| Error::internal("The sandbox did not come up within 20 seconds."))?;
+        let line = answer.lines().next().unwrap_or_default();
+        match line.split_once(' ') {
+            Some(("ready", _)) => Ok(()),
+            Some(("error", message)) => Err(Error::internal(message.to_owned())),
+            _ => Err(Error::internal(format!(
+                "The session's supervisor ended without starting it{}.",
+                if line.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {line}")
+                }
+            ))),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The bubblewrap command line of a session (`local-sandbox.md`): namespaces, the environment's
+//! read-only system, a curated `/etc`, a size-bounded scratch `/home/work`, and each folder bound
+//! by descriptor at its planned target. Pure: the tests read the arguments back.
+
+use std::os::fd::RawFd;
+use std::path::Path;
+
+use berth_core::{NetworkMode, PlannedMount};
+
+/// The session user's id inside: Backend.AI's `work` user.
+pub const SESSION_UID: u32 = 1000;
+
+/// Host `/etc` entries a session may read: what shells, the dynamic linker, TLS, Python and
+/// locales need — never `shadow`, `sudoers`, ssh keys or the host's user list.
+const HOST_ETC: &[&str] = &[
+    "alternatives",
+    "bash.bashrc",
+    "bash_completion",
+    "bash_completion.d",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "gai.conf",
+    "host.conf",
+    "inputrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "locale.alias",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "pki",
+    "profile",
+    "profile.d",
+    "protocols",
+    "python3",
+    "python3.11",
+    "python3.12",
+    "services",
+    "ssl",
+    "terminfo",
+    "timezone",
+    "vim",
+];
+
+/// Files Berth writes for each session and binds over `/etc`.
+pub const GENERATED_ETC: &[&str] = &["passwd", "group", "hostname", "hosts"];
+
+pub struct SandboxSpec<'a> {
+    pub hostname: &'a str,
+    /// Where [`GENERATED_ETC`] were written.
+    pub etc_dir: &'a Path,
+    pub scratch_bytes: u64,
+    pub network: NetworkMode,
+    /// Each folder's open descriptor and its place; parents before children.
+    pub mounts: &'a [(RawFd, &'a PlannedMount)],
+    pub env: &'a [(String, String)],
+}
+
+/// Top-level host directories that are links into `/usr` on a merged-`/usr` system, or real
+/// directories on an older one.
+fn system_roots(args: &mut Vec<String>) {
+    for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let host = Path::new("/").join(name);
+        match std::fs::read_link(&host) {
+            Ok(target) => push(
+                args,
+                &["--symlink", &target.to_string_lossy(), &format!("/{name}")],
+            ),
+            Err(_) if host.is_dir() => push(
+                args,
+                &["--ro-bind", &format!("/{name}"), &format!("/{name}")],
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
+fn push(args: &mut Vec<String>, items: &[&str]) {
+    args.extend(items.iter().map(|s| (*s).to_owned()));
+}
+
+/// Everything before the command.
+pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
+    let uid = SESSION_UID.to_string();
+    let mut args = Vec::new();
+    push(
+        &mut args,
+        &[
+            "--unshare-user",
+            "--uid",
+            &uid,
+            "--gid",
+            &uid,
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--disable-userns",
+            "--die-with-parent",
+            "--hostname",
+            spec.hostname,
+        ],
+    );
+    if spec.network != NetworkMode::Host {
+        args.push("--unshare-net".into());
+    }
+    push(&mut args, &["--ro-bind", "/usr", "/usr"]);
+    system_roots(&mut args);
+    for entry in HOST_ETC {
+        let host = format!("/etc/{entry}");
+        push(&mut args, &["--ro-bind-try", &host, &host]);
+    }
+    if spec.network == NetworkMode::Host {
+        push(
+            &mut args,
+            &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"],
+        );
+    }
+    for file in GENERATED_ETC {
+        let source = spec.etc_dir.join(file);
+        push(
+            &mut args,
+            &[
+                "--ro-bind",
+                &source.to_string_lossy(),
+                &format!("/etc/{file}"),
+            ],
+        );
+    }
+    let size = spec.scratch_bytes.to_string();
+    push(
+        &mut args,
+        &[
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            &size,
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/run",
+            "--size",
+            &size,
+            "--tmpfs",
+            "/home/work",
+        ],
+    );
+    for (fd, mount) in spec.mounts {
+        let flag = if mount.read_only {
+            "--ro-bind-fd"
+        } else {
+            "--bind-fd"
+        };
+        push(&mut args, &[flag, &fd.to_string(), &mount.target]);
+    }
+    push(&mut args, &["--chdir", "/home/work", "--clearenv"]);
+    for (key, value) in spec.env {
+        push(&mut args, &["--setenv", key, value]);
+    }
+    args
+}
+
+/// The session's `passwd`, `group`, `hostname` and `hosts`, in [`GENERATED_ETC`] order.
+pub fn generated_etc(hostname: &str) -> [String; 4] {
+    [
+        format!(
+            "root:x:0:0:root:/root:/usr/sbin/nologin\n\
+             work:x:{SESSION_UID}:{SESSION_UID}:work:/home/work:/bin/bash\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        ),
+        format!("root:x:0:\nwork:x:{SESSION_UID}:\nnogroup:x:65534:\n"),
+        format!("{hostname}\n"),
+        format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(target: &str, read_only: bool) -> PlannedMount {
+        PlannedMount {
+            folder_id: "f".into(),
+            folder_name: "f".into(),
+            target: target.into(),
+            read_only,
+            automount: false,
+        }
+    }
+
+    fn after<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn folders_are_bound_by_descriptor_after_the_scratch_home() {
+        let a = mount("/home/work/a", false);
+        let b = mount("/data", true);
+        let mounts = [(7, &a), (8, &b)];
+        let args = arguments(&SandboxSpec {
+            hostname: "s1",
+            etc_dir: Path::new("/run/x/etc"),
+            scratch_bytes: 1 << 30,
+            network: NetworkMode::None,
+            mounts: &mounts,
+            env: &[("HOME".into(), "/home/work".into())],
+        });
+        let joined = args.join(" ");
+        assert!(joined.contains("--bind-fd 7 /home/work/a"), "{joined}");
+        assert!(joined.contains("--ro-bind-fd 8 /data"), "{joined}");
+        let home = joined.find("--tmpfs /home/work").unwrap();
+        assert!(
+            home < joined.find("--bind-fd 7").unwrap(),
+            "scratch first: {joined}"
+        );
+        assert!(joined.contains("--size 1073741824 --tmpfs /home/work"));
+        for isolation in [
+            "--unshare-net",
+            "--disable-userns",
+            "--die-with-parent",
+            "--unshare-pid",
+        ] {
+            assert!(args.iter().any(|a| a == isolation), "{isolation} missing");
+        }
+        assert_eq!(after(&args, "--uid"), ["1000"]);
+        // Never the whole host /etc, never secrets.
+        assert!(!after(&args, "--ro-bind").contains(&"/etc"));
+        assert!(!joined.contains("shadow") && !joined.contains("sudoers"));
+        assert!(after(&args, "--ro-bind").contains(&"/run/x/etc/passwd"));
+    }
+
+    #[test]
+    fn host_network_is_explicit_and_brings_resolv_conf() {
+        let args = arguments(&SandboxSpec {
+            hostname: "s1",
+            etc_dir: Path::new("/e"),
+            scratch_bytes: 1,
+            network: NetworkMode::Host,
+            mounts: &[],
+            env: &[],
+        });
+        assert!(!args.iter().any(|a| a == "--unshare-net"));
+        assert!(after(&args, "--ro-bind-try").contains(&"/etc/resolv.conf"));
+    }
+}

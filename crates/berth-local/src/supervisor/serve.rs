@@ -1,0 +1,530 @@
+//! The supervisor's life: detach, drop privileges, start bwrap, serve clients until the sandbox
+//! ends, and leave the final state behind for the engine.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+use super::protocol::{
+    Frame, Launch, Reply, Request, SOCKET_NAME, STATE_NAME, SupervisorState, exit_payload,
+    read_frame, write_frame,
+};
+
+/// The directory shells and commands start in.
+const WORKDIR: &str = "/home/work";
+
+pub(super) fn run_from_stdin() -> i32 {
+    let mut input = String::new();
+    if let Err(e) = io::stdin().read_to_string(&mut input) {
+        println!("error cannot read the launch description: {e}");
+        return 1;
+    }
+    let launch: Launch = match serde_json::from_str(&input) {
+        Ok(launch) => launch,
+        Err(e) => {
+            println!("error bad launch description: {e}");
+            return 1;
+        }
+    };
+    // Detach: the engine waits for this first process, the supervisor lives on in the child,
+    // in its own session so a terminal's Ctrl-C or hangup never reaches it.
+    // SAFETY: no threads exist yet.
+    match unsafe { libc::fork() } {
+        -1 => {
+            println!("error cannot fork: {}", io::Error::last_os_error());
+            return 1;
+        }
+        0 => {}
+        _ => return 0,
+    }
+    // SAFETY: plain syscalls without pointers.
+    unsafe { libc::setsid() };
+    if let Err(e) = drop_privileges(launch.run_as).and_then(|()| pin_cpus(launch.cpus.as_deref())) {
+        println!("error {e}");
+        return 1;
+    }
+    let supervisor = match Supervisor::start(launch) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error {e}");
+            return 1;
+        }
+    };
+    println!("ready {}", supervisor.shared.sandbox_pid);
+    let _ = io::stdout().flush();
+    // The engine reads until EOF; nothing else may hold its pipe.
+    redirect_stdout_to_null();
+    supervisor.serve()
+}
+
+fn drop_privileges(run_as: Option<(u32, u32)>) -> io::Result<()> {
+    let Some((uid, gid)) = run_as else {
+        return Ok(());
+    };
+    // SAFETY: plain syscalls; order matters (groups and gid while still root).
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(gid, gid, gid) != 0
+            || libc::setresuid(uid, uid, uid) != 0
+    };
+    if failed {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot switch to uid {uid}: {e}"),
+        ));
+    }
+    if unsafe { libc::geteuid() } == 0 {
+        return Err(io::Error::other("still root after dropping privileges"));
+    }
+    Ok(())
+}
+
+fn pin_cpus(cpus: Option<&[usize]>) -> io::Result<()> {
+    let Some(cpus) = cpus else { return Ok(()) };
+    // SAFETY: cpu_set_t is plain data; CPU_SET only writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn redirect_stdout_to_null() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: both descriptors are valid.
+        unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+struct Shared {
+    sandbox_pid: u32,
+    bwrap_pid: u32,
+    shell: Vec<String>,
+    shell_env: Vec<(String, String)>,
+    destroyed: Mutex<bool>,
+    /// Set once the sandbox is gone, so a destroy can answer after the fact.
+    ended: Mutex<Option<SupervisorState>>,
+    ended_signal: Condvar,
+}
+
+struct Supervisor {
+    shared: Arc<Shared>,
+    bwrap: Child,
+    listener: UnixListener,
+    runtime_dir: std::path::PathBuf,
+}
+
+impl Supervisor {
+    fn start(launch: Launch) -> io::Result<Self> {
+        let (info_read, info_write) = pipe()?;
+        let info_fd = info_write.as_raw_fd();
+        // bwrap reports its child's pid before that child has set up the mounts; the command
+        // itself says when it runs, by writing one byte to a descriptor it then closes. The
+        // shell's `>&N` only takes one digit, so N is a free descriptor below 10.
+        let (ready_read, ready_write) = pipe()?;
+        let ready_source = ready_write.as_raw_fd();
+        let ready_fd = (3..10)
+            .find(|n| *n != info_fd && !launch.inherited_fds.contains(n))
+            .ok_or_else(|| io::Error::other("no descriptor below 10 is free"))?;
+        let mut wrapped = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            format!("printf . >&{ready_fd}; exec {ready_fd}>&-; exec \"$@\""),
+            "sh".to_owned(),
+        ];
+        wrapped.extend(launch.command.iter().cloned());
+        // bwrap writes to stderr too; both land in the session log the engine gave us.
+        let log = dup(2)?;
+        let mut command = Command::new(&launch.bwrap);
+        command
+            .args(&launch.sandbox_args)
+            .arg("--info-fd")
+            .arg(info_fd.to_string())
+            .args(&wrapped)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log));
+        // SAFETY: fcntl and dup2 are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(info_fd, libc::F_SETFD, 0) != 0
+                    || libc::dup2(ready_source, ready_fd) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut bwrap = command.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot run {}: {e}", launch.bwrap.display()),
+            )
+        })?;
+        drop(info_write);
+        drop(ready_write);
+        let mut info = String::new();
+        std::fs::File::from(info_read).read_to_string(&mut info)?;
+        let mut ready = [0u8; 1];
+        let started = std::fs::File::from(ready_read).read(&mut ready)? == 1;
+        // The folders are bound now; the sandbox must not keep the engine's descriptors.
+        for &fd in &launch.inherited_fds {
+            // SAFETY: these descriptors were handed to us for this purpose only.
+            unsafe { libc::close(fd as RawFd) };
+        }
+        let sandbox_pid = serde_json::from_str::<serde_json::Value>(&info)
+            .ok()
+            .and_then(|v| v.get("child-pid").and_then(|p| p.as_u64()))
+            .map(|p| p as u32);
+        let (Some(sandbox_pid), true) = (sandbox_pid, started) else {
+            let status = bwrap.wait()?;
+            return Err(io::Error::other(format!(
+                "bubblewrap could not set up the sandbox ({status}); the session log says why"
+            )));
+        };
+        let socket = launch.runtime_dir.join(SOCKET_NAME);
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+        let shared = Arc::new(Shared {
+            sandbox_pid,
+            bwrap_pid: bwrap.id(),
+            shell: launch.shell,
+            shell_env: launch.shell_env,
+            destroyed: Mutex::new(false),
+            ended: Mutex::new(None),
+            ended_signal: Condvar::new(),
+        });
+        let supervisor = Self {
+            shared,
+            bwrap,
+            listener,
+            runtime_dir: launch.runtime_dir,
+        };
+        supervisor.write_state(&SupervisorState {
+            supervisor_pid: std::process::id(),
+            sandbox_pid,
+            running: true,
+            exit_code: None,
+            destroyed: false,
+            ended_at_ms: None,
+        })?;
+        Ok(supervisor)
+    }
+
+    fn write_state(&self, state: &SupervisorState) -> io::Result<()> {
+        let path = self.runtime_dir.join(STATE_NAME);
+        let temporary = self.runtime_dir.join(format!("{STATE_NAME}.tmp"));
+        std::fs::write(&temporary, serde_json::to_vec(state)?)?;
+        std::fs::rename(temporary, path)
+    }
+
+    fn serve(mut self) -> i32 {
+        let listener = match self.listener.try_clone() {
+            Ok(l) => l,
+            Err(_) => return 1,
+        };
+        let shared = self.shared.clone();
+        std::thread::spawn(move || {
+            for connection in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = handle(connection, &shared);
+                });
+            }
+        });
+        let status = self.bwrap.wait();
+        let exit_code = status.ok().map(|s| {
+            s.code()
+                .unwrap_or_else(|| 128 + s.signal().unwrap_or_default())
+        });
+        let destroyed = *lock(&self.shared.destroyed);
+        let state = SupervisorState {
+            supervisor_pid: std::process::id(),
+            sandbox_pid: self.shared.sandbox_pid,
+            running: false,
+            exit_code,
+            destroyed,
+            ended_at_ms: Some(now_ms()),
+        };
+        let _ = self.write_state(&state);
+        let _ = std::fs::remove_file(self.runtime_dir.join(SOCKET_NAME));
+        *lock(&self.shared.ended) = Some(state);
+        self.shared.ended_signal.notify_all();
+        if destroyed {
+            // Let the destroy request's answer go out before the process ends.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        0
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid out array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just returned these descriptors to us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we own from here on.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Reads the request line byte by byte, so no frame that follows is swallowed into a buffer.
+fn read_request(connection: &mut UnixStream) -> io::Result<Request> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if connection.read(&mut byte)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+        if line.len() > 64 * 1024 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request too long",
+            ));
+        }
+    }
+    serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn reply(connection: &mut UnixStream, reply: &Reply) -> io::Result<()> {
+    let mut line = serde_json::to_vec(reply)?;
+    line.push(b'\n');
+    connection.write_all(&line)
+}
+
+fn handle(mut connection: UnixStream, shared: &Shared) -> io::Result<()> {
+    let request = match read_request(&mut connection) {
+        Ok(r) => r,
+        Err(e) => return reply(&mut connection, &Reply::error(format!("bad request: {e}"))),
+    };
+    match request {
+        Request::Status => reply(&mut connection, &Reply::ok(shared.sandbox_pid)),
+        Request::Destroy => {
+            *lock(&shared.destroyed) = true;
+            // bwrap's --die-with-parent chain and the PID namespace take every process along.
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(shared.bwrap_pid as libc::pid_t, libc::SIGKILL) };
+            let mut ended = lock(&shared.ended);
+            while ended.is_none() {
+                ended = shared
+                    .ended_signal
+                    .wait(ended)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            reply(&mut connection, &Reply::ok(shared.sandbox_pid))
+        }
+        Request::Terminal { cols, rows } => terminal(connection, shared, cols, rows),
+        Request::Exec { argv } => exec(connection, shared, argv),
+    }
+}
+
+fn enter_args(shared: &Shared) -> Vec<String> {
+    vec![
+        "enter".to_owned(),
+        shared.sandbox_pid.to_string(),
+        WORKDIR.to_owned(),
+        "--".to_owned(),
+    ]
+}
+
+/// Our own binary, reached without a path walk: when started by root and dropped to an
+/// unprivileged uid, the directory it was installed in may not be searchable by that uid.
+const SELF: &str = "/proc/self/exe";
+
+fn terminal(mut connection: UnixStream, shared: &Shared, cols: u16, rows: u16) -> io::Result<()> {
+    let size = PtySize {
+        rows: rows.max(1),
+        cols: cols.max(1),
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let opened = native_pty_system().openpty(size).and_then(|pair| {
+        let mut command = CommandBuilder::new(SELF);
+        command.args(enter_args(shared));
+        command.args(&shared.shell);
+        command.env_clear();
+        for (key, value) in &shared.shell_env {
+            command.env(key, value);
+        }
+        command.cwd("/");
+        let child = pair.slave.spawn_command(command)?;
+        Ok((pair.master, child))
+    });
+    let (master, mut child) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            return reply(
+                &mut connection,
+                &Reply::error(format!("cannot open a terminal: {e}")),
+            );
+        }
+    };
+    let (mut output, mut input) = match (master.try_clone_reader(), master.take_writer()) {
+        (Ok(r), Ok(w)) => (r, w),
+        _ => return reply(&mut connection, &Reply::error("cannot open a terminal")),
+    };
+    reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
+    let mut killer = child.clone_killer();
+    let mut to_client = connection.try_clone()?;
+    let pump = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match output.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if write_frame(&mut to_client, Frame::Output, &buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let code = child.wait().map(|s| s.exit_code() as i32).unwrap_or(-1);
+        let _ = write_frame(&mut to_client, Frame::Exit, &exit_payload(code));
+        let _ = to_client.shutdown(std::net::Shutdown::Both);
+    });
+    let mut payload = Vec::new();
+    while let Ok(Some(frame)) = read_frame(&mut connection, &mut payload) {
+        match frame {
+            Frame::Input if input.write_all(&payload).is_err() => break,
+            Frame::Resize if payload.len() == 4 => {
+                let cols = u16::from_le_bytes([payload[0], payload[1]]);
+                let rows = u16::from_le_bytes([payload[2], payload[3]]);
+                let _ = master.resize(PtySize {
+                    rows: rows.max(1),
+                    cols: cols.max(1),
+                    pixel_width: 0,
+                    pixel_height: 0,
+                });
+            }
+            _ => {}
+        }
+    }
+    // The client left (tab closed, app quit): the shell goes with its terminal.
+    let _ = killer.kill();
+    drop(input);
+    drop(master);
+    let _ = pump.join();
+    Ok(())
+}
+
+fn exec(mut connection: UnixStream, shared: &Shared, argv: Vec<String>) -> io::Result<()> {
+    if argv.is_empty() {
+        return reply(&mut connection, &Reply::error("no command given"));
+    }
+    let spawned = Command::new(SELF)
+        .args(enter_args(shared))
+        .args(&argv)
+        .env_clear()
+        .envs(shared.shell_env.iter().map(|(k, v)| (k, v)))
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return reply(&mut connection, &Reply::error(format!("cannot run: {e}"))),
+    };
+    reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
+    let writer = Arc::new(Mutex::new(connection.try_clone()?));
+    let pump = |mut from: Box<dyn Read + Send>, kind: Frame| {
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 || write_frame(&mut *lock(&writer), kind, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| pump(Box::new(s), Frame::Output));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| pump(Box::new(s), Frame::Stderr));
+    let mut stdin = child.stdin.take();
+    let child_pid = child.id();
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished_seen = finished.clone();
+    let mut reader = connection.try_clone()?;
+    let input = std::thread::spawn(move || {
+        let mut payload = Vec::new();
+        loop {
+            match read_frame(&mut reader, &mut payload) {
+                Ok(Some(Frame::Input)) => {
+                    if let Some(s) = stdin.as_mut() {
+                        let _ = s.write_all(&payload);
+                    }
+                }
+                Ok(Some(Frame::InputEnd)) => stdin = None,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    // The client is gone: nobody reads the output, so stop the command —
+                    // unless it already ended and was reaped (its pid may be reused by now).
+                    if !finished_seen.load(std::sync::atomic::Ordering::SeqCst) {
+                        // SAFETY: signalling our own child, not yet reaped.
+                        unsafe { libc::kill(child_pid as libc::pid_t, libc::SIGKILL) };
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    for thread in [stdout, stderr].into_iter().flatten() {
+        let _ = thread.join();
+    }
+    // Set before reaping: from here on the input side must not signal the pid.
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    let code = child
+        .wait()
+        .map(|s| {
+            s.code()
+                .unwrap_or_else(|| 128 + s.signal().unwrap_or_default())
+        })
+        .unwrap_or(-1);
+    write_frame(&mut *lock(&writer), Frame::Exit, &exit_payload(code))?;
+    drop(input);
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! Real bubblewrap sandboxes through the engine API: what a session sees, what persists, what
+//! stays out of reach. Every session is destroyed by the test that made it (a guard does it on
+//! panic too), so no sandbox outlives the run.
+
+use berth_core::{
+    Engine, ErrorCode, FolderPath, FolderPermission, MountAccess, MountRequest, NewFolder,
+    NewSession, SessionStatus, SessionType,
+};
+use berth_local::supervisor::client::{ExecOutput, finish_exec};
+
+use crate::{Fixture, engine};
+
+/// Destroys the session when dropped, so a failing assertion leaves no sandbox behind.
+struct Running<'a> {
+    fixture: &'a Fixture,
+    id: String,
+}
+
+impl Running<'_> {
+    fn exec(&self, script: &str) -> ExecOutput {
+        let (_, client) = self.fixture.engine.session_client(&self.id).unwrap();
+        let stream = client
+            .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
+            .unwrap();
+        finish_exec(stream, b"").unwrap()
+    }
+
+    /// Runs `script` and returns its stdout, failing the test when it fails.
+    fn ok(&self, script: &str) -> String {
+        let out = self.exec(script);
+        assert_eq!(
+            out.code,
+            0,
+            "{script}: {}{}",
+            out.stdout_text(),
+            out.stderr_text()
+        );
+        out.stdout_text()
+    }
+
+    fn destroy(self) -> berth_core::Session {
+        let rt = runtime();
+        let session = rt
+            .block_on(self.fixture.engine.destroy_session(&self.id))
+            .unwrap();
+        std::mem::forget(self);
+        session
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn folder(fixture: &Fixture, name: &str) {
+    runtime()
+        .block_on(fixture.engine.create_folder(NewFolder::named(name)))
+        .unwrap();
+}
+
+fn start(fixture: &Fixture, mounts: Vec<MountRequest>) -> Running<'_> {
+    let session = runtime()
+        .block_on(
+            fixture
+                .engine
+                .create_session(NewSession::interactive("host", mounts)),
+        )
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Running);
+    Running {
+        fixture,
+        id: session.id,
+    }
+}
+
+fn read_in_folder(fixture: &Fixture, name: &str, path: &str) -> Option<String> {
+    let folder = runtime().block_on(fixture.engine.folder(name)).unwrap();
+    std::fs::read_to_string(fixture.engine.folder_path(&folder).join(path)).ok()
+}
+
+#[test]
+fn the_seed_writes_persist_in_folders_and_scratch_is_gone() {
+    let fixture = engine();
+    folder(&fixture, "user1-ml-test");
+    folder(&fixture, "user2-vfolder");
+    let session = start(
+        &fixture,
+        vec![
+            MountRequest::folder("user1-ml-test"),
+            MountRequest::folder("user2-vfolder"),
+        ],
+    );
+    let listing = session.ok("ls /home/work");
+    assert!(
+        listing.contains("user1-ml-test") && listing.contains("user2-vfolder"),
+        "{listing}"
+    );
+    session.ok(r#"echo "file inside user2-vfolder" > user2-vfolder/test_file"#);
+    assert_eq!(
+        session.ok("cat user2-vfolder/test_file"),
+        "file inside user2-vfolder\n"
+    );
+    session.ok("echo scratch > /home/work/outside.txt");
+    let ended = session.destroy();
+    assert_eq!(ended.status, SessionStatus::Terminated);
+
+    assert_eq!(
+        read_in_folder(&fixture, "user2-vfolder", "test_file").as_deref(),
+        Some("file inside user2-vfolder\n")
+    );
+    let listed = runtime()
+        .block_on(
+            fixture
+                .engine
+                .list_files("user2-vfolder", &FolderPath::root()),
+        )
+        .unwrap();
+    assert!(listed.iter().any(|e| e.name == "test_file"));
+    // The scratch file is nowhere: not in a folder, not in the next session.
+    let next = start(&fixture, vec![MountRequest::folder("user2-vfolder")]);
+    assert_eq!(next.ok("ls -A /home/work"), "user2-vfolder\n");
+    assert_eq!(
+        next.ok("cat user2-vfolder/test_file"),
+        "file inside user2-vfolder\n"
+    );
+}
+
+#[test]
+fn read_only_mounts_refuse_writes() {
+    let fixture = engine();
+    folder(&fixture, "asked-ro");
+    runtime()
+        .block_on(fixture.engine.create_folder(NewFolder {
+            permission: FolderPermission::Ro,
+            ..NewFolder::named("is-ro")
+        }))
+        .unwrap();
+    let session = start(
+        &fixture,
+        vec![
+            MountRequest {
+                folder: "asked-ro".into(),
+                alias: None,
+                access: Some(MountAccess::ReadOnly),
+            },
+            MountRequest::folder("is-ro"),
+        ],
+    );
+    for dir in ["asked-ro", "is-ro"] {
+        let out = session.exec(&format!("echo x > {dir}/f"));
+        assert_ne!(out.code, 0, "{dir} took a write");
+        assert!(
+            out.stderr_text().contains("Read-only file system"),
+            "{}",
+            out.stderr_text()
+        );
+        assert_eq!(read_in_folder(&fixture, dir, "f"), None);
+    }
+}
+
+#[test]
+fn aliases_and_automounts_land_at_their_targets() {
+    let fixture = engine();
+    for name in ["ws", "data2", ".local", ".linuxbrew"] {
+        folder(&fixture, name);
+    }
+    let session = start(
+        &fixture,
+        vec![
+            MountRequest {
+                folder: "ws".into(),
+                alias: Some("/workspace".into()),
+                access: None,
+            },
+            MountRequest {
+                folder: "data2".into(),
+                alias: Some("sub/dir/data2".into()),
+                access: None,
+            },
+        ],
+    );
+    session.ok("echo a > /workspace/a && echo b > /home/work/sub/dir/data2/b");
+    session.ok("echo c > /home/work/.local/c && echo d > /home/linuxbrew/.linuxbrew/d");
+    assert_eq!(read_in_folder(&fixture, "ws", "a").as_deref(), Some("a\n"));
+    assert_eq!(
+        read_in_folder(&fixture, "data2", "b").as_deref(),
+        Some("b\n")
+    );
+    assert_eq!(
+        read_in_folder(&fixture, ".local", "c").as_deref(),
+        Some("c\n")
+    );
+    assert_eq!(
+        read_in_folder(&fixture, ".linuxbrew", "d").as_deref(),
+        Some("d\n")
+    );
+    // Homebrew's bin is on the PATH when its folder is there.
+    assert!(
+        session
+            .ok("echo $PATH")
+            .starts_with("/home/linuxbrew/.linuxbrew/bin:")
+    );
+}
+
+#[test]
+fn a_session_sees_only_what_it_should_of_the_host() {
+    let fixture = engine();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let session = start(&fixture, vec![]);
+    assert_eq!(
+        session.ok("id -u; id -un; echo $HOME; pwd"),
+        "1000\nwork\n/home/work\n/home/work\n"
+    );
+    assert_eq!(session.ok("ls -A /home"), "work\n");
+    assert_ne!(session.exec("ls /root").code, 0, "host /root is visible");
+    let shadow = session.exec("cat /etc/shadow");
+    assert_ne!(shadow.code, 0, "read /etc/shadow: {}", shadow.stdout_text());
+    assert_ne!(
+        session
+            .exec(&format!("exec 3<>/dev/tcp/127.0.0.1/{port}"))
+            .code,
+        0,
+        "reached a port on the host's loopback"
+    );
+    let userns = session.exec("unshare --user true");
+    assert_ne!(userns.code, 0, "created a user namespace");
+    // Its own PID namespace: the host's processes are not there.
+    let pids = session.ok("ls /proc | grep -c '^[0-9]'");
+    assert!(
+        pids.trim().parse::<u32>().unwrap() < 10,
+        "{pids} processes visible"
+    );
+    // The host's root is not root inside, and the sandbox's files are not root's outside.
+    folder(&fixture, "owned");
+    drop(session);
+    let session = start(&fixture, vec![MountRequest::folder("owned")]);
+    session.ok("touch owned/mine");
+    let folder = runtime().block_on(fixture.engine.folder("owned")).unwrap();
+    let meta = std::fs::metadata(fixture.engine.folder_path(&folder).join("mine")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let expected = if me == 0 { 65534 } else { me };
+    assert_eq!(
+        meta.uid(),
+        expected,
+        "a session's file belongs to the session user"
+    );
+    drop(listener);
+}
+
+#[test]
+fn a_batch_session_runs_its_command_keeps_logs_and_ends_with_its_status() {
+    let fixture = engine();
+    let rt = runtime();
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.session_type = SessionType::Batch;
+    spec.command = Some("echo hello from batch; echo oops >&2; exit 3".into());
+    let session = rt.block_on(fixture.engine.create_session(spec)).unwrap();
+    let ended = (0..100)
+        .find_map(|_| {
+            let s = rt.block_on(fixture.engine.session(&session.id)).unwrap();
+            if s.status.is_live() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            } else {
+                Some(s)
+            }
+        })
+        .expect("batch session ended");
+    assert_eq!(ended.status, SessionStatus::Terminated);
+    assert_eq!(ended.exit_code, Some(3));
+    assert!(ended.status_detail.unwrap().contains("exit status 3"));
+    let logs = rt
+        .block_on(fixture.engine.session_logs(&session.id))
+        .unwrap();
+    assert!(
+        logs.contains("hello from batch") && logs.contains("oops"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_dead_supervisor_ends_only_its_own_session() {
+    let fixture = engine();
+    let doomed = start(&fixture, vec![]);
+    let survivor = start(&fixture, vec![]);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            fixture
+                .engine
+                .session_runtime_dir(&doomed.id)
+                .join("state.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let supervisor = state["supervisor_pid"].as_i64().unwrap() as i32;
+    let sandbox = state["sandbox_pid"].as_i64().unwrap() as i32;
+    // SAFETY: killing the supervisor this test started.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // SAFETY: probing a pid.
+        (unsafe { libc::kill(sandbox, 0) }) != 0
+    });
+    assert!(gone, "the sandbox outlived its supervisor");
+    let listed = runtime().block_on(fixture.engine.list_sessions()).unwrap();
+    let dead = listed.iter().find(|s| s.id == doomed.id).unwrap();
+    assert_eq!(dead.status, SessionStatus::Error);
+    assert!(
+        dead.status_detail
+            .as_deref()
+            .unwrap()
+            .contains("supervisor stopped")
+    );
+    assert!(!fixture.engine.session_runtime_dir(&doomed.id).exists());
+    assert_eq!(survivor.ok("echo alive"), "alive\n");
+}
+
+#[test]
+fn refused_plans_start_nothing() {
+    let fixture = engine();
+    folder(&fixture, "a");
+    let rt = runtime();
+    let bad = NewSession::interactive(
+        "host",
+        vec![MountRequest {
+            folder: "a".into(),
+            alias: Some("../../etc".into()),
+            access: None,
+        }],
+    );
+    let error = rt.block_on(fixture.engine.create_session(bad)).unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert!(error.message.contains("\"a\""), "{}", error.message);
+    let missing = NewSession::interactive("host", vec![MountRequest::folder("nope")]);
+    assert_eq!(
+        rt.block_on(fixture.engine.create_session(missing))
+            .unwrap_err()
+            .code,
+        ErrorCode::NotFound
+    );
+    assert!(
+        rt.block_on(fixture.engine.list_sessions())
+            .unwrap()
+            .is_empty()
+    );
+}
