@@ -1,8 +1,11 @@
 //! Berth's desktop shell. It only wires: logging, the active engine as app state, and thin
 //! commands that call the engine and map its errors. Domain logic lives in the `berth-*` crates.
 
+mod batch_notice;
 mod commands;
 mod logging;
+mod quit_guard;
+mod settings;
 mod state;
 
 use specta_typescript::{BigIntExportBehavior, Typescript};
@@ -15,38 +18,47 @@ pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 /// Every command the UI may call, with the types they use, for both the invoke handler and the
 /// TypeScript bindings: one list, so the two cannot drift apart.
 pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
-        commands::engine::engine_info,
-        commands::folders::list_hosts,
-        commands::folders::list_folders,
-        commands::folders::list_trash,
-        commands::folders::folder_usage,
-        commands::folders::check_folder_name,
-        commands::folders::create_folder,
-        commands::folders::rename_folder,
-        commands::folders::clone_folder,
-        commands::folders::trash_folder,
-        commands::folders::restore_folder,
-        commands::folders::purge_folder,
-        commands::files::list_files,
-        commands::files::list_names,
-        commands::files::stat_files,
-        commands::files::make_dir,
-        commands::files::move_path,
-        commands::files::remove_paths,
-        commands::files::watch_directory,
-        commands::files::unwatch_directory,
-        commands::transfers::upload_paths,
-        commands::transfers::download_paths,
-        commands::transfers::pick_upload_sources,
-        commands::transfers::pick_download_directory,
-        commands::transfers::list_transfers,
-        commands::transfers::watch_transfers,
-        commands::transfers::control_transfer,
-        commands::transfers::clear_finished_transfers,
-        commands::sessions::list_sessions,
-        commands::window::ui_ready,
-    ])
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .events(tauri_specta::collect_events![quit_guard::QuitRequested])
+        .commands(tauri_specta::collect_commands![
+            commands::engine::engine_info,
+            commands::folders::list_hosts,
+            commands::folders::add_host,
+            commands::folders::remove_host,
+            commands::folders::pick_host_directory,
+            commands::folders::list_folders,
+            commands::folders::list_trash,
+            commands::folders::folder_usage,
+            commands::folders::check_folder_name,
+            commands::folders::create_folder,
+            commands::folders::rename_folder,
+            commands::folders::clone_folder,
+            commands::folders::trash_folder,
+            commands::folders::restore_folder,
+            commands::folders::purge_folder,
+            commands::files::list_files,
+            commands::files::list_names,
+            commands::files::stat_files,
+            commands::files::make_dir,
+            commands::files::move_path,
+            commands::files::remove_paths,
+            commands::files::watch_directory,
+            commands::files::unwatch_directory,
+            commands::transfers::upload_paths,
+            commands::transfers::download_paths,
+            commands::transfers::pick_upload_sources,
+            commands::transfers::pick_download_directory,
+            commands::transfers::list_transfers,
+            commands::transfers::watch_transfers,
+            commands::transfers::control_transfer,
+            commands::transfers::clear_finished_transfers,
+            commands::transfers::transfer_settings,
+            commands::transfers::set_transfer_concurrency,
+            commands::transfers::reveal_transfer,
+            commands::sessions::list_sessions,
+            commands::window::ui_ready,
+            commands::window::quit_app,
+        ])
 }
 
 /// The TypeScript the UI imports, generated from the Rust command and model types.
@@ -73,12 +85,19 @@ pub fn run() {
     let ipc = ipc();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(engine)
         .manage(commands::files::ExplorerWatch::default())
         .invoke_handler(ipc.invoke_handler())
-        .setup(|app| {
+        .on_window_event(quit_guard::on_window_event)
+        .setup(move |app| {
             use tauri::Manager;
-            app.state::<ActiveEngine>().start_transfers();
+            ipc.mount_events(app);
+            let engine = app.state::<ActiveEngine>();
+            engine.start_transfers();
+            if let Ok(queue) = engine.transfers() {
+                batch_notice::show_when_batches_finish(app.handle().clone(), queue);
+            }
             Ok(())
         })
         .run(tauri::generate_context!());

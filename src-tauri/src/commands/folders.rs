@@ -1,6 +1,9 @@
+use std::path::PathBuf;
+
 use berth_core::folder::validate_name;
 use berth_core::{Error, Folder, FolderUsage, NewFolder, StorageHost};
-use tauri::State;
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
 
 use crate::ActiveEngine;
 
@@ -10,6 +13,40 @@ use crate::ActiveEngine;
 #[tracing::instrument(skip(state), err)]
 pub async fn list_hosts(state: State<'_, ActiveEngine>) -> Result<Vec<StorageHost>, Error> {
     state.get()?.list_hosts().await
+}
+
+/// Adds storage host `local:NAME` keeping its folders in `directory` (typed or picked).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn add_host(
+    state: State<'_, ActiveEngine>,
+    name: String,
+    directory: String,
+) -> Result<StorageHost, Error> {
+    let directory = PathBuf::from(directory.trim());
+    state.get()?.add_host(name.trim(), &directory).await
+}
+
+/// Removes an added storage host that holds no folders; its directory stays on disk.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn remove_host(state: State<'_, ActiveEngine>, id: String) -> Result<(), Error> {
+    state.get()?.remove_host(&id).await
+}
+
+/// The native folder picker for a new host's directory; `None` when the user cancels.
+#[tauri::command]
+#[specta::specta]
+pub async fn pick_host_directory(app: AppHandle) -> Result<Option<String>, Error> {
+    Ok(app
+        .dialog()
+        .file()
+        .set_title("Keep the host's folders in")
+        .blocking_pick_folder()
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
 }
 
 /// The Data & Storage page's folders table.

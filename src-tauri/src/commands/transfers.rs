@@ -11,6 +11,7 @@ use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 
 use crate::ActiveEngine;
+use crate::settings::Settings;
 
 /// What queuing a batch did: how many files were queued, or, when destinations exist and no
 /// policy was given, which ones (nothing is queued then; the UI asks and calls again).
@@ -203,4 +204,44 @@ pub async fn control_transfer(
 #[specta::specta]
 pub fn clear_finished_transfers(state: State<'_, ActiveEngine>) -> Result<(), Error> {
     state.transfers()?.clear_finished()
+}
+
+/// The transfer panel's settings.
+#[tauri::command]
+#[specta::specta]
+pub fn transfer_settings(state: State<'_, ActiveEngine>) -> Settings {
+    state.settings()
+}
+
+/// How many files move at once (1–8): saved, and applied at once to waiting transfers; running
+/// ones are never stopped by lowering it.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn set_transfer_concurrency(
+    state: State<'_, ActiveEngine>,
+    limit: u32,
+) -> Result<Settings, Error> {
+    state.set_transfer_concurrency(limit)
+}
+
+/// Shows a finished download in the file manager. Takes the job's id, not a path: the webview
+/// cannot make Berth reveal anything the queue did not write.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn reveal_transfer(state: State<'_, ActiveEngine>, id: JobId) -> Result<(), Error> {
+    let path = state.transfers()?.downloaded_path(id)?;
+    if !path.exists() {
+        return Err(Error::new(
+            berth_core::ErrorCode::NotFound,
+            format!("{} is no longer there.", path.display()),
+        ));
+    }
+    tauri_plugin_opener::reveal_item_in_dir(&path).map_err(|e| {
+        Error::internal(format!(
+            "Cannot show {} in the file manager: {e}",
+            path.display()
+        ))
+    })
 }

@@ -1,5 +1,7 @@
 use std::sync::OnceLock;
+
 use std::time::Instant;
+use tauri::AppHandle;
 
 /// When the process started `run()`; set once at start-up.
 pub static STARTED: OnceLock<Instant> = OnceLock::new();
@@ -19,4 +21,13 @@ pub fn ui_ready() {
         tracing::info!(elapsed_ms, "first screen painted");
         println!("Berth ready in {elapsed_ms} ms");
     }
+}
+
+/// Quits Berth now, even with transfers unfinished: the UI calls this after the user confirmed
+/// the quit warning. Unfinished transfers resume at the next start.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app))]
+pub fn quit_app(app: AppHandle) {
+    app.exit(0);
 }

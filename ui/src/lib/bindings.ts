@@ -30,6 +30,39 @@ async listHosts() : Promise<Result<StorageHost[], BerthError>> {
 }
 },
 /**
+ * Adds storage host `local:NAME` keeping its folders in `directory` (typed or picked).
+ */
+async addHost(name: string, directory: string) : Promise<Result<StorageHost, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_host", { name, directory }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Removes an added storage host that holds no folders; its directory stays on disk.
+ */
+async removeHost(id: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_host", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The native folder picker for a new host's directory; `None` when the user cancels.
+ */
+async pickHostDirectory() : Promise<Result<string | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pick_host_directory") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Data & Storage page's folders table.
  */
 async listFolders() : Promise<Result<Folder[], BerthError>> {
@@ -292,6 +325,36 @@ async clearFinishedTransfers() : Promise<Result<null, BerthError>> {
 }
 },
 /**
+ * The transfer panel's settings.
+ */
+async transferSettings() : Promise<Settings> {
+    return await TAURI_INVOKE("transfer_settings");
+},
+/**
+ * How many files move at once (1–8): saved, and applied at once to waiting transfers; running
+ * ones are never stopped by lowering it.
+ */
+async setTransferConcurrency(limit: number) : Promise<Result<Settings, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_transfer_concurrency", { limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Shows a finished download in the file manager. Takes the job's id, not a path: the webview
+ * cannot make Berth reveal anything the queue did not write.
+ */
+async revealTransfer(id: number) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("reveal_transfer", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Sessions page's list.
  */
 async listSessions() : Promise<Result<Session[], BerthError>> {
@@ -309,12 +372,24 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
  */
 async uiReady() : Promise<void> {
     await TAURI_INVOKE("ui_ready");
+},
+/**
+ * Quits Berth now, even with transfers unfinished: the UI calls this after the user confirmed
+ * the quit warning. Unfinished transfers resume at the next start.
+ */
+async quitApp() : Promise<void> {
+    await TAURI_INVOKE("quit_app");
 }
 }
 
 /** user-defined events **/
 
 
+export const events = __makeEvents__<{
+quitRequested: QuitRequested
+}>({
+quitRequested: "quit-requested"
+})
 
 /** user-defined constants **/
 
@@ -484,6 +559,18 @@ export type NameList = { names: string[];
  */
 kinds: string }
 /**
+ * What the session may reach on the network.
+ */
+export type NetworkMode = 
+/**
+ * Its own empty network namespace: loopback only.
+ */
+"none" | 
+/**
+ * The host's network, including services listening on the host's loopback. Explicit only.
+ */
+"host"
+/**
  * What the user asks for when creating a folder; the engine fills in the rest.
  */
 export type NewFolder = { name: string; 
@@ -491,18 +578,79 @@ export type NewFolder = { name: string;
  * A storage host id; `None` means the engine's default host.
  */
 host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean }
+/**
+ * A folder at its place in the session.
+ */
+export type PlannedMount = { folder_id: string; folder_name: string; 
+/**
+ * Absolute, normalised path inside the session.
+ */
+target: string; read_only: boolean; 
+/**
+ * Mounted because its name starts with `.`, not because it was picked.
+ */
+automount: boolean }
 export type QueueEvent = { kind: "progress"; id: number; done_bytes: number; total_bytes: number; bytes_per_second: number; eta_seconds: number | null } | 
 /**
  * A job was queued or changed state; carries the whole job so a listener that has not
  * seen it yet can show it without asking for the list again.
  */
 { kind: "state"; job: Job } | { kind: "batch_finished"; batch: string; done: number; failed: number }
+/**
+ * Sent to the UI when the user closes the window while transfers are queued, running or
+ * paused; nothing has closed yet.
+ */
+export type QuitRequested = { 
+/**
+ * Transfers that would be left unfinished (they resume at the next start).
+ */
+unfinished: number }
+/**
+ * What the user asked for; `None` means the engine's default.
+ */
+export type ResourceRequest = { cpus: number | null; memory_bytes: number | null; 
+/**
+ * Size of the scratch `/home/work`.
+ */
+scratch_bytes: number | null }
 export type Session = { id: string; name: string; session_type: SessionType; status: SessionStatus; 
 /**
  * Milliseconds since the Unix epoch.
  */
-created_at_ms: number }
-export type SessionStatus = "preparing" | "running" | "terminating" | "terminated" | "error"
+created_at_ms: number; ended_at_ms: number | null; environment: string; runtime: SessionRuntime; network: NetworkMode; resources: ResourceRequest; 
+/**
+ * Every folder in the session, automounts included, where it is mounted.
+ */
+mounts: PlannedMount[]; command: string | null; 
+/**
+ * A batch command's exit status.
+ */
+exit_code: number | null; 
+/**
+ * Why it is in `error`, or how it ended.
+ */
+status_detail: string | null }
+/**
+ * Which sandbox technology runs a local session.
+ */
+export type SessionRuntime = 
+/**
+ * bubblewrap on Linux: namespaces, ~10 ms to start.
+ */
+"bwrap" | 
+/**
+ * A Docker Engine API (Docker Desktop, Podman): macOS, Windows, or by choice.
+ */
+"docker"
+export type SessionStatus = "preparing" | "running" | "terminating" | 
+/**
+ * Destroyed by the user, or a batch command that finished (see `exit_code`).
+ */
+"terminated" | 
+/**
+ * It could not start, or it ended without being asked to (`status_detail` says why).
+ */
+"error"
 export type SessionType = 
 /**
  * A shell the user attaches terminals to; lives until destroyed.
@@ -512,6 +660,11 @@ export type SessionType =
  * Runs a startup command and ends with its exit status.
  */
 "batch"
+export type Settings = { 
+/**
+ * Files transferred at once.
+ */
+transfer_concurrency: number }
 /**
  * A place folders live: a directory on some disk for the local engine, a storage volume for
  * Backend.AI.
