@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FileEntry } from "./bindings";
-import { arrange, expandNames, withDetails, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
+import { arrange, expandNames, filterByName, withDetails, childPath, clickSelection, crumbs, parentPath, sortEntries, visibleRange } from "./explorer";
 
 const entry = (name: string, kind: FileEntry["kind"], size = 0, modified_ms = 0): FileEntry => ({
   name,
@@ -99,5 +99,30 @@ describe("expandNames", () => {
       { name: "l", kind: "symlink" },
       { name: "s", kind: "other" },
     ]);
+  });
+});
+
+describe("filterByName", () => {
+  const names = ["Results", "results-2026", "model.bin", "README.md", "Ünïcode résumé.txt"].map((name) => ({ name, kind: "file" as const }));
+
+  it("keeps names containing the query, ignoring case, in the given order", () => {
+    expect(filterByName(names, "RESULT").map((e) => e.name)).toEqual(["Results", "results-2026"]);
+    expect(filterByName(names, ".md").map((e) => e.name)).toEqual(["README.md"]);
+    expect(filterByName(names, "RÉSUMÉ").map((e) => e.name)).toEqual(["Ünïcode résumé.txt"]);
+    expect(filterByName(names, "nothing like it")).toEqual([]);
+  });
+
+  it("returns the same array for an empty or blank query", () => {
+    expect(filterByName(names, "")).toBe(names);
+    expect(filterByName(names, "   ")).toBe(names);
+  });
+
+  it("filters 100,000 names quickly enough for every keystroke", () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => ({ name: `File-${String(i).padStart(6, "0")}.dat`, kind: "file" as const }));
+    const started = performance.now();
+    const found = filterByName(many, "file-09999");
+    const elapsed = performance.now() - started;
+    expect(found.map((e) => e.name)).toEqual(Array.from({ length: 10 }, (_, i) => `File-09999${i}.dat`));
+    expect(elapsed).toBeLessThan(250);
   });
 });
