@@ -5,6 +5,7 @@ mod doctor;
 mod files;
 mod folder;
 mod output;
+mod session;
 mod transfer;
 
 use std::path::PathBuf;
@@ -72,6 +73,12 @@ enum Command {
     /// The transfer queue: list, resume, cancel, clear.
     #[command(subcommand)]
     Transfers(transfer::TransfersCommand),
+    /// Environments sessions run in.
+    #[command(subcommand)]
+    Env(session::EnvCommand),
+    /// Compute sessions: create, list, info, logs, destroy, exec, shell.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
 }
 
 fn main() -> ExitCode {
@@ -122,11 +129,16 @@ fn main() -> ExitCode {
                 conflict,
             } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
             Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
+            Command::Env(command) => session::env(&engine, command, &out).await,
+            Command::Session(command) => {
+                return session::run(&engine, command, &out).await;
+            }
             Command::Doctor => Ok(()),
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => out.fail(&error),
     }
 }

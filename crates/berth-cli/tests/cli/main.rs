@@ -7,6 +7,7 @@
 mod doctor;
 mod files;
 mod folder;
+mod session;
 mod transfer;
 
 use std::path::Path;

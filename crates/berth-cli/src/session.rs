@@ -1,0 +1,449 @@
+//! `berth env …` and `berth session …`: the launcher, the sessions page and the terminal from a
+//! shell. Sessions made here are the app's sessions too (same catalog, same supervisors).
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use berth_core::{
+    Engine, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest, Session,
+    SessionRuntime, SessionType,
+};
+use berth_local::LocalEngine;
+use berth_local::supervisor::protocol::{
+    Frame, parse_exit, read_frame, resize_payload, write_frame,
+};
+use clap::{Subcommand, ValueEnum};
+
+use crate::output::{Output, utc_minute};
+
+#[derive(Subcommand)]
+pub enum EnvCommand {
+    /// The environments a session can run in.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TypeArg {
+    Interactive,
+    Batch,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RuntimeArg {
+    Bwrap,
+    Docker,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum NetworkArg {
+    /// Loopback only.
+    None,
+    /// The host's network, its loopback services included.
+    Host,
+}
+
+#[derive(Subcommand)]
+pub enum SessionCommand {
+    /// Start a session; prints its id (the whole session with --json).
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// Environment id from `berth env list`.
+        #[arg(long, default_value = "host")]
+        env: String,
+        /// A folder to mount: NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro. TARGET absolute
+        /// mounts there, relative mounts under /home/work. Repeatable.
+        #[arg(long = "mount", value_name = "NAME[:TARGET][:ro]", value_parser = parse_mount)]
+        mounts: Vec<MountRequest>,
+        #[arg(long = "type", value_enum, default_value = "interactive")]
+        session_type: TypeArg,
+        /// The startup command of a batch session.
+        #[arg(long)]
+        command: Option<String>,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeArg>,
+        #[arg(long, value_enum, default_value = "none")]
+        network: NetworkArg,
+        /// CPUs to pin the session to.
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// Size of the scratch /home/work in MiB.
+        #[arg(long, value_name = "MIB")]
+        scratch: Option<u64>,
+    },
+    /// Every session, newest first.
+    List,
+    /// One session's details.
+    Info { id: String },
+    /// What the session's startup printed (a batch command's output).
+    Logs { id: String },
+    /// End a session: its processes and scratch are gone, mounted folders keep their files.
+    Destroy { id: String },
+    /// Run a command in a session without a terminal; its stdout, stderr and exit status are
+    /// passed through.
+    Exec {
+        id: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// An interactive shell in the session, in this terminal.
+    Shell { id: String },
+}
+
+/// `NAME`, `NAME:TARGET`, `NAME:ro`, `NAME:TARGET:ro` (or `:rw`).
+pub fn parse_mount(text: &str) -> Result<MountRequest, String> {
+    let mut parts: Vec<&str> = text.split(':').collect();
+    let access = match parts.last().copied() {
+        Some("ro") if parts.len() > 1 => Some(MountAccess::ReadOnly),
+        Some("rw") if parts.len() > 1 => Some(MountAccess::ReadWrite),
+        _ => None,
+    };
+    if access.is_some() {
+        parts.pop();
+    }
+    match parts.as_slice() {
+        [name] if !name.is_empty() => Ok(MountRequest {
+            folder: (*name).to_owned(),
+            alias: None,
+            access,
+        }),
+        [name, target] if !name.is_empty() => Ok(MountRequest {
+            folder: (*name).to_owned(),
+            alias: Some((*target).to_owned()).filter(|t| !t.is_empty()),
+            access,
+        }),
+        _ => Err(format!(
+            "\"{text}\" is not NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro"
+        )),
+    }
+}
+
+pub async fn env(
+    engine: &LocalEngine,
+    command: EnvCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    match command {
+        EnvCommand::List => {
+            let environments = engine.list_environments().await?;
+            out.print(&environments, || {
+                environments
+                    .iter()
+                    .map(|e| format!("{:<12} {}: {}\n", e.id, e.name, e.description))
+                    .collect()
+            });
+        }
+    }
+    Ok(())
+}
+
+fn elapsed(session: &Session) -> String {
+    let end = session.ended_at_ms.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    });
+    let secs = ((end - session.created_at_ms).max(0)) / 1000;
+    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn status_word(session: &Session) -> String {
+    serde_json::to_value(session.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn table(sessions: &[Session]) -> String {
+    if sessions.is_empty() {
+        return "No sessions. Start one with `berth session create --mount FOLDER`.\n".to_owned();
+    }
+    let mut text = format!(
+        "{:<12}  {:<20}  {:<10}  {:<6}  {:<9}  {:<20}  {}\n",
+        "ID", "NAME", "STATUS", "ENV", "ELAPSED", "CREATED", "MOUNTS"
+    );
+    for s in sessions {
+        let mounts: Vec<String> = s
+            .mounts
+            .iter()
+            .map(|m| format!("{}→{}", m.folder_name, m.target))
+            .collect();
+        text += &format!(
+            "{:<12}  {:<20}  {:<10}  {:<6}  {:<9}  {:<20}  {}\n",
+            s.id,
+            s.name,
+            status_word(s),
+            s.environment,
+            elapsed(s),
+            utc_minute(s.created_at_ms),
+            mounts.join(", ")
+        );
+    }
+    text
+}
+
+fn details(s: &Session) -> String {
+    let mut text = format!(
+        "id:          {}\nname:        {}\nstatus:      {}\ntype:        {:?}\nenvironment: {}\n\
+         runtime:     {:?}\nnetwork:     {:?}\ncreated:     {}\nelapsed:     {}\n",
+        s.id,
+        s.name,
+        status_word(s),
+        s.session_type,
+        s.environment,
+        s.runtime,
+        s.network,
+        utc_minute(s.created_at_ms),
+        elapsed(s)
+    );
+    if let Some(command) = &s.command {
+        text += &format!("command:     {command}\n");
+    }
+    if let Some(code) = s.exit_code {
+        text += &format!("exit status: {code}\n");
+    }
+    if let Some(detail) = &s.status_detail {
+        text += &format!("detail:      {detail}\n");
+    }
+    text += "mounts:\n";
+    for m in &s.mounts {
+        text += &format!(
+            "  {} → {}{}{}\n",
+            m.folder_name,
+            m.target,
+            if m.read_only { " (read-only)" } else { "" },
+            if m.automount { " (always mounted)" } else { "" }
+        );
+    }
+    text
+}
+
+pub async fn run(
+    engine: &LocalEngine,
+    command: SessionCommand,
+    out: &Output,
+) -> berth_core::Result<ExitCode> {
+    match command {
+        SessionCommand::Create {
+            name,
+            env,
+            mounts,
+            session_type,
+            command,
+            runtime,
+            network,
+            cpus,
+            scratch,
+        } => {
+            let spec = NewSession {
+                name,
+                session_type: match session_type {
+                    TypeArg::Interactive => SessionType::Interactive,
+                    TypeArg::Batch => SessionType::Batch,
+                },
+                environment: env,
+                mounts,
+                command,
+                runtime: runtime.map(|r| match r {
+                    RuntimeArg::Bwrap => SessionRuntime::Bwrap,
+                    RuntimeArg::Docker => SessionRuntime::Docker,
+                }),
+                network: match network {
+                    NetworkArg::None => NetworkMode::None,
+                    NetworkArg::Host => NetworkMode::Host,
+                },
+                resources: ResourceRequest {
+                    cpus,
+                    memory_bytes: None,
+                    scratch_bytes: scratch.map(|mib| mib << 20),
+                },
+            };
+            let session = engine.create_session(spec).await?;
+            out.print(&session, || format!("{}\n", session.id));
+        }
+        SessionCommand::List => {
+            let sessions = engine.list_sessions().await?;
+            out.print(&sessions, || table(&sessions));
+        }
+        SessionCommand::Info { id } => {
+            let session = engine.session(&id).await?;
+            out.print(&session, || details(&session));
+        }
+        SessionCommand::Logs { id } => {
+            let logs = engine.session_logs(&id).await?;
+            out.print(&serde_json::json!({ "logs": logs }), || logs.clone());
+        }
+        SessionCommand::Destroy { id } => {
+            let session = engine.destroy_session(&id).await?;
+            out.print(&session, || {
+                format!("Destroyed {} ({})\n", session.name, session.id)
+            });
+        }
+        SessionCommand::Exec { id, command } => {
+            let (_, client) = engine.session_client(&id)?;
+            let stream = client.exec(command).map_err(session_error)?;
+            return tokio::task::spawn_blocking(move || pass_through(stream))
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
+        }
+        SessionCommand::Shell { id } => {
+            let (_, client) = engine.session_client(&id)?;
+            let (cols, rows) = terminal_size();
+            let stream = client.terminal(cols, rows).map_err(session_error)?;
+            return tokio::task::spawn_blocking(move || interactive(stream))
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn session_error(e: std::io::Error) -> Error {
+    Error::internal(format!("The session did not answer: {e}"))
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Copies this process's stdin to the command and its output back, until it exits.
+fn pass_through(stream: std::os::unix::net::UnixStream) -> berth_core::Result<ExitCode> {
+    let mut writer = stream.try_clone().map_err(session_error)?;
+    // A terminal on stdin means nobody is piping input: the command gets end-of-file at once
+    // instead of waiting for keys that are meant for this shell.
+    if std::io::stdin().is_terminal() {
+        let _ = write_frame(&mut writer, Frame::InputEnd, &[]);
+    } else {
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || write_frame(&mut writer, Frame::Input, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = write_frame(&mut writer, Frame::InputEnd, &[]);
+        });
+    }
+    let mut reader = stream;
+    let mut payload = Vec::new();
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    while let Some(frame) = read_frame(&mut reader, &mut payload).map_err(session_error)? {
+        match frame {
+            Frame::Output => {
+                let _ = stdout.write_all(&payload).and_then(|()| stdout.flush());
+            }
+            Frame::Stderr => {
+                let _ = stderr.write_all(&payload);
+            }
+            Frame::Exit => return Ok(exit_code(parse_exit(&payload))),
+            _ => {}
+        }
+    }
+    Err(Error::internal("The session ended before the command did."))
+}
+
+fn terminal_size() -> (u16, u16) {
+    // SAFETY: winsize is a plain out struct.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
+        (size.ws_col, size.ws_row)
+    } else {
+        (80, 24)
+    }
+}
+
+/// Puts this terminal in raw mode for as long as it lives, restoring it on drop.
+struct RawMode(Option<libc::termios>);
+
+impl RawMode {
+    fn enter() -> Self {
+        // SAFETY: termios is a plain struct filled by tcgetattr.
+        unsafe {
+            let mut original: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut original) != 0 {
+                return Self(None);
+            }
+            let mut raw = original;
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(0, libc::TCSANOW, &raw);
+            Self(Some(original))
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(original) = &self.0 {
+            // SAFETY: restoring the settings read in `enter`.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, original) };
+        }
+    }
+}
+
+/// `berth session shell`: keys go to the session's shell raw, its output comes back, and the
+/// window size follows this terminal.
+fn interactive(stream: std::os::unix::net::UnixStream) -> berth_core::Result<ExitCode> {
+    let _raw = std::io::stdin().is_terminal().then(RawMode::enter);
+    let mut keys = stream.try_clone().map_err(session_error)?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || write_frame(&mut keys, Frame::Input, &buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut sizes = stream.try_clone().map_err(session_error)?;
+    std::thread::spawn(move || {
+        // Polled rather than a SIGWINCH handler: four checks a second are plenty for a resize.
+        let mut last = terminal_size();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let now = terminal_size();
+            if now != last {
+                last = now;
+                if write_frame(&mut sizes, Frame::Resize, &resize_payload(now.0, now.1)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut reader = stream;
+    let mut payload = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    while let Some(frame) = read_frame(&mut reader, &mut payload).map_err(session_error)? {
+        match frame {
+            Frame::Output => {
+                let _ = stdout.write_all(&payload).and_then(|()| stdout.flush());
+            }
+            Frame::Exit => return Ok(exit_code(parse_exit(&payload))),
+            _ => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_arguments_parse_name_target_and_access() {
+        let m = parse_mount("data").unwrap();
+        assert_eq!((m.folder.as_str(), m.alias, m.access), ("data", None, None));
+        let m = parse_mount("data:/workspace").unwrap();
+        assert_eq!(m.alias.as_deref(), Some("/workspace"));
+        let m = parse_mount("data:ro").unwrap();
+        assert_eq!((m.alias, m.access), (None, Some(MountAccess::ReadOnly)));
+        let m = parse_mount("data:in/x:ro").unwrap();
+        assert_eq!(
+            (m.alias.as_deref(), m.access),
+            (Some("in/x"), Some(MountAccess::ReadOnly))
+        );
+        assert!(parse_mount("").is_err());
+        assert!(parse_mount("a:b:c:d").is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! `berth session …` with real sandboxes: sessions outlive the command that made them, exec
+//! passes output and status through, and the app's rules (mount plans) hold here too.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use crate::{berth, run, stdout};
+
+/// A home whose session runtime dir a root-run Berth's `nobody` sessions can reach.
+fn home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    home
+}
+
+fn with_runtime<'a>(
+    command: &'a mut std::process::Command,
+    home: &std::path::Path,
+) -> &'a mut std::process::Command {
+    command.env("BERTH_RUNTIME_DIR", home.join("run"))
+}
+
+fn ok(home: &std::path::Path, args: &[&str]) -> String {
+    let output = run(with_runtime(&mut berth(home, args), home));
+    assert!(
+        output.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+}
+
+/// Destroys the session when the test ends, pass or fail.
+struct Cleanup<'a>(&'a std::path::Path, String);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = run(with_runtime(
+            &mut berth(self.0, &["session", "destroy", &self.1]),
+            self.0,
+        ));
+    }
+}
+
+#[test]
+fn a_session_outlives_the_command_that_made_it_and_exec_passes_everything_through() {
+    let home = home();
+    let h = home.path();
+    ok(h, &["folder", "create", "user2-vfolder"]);
+    let id = ok(
+        h,
+        &[
+            "session",
+            "create",
+            "--name",
+            "cli-test",
+            "--mount",
+            "user2-vfolder",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+
+    // `create` has exited; the session still runs, under its supervisor.
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "session", "list"])).unwrap();
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "running");
+    assert_eq!(list[0]["mounts"][0]["target"], "/home/work/user2-vfolder");
+
+    let script = "echo 'file inside user2-vfolder' > user2-vfolder/test_file; echo out; echo err >&2; exit 4";
+    let output = run(with_runtime(
+        &mut berth(
+            h,
+            &["session", "exec", "cli-test", "--", "bash", "-c", script],
+        ),
+        h,
+    ));
+    assert_eq!(output.status.code(), Some(4));
+    assert_eq!(stdout(&output), "out\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "err\n");
+
+    let mut cat = with_runtime(&mut berth(h, &["session", "exec", &id, "--", "cat"]), h)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+    let cat = cat.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "piped in\n");
+
+    // A shell reads commands from stdin when it is not a terminal.
+    let mut shell = with_runtime(&mut berth(h, &["session", "shell", &id]), h)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo answer=$((6*7)) $(hostname)\nexit 0\n")
+        .unwrap();
+    let shell = shell.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&shell.stdout).contains("answer=42 cli-test"),
+        "{}",
+        String::from_utf8_lossy(&shell.stdout)
+    );
+
+    let destroyed: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "session", "destroy", &id])).unwrap();
+    assert_eq!(destroyed["status"], "terminated");
+    assert!(ok(h, &["files", "ls", "user2-vfolder"]).contains("test_file"));
+    let exec_after = run(with_runtime(
+        &mut berth(h, &["session", "exec", &id, "--", "true"]),
+        h,
+    ));
+    assert!(!exec_after.status.success());
+    assert!(String::from_utf8_lossy(&exec_after.stderr).contains("not running"));
+}
+
+#[test]
+fn a_batch_session_ends_with_its_status_and_keeps_its_output() {
+    let home = home();
+    let h = home.path();
+    let id = ok(
+        h,
+        &[
+            "session",
+            "create",
+            "--type",
+            "batch",
+            "--command",
+            "echo computed; exit 2",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+    let info = (0..100)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            serde_json::from_str::<serde_json::Value>(&ok(h, &["--json", "session", "info", &id]))
+                .unwrap()
+        })
+        .find(|info| info["status"] != "running")
+        .expect("the batch session ended");
+    assert_eq!(info["status"], "terminated");
+    assert_eq!(info["exit_code"], 2);
+    assert!(ok(h, &["session", "logs", &id]).contains("computed"));
+}
+
+#[test]
+fn a_bad_mount_is_refused_with_its_code_and_starts_nothing() {
+    let home = home();
+    let h = home.path();
+    ok(h, &["folder", "create", "a"]);
+    let output = run(with_runtime(
+        &mut berth(
+            h,
+            &["--json", "session", "create", "--mount", "a:../../etc"],
+        ),
+        h,
+    ));
+    assert!(!output.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap();
+    assert_eq!(error["code"], "invalid_input");
+    assert!(error["message"].as_str().unwrap().contains("\"a\""));
+    assert_eq!(ok(h, &["--json", "session", "list"]).trim(), "[]");
+}
