@@ -534,6 +534,10 @@ fn shell_env(session: &Session, plan: &MountPlan) -> Vec<(String, String)> {
         ("TERM", "xterm-256color"),
         ("LANG", "C.UTF-8"),
         ("PATH", path.as_str()),
+        // The system's packages are read-only in a session anyway; `pip install --user` goes
+        // to the `.local` folder, which is the point, so Debian's PEP 668 guard only gets in
+        // the way.
+        ("PIP_BREAK_SYSTEM_PACKAGES", "1"),
         ("BERTH_SESSION_ID", session.id.as_str()),
         ("BERTH_SESSION_NAME", session.name.as_str()),
     ]

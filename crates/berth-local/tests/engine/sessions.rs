@@ -357,3 +357,46 @@ fn refused_plans_start_nothing() {
             .is_empty()
     );
 }
+
+/// A wheel built in one session (no network: Python's zipfile writes it) and installed with
+/// `pip install --user` lands in the `.local` folder and is importable in the next session.
+#[test]
+fn pip_install_user_persists_through_the_local_folder() {
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        panic!("python3 is missing: scripts/setup-debian --test installs python3-pip");
+    }
+    let fixture = engine();
+    folder(&fixture, ".local");
+    let first = start(&fixture, vec![]);
+    let build = r#"
+import zipfile, hashlib, base64
+files = {
+    "berthdemo/__init__.py": "VALUE = 'installed in an earlier session'\n",
+    "berthdemo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: berthdemo\nVersion: 1.0\n",
+    "berthdemo-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile("/tmp/berthdemo-1.0-py3-none-any.whl", "w") as whl:
+    for name, text in files.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+        whl.writestr(name, data)
+    record.append("berthdemo-1.0.dist-info/RECORD,,")
+    whl.writestr("berthdemo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+"#;
+    first.ok(&format!("python3 -c '{}'", build.replace('\'', "'\\''")));
+    first
+        .ok("python3 -m pip install --user --no-index --quiet /tmp/berthdemo-1.0-py3-none-any.whl");
+    first.destroy();
+
+    let next = start(&fixture, vec![]);
+    assert_eq!(
+        next.ok("python3 -c 'import berthdemo; print(berthdemo.VALUE)'"),
+        "installed in an earlier session\n"
+    );
+    assert!(
+        next.ok("ls /home/work/.local/lib/python3*/site-packages")
+            .contains("berthdemo")
+    );
+}
