@@ -9,6 +9,10 @@ import { join } from "node:path";
 import { CLI, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
+const CONTROL = "\uE009";
+const SHIFT = "\uE008";
+const ESCAPE = "\uE00C";
+const ARROW_DOWN = "\uE015";
 const rowNames = (app) =>
   run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name);");
 
@@ -56,6 +60,24 @@ test("browse, manage and stay inside a folder in the explorer", async () => {
     assert.ok(rendered > 10 && rendered < 100, `rendered ${rendered} rows`);
     await run(app, "const r = document.querySelector('[data-testid=explorer-rows]'); r.scrollTop = r.scrollHeight;");
     await until("the last entry after scrolling", async () => (await rowNames(app)).includes("f1999.txt"));
+    // Ctrl+F finds by name, ignoring case; arrows and selection see only the matches; Escape
+    // brings everything back.
+    await typeInto(app, "[data-testid=explorer-rows]", `${CONTROL}f${CONTROL}`);
+    await until("the filter focused", async () => (await run(app, "return document.activeElement?.dataset.testid;")) === "explorer-filter");
+    await typeInto(app, "[data-testid=explorer-filter]", "F199");
+    await waitForText(app, "[data-testid=explorer-count]", "10 of 2");
+    assert.deepEqual(await rowNames(app), Array.from({ length: 10 }, (_, i) => `f199${i}.txt`));
+    await screenshot(app, "explorer-find");
+    await typeInto(app, "[data-testid=explorer-filter]", ARROW_DOWN);
+    await typeInto(app, "[data-testid=explorer-rows]", `${ARROW_DOWN}${SHIFT}${ARROW_DOWN}${SHIFT}`);
+    await waitForText(app, "[data-testid=explorer-count]", "2 selected");
+    assert.deepEqual(
+      await run(app, "return [...document.querySelectorAll('[role=row][aria-selected=true]')].map((r) => r.dataset.name);"),
+      ["f1991.txt", "f1992.txt"],
+    );
+    await typeInto(app, "[data-testid=explorer-rows]", ESCAPE);
+    await until("every entry back", async () => /^2\D?000 items/.test((await textOf(app, "[data-testid=explorer-count]")) ?? ""));
+    assert.equal(await run(app, "return document.querySelector('[data-testid=explorer-filter]').value;"), "");
     await typeInto(app, "[data-testid=explorer-rows]", "\uE003"); // Backspace: up one level
     await waitForText(app, "[data-testid=explorer-count]", "4 items");
 

@@ -3,7 +3,7 @@
 // from the X display (WebKitWebDriver's screenshot endpoint hangs), and Xvfb, the driver and
 // the app are always stopped, by process group, even when a test fails.
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -113,8 +113,72 @@ export async function stopAll(processes, ms = 3_000) {
 }
 
 /**
- * A running app in a fresh X display with its own data directory. `env` adds variables for the
- * app (BERTH_DATA_DIR and friends default to a new temporary directory).
+ * A private D-Bus session bus with a notification daemon (dunst) on display `:display`, so the
+ * app's desktop notifications land somewhere a test can read them, and never on the desktop of
+ * whoever runs the tests. Returns the bus address; both processes join `processes`.
+ */
+async function startNotificationDaemon(display, home, processes, logs) {
+  const env = { ...process.env, DISPLAY: `:${display}` };
+  const bus = launch("dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1"], env, "dbus", logs);
+  processes.push(bus);
+  const address = await until("the D-Bus session bus", () => (logs.dbus.join("").match(/^(unix:\S+)$/m) ?? [])[1], 10_000);
+  const config = join(home, "dunstrc");
+  writeFileSync(config, "[global]\n    history_length = 100\n");
+  const daemonEnv = { ...env, DBUS_SESSION_BUS_ADDRESS: address };
+  processes.push(launch("dunst", ["-config", config], daemonEnv, "dunst", logs));
+  await until("dunst on the bus", () => {
+    try {
+      execFileSync("dunstctl", ["is-paused"], { env: daemonEnv, stdio: "pipe", timeout: 2_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 10_000, 200);
+  return address;
+}
+
+/**
+ * The desktop notifications the app has sent so far, oldest first, as `{summary, body}`: the
+ * ones on screen are closed into dunst's history, then the history is read.
+ */
+export function notifications(app) {
+  const env = { ...process.env, DISPLAY: app.display, DBUS_SESSION_BUS_ADDRESS: app.busAddress };
+  execFileSync("dunstctl", ["close-all"], { env, timeout: 5_000 });
+  const history = JSON.parse(execFileSync("dunstctl", ["history"], { env, encoding: "utf8", timeout: 5_000 }));
+  return (history.data?.[0] ?? [])
+    .map((n) => ({ id: n.id?.data, summary: n.summary?.data ?? "", body: n.body?.data ?? "" }))
+    .sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Asks the app's window to close the way a window manager's close button does (WebDriver's
+ * close destroys the webview instead, bypassing the app's close handling).
+ */
+export function requestClose(app, title = "Berth") {
+  execFileSync("/usr/bin/python3", [join(ROOT, "tests/e2e/close-window.py"), title], {
+    env: { ...process.env, DISPLAY: app.display },
+    timeout: 10_000,
+  });
+}
+
+/** Whether a window titled `title` is on the app's display. */
+export function windowExists(app, title = "Berth") {
+  try {
+    execFileSync("/usr/bin/python3", [join(ROOT, "tests/e2e/close-window.py"), "--exists", title], {
+      env: { ...process.env, DISPLAY: app.display },
+      stdio: "pipe",
+      timeout: 10_000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A running app in a fresh X display with its own data directory and its own D-Bus session bus
+ * with a notification daemon. `env` adds variables for the app (BERTH_DATA_DIR and friends
+ * default to a new temporary directory).
  */
 export async function openApp({ env = {} } = {}) {
   if (!existsSync(APP)) throw new Error(`${APP} is missing: build it first (make build)`);
@@ -130,9 +194,11 @@ export async function openApp({ env = {} } = {}) {
     processes: [],
     session: null,
     base: null,
+    busAddress: null,
   };
   try {
     app.processes.push(await startXvfb(display, logs));
+    app.busAddress = await startNotificationDaemon(display, home, app.processes, logs);
 
     const port = await freePort();
     const nativePort = await freePort();
@@ -146,6 +212,7 @@ export async function openApp({ env = {} } = {}) {
       XDG_CONFIG_HOME: join(home, "xdg-config"),
       XDG_DATA_HOME: join(home, "xdg-data"),
       XDG_CACHE_HOME: join(home, "xdg-cache"),
+      DBUS_SESSION_BUS_ADDRESS: app.busAddress,
       ...env,
     };
     const driver = launch(
