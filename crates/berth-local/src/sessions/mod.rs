@@ -2,6 +2,7 @@
 //! a row in the catalog (the truth the UI lists), a runtime directory where its supervisor keeps
 //! its socket and final state, and a log file in the data directory.
 
+mod etc;
 mod ownership;
 pub mod sandbox;
 
@@ -295,6 +296,13 @@ impl LocalEngine {
         let identity = session_identity();
         let runtime_dir = self.session_runtime_dir(&session.id);
         create_runtime_dir(&self.dirs().runtime, &runtime_dir, identity)?;
+        let shared_etc = etc::curated(
+            &self.dirs().runtime,
+            Path::new("/etc"),
+            sandbox::SESSION_UID,
+        )
+        .map_err(|e| io_error("Cannot prepare the sessions' /etc", e))?;
+        etc::prune(&self.dirs().runtime, &shared_etc);
         let etc_dir = runtime_dir.join("etc");
         std::fs::DirBuilder::new()
             .mode(0o755)
@@ -352,6 +360,7 @@ impl LocalEngine {
             .collect();
         let sandbox_args = sandbox::arguments(&sandbox::SandboxSpec {
             hostname: &session.name,
+            shared_etc: &shared_etc,
             etc_dir: &etc_dir,
             scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
             network: session.network,

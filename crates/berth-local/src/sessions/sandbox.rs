@@ -10,47 +10,14 @@ use berth_core::{NetworkMode, PlannedMount};
 /// The session user's id inside: Backend.AI's `work` user.
 pub const SESSION_UID: u32 = 1000;
 
-/// Host `/etc` entries a session may read: what shells, the dynamic linker, TLS, Python and
-/// locales need — never `shadow`, `sudoers`, ssh keys or the host's user list.
-const HOST_ETC: &[&str] = &[
-    "alternatives",
-    "bash.bashrc",
-    "bash_completion",
-    "bash_completion.d",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "debian_version",
-    "gai.conf",
-    "host.conf",
-    "inputrc",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "locale.alias",
-    "localtime",
-    "mime.types",
-    "nsswitch.conf",
-    "os-release",
-    "pki",
-    "profile",
-    "profile.d",
-    "protocols",
-    "python3",
-    "python3.11",
-    "python3.12",
-    "services",
-    "ssl",
-    "terminfo",
-    "timezone",
-    "vim",
-];
-
-/// Files Berth writes for each session and binds over `/etc`.
-pub const GENERATED_ETC: &[&str] = &["passwd", "group", "hostname", "hosts"];
+/// Files Berth writes for each session and binds over the shared `/etc`.
+pub const GENERATED_ETC: &[&str] = &["hostname", "hosts"];
 
 pub struct SandboxSpec<'a> {
     pub hostname: &'a str,
-    /// Where [`GENERATED_ETC`] were written.
+    /// The curated `/etc` shared by sessions (see `etc.rs`).
+    pub shared_etc: &'a Path,
+    /// Where this session's [`GENERATED_ETC`] were written.
     pub etc_dir: &'a Path,
     pub scratch_bytes: u64,
     pub network: NetworkMode,
@@ -109,10 +76,10 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
     }
     push(&mut args, &["--ro-bind", "/usr", "/usr"]);
     system_roots(&mut args);
-    for entry in HOST_ETC {
-        let host = format!("/etc/{entry}");
-        push(&mut args, &["--ro-bind-try", &host, &host]);
-    }
+    push(
+        &mut args,
+        &["--ro-bind", &spec.shared_etc.to_string_lossy(), "/etc"],
+    );
     if spec.network == NetworkMode::Host {
         push(
             &mut args,
@@ -165,15 +132,9 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
     args
 }
 
-/// The session's `passwd`, `group`, `hostname` and `hosts`, in [`GENERATED_ETC`] order.
-pub fn generated_etc(hostname: &str) -> [String; 4] {
+/// The session's `hostname` and `hosts`, in [`GENERATED_ETC`] order.
+pub fn generated_etc(hostname: &str) -> [String; 2] {
     [
-        format!(
-            "root:x:0:0:root:/root:/usr/sbin/nologin\n\
-             work:x:{SESSION_UID}:{SESSION_UID}:work:/home/work:/bin/bash\n\
-             nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-        ),
-        format!("root:x:0:\nwork:x:{SESSION_UID}:\nnogroup:x:65534:\n"),
         format!("{hostname}\n"),
         format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
     ]
@@ -207,6 +168,7 @@ mod tests {
         let mounts = [(7, &a), (8, &b)];
         let args = arguments(&SandboxSpec {
             hostname: "s1",
+            shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/run/x/etc"),
             scratch_bytes: 1 << 30,
             network: NetworkMode::None,
@@ -231,16 +193,20 @@ mod tests {
             assert!(args.iter().any(|a| a == isolation), "{isolation} missing");
         }
         assert_eq!(after(&args, "--uid"), ["1000"]);
-        // Never the whole host /etc, never secrets.
+        // Never the host's /etc: the curated copy, with this session's host name.
         assert!(!after(&args, "--ro-bind").contains(&"/etc"));
-        assert!(!joined.contains("shadow") && !joined.contains("sudoers"));
-        assert!(after(&args, "--ro-bind").contains(&"/run/x/etc/passwd"));
+        assert!(joined.contains("--ro-bind /run/etc-1 /etc"), "{joined}");
+        assert!(
+            joined.contains("--ro-bind /run/x/etc/hostname /etc/hostname"),
+            "{joined}"
+        );
     }
 
     #[test]
     fn host_network_is_explicit_and_brings_resolv_conf() {
         let args = arguments(&SandboxSpec {
             hostname: "s1",
+            shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/e"),
             scratch_bytes: 1,
             network: NetworkMode::Host,

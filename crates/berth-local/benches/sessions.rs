@@ -1,0 +1,176 @@
+//! Session figures, each printed next to its baseline measured in the same run:
+//! - session create → shell ready (a login shell's first output through the supervisor) vs raw
+//!   `bwrap <same isolation> true`;
+//! - keystroke → echo through the Rust bridge (client socket → supervisor → PTY → bash → back):
+//!   p50 and p99.
+//!
+//! Figures are printed, never asserted. Run with `scripts/bench-sessions`.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use berth_core::{Engine, NewSession};
+use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
+use berth_local::{DataDirs, LocalEngine};
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[((values.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Reads frames until one carries output, and returns its bytes.
+fn next_output(stream: &mut UnixStream) -> Vec<u8> {
+    let mut payload = Vec::new();
+    loop {
+        match read_frame(stream, &mut payload).unwrap() {
+            Some(Frame::Output) => return payload,
+            Some(_) => {}
+            None => panic!("terminal closed"),
+        }
+    }
+}
+
+/// The raw sandbox with the same isolation a session gets, running `true`.
+fn raw_bwrap() -> Duration {
+    let start = Instant::now();
+    let status = std::process::Command::new("bwrap")
+        .args([
+            "--unshare-user",
+            "--uid",
+            "1000",
+            "--gid",
+            "1000",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--unshare-net",
+            "--disable-userns",
+            "--die-with-parent",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/home/work",
+            "true",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    start.elapsed()
+}
+
+fn main() {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let keys: usize = std::env::var("KEYS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(500);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let engine = LocalEngine::open(DataDirs {
+        config: root.path().join("config"),
+        data: root.path().join("data"),
+        logs: root.path().join("logs"),
+        runtime: root.path().join("run"),
+    })
+    .unwrap();
+    if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
+        engine.set_supervisor(path.into());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(engine.create_folder(berth_core::NewFolder::named("data")))
+        .unwrap();
+
+    let (mut baseline, mut berth, mut created) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // Interleaved, so a noisy moment hurts both sides alike.
+        baseline.push(raw_bwrap().as_secs_f64() * 1000.0);
+        let start = Instant::now();
+        let spec = NewSession::interactive("host", vec![berth_core::MountRequest::folder("data")]);
+        let session = rt.block_on(engine.create_session(spec)).unwrap();
+        created.push(start.elapsed().as_secs_f64() * 1000.0);
+        let (_, client) = engine.session_client(&session.id).unwrap();
+        let mut terminal = client.terminal(80, 24).unwrap();
+        next_output(&mut terminal);
+        berth.push(start.elapsed().as_secs_f64() * 1000.0);
+        drop(terminal);
+        rt.block_on(engine.destroy_session(&session.id)).unwrap();
+    }
+    let (b, s) = (median(baseline), median(berth));
+    println!(
+        "session create → shell ready: {s:.1} ms vs raw bwrap … true {b:.1} ms → {:.2}× (goal ≤ 3×), medians of {runs}",
+        s / b
+    );
+    println!(
+        "  of which the sandbox running (create_session returned): {:.1} ms",
+        median(created)
+    );
+
+    let session = rt
+        .block_on(engine.create_session(NewSession::interactive("host", vec![])))
+        .unwrap();
+    let (_, client) = engine.session_client(&session.id).unwrap();
+    let mut terminal = client.terminal(200, 50).unwrap();
+    // Let the login shell settle: wait for the prompt, then for silence.
+    next_output(&mut terminal);
+    terminal
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut sink = [0u8; 4096];
+    while terminal.read(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+    terminal.set_read_timeout(None).unwrap();
+    let mut latencies = Vec::with_capacity(keys);
+    for i in 0..keys {
+        if i % 100 == 99 {
+            // Ctrl-U keeps the line short so readline never redraws a long one.
+            write_frame(&mut terminal, Frame::Input, b"\x15").unwrap();
+            terminal
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            while terminal.read(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+            terminal.set_read_timeout(None).unwrap();
+        }
+        let start = Instant::now();
+        write_frame(&mut terminal, Frame::Input, b"x").unwrap();
+        next_output(&mut terminal);
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "keystroke → echo through the bridge: p50 {:.3} ms, p99 {:.3} ms over {keys} keys (goal p50 ≤ 2 ms, p99 ≤ 10 ms)",
+        percentile(latencies.clone(), 0.5),
+        percentile(latencies, 0.99)
+    );
+    drop(terminal);
+    rt.block_on(engine.destroy_session(&session.id)).unwrap();
+}
