@@ -10,6 +10,7 @@ pub mod files;
 mod plan;
 pub mod sessions;
 pub mod supervisor;
+pub mod terminal;
 pub mod transport;
 mod watch;
 
