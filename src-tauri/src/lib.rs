@@ -56,6 +56,19 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::transfers::set_transfer_concurrency,
             commands::transfers::reveal_transfer,
             commands::sessions::list_sessions,
+            commands::sessions::list_environments,
+            commands::sessions::resource_limits,
+            commands::sessions::check_session_name,
+            commands::sessions::preview_mounts,
+            commands::sessions::create_session,
+            commands::sessions::session,
+            commands::sessions::destroy_session,
+            commands::sessions::session_logs,
+            commands::terminals::open_terminal,
+            commands::terminals::terminal_input,
+            commands::terminals::resize_terminal,
+            commands::terminals::acknowledge_terminal,
+            commands::terminals::close_terminal,
             commands::window::ui_ready,
             commands::window::quit_app,
         ])
@@ -88,6 +101,7 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .manage(engine)
         .manage(commands::files::ExplorerWatch::default())
+        .manage(commands::terminals::Terminals::default())
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {

@@ -5,5 +5,6 @@ pub mod engine;
 pub mod files;
 pub mod folders;
 pub mod sessions;
+pub mod terminals;
 pub mod transfers;
 pub mod window;

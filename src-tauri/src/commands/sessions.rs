@@ -1,4 +1,9 @@
-use berth_core::{Error, Session};
+//! The launcher, the Sessions page and its detail drawer: thin calls into the engine.
+
+use berth_core::{
+    Environment, Error, MountPreview, MountRequest, NewSession, ResourceLimits, Session,
+    session::validate_session_name,
+};
 use tauri::State;
 
 use crate::ActiveEngine;
@@ -9,4 +14,68 @@ use crate::ActiveEngine;
 #[tracing::instrument(skip(state), err)]
 pub async fn list_sessions(state: State<'_, ActiveEngine>) -> Result<Vec<Session>, Error> {
     state.get()?.list_sessions().await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn list_environments(state: State<'_, ActiveEngine>) -> Result<Vec<Environment>, Error> {
+    state.get()?.list_environments().await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn resource_limits(state: State<'_, ActiveEngine>) -> Result<ResourceLimits, Error> {
+    state.get()?.resource_limits().await
+}
+
+/// The launcher's name field, checked by the same rule the engine applies.
+#[tauri::command]
+#[specta::specta]
+pub fn check_session_name(name: String) -> Result<(), Error> {
+    validate_session_name(&name)
+}
+
+/// Where the picked folders (and the automounts) would be mounted, with every problem: the
+/// Data & Storage step calls this as the user types.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn preview_mounts(
+    state: State<'_, ActiveEngine>,
+    requests: Vec<MountRequest>,
+) -> Result<MountPreview, Error> {
+    state.get()?.preview_mounts(requests).await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn create_session(
+    state: State<'_, ActiveEngine>,
+    spec: NewSession,
+) -> Result<Session, Error> {
+    state.get()?.create_session(spec).await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn session(state: State<'_, ActiveEngine>, id: String) -> Result<Session, Error> {
+    state.get()?.session(&id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn destroy_session(state: State<'_, ActiveEngine>, id: String) -> Result<Session, Error> {
+    state.get()?.destroy_session(&id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn session_logs(state: State<'_, ActiveEngine>, id: String) -> Result<String, Error> {
+    state.get()?.session_logs(&id).await
 }

@@ -365,6 +365,126 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+async listEnvironments() : Promise<Result<Environment[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_environments") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async resourceLimits() : Promise<Result<ResourceLimits, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resource_limits") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The launcher's name field, checked by the same rule the engine applies.
+ */
+async checkSessionName(name: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("check_session_name", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Where the picked folders (and the automounts) would be mounted, with every problem: the
+ * Data & Storage step calls this as the user types.
+ */
+async previewMounts(requests: MountRequest[]) : Promise<Result<MountPreview, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("preview_mounts", { requests }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async createSession(spec: NewSession) : Promise<Result<Session, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_session", { spec }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async session(id: string) : Promise<Result<Session, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("session", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async destroySession(id: string) : Promise<Result<Session, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("destroy_session", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async sessionLogs(id: string) : Promise<Result<string, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("session_logs", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens a login shell in session `session` and streams it to `output`.
+ */
+async openTerminal(session: string, cols: number, rows: number, output: TAURI_CHANNEL<TerminalChunk>) : Promise<Result<OpenedTerminal, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_terminal", { session, cols, rows, output }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async terminalInput(id: number, data: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("terminal_input", { id, data }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async resizeTerminal(id: number, cols: number, rows: number) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resize_terminal", { id, cols, rows }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * xterm.js has rendered `bytes` more bytes of output.
+ */
+async acknowledgeTerminal(id: number, bytes: number) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("acknowledge_terminal", { id, bytes }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The tab was closed: the shell hangs up.
+ */
+async closeTerminal(id: number) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("close_terminal", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 /**
  * The UI calls this once its first screen with real data has been painted. Logs the start-up
  * time and prints it to stdout (one line, for people starting Berth from a terminal and for
@@ -445,6 +565,18 @@ export type EngineKind =
  * A Backend.AI cluster reached over its manager API and storage proxy.
  */
 "backend_ai"
+/**
+ * A place a session runs from: its `/usr` and the rest of its root file system.
+ */
+export type Environment = { 
+/**
+ * `host`, or an engine-specific id.
+ */
+id: string; name: string; 
+/**
+ * One line for the launcher: what is in it.
+ */
+description: string }
 /**
  * What kind of failure happened, as far as a screen needs to know to decide what to offer.
  */
@@ -550,6 +682,96 @@ export type JobState = "queued" | "running" | "paused" | "done" |
  */
 "skipped" | "failed" | "cancelled"
 /**
+ * What a limit really does on this machine, so the launcher can say "advisory" honestly.
+ */
+export type LimitEnforcement = 
+/**
+ * The kernel holds the session to it.
+ */
+"enforced" | 
+/**
+ * Recorded and shown, but nothing stops the session from using more.
+ */
+"advisory"
+/**
+ * How the user wants a folder mounted; `None` in a request means "what the folder allows".
+ */
+export type MountAccess = "read_only" | "read_write"
+/**
+ * What the launcher shows while the user types: every mount that resolved and every problem.
+ * A session may start only when `problems` is empty.
+ */
+export type MountPreview = { mounts: PlannedMount[]; problems: MountProblem[] }
+/**
+ * A refused request: the folder, the rule, and a sentence for the user.
+ */
+export type MountProblem = { folder: string; rule: MountRule; message: string }
+/**
+ * One folder the user picked in the launcher (or named with `--mount`).
+ */
+export type MountRequest = { 
+/**
+ * The folder's name, as in the folders table.
+ */
+folder: string; 
+/**
+ * "Path and Alias": absolute → mounted there; relative → under `/home/work/`; empty or
+ * `None` → `/home/work/<name>`.
+ */
+alias: string | null; 
+/**
+ * `None` mounts read-write where the folder's permission allows it, read-only otherwise.
+ */
+access: MountAccess | null }
+/**
+ * Which rule a request broke; the launcher shows the message next to the folder's input.
+ */
+export type MountRule = 
+/**
+ * No folder of that name (or it is in the trash).
+ */
+"unknown_folder" | 
+/**
+ * The same folder picked twice.
+ */
+"requested_twice" | 
+/**
+ * Automount folders always go to their fixed place.
+ */
+"alias_for_automount" | 
+/**
+ * `a//b`, a leading `//`.
+ */
+"empty_component" | 
+/**
+ * `.` or `..` in the path.
+ */
+"dot_component" | 
+/**
+ * NUL, `\` or another control character.
+ */
+"forbidden_character" | 
+/**
+ * `/`, `/etc`, `/usr/...`, `/home/other`, `/home/work/.ssh`, ...
+ */
+"reserved_path" | 
+/**
+ * `/home/work` is the session's scratch space, not a folder's.
+ */
+"home_work_itself" | 
+/**
+ * Two folders on one target.
+ */
+"duplicate_target" | 
+/**
+ * A target inside another mounted folder.
+ */
+"nested_target" | 
+/**
+ * Read-write asked for a read-only folder.
+ */
+"write_on_read_only_folder"
+/**
  * Names and kinds in a compact shape for the IPC: a list of strings parses several times
  * faster in the webview than as many small objects, which matters at 100,000 entries.
  */
@@ -579,6 +801,30 @@ export type NewFolder = { name: string;
  */
 host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean }
 /**
+ * What the launcher sends to start a session.
+ */
+export type NewSession = { 
+/**
+ * `None` lets the engine pick a readable name.
+ */
+name: string | null; session_type: SessionType; 
+/**
+ * An environment id from the engine's list.
+ */
+environment: string; mounts: MountRequest[]; 
+/**
+ * The startup command of a batch session (run with `bash -lc`).
+ */
+command: string | null; 
+/**
+ * `None` is the engine's default runtime.
+ */
+runtime: SessionRuntime | null; network?: NetworkMode; resources?: ResourceRequest }
+/**
+ * What the tab needs to label itself.
+ */
+export type OpenedTerminal = { id: number; session_name: string }
+/**
  * A folder at its place in the session.
  */
 export type PlannedMount = { folder_id: string; folder_name: string; 
@@ -605,6 +851,14 @@ export type QuitRequested = {
  * Transfers that would be left unfinished (they resume at the next start).
  */
 unfinished: number }
+/**
+ * The resources this engine can give a session, for the launcher's sliders.
+ */
+export type ResourceLimits = { max_cpus: number; cpus: LimitEnforcement; max_memory_bytes: number; memory: LimitEnforcement; default_scratch_bytes: number; max_scratch_bytes: number; scratch: LimitEnforcement; 
+/**
+ * Why a limit is advisory, in a sentence, when one is.
+ */
+note: string | null }
 /**
  * What the user asked for; `None` means the engine's default.
  */
@@ -683,6 +937,11 @@ location: string; is_default: boolean;
  */
 total_bytes: number | null; free_bytes: number | null }
 export type TAURI_CHANNEL<TSend> = null
+/**
+ * One message on a terminal's channel, as raw bytes: `0` then output bytes, or `1` then the
+ * shell's exit status as i32 LE. Raw, because JSON would turn every output byte into text.
+ */
+export type TerminalChunk = number[]
 /**
  * What a transfer control button asks for.
  */

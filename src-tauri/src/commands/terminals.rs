@@ -1,0 +1,148 @@
+//! Terminal tabs: a shell in a session, its output streamed to xterm.js over a channel as raw
+//! bytes, keys and resizes back, and the UI's acknowledgements feeding the bridge's flow
+//! control (`berth_local::terminal`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use berth_core::Error;
+use berth_local::terminal::{Terminal, TerminalEvent};
+use serde::Serialize;
+use tauri::State;
+use tauri::ipc::{Channel, InvokeResponseBody, IpcResponse};
+
+use crate::ActiveEngine;
+
+/// One message on a terminal's channel, as raw bytes: `0` then output bytes, or `1` then the
+/// shell's exit status as i32 LE. Raw, because JSON would turn every output byte into text.
+#[derive(specta::Type)]
+// What the webview receives is an ArrayBuffer; the generated type only has to exist.
+pub struct TerminalChunk(#[specta(type = Vec<u8>)] Vec<u8>);
+
+impl IpcResponse for TerminalChunk {
+    fn body(self) -> tauri::Result<InvokeResponseBody> {
+        Ok(InvokeResponseBody::Raw(self.0))
+    }
+}
+
+/// The open terminals of this window, by id.
+#[derive(Default)]
+pub struct Terminals {
+    next: AtomicU32,
+    open: Mutex<HashMap<u32, Arc<Terminal>>>,
+}
+
+impl Terminals {
+    fn get(&self, id: u32) -> Result<Arc<Terminal>, Error> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::new(berth_core::ErrorCode::NotFound, "That terminal has closed."))
+    }
+}
+
+/// What the tab needs to label itself.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct OpenedTerminal {
+    pub id: u32,
+    pub session_name: String,
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::internal(format!("The terminal stopped: {e}"))
+}
+
+/// Opens a login shell in session `session` and streams it to `output`.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state, terminals, output), err)]
+pub async fn open_terminal(
+    state: State<'_, ActiveEngine>,
+    terminals: State<'_, Terminals>,
+    session: String,
+    cols: u16,
+    rows: u16,
+    output: Channel<TerminalChunk>,
+) -> Result<OpenedTerminal, Error> {
+    let (session, client) = state.local()?.session_client(&session)?;
+    let (terminal, reader) =
+        tauri::async_runtime::spawn_blocking(move || Terminal::open(&client, cols, rows))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(io_error)?;
+    let id = terminals.next.fetch_add(1, Ordering::Relaxed);
+    terminals
+        .open
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, Arc::new(terminal));
+    std::thread::spawn(move || {
+        reader.run(|event| {
+            let chunk = match event {
+                TerminalEvent::Output(bytes) => {
+                    let mut chunk = Vec::with_capacity(bytes.len() + 1);
+                    chunk.push(0);
+                    chunk.extend_from_slice(bytes);
+                    chunk
+                }
+                TerminalEvent::Exit(code) => {
+                    let mut chunk = vec![1];
+                    chunk.extend_from_slice(&code.to_le_bytes());
+                    chunk
+                }
+            };
+            output.send(TerminalChunk(chunk)).is_ok()
+        });
+    });
+    Ok(OpenedTerminal {
+        id,
+        session_name: session.name,
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn terminal_input(terminals: State<'_, Terminals>, id: u32, data: String) -> Result<(), Error> {
+    terminals.get(id)?.input(data.as_bytes()).map_err(io_error)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn resize_terminal(
+    terminals: State<'_, Terminals>,
+    id: u32,
+    cols: u16,
+    rows: u16,
+) -> Result<(), Error> {
+    terminals.get(id)?.resize(cols, rows).map_err(io_error)
+}
+
+/// xterm.js has rendered `bytes` more bytes of output.
+#[tauri::command]
+#[specta::specta]
+pub fn acknowledge_terminal(
+    terminals: State<'_, Terminals>,
+    id: u32,
+    bytes: u32,
+) -> Result<(), Error> {
+    terminals.get(id)?.acknowledge(u64::from(bytes));
+    Ok(())
+}
+
+/// The tab was closed: the shell hangs up.
+#[tauri::command]
+#[specta::specta]
+pub fn close_terminal(terminals: State<'_, Terminals>, id: u32) -> Result<(), Error> {
+    if let Some(terminal) = terminals
+        .open
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id)
+    {
+        terminal.close();
+    }
+    Ok(())
+}
