@@ -20,6 +20,20 @@ use crate::output::{Output, utc_minute};
 pub enum EnvCommand {
     /// The environments a session can run in.
     List,
+    /// Import a `docker save` or OCI image archive as an environment.
+    Import {
+        archive: std::path::PathBuf,
+        /// Its name in `--env` (the archive's file name when omitted).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Register a root file system directory (e.g. made by debootstrap) as an environment.
+    Add {
+        name: String,
+        directory: std::path::PathBuf,
+    },
+    /// Forget an environment (an imported image's files are deleted).
+    Remove { name: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,8 +143,37 @@ pub async fn env(
             out.print(&environments, || {
                 environments
                     .iter()
-                    .map(|e| format!("{:<12} {}: {}\n", e.id, e.name, e.description))
+                    .map(|e| format!("{:<12}  {:<16}  {}\n", e.id, e.name, e.description))
                     .collect()
+            });
+        }
+        EnvCommand::Import { archive, name } => {
+            let path = std::path::absolute(&archive).unwrap_or(archive);
+            let engine_name = name.clone();
+            let environment = engine.import_image(&path, engine_name.as_deref())?;
+            out.print(&environment, || {
+                format!(
+                    "Imported {} as environment \"{}\" ({})\n",
+                    path.display(),
+                    environment.name,
+                    environment.id
+                )
+            });
+        }
+        EnvCommand::Add { name, directory } => {
+            let path = std::path::absolute(&directory).unwrap_or(directory);
+            let environment = engine.add_rootfs_environment(&name, &path)?;
+            out.print(&environment, || {
+                format!(
+                    "Added environment \"{}\" ({})\n",
+                    environment.name, environment.id
+                )
+            });
+        }
+        EnvCommand::Remove { name } => {
+            engine.remove_environment(&name)?;
+            out.print(&serde_json::json!({ "removed": name }), || {
+                format!("Removed environment {name}\n")
             });
         }
     }

@@ -22,6 +22,6 @@ pub use mount::{
 };
 pub use path::FolderPath;
 pub use session::{
-    Environment, LimitEnforcement, NetworkMode, NewSession, ResourceLimits, ResourceRequest,
-    Session, SessionRuntime, SessionStatus, SessionType,
+    Environment, EnvironmentKind, LimitEnforcement, NetworkMode, NewSession, ResourceLimits,
+    ResourceRequest, Session, SessionRuntime, SessionStatus, SessionType,
 };

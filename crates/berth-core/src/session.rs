@@ -147,12 +147,25 @@ pub fn validate_session_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where an environment's system files come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentKind {
+    /// This computer's own `/usr`, read-only.
+    Host,
+    /// A root file system directory the user registered.
+    Rootfs,
+    /// An image imported from a `docker save` or OCI archive (or a cluster's image).
+    Image,
+}
+
 /// A place a session runs from: its `/usr` and the rest of its root file system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct Environment {
     /// `host`, or an engine-specific id.
     pub id: String,
     pub name: String,
+    pub kind: EnvironmentKind,
     /// One line for the launcher: what is in it.
     pub description: String,
 }

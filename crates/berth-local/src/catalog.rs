@@ -54,6 +54,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN record TEXT NOT NULL DEFAULT '{}';
     CREATE INDEX sessions_status ON sessions(status);
 "#,
+    r#"
+    -- Environments besides the host's own: registered root file systems and imported images.
+    CREATE TABLE environments (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL CHECK (kind IN ('rootfs', 'image')),
+        root          TEXT NOT NULL,
+        description   TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+"#,
 ];
 
 pub struct Catalog {
@@ -308,6 +319,76 @@ impl Catalog {
                     record
                 ],
             )
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// Registered environments with their root directories, oldest first.
+    pub fn environments(&self) -> Result<Vec<(berth_core::Environment, PathBuf)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, name, kind, description, root FROM environments ORDER BY created_at_ms",
+            )
+            .map_err(query_error)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    berth_core::Environment {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        kind: parse_column(row, 2)?,
+                        description: row.get(3)?,
+                    },
+                    PathBuf::from(row.get::<_, String>(4)?),
+                ))
+            })
+            .map_err(query_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    /// Records an environment. `already_exists` when one has its name.
+    pub fn insert_environment(
+        &self,
+        environment: &berth_core::Environment,
+        root: &Path,
+        created_at_ms: i64,
+    ) -> Result<()> {
+        let kind = match environment.kind {
+            berth_core::EnvironmentKind::Image => "image",
+            _ => "rootfs",
+        };
+        self.lock()
+            .execute(
+                "INSERT INTO environments (id, name, kind, root, description, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    environment.id,
+                    environment.name,
+                    kind,
+                    root.to_string_lossy(),
+                    environment.description,
+                    created_at_ms
+                ],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::new(
+                        ErrorCode::AlreadyExists,
+                        format!("An environment is already called \"{}\".", environment.name),
+                    )
+                }
+                other => query_error(other),
+            })?;
+        Ok(())
+    }
+
+    pub fn delete_environment(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM environments WHERE id = ?1", [id])
             .map_err(query_error)?;
         Ok(())
     }

@@ -415,7 +415,7 @@ impl Engine for LocalEngine {
     }
 
     async fn list_environments(&self) -> Result<Vec<Environment>> {
-        Ok(self.environments())
+        self.environments()
     }
 
     async fn resource_limits(&self) -> Result<ResourceLimits> {

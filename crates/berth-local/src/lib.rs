@@ -6,6 +6,7 @@ pub mod dirs;
 pub mod disk;
 pub mod doctor;
 mod engine;
+pub mod environments;
 pub mod files;
 mod plan;
 pub mod sessions;

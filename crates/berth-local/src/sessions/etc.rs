@@ -60,12 +60,39 @@ pub fn group(uid: u32) -> String {
     format!("root:x:0:\nwork:x:{uid}:\nnogroup:x:65534:\n")
 }
 
-/// What the host's entries look like now: a change in any of them makes a new copy.
-fn signature(host_etc: &Path, uid: u32) -> String {
+/// Which entries of a source `/etc` a session gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The host's: only [`HOST_ETC`].
+    Host,
+    /// An image's or registered root file system's own `/etc`: all of it.
+    Everything,
+}
+
+fn entries(source: &Path, selection: Selection) -> Vec<String> {
+    match selection {
+        Selection::Host => HOST_ETC.iter().map(|e| (*e).to_owned()).collect(),
+        Selection::Everything => {
+            let mut names: Vec<String> = std::fs::read_dir(source)
+                .map(|list| {
+                    list.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| !["passwd", "group", "hostname", "hosts"].contains(&n.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names
+        }
+    }
+}
+
+/// What the source's entries look like now: a change in any of them makes a new copy.
+fn signature(source: &Path, names: &[String], uid: u32) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    uid.hash(&mut hasher);
-    for entry in HOST_ETC {
-        if let Ok(meta) = std::fs::symlink_metadata(host_etc.join(entry)) {
+    (uid, source).hash(&mut hasher);
+    for entry in names {
+        if let Ok(meta) = std::fs::symlink_metadata(source.join(entry)) {
             (
                 entry,
                 meta.len(),
@@ -79,9 +106,11 @@ fn signature(host_etc: &Path, uid: u32) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// The shared copy for sessions whose user is `uid`, under `base`; made if missing.
-pub fn curated(base: &Path, host_etc: &Path, uid: u32) -> io::Result<PathBuf> {
-    let dir = base.join(format!("etc-{}", signature(host_etc, uid)));
+/// The shared copy of `source`'s `/etc` for sessions whose user is `uid`, under `base`; made if
+/// missing.
+pub fn curated(base: &Path, source: &Path, selection: Selection, uid: u32) -> io::Result<PathBuf> {
+    let names = entries(source, selection);
+    let dir = base.join(format!("etc-{}", signature(source, &names, uid)));
     if dir.join("passwd").exists() {
         return Ok(dir);
     }
@@ -93,8 +122,8 @@ pub fn curated(base: &Path, host_etc: &Path, uid: u32) -> io::Result<PathBuf> {
     ));
     std::fs::create_dir_all(&building)?;
     std::fs::set_permissions(&building, std::fs::Permissions::from_mode(0o755))?;
-    for entry in HOST_ETC {
-        copy(&host_etc.join(entry), &building.join(entry), entry)?;
+    for entry in &names {
+        copy(&source.join(entry), &building.join(entry), entry)?;
     }
     // hostname and hosts are bound over these per session; a read-only /etc could not take a
     // new mount point.
@@ -187,7 +216,7 @@ mod tests {
             .unwrap();
         std::os::unix::fs::symlink("/usr/bin/vim.basic", etc.join("alternatives")).unwrap();
 
-        let copy = curated(base.path(), etc, 1000).unwrap();
+        let copy = curated(base.path(), etc, Selection::Host, 1000).unwrap();
         assert_eq!(
             std::fs::read_to_string(copy.join("nsswitch.conf")).unwrap(),
             "passwd: files"
@@ -212,9 +241,12 @@ mod tests {
                 .contains("work:x:1000")
         );
         // Same host, same copy; a changed host entry, a new one.
-        assert_eq!(curated(base.path(), etc, 1000).unwrap(), copy);
+        assert_eq!(
+            curated(base.path(), etc, Selection::Host, 1000).unwrap(),
+            copy
+        );
         std::fs::write(etc.join("nsswitch.conf"), "passwd: files systemd").unwrap();
-        let newer = curated(base.path(), etc, 1000).unwrap();
+        let newer = curated(base.path(), etc, Selection::Host, 1000).unwrap();
         assert_ne!(newer, copy);
         prune(base.path(), &newer);
         assert!(!copy.exists() && newer.exists());

@@ -15,17 +15,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{
-    Environment, Error, ErrorCode, LimitEnforcement, MountPlan, NewSession, ResourceLimits, Result,
-    Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
-    session::validate_session_name,
+    Error, ErrorCode, LimitEnforcement, MountPlan, NewSession, ResourceLimits, Result, Session,
+    SessionRuntime, SessionStatus, SessionType, plan_mounts, session::validate_session_name,
 };
 
 use crate::LocalEngine;
+use crate::environments::SystemRoot;
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{Launch, STATE_NAME, SupervisorState};
-
-/// The only environment so far: this computer's own `/usr`, read-only.
-pub const HOST_ENVIRONMENT: &str = "host";
 
 /// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
 /// host root (`local-sandbox.md`), and `nobody` exists on every Linux system.
@@ -113,22 +110,6 @@ impl LocalEngine {
             })
     }
 
-    pub(crate) fn environments(&self) -> Vec<Environment> {
-        let os = std::fs::read_to_string("/etc/os-release")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                    .map(|v| v.trim_matches('"').to_owned())
-            })
-            .unwrap_or_else(|| "this computer".to_owned());
-        vec![Environment {
-            id: HOST_ENVIRONMENT.to_owned(),
-            name: "This computer".to_owned(),
-            description: format!("{os}: its programs in /usr, read-only"),
-        }]
-    }
-
     pub(crate) fn limits(&self) -> ResourceLimits {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
@@ -160,15 +141,7 @@ impl LocalEngine {
                 "The Docker runtime is not available in this build yet; use the bwrap runtime.",
             ));
         }
-        if spec.environment != HOST_ENVIRONMENT {
-            return Err(Error::new(
-                ErrorCode::NotFound,
-                format!(
-                    "There is no environment \"{}\"; `berth env list` shows what there is.",
-                    spec.environment
-                ),
-            ));
-        }
+        let (environment, system) = self.environment(&spec.environment)?;
         let limits = self.limits();
         let cpus = spec.resources.cpus;
         if let Some(n) = cpus {
@@ -212,7 +185,7 @@ impl LocalEngine {
             status: SessionStatus::Preparing,
             created_at_ms: now_ms(),
             ended_at_ms: None,
-            environment: spec.environment.clone(),
+            environment: environment.id.clone(),
             runtime,
             network: spec.network,
             resources: berth_core::ResourceRequest {
@@ -236,7 +209,7 @@ impl LocalEngine {
                     folder.map(|f| self.folder_path(f)).unwrap_or_default()
                 })
                 .collect();
-            let prepared = self.prepare_launch(&engine_session, &plan, &sources);
+            let prepared = self.prepare_launch(&engine_session, &system, &plan, &sources);
             match prepared {
                 Ok(prepared) => tokio::task::spawn_blocking(move || prepared.start())
                     .await
@@ -283,6 +256,7 @@ impl LocalEngine {
     fn prepare_launch(
         &self,
         session: &Session,
+        system: &SystemRoot,
         plan: &MountPlan,
         sources: &[PathBuf],
     ) -> Result<PreparedLaunch> {
@@ -296,9 +270,14 @@ impl LocalEngine {
         let identity = session_identity();
         let runtime_dir = self.session_runtime_dir(&session.id);
         create_runtime_dir(&self.dirs().runtime, &runtime_dir, identity)?;
+        let (etc_source, selection) = match system {
+            SystemRoot::Host => (PathBuf::from("/etc"), etc::Selection::Host),
+            SystemRoot::Directory(root) => (root.join("etc"), etc::Selection::Everything),
+        };
         let shared_etc = etc::curated(
             &self.dirs().runtime,
-            Path::new("/etc"),
+            &etc_source,
+            selection,
             sandbox::SESSION_UID,
         )
         .map_err(|e| io_error("Cannot prepare the sessions' /etc", e))?;
@@ -360,6 +339,7 @@ impl LocalEngine {
             .collect();
         let sandbox_args = sandbox::arguments(&sandbox::SandboxSpec {
             hostname: &session.name,
+            system,
             shared_etc: &shared_etc,
             etc_dir: &etc_dir,
             scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
@@ -372,7 +352,22 @@ impl LocalEngine {
                 vec!["/bin/bash".to_owned(), "-lc".to_owned(), command.clone()]
             }
             // Keeps the sandbox alive; terminals join it.
-            _ => vec!["sleep".to_owned(), "infinity".to_owned()],
+            _ if *system == SystemRoot::Host => vec!["sleep".to_owned(), "infinity".to_owned()],
+            // Not every image's sleep knows "infinity" (busybox's may not).
+            _ => ["/bin/sh", "-c", "while :; do sleep 86400; done"]
+                .map(str::to_owned)
+                .to_vec(),
+        };
+        let bash = match system {
+            SystemRoot::Host => true,
+            SystemRoot::Directory(root) => ["bin/bash", "usr/bin/bash"]
+                .iter()
+                .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok()),
+        };
+        let shell = if bash {
+            vec!["/bin/bash".to_owned(), "-l".to_owned()]
+        } else {
+            vec!["/bin/sh".to_owned(), "-l".to_owned()]
         };
         let cpus = session
             .resources
@@ -384,7 +379,7 @@ impl LocalEngine {
             bwrap,
             sandbox_args,
             command,
-            shell: vec!["/bin/bash".to_owned(), "-l".to_owned()],
+            shell,
             shell_env: env,
             inherited_fds: folder_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
             run_as: identity,

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use berth_core::{NetworkMode, PlannedMount};
 
+use crate::environments::SystemRoot;
+
 /// The session user's id inside: Backend.AI's `work` user.
 pub const SESSION_UID: u32 = 1000;
 
@@ -15,6 +17,8 @@ pub const GENERATED_ETC: &[&str] = &["hostname", "hosts"];
 
 pub struct SandboxSpec<'a> {
     pub hostname: &'a str,
+    /// Where `/usr` and the rest of the system come from.
+    pub system: &'a SystemRoot,
     /// The curated `/etc` shared by sessions (see `etc.rs`).
     pub shared_etc: &'a Path,
     /// Where this session's [`GENERATED_ETC`] were written.
@@ -41,6 +45,29 @@ fn system_roots(args: &mut Vec<String>) {
                 &["--ro-bind", &format!("/{name}"), &format!("/{name}")],
             ),
             Err(_) => {}
+        }
+    }
+}
+
+/// A root file system's top level, read-only, except what every session gets fresh (`/proc`,
+/// `/dev`, `/tmp`, `/run`, `/home`) and `/etc`, which is curated. Bound entry by entry onto
+/// bwrap's own root, so mount points for folders can still be made there.
+fn image_roots(args: &mut Vec<String>, root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    names.sort();
+    for name in names {
+        let name = name.to_string_lossy().into_owned();
+        if ["proc", "dev", "sys", "tmp", "run", "home", "etc"].contains(&name.as_str()) {
+            continue;
+        }
+        let source = root.join(&name);
+        let target = format!("/{name}");
+        match std::fs::read_link(&source) {
+            Ok(link) => push(args, &["--symlink", &link.to_string_lossy(), &target]),
+            Err(_) => push(args, &["--ro-bind", &source.to_string_lossy(), &target]),
         }
     }
 }
@@ -74,8 +101,13 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
     if spec.network != NetworkMode::Host {
         args.push("--unshare-net".into());
     }
-    push(&mut args, &["--ro-bind", "/usr", "/usr"]);
-    system_roots(&mut args);
+    match spec.system {
+        SystemRoot::Host => {
+            push(&mut args, &["--ro-bind", "/usr", "/usr"]);
+            system_roots(&mut args);
+        }
+        SystemRoot::Directory(root) => image_roots(&mut args, root),
+    }
     push(
         &mut args,
         &["--ro-bind", &spec.shared_etc.to_string_lossy(), "/etc"],
@@ -168,6 +200,7 @@ mod tests {
         let mounts = [(7, &a), (8, &b)];
         let args = arguments(&SandboxSpec {
             hostname: "s1",
+            system: &SystemRoot::Host,
             shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/run/x/etc"),
             scratch_bytes: 1 << 30,
@@ -206,6 +239,7 @@ mod tests {
     fn host_network_is_explicit_and_brings_resolv_conf() {
         let args = arguments(&SandboxSpec {
             hostname: "s1",
+            system: &SystemRoot::Host,
             shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/e"),
             scratch_bytes: 1,

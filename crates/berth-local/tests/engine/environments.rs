@@ -1,0 +1,274 @@
+//! Environments: an image made offline from this machine's own binaries, packed the way
+//! `docker save` packs it, imported, and run; archives built to attack the importer refused
+//! with nothing written outside the target.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_core::{Engine, EnvironmentKind, ErrorCode, MountRequest, NewFolder, NewSession};
+use berth_local::supervisor::client::finish_exec;
+
+use crate::engine;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A tar entry whose name is written byte for byte: the tar crate's own setters refuse `..` and
+/// absolute names, and the hostile archives below need exactly those.
+fn raw_entry(
+    builder: &mut tar::Builder<impl Write>,
+    name: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+) {
+    let mut header = tar::Header::new_gnu();
+    let gnu = header.as_gnu_mut().unwrap();
+    gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+    if let Some(link) = link {
+        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_mode(0o755);
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+fn file(builder: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
+    raw_entry(builder, name, tar::EntryType::Regular, None, data);
+}
+
+/// The programs the image needs and every library they load, at their real paths.
+fn host_files() -> Vec<PathBuf> {
+    let programs =
+        ["dash", "bash", "sleep", "cat", "ls", "id", "test"].map(|p| Path::new("/usr/bin").join(p));
+    let mut files: Vec<PathBuf> = programs.to_vec();
+    for program in &programs {
+        let ldd = std::process::Command::new("ldd")
+            .arg(program)
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
+                files.push(std::fs::canonicalize(path).unwrap());
+                files.push(PathBuf::from(path));
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+fn layer(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    build(&mut builder);
+    builder.into_inner().unwrap()
+}
+
+/// A `docker save` archive: manifest.json naming the layers, bottom first.
+fn docker_save(path: &Path, layers: Vec<Vec<u8>>) {
+    let mut archive = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("l{i}/layer.tar"))
+        .collect();
+    let manifest =
+        serde_json::json!([{ "Config": "config.json", "RepoTags": ["test:1"], "Layers": names }]);
+    file(
+        &mut archive,
+        "manifest.json",
+        manifest.to_string().as_bytes(),
+    );
+    file(&mut archive, "config.json", b"{}");
+    for (name, bytes) in names.iter().zip(layers) {
+        file(&mut archive, name, &bytes);
+    }
+    archive.finish().unwrap();
+}
+
+fn good_image(path: &Path) {
+    let base = layer(|b| {
+        for dir in [
+            "usr",
+            "usr/bin",
+            "usr/lib",
+            "usr/lib64",
+            "usr/lib/x86_64-linux-gnu",
+            "etc",
+            "opaque",
+        ] {
+            raw_entry(b, &format!("{dir}/"), tar::EntryType::Directory, None, b"");
+        }
+        for link in ["bin", "lib", "lib64", "sbin"] {
+            raw_entry(
+                b,
+                link,
+                tar::EntryType::Symlink,
+                Some(&format!("usr/{link}")),
+                b"",
+            );
+        }
+        for host in host_files() {
+            let inside = host.to_string_lossy().trim_start_matches('/').to_owned();
+            // /lib/... and /lib64/... are links into /usr on the host and in the image.
+            let inside = match inside.split_once('/') {
+                Some(("lib" | "lib64" | "bin" | "sbin", _)) => format!("usr/{inside}"),
+                _ => inside,
+            };
+            file(b, &inside, &std::fs::read(&host).unwrap());
+        }
+        raw_entry(b, "usr/bin/sh", tar::EntryType::Symlink, Some("dash"), b"");
+        file(b, "etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
+        file(b, "etc/removed-later", b"lower layer");
+        file(b, "opaque/a", b"a");
+        file(b, "opaque/b", b"b");
+    });
+    let upper = layer(|b| {
+        file(b, "etc/.wh.removed-later", b"");
+        file(b, "opaque/c", b"c");
+        file(b, "opaque/.wh..wh..opq", b"");
+        file(b, "hello.txt", b"from the image\n");
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&upper).unwrap();
+    docker_save(path, vec![base, gz.finish().unwrap()]);
+}
+
+#[test]
+fn an_imported_image_runs_sessions_with_its_own_system_and_our_rules() {
+    let fixture = engine();
+    let rt = runtime();
+    let archive = fixture.root.path().join("tiny.tar");
+    good_image(&archive);
+    let environment = fixture.engine.import_image(&archive, Some("tiny")).unwrap();
+    assert_eq!(environment.kind, EnvironmentKind::Image);
+    let listed = rt.block_on(fixture.engine.list_environments()).unwrap();
+    assert_eq!(
+        listed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["host", environment.id.as_str()]
+    );
+
+    rt.block_on(fixture.engine.create_folder(NewFolder::named("data")))
+        .unwrap();
+    let session = rt
+        .block_on(fixture.engine.create_session(NewSession::interactive(
+            "tiny",
+            vec![MountRequest {
+                folder: "data".into(),
+                alias: Some("/workspace".into()),
+                access: None,
+            }],
+        )))
+        .unwrap();
+    let (_, client) = fixture.engine.session_client(&session.id).unwrap();
+    let script = "cat /hello.txt; ls /opaque; test -e /etc/removed-later && echo WHITEOUT-IGNORED; \
+                  id -un; echo saved > /workspace/out; echo x > /hello.txt 2>/dev/null || echo system-read-only";
+    let out = finish_exec(
+        client
+            .exec(vec!["/bin/sh".into(), "-c".into(), script.into()])
+            .unwrap(),
+        b"",
+    )
+    .unwrap();
+    rt.block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
+    assert_eq!(
+        out.stdout_text(),
+        "from the image\nc\nwork\nsystem-read-only\n",
+        "{}",
+        out.stderr_text()
+    );
+    let folder = rt.block_on(fixture.engine.folder("data")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(fixture.engine.folder_path(&folder).join("out")).unwrap(),
+        "saved\n"
+    );
+
+    fixture.engine.remove_environment("tiny").unwrap();
+    assert!(
+        !fixture
+            .root
+            .path()
+            .join("data/environments")
+            .join(&environment.id)
+            .exists()
+    );
+}
+
+#[test]
+fn hostile_archives_are_refused_and_write_nothing_outside() {
+    let fixture = engine();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().to_string_lossy().into_owned();
+    let attacks: Vec<(&str, Vec<u8>)> = vec![
+        ("climbing", layer(|b| file(b, "../../escaped", b"x"))),
+        (
+            "absolute",
+            layer(|b| file(b, &format!("{target}/absolute"), b"x")),
+        ),
+        (
+            "through a link",
+            layer(|b| {
+                raw_entry(b, "evil", tar::EntryType::Symlink, Some(&target), b"");
+                file(b, "evil/through-link", b"x");
+            }),
+        ),
+        (
+            "hard link out",
+            layer(|b| raw_entry(b, "hl", tar::EntryType::Link, Some("../../etc/passwd"), b"")),
+        ),
+        (
+            "whiteout of the parent",
+            layer(|b| file(b, "sub/.wh...", b"")),
+        ),
+    ];
+    for (attack, bytes) in attacks {
+        let archive = fixture.root.path().join("bad.tar");
+        docker_save(&archive, vec![bytes]);
+        let error = fixture
+            .engine
+            .import_image(&archive, Some("bad"))
+            .unwrap_err();
+        assert_eq!(
+            error.code,
+            ErrorCode::InvalidInput,
+            "{attack}: {}",
+            error.message
+        );
+        assert!(
+            error.message.contains("refused"),
+            "{attack}: {}",
+            error.message
+        );
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{attack} wrote outside"
+        );
+        let left: Vec<_> = std::fs::read_dir(fixture.root.path().join("data/environments"))
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{attack} left files behind");
+    }
+    assert!(!fixture.root.path().join("escaped").exists());
+    let listed = runtime()
+        .block_on(fixture.engine.list_environments())
+        .unwrap();
+    assert_eq!(listed.len(), 1, "only the host environment remains");
+    let not_an_image = fixture.root.path().join("plain.tar");
+    docker_save(&not_an_image, vec![]);
+    std::fs::write(&not_an_image, b"not a tar at all").unwrap();
+    assert_eq!(
+        fixture
+            .engine
+            .import_image(&not_an_image, Some("x"))
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidInput
+    );
+}
