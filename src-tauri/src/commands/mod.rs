@@ -2,6 +2,7 @@
 //! it, return its `{code, message}` error unchanged.
 
 pub mod engine;
+pub mod environments;
 pub mod files;
 pub mod folders;
 pub mod sessions;

@@ -373,6 +373,36 @@ async listEnvironments() : Promise<Result<Environment[], BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * The native file picker for a `docker save` / OCI archive; `None` when the user cancels.
+ */
+async pickImageArchive() : Promise<Result<string | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pick_image_archive") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Imports the archive at `path` (from the picker) as environment `name`.
+ */
+async importEnvironment(path: string, name: string | null) : Promise<Result<Environment, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("import_environment", { path, name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async removeEnvironment(name: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_environment", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async resourceLimits() : Promise<Result<ResourceLimits, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("resource_limits") };
@@ -572,11 +602,27 @@ export type Environment = {
 /**
  * `host`, or an engine-specific id.
  */
-id: string; name: string; 
+id: string; name: string; kind: EnvironmentKind; 
 /**
  * One line for the launcher: what is in it.
  */
 description: string }
+/**
+ * Where an environment's system files come from.
+ */
+export type EnvironmentKind = 
+/**
+ * This computer's own `/usr`, read-only.
+ */
+"host" | 
+/**
+ * A root file system directory the user registered.
+ */
+"rootfs" | 
+/**
+ * An image imported from a `docker save` or OCI archive (or a cluster's image).
+ */
+"image"
 /**
  * What kind of failure happened, as far as a screen needs to know to decide what to offer.
  */
