@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import type { ResourceLimits } from "./bindings";
+import { emptyDraft, mountRequests, problemsByFolder, resourceError, stepBlockers, toNewSession, togglePick, type StepContext } from "./launcher";
+
+const GIB = 1024 ** 3;
+const limits: ResourceLimits = {
+  max_cpus: 4,
+  cpus: "enforced",
+  max_memory_bytes: 8 * GIB,
+  memory: "advisory",
+  default_scratch_bytes: 2 * GIB,
+  max_scratch_bytes: 16 * GIB,
+  scratch: "enforced",
+  note: "Memory is advisory here.",
+};
+const fine: StepContext = { nameError: null, limits, mountProblems: [] };
+
+describe("stepBlockers", () => {
+  it("lets a fresh interactive draft through every step (no folder is allowed)", () => {
+    for (const step of ["type", "environment", "storage", "review"] as const) {
+      expect(stepBlockers(step, emptyDraft(), fine)).toEqual([]);
+    }
+  });
+
+  it("holds Session Type on a bad name, and a batch session without a command", () => {
+    expect(stepBlockers("type", emptyDraft(), { ...fine, nameError: "Bad name." })).toEqual(["Bad name."]);
+    const batch = { ...emptyDraft(), sessionType: "batch" as const };
+    expect(stepBlockers("type", batch, fine)).toEqual(["A batch session needs a startup command."]);
+    expect(stepBlockers("type", { ...batch, command: "true" }, fine)).toEqual([]);
+  });
+
+  it("holds resources above this machine's limits or not numbers", () => {
+    const draft = { ...emptyDraft(), cpus: "8", memoryGiB: "abc", scratchGiB: "2.5" };
+    expect(stepBlockers("environment", draft, fine)).toEqual([
+      "CPUs can be at most 4 on this machine.",
+      "Memory must be a positive number.",
+    ]);
+    expect(stepBlockers("environment", { ...emptyDraft(), cpus: "1.5" }, fine)).toEqual(["CPUs must be a whole number."]);
+    expect(stepBlockers("environment", { ...emptyDraft(), runtime: "docker" }, fine)).toEqual(["The Docker runtime is not available yet."]);
+  });
+
+  it("holds Data & Storage while the planner refuses or has not answered, and review with it", () => {
+    const refused: StepContext = { ...fine, mountProblems: [{ folder: "a", rule: "dot_component", message: "“a”: .. is not allowed." }] };
+    expect(stepBlockers("storage", emptyDraft(), refused)).toEqual(["“a”: .. is not allowed."]);
+    expect(stepBlockers("review", emptyDraft(), refused)).toEqual(["“a”: .. is not allowed."]);
+    expect(stepBlockers("storage", emptyDraft(), { ...fine, mountProblems: null })).toEqual(["Checking the mounts…"]);
+  });
+});
+
+describe("toNewSession", () => {
+  it("turns the draft into what create_session takes", () => {
+    const draft = {
+      ...emptyDraft(),
+      name: " run-1 ",
+      memoryGiB: "1.5",
+      folders: [
+        { folder: "a", alias: " data/in ", readOnly: false },
+        { folder: "b", alias: "", readOnly: true },
+      ],
+    };
+    expect(toNewSession(draft)).toEqual({
+      name: "run-1",
+      session_type: "interactive",
+      environment: "host",
+      mounts: [
+        { folder: "a", alias: "data/in", access: null },
+        { folder: "b", alias: null, access: "read_only" },
+      ],
+      command: null,
+      runtime: "bwrap",
+      network: "none",
+      resources: { cpus: null, memory_bytes: 1.5 * GIB, scratch_bytes: null },
+    });
+  });
+
+  it("sends the command only for batch sessions and lets the engine name an unnamed one", () => {
+    const spec = toNewSession({ ...emptyDraft(), sessionType: "batch", command: "make" });
+    expect(spec.command).toBe("make");
+    expect(spec.name).toBeNull();
+    expect(toNewSession({ ...emptyDraft(), command: "leftover" }).command).toBeNull();
+  });
+});
+
+describe("picking folders", () => {
+  it("toggles, keeps pick order, and starts read-only folders read-only", () => {
+    let picks = togglePick([], "a", false);
+    picks = togglePick(picks, "ro-data", true);
+    expect(picks).toEqual([
+      { folder: "a", alias: "", readOnly: false },
+      { folder: "ro-data", alias: "", readOnly: true },
+    ]);
+    expect(togglePick(picks, "a", false)).toEqual([{ folder: "ro-data", alias: "", readOnly: true }]);
+    expect(mountRequests(picks)[1].access).toBe("read_only");
+  });
+
+  it("groups the planner's problems by folder", () => {
+    const grouped = problemsByFolder([
+      { folder: "a", rule: "reserved_path", message: "one" },
+      { folder: "b", rule: "duplicate_target", message: "two" },
+      { folder: "a", rule: "nested_target", message: "three" },
+    ]);
+    expect(grouped.get("a")).toEqual(["one", "three"]);
+    expect(grouped.get("b")).toEqual(["two"]);
+  });
+});
+
+it("accepts an empty resource field as the engine's default", () => {
+  expect(resourceError("CPUs", "  ", 4, true)).toBeNull();
+});

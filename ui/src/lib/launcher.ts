@@ -1,0 +1,162 @@
+// The launcher's rules that need no window: what each step requires before Next, and how the
+// user's choices become the `NewSession` the engine receives. The engine checks everything
+// again; these only decide what the wizard lets the user do next.
+import type {
+  MountProblem,
+  MountRequest,
+  NetworkMode,
+  NewSession,
+  ResourceLimits,
+  SessionRuntime,
+  SessionType,
+} from "./bindings";
+
+export const STEPS = [
+  { id: "type", title: "Session Type" },
+  { id: "environment", title: "Environments & Resource allocation" },
+  { id: "storage", title: "Data & Storage" },
+  { id: "review", title: "Review & Launch" },
+] as const;
+
+export type StepId = (typeof STEPS)[number]["id"];
+
+export type PickedFolder = { folder: string; alias: string; readOnly: boolean };
+
+export type Draft = {
+  sessionType: SessionType;
+  name: string;
+  command: string;
+  environment: string;
+  /** Empty means the engine's default. */
+  cpus: string;
+  memoryGiB: string;
+  scratchGiB: string;
+  network: NetworkMode;
+  runtime: SessionRuntime;
+  folders: PickedFolder[];
+};
+
+export function emptyDraft(): Draft {
+  return {
+    sessionType: "interactive",
+    name: "",
+    command: "",
+    environment: "host",
+    cpus: "",
+    memoryGiB: "",
+    scratchGiB: "",
+    network: "none",
+    runtime: "bwrap",
+    folders: [],
+  };
+}
+
+const GIB = 1024 ** 3;
+
+/** A number field's value, or null when empty; NaN when it is not a number. */
+function parsed(text: string): number | null {
+  const trimmed = text.trim();
+  return trimmed === "" ? null : Number(trimmed);
+}
+
+/** What is wrong with a resource field, or null. `max` is in the field's unit. */
+export function resourceError(label: string, text: string, max: number, integer: boolean): string | null {
+  const value = parsed(text);
+  if (value === null) return null;
+  if (!Number.isFinite(value) || value <= 0) return `${label} must be a positive number.`;
+  if (integer && !Number.isInteger(value)) return `${label} must be a whole number.`;
+  if (value > max) return `${label} can be at most ${formatMax(max)} on this machine.`;
+  return null;
+}
+
+function formatMax(max: number): string {
+  return Number.isInteger(max) ? String(max) : max.toFixed(1);
+}
+
+export type StepContext = {
+  /** The live answer of `check_session_name`, null when the name is fine or empty. */
+  nameError: string | null;
+  limits: ResourceLimits | null;
+  /** The last `preview_mounts` answer's problems; null while a preview is on its way. */
+  mountProblems: MountProblem[] | null;
+};
+
+/** Why the user cannot leave `step` with Next yet; empty when they can. */
+export function stepBlockers(step: StepId, draft: Draft, context: StepContext): string[] {
+  const blockers: string[] = [];
+  switch (step) {
+    case "type":
+      if (context.nameError) blockers.push(context.nameError);
+      if (draft.sessionType === "batch" && draft.command.trim() === "") {
+        blockers.push("A batch session needs a startup command.");
+      }
+      break;
+    case "environment": {
+      if (draft.environment === "") blockers.push("Pick an environment.");
+      if (draft.runtime === "docker") blockers.push("The Docker runtime is not available yet.");
+      const limits = context.limits;
+      if (limits) {
+        for (const error of [
+          resourceError("CPUs", draft.cpus, limits.max_cpus, true),
+          resourceError("Memory", draft.memoryGiB, limits.max_memory_bytes / GIB, false),
+          resourceError("Scratch space", draft.scratchGiB, limits.max_scratch_bytes / GIB, false),
+        ]) {
+          if (error) blockers.push(error);
+        }
+      }
+      break;
+    }
+    case "storage":
+      if (context.mountProblems === null) blockers.push("Checking the mounts…");
+      else blockers.push(...context.mountProblems.map((p) => p.message));
+      break;
+    case "review":
+      for (const earlier of ["type", "environment", "storage"] as const) {
+        blockers.push(...stepBlockers(earlier, draft, context));
+      }
+      break;
+  }
+  return blockers;
+}
+
+/** The mount requests for the picked folders, in the order they were picked. */
+export function mountRequests(folders: PickedFolder[]): MountRequest[] {
+  return folders.map((f) => ({
+    folder: f.folder,
+    alias: f.alias.trim() === "" ? null : f.alias.trim(),
+    // Unticked leaves the choice to the folder's permission (ro folders stay ro).
+    access: f.readOnly ? "read_only" : null,
+  }));
+}
+
+/** What `create_session` receives. */
+export function toNewSession(draft: Draft): NewSession {
+  const gib = (text: string) => {
+    const value = parsed(text);
+    return value === null ? null : Math.round(value * GIB);
+  };
+  return {
+    name: draft.name.trim() === "" ? null : draft.name.trim(),
+    session_type: draft.sessionType,
+    environment: draft.environment,
+    mounts: mountRequests(draft.folders),
+    command: draft.sessionType === "batch" ? draft.command : null,
+    runtime: draft.runtime,
+    network: draft.network,
+    resources: { cpus: parsed(draft.cpus), memory_bytes: gib(draft.memoryGiB), scratch_bytes: gib(draft.scratchGiB) },
+  };
+}
+
+/** The planner's problems grouped by the folder they name, for showing next to each folder. */
+export function problemsByFolder(problems: MountProblem[]): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const problem of problems) grouped.set(problem.folder, [...(grouped.get(problem.folder) ?? []), problem.message]);
+  return grouped;
+}
+
+/** Adds or removes `folder` from the picks; a read-only folder starts (and stays) read-only. */
+export function togglePick(folders: PickedFolder[], folder: string, readOnlyFolder: boolean): PickedFolder[] {
+  return folders.some((f) => f.folder === folder)
+    ? folders.filter((f) => f.folder !== folder)
+    : [...folders, { folder, alias: "", readOnly: readOnlyFolder }];
+}

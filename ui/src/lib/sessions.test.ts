@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import type { Session } from "./bindings";
+import { elapsedOf, filterSessions, formatElapsed, isLive, resourcesSummary } from "./sessions";
+
+describe("formatElapsed", () => {
+  it("reads short for a table cell at every scale", () => {
+    expect(formatElapsed(0)).toBe("0s");
+    expect(formatElapsed(42_900)).toBe("42s");
+    expect(formatElapsed(303_000)).toBe("5m 03s");
+    expect(formatElapsed((2 * 3600 + 5 * 60) * 1000)).toBe("2h 05m");
+    expect(formatElapsed((3 * 24 + 4) * 3600 * 1000)).toBe("3d 4h");
+    expect(formatElapsed(-5)).toBe("0s");
+  });
+
+  it("stops counting when the session ended", () => {
+    expect(elapsedOf({ created_at_ms: 1000, ended_at_ms: 61_000 }, 999_999)).toBe(60_000);
+    expect(elapsedOf({ created_at_ms: 1000, ended_at_ms: null }, 11_000)).toBe(10_000);
+  });
+});
+
+it("files preparing, running and terminating sessions under Running, the rest under Finished", () => {
+  const statuses = ["preparing", "running", "terminating", "terminated", "error"] as const;
+  expect(statuses.filter(isLive)).toEqual(["preparing", "running", "terminating"]);
+  const sessions = statuses.map((status, i) => ({ id: String(i), status }) as Session);
+  expect(filterSessions(sessions, "finished").map((s) => s.status)).toEqual(["terminated", "error"]);
+});
+
+it("summarises resources, saying where the default applies", () => {
+  expect(resourcesSummary({ cpus: 2, memory_bytes: null, scratch_bytes: 1024 ** 3 })).toBe("2 CPUs · memory: default · 1.0 GiB scratch");
+});

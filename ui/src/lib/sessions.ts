@@ -1,0 +1,41 @@
+// How sessions read in the list and the drawer: elapsed time, which filter a status falls
+// under, and a one-line summary of resources.
+import type { ResourceRequest, Session, SessionStatus } from "./bindings";
+import { humanBytes } from "./format";
+
+export type SessionFilter = "running" | "finished";
+
+/** Running = still holding a sandbox (or about to); finished = nothing left but the record. */
+export function isLive(status: SessionStatus): boolean {
+  return status === "preparing" || status === "running" || status === "terminating";
+}
+
+export function filterSessions(sessions: Session[], filter: SessionFilter): Session[] {
+  return sessions.filter((s) => isLive(s.status) === (filter === "running"));
+}
+
+/** `42s`, `5m 03s`, `2h 05m`, `3d 4h`: short enough for a table cell, exact enough to watch. */
+export function formatElapsed(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${pad(seconds % 60)}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h ${pad(minutes % 60)}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+/** How long the session has run (until now while live, until it ended otherwise). */
+export function elapsedOf(session: Pick<Session, "created_at_ms" | "ended_at_ms">, now: number): number {
+  return (session.ended_at_ms ?? now) - session.created_at_ms;
+}
+
+export function resourcesSummary(resources: ResourceRequest): string {
+  const parts = [
+    resources.cpus !== null ? `${resources.cpus} CPU${resources.cpus === 1 ? "" : "s"}` : "CPUs: default",
+    resources.memory_bytes !== null ? `${humanBytes(resources.memory_bytes)} memory` : "memory: default",
+    resources.scratch_bytes !== null ? `${humanBytes(resources.scratch_bytes)} scratch` : "scratch: default",
+  ];
+  return parts.join(" · ");
+}

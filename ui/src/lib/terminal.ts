@@ -1,0 +1,160 @@
+// The pure half of a terminal tab: decoding what the channel carries, batching the
+// acknowledgements that keep the Rust side reading, and the colours for light and dark.
+// Kept free of xterm.js and Tauri so it is unit-tested in Node.
+
+/** One message from `open_terminal`'s channel (see `TerminalChunk` in Rust). */
+export type TerminalMessage = { kind: "output"; bytes: Uint8Array } | { kind: "exit"; status: number };
+
+/**
+ * Decodes a channel message: byte 0 = 0 then output bytes, 1 then the exit status (i32 LE).
+ * The bindings type the message as `number[]`, but a raw IPC body reaches the webview as an
+ * ArrayBuffer; both are accepted so a JSON fallback would still work.
+ */
+export function decodeChunk(message: ArrayBuffer | ArrayLike<number>): TerminalMessage | null {
+  const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : Uint8Array.from(message);
+  if (bytes.length === 0) return null;
+  if (bytes[0] === 0) return { kind: "output", bytes: bytes.subarray(1) };
+  if (bytes[0] === 1 && bytes.length >= 5) {
+    return { kind: "exit", status: new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getInt32(0, true) };
+  }
+  return null;
+}
+
+/**
+ * Counts bytes xterm.js has finished parsing and reports them in batches: one IPC call per
+ * 64 KiB instead of one per chunk, and whatever is left once output goes quiet. Rust pauses the
+ * shell at 512 KiB unacknowledged, so a batch must stay well below that.
+ */
+export class AckBatcher {
+  private pending = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly send: (bytes: number) => void,
+    private readonly batchBytes = 64 * 1024,
+    private readonly idleMs = 20,
+  ) {}
+
+  /** `bytes` more bytes were parsed (call from `term.write`'s callback). */
+  processed(bytes: number): void {
+    this.pending += bytes;
+    if (this.pending >= this.batchBytes) {
+      this.flush();
+    } else if (this.timer === null) {
+      this.timer = setTimeout(() => this.flush(), this.idleMs);
+    }
+  }
+
+  flush(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending > 0) {
+      const bytes = this.pending;
+      this.pending = 0;
+      this.send(bytes);
+    }
+  }
+
+  /** Stops the idle timer; nothing more is sent. */
+  dispose(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = 0;
+  }
+}
+
+/** The line written into the terminal when its shell ends. */
+export function exitLine(status: number): string {
+  return `\r\n\x1b[2m[exited (status ${status})]\x1b[0m\r\n`;
+}
+
+/** Which key chords the terminal keeps for the clipboard rather than sending to the shell. */
+export function clipboardChord(event: Pick<KeyboardEvent, "type" | "ctrlKey" | "shiftKey" | "altKey" | "metaKey" | "key" | "code">): "copy" | "paste" | null {
+  if (event.type !== "keydown" || event.altKey || event.metaKey) return null;
+  // Ctrl+Shift+C / V as in GNOME Terminal and Konsole; Ctrl+Insert / Shift+Insert as in xterm.
+  if (event.ctrlKey && event.shiftKey && event.code === "KeyC") return "copy";
+  if (event.ctrlKey && event.shiftKey && event.code === "KeyV") return "paste";
+  if (event.ctrlKey && !event.shiftKey && event.key === "Insert") return "copy";
+  if (event.shiftKey && !event.ctrlKey && event.key === "Insert") return "paste";
+  return null;
+}
+
+export type TerminalTheme = {
+  background: string;
+  foreground: string;
+  cursor: string;
+  cursorAccent: string;
+  selectionBackground: string;
+  black: string;
+  red: string;
+  green: string;
+  yellow: string;
+  blue: string;
+  magenta: string;
+  cyan: string;
+  white: string;
+  brightBlack: string;
+  brightRed: string;
+  brightGreen: string;
+  brightYellow: string;
+  brightBlue: string;
+  brightMagenta: string;
+  brightCyan: string;
+  brightWhite: string;
+};
+
+// The app's own surface and text colours (app.css), so the terminal sits in the page rather
+// than as a black hole in a light window; ANSI colours dark enough to read on white.
+const LIGHT: TerminalTheme = {
+  background: "#ffffff",
+  foreground: "#1b2430",
+  cursor: "#1f6fa8",
+  cursorAccent: "#ffffff",
+  selectionBackground: "#b9d7ee",
+  black: "#1b2430",
+  red: "#b42c2c",
+  green: "#1e7a44",
+  yellow: "#8a6100",
+  blue: "#1f5fa8",
+  magenta: "#8b3fa0",
+  cyan: "#0f7580",
+  white: "#c5ccd4",
+  brightBlack: "#5d6978",
+  brightRed: "#d04040",
+  brightGreen: "#2f9e5b",
+  brightYellow: "#a87a00",
+  brightBlue: "#2f7cc4",
+  brightMagenta: "#a653bf",
+  brightCyan: "#16909c",
+  brightWhite: "#e1e5ea",
+};
+
+const DARK: TerminalTheme = {
+  background: "#12151a",
+  foreground: "#e4e8ee",
+  cursor: "#5aaee6",
+  cursorAccent: "#12151a",
+  selectionBackground: "#2e4a63",
+  black: "#2a313a",
+  red: "#ec6b6b",
+  green: "#4cc07c",
+  yellow: "#e0b050",
+  blue: "#5aaee6",
+  magenta: "#c586e0",
+  cyan: "#4fc6cf",
+  white: "#c5ccd4",
+  brightBlack: "#6b7685",
+  brightRed: "#ff8a8a",
+  brightGreen: "#6fdc9a",
+  brightYellow: "#f2cc70",
+  brightBlue: "#8ccaf2",
+  brightMagenta: "#dba6f0",
+  brightCyan: "#7adde4",
+  brightWhite: "#ffffff",
+};
+
+export function terminalTheme(dark: boolean): TerminalTheme {
+  return dark ? DARK : LIGHT;
+}
