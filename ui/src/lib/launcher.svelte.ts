@@ -1,0 +1,28 @@
+// The launcher's state lives here rather than in its component, so a detour to a folder's
+// explorer (or another page) and back resumes the wizard where the user left it.
+import type { Session } from "./bindings";
+import { emptyDraft, type Draft } from "./launcher";
+import type { SessionFilter } from "./sessions";
+
+export const launcher = $state<{ open: boolean; step: number; draft: Draft }>({
+  open: false,
+  step: 0,
+  draft: emptyDraft(),
+});
+
+export function startLauncher(): void {
+  if (launcher.open) return;
+  launcher.step = 0;
+  launcher.draft = emptyDraft();
+  launcher.open = true;
+}
+
+export function closeLauncher(): void {
+  launcher.open = false;
+}
+
+/** The Sessions page's own choices, kept across page switches like the launcher's. */
+export const sessionsView = $state<{ filter: SessionFilter; drawer: { id: string; initial: Session | null } | null }>({
+  filter: "running",
+  drawer: null,
+});

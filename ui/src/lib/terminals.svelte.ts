@@ -1,0 +1,39 @@
+// The open terminal tabs. Tabs outlive page switches (the Terminals page stays mounted, only
+// hidden), so a shell keeps its scrollback while the user looks at something else.
+import { goTo } from "./navigation.svelte";
+
+export type TerminalTab = {
+  /** Stable key for the tab (the Rust terminal id arrives later, after the shell opened). */
+  key: number;
+  sessionId: string;
+  sessionName: string;
+  /** 1, 2, … per session, for the label. */
+  number: number;
+};
+
+let nextKey = 1;
+
+export const terminalTabs = $state<{ tabs: TerminalTab[]; active: number | null }>({ tabs: [], active: null });
+
+/** Opens a new terminal tab on session `sessionId` and shows it. */
+export function openTerminalTab(sessionId: string, sessionName: string): void {
+  const numbers = terminalTabs.tabs.filter((t) => t.sessionId === sessionId).map((t) => t.number);
+  const number = numbers.length === 0 ? 1 : Math.max(...numbers) + 1;
+  const tab = { key: nextKey++, sessionId, sessionName, number };
+  terminalTabs.tabs.push(tab);
+  terminalTabs.active = tab.key;
+  goTo("terminals");
+}
+
+export function closeTerminalTab(key: number): void {
+  const index = terminalTabs.tabs.findIndex((t) => t.key === key);
+  if (index < 0) return;
+  terminalTabs.tabs.splice(index, 1);
+  if (terminalTabs.active === key) {
+    terminalTabs.active = terminalTabs.tabs[Math.min(index, terminalTabs.tabs.length - 1)]?.key ?? null;
+  }
+}
+
+export function tabLabel(tab: TerminalTab): string {
+  return `${tab.sessionName} #${tab.number}`;
+}
