@@ -3,7 +3,7 @@
 // from the X display (WebKitWebDriver's screenshot endpoint hangs), and Xvfb, the driver and
 // the app are always stopped, by process group, even when a test fails.
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -184,12 +184,21 @@ export async function openApp({ env = {} } = {}) {
   if (!existsSync(APP)) throw new Error(`${APP} is missing: build it first (make build)`);
   if (!TAURI_DRIVER) throw new Error("tauri-driver is missing: make tools installs it");
   const home = mkdtempSync(join(tmpdir(), "berth-e2e-"));
+  // Searchable (not listable) by others: when the tests run as root, sessions run as an
+  // unprivileged uid whose sandbox must reach the folders under the data directory here.
+  chmodSync(home, 0o711);
+  // Session supervisors' sockets, fresh per app so tests never see each other's sessions. When
+  // the tests run as root, sessions run as an unprivileged uid, which must be able to reach
+  // this directory: 0755, and outside `home` (0700).
+  const runtimeDir = env.BERTH_RUNTIME_DIR ?? mkdtempSync(join(tmpdir(), "berth-e2e-run-"));
+  chmodSync(runtimeDir, 0o755);
   const display = freeDisplay();
   const logs = {};
   const app = {
     home,
     display: `:${display}`,
     dataDir: env.BERTH_DATA_DIR ?? join(home, "data"),
+    runtimeDir,
     logs,
     processes: [],
     session: null,
@@ -208,6 +217,7 @@ export async function openApp({ env = {} } = {}) {
       NO_AT_BRIDGE: "1",
       WEBKIT_DISABLE_COMPOSITING_MODE: "1",
       BERTH_DATA_DIR: app.dataDir,
+      BERTH_RUNTIME_DIR: runtimeDir,
       BERTH_CONFIG_DIR: join(home, "config"),
       XDG_CONFIG_HOME: join(home, "xdg-config"),
       XDG_DATA_HOME: join(home, "xdg-data"),
@@ -236,6 +246,46 @@ export async function openApp({ env = {} } = {}) {
     error.message += `\n--- driver log ---\n${(logs["tauri-driver"] ?? []).join("").slice(-3000)}`;
     throw error;
   }
+}
+
+/** Runs the CLI on the app's data and runtime directories; returns its stdout. */
+export function cli(app, ...args) {
+  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, BERTH_RUNTIME_DIR: app.runtimeDir },
+  });
+}
+
+/**
+ * Sessions still running in the app's runtime directory (a session's directory holds its
+ * supervisor's socket and goes away when the session is destroyed; `etc-*` is shared state).
+ */
+export function leftoverSessions(app) {
+  try {
+    return readdirSync(app.runtimeDir).filter((name) => !name.startsWith("etc-"));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Fails when a test left a session running (a supervisor owned by another uid would outlive
+ * the test), after destroying what is left so the machine stays clean either way.
+ */
+async function checkNoSessionsLeft(app) {
+  if (!app.runtimeDir) return;
+  // A destroy in flight finishes within moments; give it those.
+  await until("sessions to end", () => leftoverSessions(app).length === 0, 5_000).catch(() => {});
+  const left = leftoverSessions(app);
+  for (const id of left) {
+    try {
+      cli(app, "session", "destroy", id);
+    } catch {
+      /* reported below */
+    }
+  }
+  if (left.length === 0) rmSync(app.runtimeDir, { recursive: true, force: true });
+  if (left.length > 0) throw new Error(`the test left sessions running: ${left.join(", ")} (destroyed now)`);
 }
 
 /** Ends the WebDriver session and stops the app, the driver and Xvfb. Never throws. */
@@ -349,6 +399,7 @@ export async function withApp(name, options, body) {
   const app = await openApp(options);
   try {
     await body(app);
+    await checkNoSessionsLeft(app);
   } catch (error) {
     try {
       const file = await screenshot(app, `${name}-FAILED`);
@@ -359,5 +410,7 @@ export async function withApp(name, options, body) {
     throw error;
   } finally {
     await closeApp(app);
+    // Whatever the body did, no session may outlive the test.
+    await checkNoSessionsLeft(app).catch(() => {});
   }
 }
