@@ -23,6 +23,8 @@ pub struct LocalEngine {
     catalog: Catalog,
     /// Where `berth-supervisor` is, when not next to the running program (tests).
     supervisor: std::sync::Mutex<Option<PathBuf>>,
+    /// The Docker-API socket, when not found the usual way (tests).
+    docker: std::sync::Mutex<Option<PathBuf>>,
 }
 
 impl LocalEngine {
@@ -34,6 +36,7 @@ impl LocalEngine {
             dirs,
             catalog,
             supervisor: std::sync::Mutex::new(None),
+            docker: std::sync::Mutex::new(None),
         };
         let root = engine.default_root();
         std::fs::create_dir_all(&root).map_err(|e| {
@@ -57,6 +60,18 @@ impl LocalEngine {
     /// Uses `program` as the session supervisor instead of the one next to this program.
     pub fn set_supervisor(&self, program: PathBuf) {
         *self.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(program);
+    }
+
+    /// Uses the Docker-API engine at `socket` for the Docker runtime.
+    pub fn set_docker_socket(&self, socket: PathBuf) {
+        *self.docker.lock().unwrap_or_else(|p| p.into_inner()) = Some(socket);
+    }
+
+    pub(crate) fn docker_override(&self) -> Option<PathBuf> {
+        self.docker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn supervisor_override(&self) -> Option<PathBuf> {
@@ -436,6 +451,15 @@ impl Engine for LocalEngine {
 
     async fn session_logs(&self, id_or_name: &str) -> Result<String> {
         let session = self.find_session(id_or_name)?;
+        if session.runtime == berth_core::SessionRuntime::Docker {
+            let socket = self.docker_socket()?;
+            let name = crate::sessions::docker::container_name(&session.id);
+            return crate::sessions::docker::logs(
+                &crate::sessions::docker::connect(&socket)?,
+                &name,
+            )
+            .await;
+        }
         self.read_log(&session.id)
     }
 }

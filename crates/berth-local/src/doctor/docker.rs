@@ -37,7 +37,7 @@ pub(super) async fn examine() -> Finding {
 }
 
 /// Where Docker-API engines put their socket, most specific first; `DOCKER_HOST` wins.
-fn socket_candidates() -> Vec<PathBuf> {
+pub(crate) fn socket_candidates() -> Vec<PathBuf> {
     let mut found = Vec::new();
     if let Some(host) = std::env::var_os("DOCKER_HOST") {
         if let Some(path) = host.to_string_lossy().strip_prefix("unix://") {

@@ -2,7 +2,7 @@
 //! fix. Every check does the real thing (starts a sandbox, writes a file, pings the API socket)
 //! rather than trusting a version string, because that is what a session will do.
 
-mod docker;
+pub(crate) mod docker;
 #[cfg(target_os = "linux")]
 mod linux;
 mod storage;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_core::{Environment, EnvironmentKind, Error, ErrorCode, Result};
 
 use crate::LocalEngine;
+use crate::sessions::docker;
 
 /// The environment every machine has.
 pub const HOST: &str = "host";
@@ -52,6 +53,16 @@ fn has_shell(root: &Path) -> bool {
         .any(|p| std::fs::symlink_metadata(root.join(p)).is_ok())
 }
 
+/// A Docker engine's image as an environment of the Docker runtime.
+fn docker_environment(tag: &str) -> Environment {
+    Environment {
+        id: format!("{}{tag}", docker::IMAGE_PREFIX),
+        name: tag.to_owned(),
+        kind: EnvironmentKind::Image,
+        description: "Docker image (Docker runtime)".to_owned(),
+    }
+}
+
 impl LocalEngine {
     fn host_environment(&self) -> Environment {
         let os = std::fs::read_to_string("/etc/os-release")
@@ -70,10 +81,21 @@ impl LocalEngine {
         }
     }
 
-    /// The host first, then registered and imported environments.
+    /// The host first, then registered and imported environments, then the images of a
+    /// Docker-API engine when one answers (for the Docker runtime).
     pub(crate) fn environments(&self) -> Result<Vec<Environment>> {
         let mut all = vec![self.host_environment()];
         all.extend(self.catalog().environments()?.into_iter().map(|(e, _)| e));
+        if let Ok(socket) = self.docker_socket() {
+            let listed = docker::run_apart(async {
+                let engine = docker::connect(&socket)?;
+                docker::images(&engine).await
+            });
+            match listed {
+                Ok(tags) => all.extend(tags.into_iter().map(|tag| docker_environment(&tag))),
+                Err(error) => tracing::info!(%error, "no Docker images listed"),
+            }
+        }
         Ok(all)
     }
 
@@ -81,6 +103,9 @@ impl LocalEngine {
     pub(crate) fn environment(&self, key: &str) -> Result<(Environment, SystemRoot)> {
         if key == HOST {
             return Ok((self.host_environment(), SystemRoot::Host));
+        }
+        if let Some(tag) = key.strip_prefix(docker::IMAGE_PREFIX) {
+            return Ok((docker_environment(tag), SystemRoot::Host));
         }
         self.catalog()
             .environments()?

@@ -2,6 +2,7 @@
 //! a row in the catalog (the truth the UI lists), a runtime directory where its supervisor keeps
 //! its socket and final state, and a log file in the data directory.
 
+pub mod docker;
 mod etc;
 mod ownership;
 pub mod sandbox;
@@ -136,12 +137,27 @@ impl LocalEngine {
     pub(crate) async fn start_session(&self, spec: NewSession) -> Result<Session> {
         spec.validate()?;
         let runtime = spec.runtime.unwrap_or(SessionRuntime::Bwrap);
-        if runtime == SessionRuntime::Docker {
-            return Err(Error::invalid_input(
-                "The Docker runtime is not available in this build yet; use the bwrap runtime.",
-            ));
-        }
         let (environment, system) = self.environment(&spec.environment)?;
+        let docker_image = environment.id.strip_prefix(docker::IMAGE_PREFIX);
+        match (runtime, docker_image) {
+            (SessionRuntime::Docker, None) => {
+                return Err(Error::invalid_input(format!(
+                    "The Docker runtime runs Docker images; \"{}\" is not one. Pick a docker:… environment from `berth env list`.",
+                    environment.name
+                )));
+            }
+            (SessionRuntime::Bwrap, Some(_)) => {
+                return Err(Error::invalid_input(format!(
+                    "\"{}\" is a Docker image: run it with the Docker runtime (--runtime docker).",
+                    environment.name
+                )));
+            }
+            _ => {}
+        }
+        let docker_socket = match runtime {
+            SessionRuntime::Docker => Some(self.docker_socket()?),
+            SessionRuntime::Bwrap => None,
+        };
         let limits = self.limits();
         let cpus = spec.resources.cpus;
         if let Some(n) = cpus {
@@ -199,16 +215,19 @@ impl LocalEngine {
             status_detail: None,
         };
         self.catalog().save_session(&session)?;
-        let started = {
+        let sources: Vec<PathBuf> = plan
+            .mounts
+            .iter()
+            .map(|m| {
+                let folder = folders.iter().find(|f| f.id == m.folder_id);
+                folder.map(|f| self.folder_path(f)).unwrap_or_default()
+            })
+            .collect();
+        let started = if let (Some(socket), Some(image)) = (&docker_socket, docker_image) {
+            self.start_container(&session, socket, image, &plan, &sources)
+                .await
+        } else {
             let engine_session = session.clone();
-            let sources: Vec<PathBuf> = plan
-                .mounts
-                .iter()
-                .map(|m| {
-                    let folder = folders.iter().find(|f| f.id == m.folder_id);
-                    folder.map(|f| self.folder_path(f)).unwrap_or_default()
-                })
-                .collect();
             let prepared = self.prepare_launch(&engine_session, &system, &plan, &sources);
             match prepared {
                 Ok(prepared) => tokio::task::spawn_blocking(move || prepared.start())
@@ -410,6 +429,9 @@ impl LocalEngine {
         if !session.status.is_live() {
             return session;
         }
+        if session.runtime == SessionRuntime::Docker {
+            return self.reconcile_container(session);
+        }
         let dir = self.session_runtime_dir(&session.id);
         let state: Option<SupervisorState> = std::fs::read(dir.join(STATE_NAME))
             .ok()
@@ -464,8 +486,18 @@ impl LocalEngine {
     }
 
     pub(crate) async fn end_session(&self, key: &str) -> Result<Session> {
-        let session = self.find_session(key)?;
+        let mut session = self.find_session(key)?;
         if !session.status.is_live() {
+            return Ok(session);
+        }
+        if session.runtime == SessionRuntime::Docker {
+            let socket = self.docker_socket()?;
+            let name = docker::container_name(&session.id);
+            docker::remove(&docker::connect(&socket)?, &name).await?;
+            session.status = SessionStatus::Terminated;
+            session.ended_at_ms = Some(now_ms());
+            session.status_detail = Some("Destroyed.".to_owned());
+            self.catalog().save_session(&session)?;
             return Ok(session);
         }
         let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
@@ -478,6 +510,111 @@ impl LocalEngine {
             )));
         }
         Ok(ended)
+    }
+
+    /// A Docker session's container says how it is; an unreachable engine changes nothing
+    /// (the session may well be running: we just cannot tell now).
+    fn reconcile_container(&self, mut session: Session) -> Session {
+        let Ok(socket) = self.docker_socket() else {
+            return session;
+        };
+        let name = docker::container_name(&session.id);
+        let state = docker::run_apart(docker::state(&socket, &name));
+        match state {
+            Ok(docker::ContainerState::Running) | Err(_) => return session,
+            Ok(docker::ContainerState::Exited(code)) => {
+                session.exit_code = Some(code);
+                if session.session_type == SessionType::Batch {
+                    session.status = SessionStatus::Terminated;
+                    session.status_detail = Some(if code == 0 {
+                        "The command finished successfully.".to_owned()
+                    } else {
+                        format!("The command failed with exit status {code}.")
+                    });
+                } else {
+                    session.status = SessionStatus::Error;
+                    session.status_detail =
+                        Some(format!("The container ended on its own (status {code})."));
+                }
+            }
+            Ok(docker::ContainerState::Missing) => {
+                session.status = SessionStatus::Error;
+                session.status_detail = Some(
+                    "Its container was removed outside Berth. Files in mounted folders are kept."
+                        .to_owned(),
+                );
+            }
+        }
+        session.ended_at_ms = Some(now_ms());
+        let _ = self.catalog().save_session(&session);
+        session
+    }
+
+    /// The Docker-API socket: set with `set_docker_socket`, else `DOCKER_HOST` or where Docker,
+    /// Podman, Colima and Rancher Desktop put theirs.
+    pub(crate) fn docker_socket(&self) -> Result<PathBuf> {
+        if let Some(socket) = self.docker_override() {
+            return Ok(socket);
+        }
+        crate::doctor::docker::socket_candidates()
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                Error::engine_unavailable(
+                    "No Docker or Podman API socket was found, so the Docker runtime cannot run. \
+                     Start Docker Desktop or Podman (on Linux: `sudo apt-get install podman` and \
+                     `systemctl --user enable --now podman.socket`), or set DOCKER_HOST.",
+                )
+            })
+    }
+
+    async fn start_container(
+        &self,
+        session: &Session,
+        socket: &Path,
+        image: &str,
+        plan: &MountPlan,
+        sources: &[PathBuf],
+    ) -> Result<()> {
+        let user = docker_user();
+        if let Some((uid, gid)) = session_identity() {
+            for (mount, source) in plan.mounts.iter().zip(sources) {
+                if !mount.read_only {
+                    ownership::hand_over(source, uid, gid).map_err(|e| {
+                        io_error(
+                            &format!(
+                                "Cannot give folder \"{}\" to the session user",
+                                mount.folder_name
+                            ),
+                            e,
+                        )
+                    })?;
+                }
+            }
+        }
+        let env = shell_env(session, plan);
+        let command = match (session.session_type, &session.command) {
+            (SessionType::Batch, Some(command)) => {
+                vec!["/bin/sh".to_owned(), "-lc".to_owned(), command.clone()]
+            }
+            _ => ["/bin/sh", "-c", "while :; do sleep 86400; done"]
+                .map(str::to_owned)
+                .to_vec(),
+        };
+        let engine = docker::connect(socket)?;
+        docker::start(
+            &engine,
+            docker::ContainerSpec {
+                session,
+                image,
+                mounts: plan.mounts.iter().zip(sources.iter().cloned()).collect(),
+                env: &env,
+                user,
+                command,
+                scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
+            },
+        )
+        .await
     }
 
     pub(crate) fn read_log(&self, id: &str) -> Result<String> {
@@ -513,8 +650,43 @@ impl LocalEngine {
                     .unwrap_or_else(|| format!("{:?}", session.status).to_lowercase())
             )));
         }
-        let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
+        let client = match session.runtime {
+            SessionRuntime::Docker => SupervisorClient::docker(docker::ExecTarget {
+                socket: self.docker_socket()?,
+                container: docker::container_name(&session.id),
+                user: docker_user(),
+                env: shell_env(&session, &session_plan(&session)),
+                shell: [
+                    "/bin/sh",
+                    "-c",
+                    "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            }),
+            SessionRuntime::Bwrap => SupervisorClient::new(&self.session_runtime_dir(&session.id)),
+        };
         Ok((session, client))
+    }
+}
+
+/// Who a Docker session runs as: root's sessions as `nobody` (like bubblewrap's), a user's
+/// as that user, so files written into folders belong to them.
+fn docker_user() -> Option<String> {
+    if let Some((uid, gid)) = session_identity() {
+        return Some(format!("{uid}:{gid}"));
+    }
+    if cfg!(target_os = "linux") {
+        // SAFETY: getuid and getgid cannot fail.
+        return Some(unsafe { format!("{}:{}", libc::getuid(), libc::getgid()) });
+    }
+    None
+}
+
+/// The mount plan a session was started with, rebuilt from its record.
+fn session_plan(session: &Session) -> MountPlan {
+    MountPlan {
+        mounts: session.mounts.clone(),
     }
 }
 

@@ -5,27 +5,67 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use super::protocol::{Frame, Reply, Request, SOCKET_NAME, parse_exit, read_frame, write_frame};
+use crate::sessions::docker::{self, ExecTarget};
 
-/// A session's supervisor, reached through the socket in its runtime directory.
+/// A running session, reached through its supervisor's socket (bubblewrap) or through the
+/// Docker API (the Docker runtime, bridged onto the same frames).
 #[derive(Debug, Clone)]
 pub struct SupervisorClient {
-    socket: PathBuf,
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Socket(PathBuf),
+    Docker(ExecTarget),
 }
 
 impl SupervisorClient {
     pub fn new(runtime_dir: &Path) -> Self {
         Self {
-            socket: runtime_dir.join(SOCKET_NAME),
+            target: Target::Socket(runtime_dir.join(SOCKET_NAME)),
+        }
+    }
+
+    /// A session of the Docker runtime.
+    pub fn docker(target: ExecTarget) -> Self {
+        Self {
+            target: Target::Docker(target),
         }
     }
 
     /// Whether a supervisor answers: false once it has ended, or died.
     pub fn answers(&self) -> bool {
-        UnixStream::connect(&self.socket).is_ok()
+        match &self.target {
+            Target::Socket(socket) => UnixStream::connect(socket).is_ok(),
+            Target::Docker(target) => matches!(
+                docker::run_apart(docker::state(&target.socket, &target.container)),
+                Ok(docker::ContainerState::Running)
+            ),
+        }
     }
 
     fn request(&self, request: &Request) -> io::Result<(UnixStream, Reply)> {
-        let mut stream = UnixStream::connect(&self.socket)?;
+        let socket = match &self.target {
+            Target::Socket(socket) => socket,
+            Target::Docker(target) => {
+                return match request {
+                    Request::Terminal { .. } | Request::Exec { .. } => {
+                        Ok((docker::bridge(target, request.clone())?, Reply::ok(0)))
+                    }
+                    Request::Status => Ok((UnixStream::pair()?.0, Reply::ok(0))),
+                    Request::Destroy => docker::run_apart(async {
+                        let engine = docker::connect(&target.socket)
+                            .map_err(|e| io::Error::other(e.message))?;
+                        docker::remove(&engine, &target.container)
+                            .await
+                            .map_err(|e| io::Error::other(e.message))?;
+                        Ok((UnixStream::pair()?.0, Reply::ok(0)))
+                    }),
+                };
+            }
+        };
+        let mut stream = UnixStream::connect(socket)?;
         let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
         stream.write_all(&line)?;

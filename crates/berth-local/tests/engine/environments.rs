@@ -19,7 +19,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A tar entry whose name is written byte for byte: the tar crate's own setters refuse `..` and
 /// absolute names, and the hostile archives below need exactly those.
-fn raw_entry(
+pub fn raw_entry(
     builder: &mut tar::Builder<impl Write>,
     name: &str,
     kind: tar::EntryType,
@@ -39,12 +39,12 @@ fn raw_entry(
     builder.append(&header, data).unwrap();
 }
 
-fn file(builder: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
+pub fn file(builder: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
     raw_entry(builder, name, tar::EntryType::Regular, None, data);
 }
 
 /// The programs the image needs and every library they load, at their real paths.
-fn host_files() -> Vec<PathBuf> {
+pub fn host_files() -> Vec<PathBuf> {
     let programs =
         ["dash", "bash", "sleep", "cat", "ls", "id", "test"].map(|p| Path::new("/usr/bin").join(p));
     let mut files: Vec<PathBuf> = programs.to_vec();
@@ -65,7 +65,7 @@ fn host_files() -> Vec<PathBuf> {
     files
 }
 
-fn layer(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+pub fn layer(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     build(&mut builder);
     builder.into_inner().unwrap()
@@ -91,8 +91,9 @@ fn docker_save(path: &Path, layers: Vec<Vec<u8>>) {
     archive.finish().unwrap();
 }
 
-fn good_image(path: &Path) {
-    let base = layer(|b| {
+/// A root file system with a shell and a few programs from this machine, as one tar layer.
+pub fn base_layer() -> Vec<u8> {
+    layer(|b| {
         for dir in [
             "usr",
             "usr/bin",
@@ -113,6 +114,7 @@ fn good_image(path: &Path) {
                 b"",
             );
         }
+        let mut written = std::collections::HashSet::new();
         for host in host_files() {
             let inside = host.to_string_lossy().trim_start_matches('/').to_owned();
             // /lib/... and /lib64/... are links into /usr on the host and in the image.
@@ -120,14 +122,21 @@ fn good_image(path: &Path) {
                 Some(("lib" | "lib64" | "bin" | "sbin", _)) => format!("usr/{inside}"),
                 _ => inside,
             };
-            file(b, &inside, &std::fs::read(&host).unwrap());
+            // /lib/x/libc.so.6 and /usr/lib/x/libc.so.6 are one file in the image.
+            if written.insert(inside.clone()) {
+                file(b, &inside, &std::fs::read(&host).unwrap());
+            }
         }
         raw_entry(b, "usr/bin/sh", tar::EntryType::Symlink, Some("dash"), b"");
         file(b, "etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
         file(b, "etc/removed-later", b"lower layer");
         file(b, "opaque/a", b"a");
         file(b, "opaque/b", b"b");
-    });
+    })
+}
+
+fn good_image(path: &Path) {
+    let base = base_layer();
     let upper = layer(|b| {
         file(b, "etc/.wh.removed-later", b"");
         file(b, "opaque/c", b"c");

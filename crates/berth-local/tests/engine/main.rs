@@ -3,6 +3,7 @@
 // Helpers here are test code too: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod docker;
 mod environments;
 mod files;
 mod folders;

@@ -1,0 +1,326 @@
+//! The Docker-API runtime against a real Podman serving the Docker API on a private socket,
+//! with an image imported offline from this machine's binaries. Where Podman is not installed
+//! the tests say so and stop — except in CI, where `scripts/setup-debian --test` installs it and
+//! a missing Podman is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use berth_core::{
+    Engine, MountAccess, MountRequest, NewFolder, NewSession, SessionRuntime, SessionStatus,
+    SessionType,
+};
+use berth_local::supervisor::client::finish_exec;
+use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
+
+use crate::{Fixture, engine};
+
+const IMAGE: &str = "docker:localhost/berth-test:tiny";
+
+/// A Podman API service of our own: private storage, runc, the rlimits this VM accepts
+/// (`local-sandbox.md`). Stopped by PID when dropped.
+struct Podman {
+    dir: tempfile::TempDir,
+    service: Child,
+}
+
+impl Podman {
+    fn start() -> Option<Self> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "podman is missing in CI: scripts/setup-debian --test installs it"
+            );
+            eprintln!("skipped: podman is not installed here, so no Docker-API socket exists");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 tmp_dir = \"{0}/tmp\"\nstatic_dir = \"{0}/static\"\nvolume_path = \"{0}/volumes\"\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/run\"\ngraphroot = \"{0}/graph\"\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let podman = |args: &[&str]| {
+            let mut command = Command::new("podman");
+            command
+                .args(args)
+                .env("CONTAINERS_CONF", root.join("containers.conf"))
+                .env("CONTAINERS_STORAGE_CONF", root.join("storage.conf"));
+            command
+        };
+        let image = root.join("tiny.tar");
+        std::fs::write(&image, crate::environments::base_layer()).unwrap();
+        let imported = podman(&["import", &image.to_string_lossy(), "berth-test:tiny"])
+            .output()
+            .unwrap();
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        let socket = root.join("docker.sock");
+        let service = podman(&[
+            "system",
+            "service",
+            "--time=0",
+            &format!("unix://{}", socket.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let podman = Self { dir, service };
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        assert!(up, "podman system service did not come up");
+        Some(podman)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+}
+
+impl Podman {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("podman");
+        command
+            .args(args)
+            .env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .env(
+                "CONTAINERS_STORAGE_CONF",
+                self.dir.path().join("storage.conf"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // Containers first (a failed test may leave one): that also unmounts their /dev/shm
+        // and ends their conmon monitors. Then the service, then its storage.
+        let _ = self
+            .command(&["rm", "--all", "--force", "--time", "0"])
+            .status();
+        let _ = self.service.kill();
+        let _ = self.service.wait();
+        let _ = self.command(&["system", "reset", "--force"]).status();
+        // conmon keeps an exec's exit status for minutes after the exec (--exit-delay), even
+        // past the service: end the ones this instance started, found by its private paths.
+        let mine = self.dir.path().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let pid = entry.file_name().to_string_lossy().parse::<i32>();
+            if let (Ok(pid), true) = (pid, String::from_utf8_lossy(&cmdline).contains(&mine)) {
+                // SAFETY: signalling a monitor process of this test's own Podman.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // vfs layers are plain directories, some left read-only by the image.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
+    let mut spec = NewSession::interactive(IMAGE, mounts);
+    spec.runtime = Some(SessionRuntime::Docker);
+    runtime()
+        .block_on(fixture.engine.create_session(spec))
+        .unwrap()
+}
+
+fn sh(fixture: &Fixture, id: &str, script: &str) -> berth_local::supervisor::client::ExecOutput {
+    let (_, client) = fixture.engine.session_client(id).unwrap();
+    let stream = client
+        .exec(vec!["/bin/sh".into(), "-c".into(), script.into()])
+        .unwrap();
+    finish_exec(stream, b"").unwrap()
+}
+
+fn folder_file(fixture: &Fixture, name: &str, path: &str) -> Option<String> {
+    let folder = runtime().block_on(fixture.engine.folder(name)).unwrap();
+    std::fs::read_to_string(fixture.engine.folder_path(&folder).join(path)).ok()
+}
+
+#[test]
+fn docker_sessions_keep_the_session_rules() {
+    let Some(podman) = Podman::start() else {
+        return;
+    };
+    let fixture = engine();
+    fixture.engine.set_docker_socket(podman.socket());
+    let rt = runtime();
+    let environments = rt.block_on(fixture.engine.list_environments()).unwrap();
+    assert!(
+        environments.iter().any(|e| e.id == IMAGE),
+        "{environments:?}"
+    );
+    for name in ["user2-vfolder", "reference"] {
+        rt.block_on(fixture.engine.create_folder(NewFolder::named(name)))
+            .unwrap();
+    }
+    let session = docker_session(
+        &fixture,
+        vec![
+            MountRequest::folder("user2-vfolder"),
+            MountRequest {
+                folder: "reference".into(),
+                alias: Some("/data/ref".into()),
+                access: Some(MountAccess::ReadOnly),
+            },
+        ],
+    );
+    assert_eq!(session.status, SessionStatus::Running);
+    assert_eq!(session.runtime, SessionRuntime::Docker);
+
+    let out = sh(
+        &fixture,
+        &session.id,
+        "echo 'file inside user2-vfolder' > user2-vfolder/test_file && echo scratch > outside && \
+         ls /home/work && id -u && (touch /data/ref/x 2>/dev/null || echo ro-refused) && \
+         ls /sys/class/net",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr_text());
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let uid = if me == 0 { 65534 } else { me };
+    assert_eq!(
+        out.stdout_text(),
+        format!("outside\nuser2-vfolder\n{uid}\nro-refused\nlo\n"),
+        "no network but loopback, the session user, the ro mount refusing"
+    );
+    let failed = sh(&fixture, &session.id, "echo oops >&2; exit 5");
+    assert_eq!((failed.code, failed.stderr_text().as_str()), (5, "oops\n"));
+
+    // A terminal: keys in, echo out.
+    let (_, client) = fixture.engine.session_client(&session.id).unwrap();
+    let mut terminal = client.terminal(80, 24).unwrap();
+    write_frame(&mut terminal, Frame::Input, b"echo $((6*7))\n").unwrap();
+    let mut seen = Vec::new();
+    let mut payload = Vec::new();
+    terminal
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains("42") {
+        match read_frame(&mut terminal, &mut payload).unwrap() {
+            Some(Frame::Output) => seen.extend_from_slice(&payload),
+            Some(_) => {}
+            None => panic!("terminal ended: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    drop(terminal);
+
+    let ended = rt
+        .block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
+    assert_eq!(ended.status, SessionStatus::Terminated);
+    assert_eq!(
+        folder_file(&fixture, "user2-vfolder", "test_file").as_deref(),
+        Some("file inside user2-vfolder\n")
+    );
+    assert!(fixture.engine.session_client(&session.id).is_err());
+    let next = docker_session(&fixture, vec![]);
+    assert_eq!(sh(&fixture, &next.id, "ls -A /home/work").stdout_text(), "");
+    rt.block_on(fixture.engine.destroy_session(&next.id))
+        .unwrap();
+}
+
+#[test]
+fn a_docker_batch_session_ends_with_its_status_and_logs() {
+    let Some(podman) = Podman::start() else {
+        return;
+    };
+    let fixture = engine();
+    fixture.engine.set_docker_socket(podman.socket());
+    let rt = runtime();
+    let mut spec = NewSession::interactive(IMAGE, vec![]);
+    spec.runtime = Some(SessionRuntime::Docker);
+    spec.session_type = SessionType::Batch;
+    spec.command = Some("echo from batch; exit 3".into());
+    let session = rt.block_on(fixture.engine.create_session(spec)).unwrap();
+    let ended = (0..200)
+        .find_map(|_| {
+            let s = rt.block_on(fixture.engine.session(&session.id)).unwrap();
+            (!s.status.is_live()).then_some(s).or_else(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            })
+        })
+        .unwrap_or_else(|| {
+            let out = Command::new("curl")
+                .args(["-s", "--unix-socket"])
+                .arg(podman.socket())
+                .arg(format!("http://d/containers/berth-{}/json", session.id))
+                .output()
+                .unwrap();
+            panic!(
+                "the batch container did not end: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+    assert_eq!(
+        (ended.status, ended.exit_code),
+        (SessionStatus::Terminated, Some(3))
+    );
+    let logs = rt
+        .block_on(fixture.engine.session_logs(&session.id))
+        .unwrap();
+    assert!(logs.contains("from batch"), "{logs}");
+    rt.block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
+}
+
+#[test]
+fn the_runtime_and_the_environment_must_match() {
+    let fixture = engine();
+    let rt = runtime();
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.runtime = Some(SessionRuntime::Docker);
+    let error = rt
+        .block_on(fixture.engine.create_session(spec))
+        .unwrap_err();
+    assert!(
+        error.message.contains("Docker runtime runs Docker images"),
+        "{}",
+        error.message
+    );
+    let spec = NewSession::interactive(IMAGE, vec![]);
+    let error = rt
+        .block_on(fixture.engine.create_session(spec))
+        .unwrap_err();
+    assert!(
+        error.message.contains("--runtime docker"),
+        "{}",
+        error.message
+    );
+    let _ = Path::new("/");
+}
