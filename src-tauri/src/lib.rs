@@ -7,6 +7,7 @@ mod logging;
 mod quit_guard;
 mod settings;
 mod state;
+mod tray;
 
 use specta_typescript::{BigIntExportBehavior, Typescript};
 
@@ -73,6 +74,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::terminals::acknowledge_terminal,
             commands::terminals::close_terminal,
             commands::window::ui_ready,
+            commands::window::request_quit,
             commands::window::quit_app,
         ])
 }
@@ -105,11 +107,13 @@ pub fn run() {
         .manage(engine)
         .manage(commands::files::ExplorerWatch::default())
         .manage(commands::terminals::Terminals::default())
+        .manage(quit_guard::BackgroundNotice::default())
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {
             use tauri::Manager;
             ipc.mount_events(app);
+            tray::install(app);
             let engine = app.state::<ActiveEngine>();
             engine.start_transfers();
             if let Ok(queue) = engine.transfers() {

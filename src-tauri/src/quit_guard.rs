@@ -1,42 +1,179 @@
-//! The warning before quitting with transfers unfinished: closing the main window is held back
-//! and the UI is told, so it can ask; the answer "quit" comes back as the `quit_app` command.
+//! What closing the window and quitting do while work goes on. Closing the window hides it
+//! when sessions or transfers are running (they carry on; the tray icon brings the window
+//! back), and only closes the app when nothing runs. Quitting (the tray menu, Ctrl+Q) asks
+//! first when something runs: transfers stop until the next start, and sessions keep running
+//! without the app, by design (they outlive it under their supervisors).
 
-use tauri::{Manager, Window, WindowEvent};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
+use tauri_plugin_notification::NotificationExt;
 use tauri_specta::Event;
 
 use crate::ActiveEngine;
 
-/// Sent to the UI when the user closes the window while transfers are queued, running or
-/// paused; nothing has closed yet.
+/// Label of the app's only window (tauri.conf.json).
+pub const MAIN_WINDOW: &str = "main";
+
+/// Sent to the UI when the user asked to quit while work is running; nothing has stopped yet.
+/// The UI asks, and calls `quit_app` when the answer is yes.
 #[derive(Debug, Clone, serde::Serialize, specta::Type, tauri_specta::Event)]
 pub struct QuitRequested {
     /// Transfers that would be left unfinished (they resume at the next start).
     pub unfinished: u32,
+    /// Sessions that keep running after the app quits.
+    pub sessions: u32,
 }
 
-/// Window event hook: prevents the close and asks the UI when transfers are unfinished;
-/// otherwise lets the window close as usual.
-pub fn on_window_event(window: &Window, event: &WindowEvent) {
+/// Whether the "still running in the background" notice was shown in this run: once is
+/// enough to teach where the window went.
+#[derive(Default)]
+pub struct BackgroundNotice(AtomicBool);
+
+/// What would keep going (or be cut off) if the app went away now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Running {
+    transfers: u32,
+    sessions: u32,
+}
+
+impl Running {
+    async fn now(engine: &ActiveEngine) -> Self {
+        let transfers = engine
+            .transfers()
+            .map(|queue| queue.unfinished_count())
+            .unwrap_or(0);
+        let sessions = match engine.get() {
+            Ok(engine) => engine
+                .list_sessions()
+                .await
+                .map(|all| all.iter().filter(|s| s.status.is_live()).count())
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        Self {
+            transfers: u32::try_from(transfers).unwrap_or(u32::MAX),
+            sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn is_idle(self) -> bool {
+        self.transfers == 0 && self.sessions == 0
+    }
+}
+
+/// Window event hook: a close request becomes "hide" while work runs, "quit" otherwise.
+pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     let WindowEvent::CloseRequested { api, .. } = event else {
         return;
     };
-    let unfinished = window
-        .state::<ActiveEngine>()
-        .transfers()
-        .map(|queue| queue.unfinished_count())
-        .unwrap_or(0);
-    if unfinished == 0 {
+    // Counting sessions asks the engine; decide off the event loop, then hide or exit.
+    api.prevent_close();
+    let window = window.clone();
+    tauri::async_runtime::spawn(async move {
+        let app = window.app_handle().clone();
+        let running = Running::now(&app.state::<ActiveEngine>()).await;
+        if running.is_idle() {
+            app.exit(0);
+            return;
+        }
+        if let Err(error) = window.hide() {
+            tracing::error!(%error, "cannot hide the window; quitting instead");
+            app.exit(0);
+            return;
+        }
+        tracing::info!(?running, "window hidden; work continues in the background");
+        notify_background_once(&app, running);
+    });
+}
+
+fn notify_background_once<R: Runtime>(app: &AppHandle<R>, running: Running) {
+    if app
+        .state::<BackgroundNotice>()
+        .0
+        .swap(true, Ordering::Relaxed)
+    {
         return;
     }
-    api.prevent_close();
-    let asked = QuitRequested {
-        unfinished: u32::try_from(unfinished).unwrap_or(u32::MAX),
+    let body = format!(
+        "{}. Open Berth from its icon in the system tray; quit it from there.",
+        describe(running)
+    );
+    let shown = app
+        .notification()
+        .builder()
+        .title("Berth is still running")
+        .body(body)
+        .show();
+    if let Err(error) = shown {
+        tracing::warn!(%error, "cannot show the background notice");
     }
-    .emit(window.app_handle());
+}
+
+/// "2 sessions and 1 transfer continue", for the notice.
+fn describe(running: Running) -> String {
+    let count = |n: u32, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let what = match (running.sessions, running.transfers) {
+        (0, t) => count(t, "transfer"),
+        (s, 0) => count(s, "session"),
+        (s, t) => format!("{} and {}", count(s, "session"), count(t, "transfer")),
+    };
+    let one_thing = running.sessions.saturating_add(running.transfers) == 1;
+    format!(
+        "{what} {}",
+        if one_thing { "continues" } else { "continue" }
+    )
+}
+
+/// Brings the window back (tray menu, a second launch).
+pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// The user asked to quit: quits at once when nothing runs, otherwise shows the window and
+/// asks the UI to confirm (it calls `quit_app`).
+pub async fn request_quit<R: Runtime>(app: AppHandle<R>) {
+    let running = Running::now(&app.state::<ActiveEngine>()).await;
+    if running.is_idle() {
+        app.exit(0);
+        return;
+    }
+    show_window(&app);
+    let asked = QuitRequested {
+        unfinished: running.transfers,
+        sessions: running.sessions,
+    }
+    .emit(&app);
     if let Err(error) = asked {
-        // Without the question the user could never close the window; quitting is the
-        // lesser harm, and the journal resumes the transfers next time.
+        // Without the question the user could never quit; transfers resume next time and
+        // sessions run on, so quitting is the lesser harm.
         tracing::error!(%error, "cannot ask the UI about quitting; quitting");
-        window.app_handle().exit(0);
+        app.exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_names_what_keeps_running() {
+        let running = |sessions, transfers| Running {
+            transfers,
+            sessions,
+        };
+        assert_eq!(describe(running(1, 0)), "1 session continues");
+        assert_eq!(describe(running(0, 1)), "1 transfer continues");
+        assert_eq!(describe(running(0, 3)), "3 transfers continue");
+        assert_eq!(
+            describe(running(2, 1)),
+            "2 sessions and 1 transfer continue"
+        );
+        assert!(running(0, 0).is_idle());
+        assert!(!running(1, 0).is_idle());
     }
 }

@@ -5,6 +5,7 @@ the webview directly and never reaches the app's close-requested handler.
 
 Usage: DISPLAY=:N close-window.py TITLE           (exit 1 when no such window exists)
        DISPLAY=:N close-window.py --exists TITLE  (only tell, by exit code, whether it exists)
+       DISPLAY=:N close-window.py --mapped TITLE  (whether it exists and is shown, not hidden)
 """
 import sys
 
@@ -26,6 +27,7 @@ def find(window, title):
 
 def main():
     only_check = sys.argv[1] == "--exists"
+    mapped = sys.argv[1] == "--mapped"
     title = sys.argv[-1]
     screen = display.Display()
     target = find(screen.screen().root, title)
@@ -34,6 +36,17 @@ def main():
         return 1
     if only_check:
         return 0
+    if mapped:
+        # A hidden (withdrawn) window keeps its title; only a mapped one is on screen. GTK
+        # titles an inner window too, so look up from the titled one to the top level.
+        window = target
+        while True:
+            if window.get_attributes().map_state != X.IsViewable:
+                return 1
+            parent = window.query_tree().parent
+            if parent is None or parent == screen.screen().root:
+                return 0
+            window = parent
     protocols = screen.intern_atom("WM_PROTOCOLS")
     delete = screen.intern_atom("WM_DELETE_WINDOW")
     event = protocol.event.ClientMessage(

@@ -175,6 +175,20 @@ export function windowExists(app, title = "Berth") {
   }
 }
 
+/** Whether a window titled `title` is on screen (exists and is not hidden). */
+export function windowShown(app, title = "Berth") {
+  try {
+    execFileSync("/usr/bin/python3", [join(ROOT, "tests/e2e/close-window.py"), "--mapped", title], {
+      env: { ...process.env, DISPLAY: app.display },
+      stdio: "pipe",
+      timeout: 10_000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A running app in a fresh X display with its own data directory and its own D-Bus session bus
  * with a notification daemon. `env` adds variables for the app (BERTH_DATA_DIR and friends

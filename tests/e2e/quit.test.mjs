@@ -1,14 +1,34 @@
-// Closing the window with transfers unfinished asks first; without them it just closes. The
-// close is requested as a window manager does it (WM_DELETE_WINDOW), not through WebDriver.
+// Closing the window keeps work going: with transfers or sessions running it hides the window
+// (the tray icon brings it back) and says so once; with nothing running it closes. Quitting
+// (the tray menu's Quit, Ctrl+Q) asks while work runs, and sessions outlive the app. The close
+// is requested as a window manager does it (WM_DELETE_WINDOW), not through WebDriver. Xvfb has
+// no tray host, so the tray menu's Quit is reached through the same `request_quit` command.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, click, requestClose, run, screenshot, textOf, until, waitForText, windowExists, withApp } from "./harness.mjs";
+import {
+  CLI,
+  cli,
+  click,
+  notifications,
+  requestClose,
+  run,
+  screenshot,
+  textOf,
+  typeInto,
+  until,
+  waitForText,
+  windowExists,
+  windowShown,
+  withApp,
+} from "./harness.mjs";
 
-test("quitting with transfers unfinished warns; Keep running keeps the window, Quit quits", async () => {
+const CONTROL = "\uE009";
+
+test("closing with transfers unfinished hides the window; Quit asks, Keep running keeps it, Quit quits", async () => {
   const home = mkdtempSync(join(tmpdir(), "berth-e2e-quit-"));
   const dataDir = join(home, "data");
   execFileSync(CLI, ["--data-dir", dataDir, "folder", "create", "w"]);
@@ -37,23 +57,60 @@ test("quitting with transfers unfinished warns; Keep running keeps the window, Q
     );
 
     requestClose(app);
-    await waitForText(app, "[data-testid=confirm]", "2 transfers are still running. Quit anyway?");
+    await until("the window hidden", () => !windowShown(app), 10_000);
+    assert.ok(windowExists(app), "the app keeps running");
+    await until("the background notice", () =>
+      notifications(app).some((n) => n.summary === "Berth is still running" && n.body.startsWith("2 transfers continue.")),
+    );
+
+    // The tray menu's Quit: the window comes back with the question.
+    await run(app, "window.__TAURI_INTERNALS__.invoke('request_quit'); return true;");
+    await until("the window shown again", () => windowShown(app), 10_000);
+    await waitForText(app, "[data-testid=quit-question]", "2 transfers are still running. Quit anyway?");
     assert.equal(await textOf(app, "[data-testid=cancel-button]"), "Keep running");
     await screenshot(app, "quit-warning");
     await click(app, "[data-testid=cancel-button]");
     await until("the dialog closed", async () => (await textOf(app, "[data-testid=confirm]")) === null);
-    assert.ok(windowExists(app), "Keep running keeps the window");
+    assert.ok(windowShown(app), "Keep running keeps the window");
     assert.equal(await run(app, "return document.querySelectorAll('li[data-state=paused]').length;"), 2, "and the transfers");
 
-    requestClose(app);
-    await waitForText(app, "[data-testid=confirm]", "still running");
+    // Ctrl+Q asks the same.
+    await typeInto(app, "button[data-page=sessions]", `${CONTROL}q${CONTROL}`);
+    await waitForText(app, "[data-testid=quit-question]", "still running");
     // The app may be gone before WebDriver answers the click.
     await click(app, "[data-testid=confirm-button]").catch(() => {});
     await until("the app gone", () => !windowExists(app), 10_000);
   });
 });
 
-test("without unfinished transfers the window closes at once", async () => {
+test("with a session running, closing hides the window and quitting leaves the session running", async () => {
+  await withApp("quit-session", {}, async (app) => {
+    await waitForText(app, "nav", "");
+    const session = await run(
+      app,
+      "return window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: 'outlives-app', session_type: 'interactive', environment: 'host', mounts: [], command: null, runtime: null } });",
+    );
+    assert.equal(session.status, "running");
+    try {
+      requestClose(app);
+      await until("the window hidden", () => !windowShown(app), 10_000);
+      await until("the background notice", () =>
+        notifications(app).some((n) => n.summary === "Berth is still running" && n.body.startsWith("1 session continues.")),
+      );
+      await run(app, "window.__TAURI_INTERNALS__.invoke('request_quit'); return true;");
+      await waitForText(app, "[data-testid=quit-question]", "1 session keeps running after Berth quits");
+      await screenshot(app, "quit-with-session");
+      await click(app, "[data-testid=confirm-button]").catch(() => {});
+      await until("the app gone", () => !windowExists(app), 10_000);
+      const listed = JSON.parse(cli(app, "--json", "session", "list"));
+      assert.equal(listed.find((s) => s.id === session.id)?.status, "running", "the session outlives the app");
+    } finally {
+      cli(app, "session", "destroy", session.id);
+    }
+  });
+});
+
+test("without anything running the window closes at once", async () => {
   await withApp("quit-idle", {}, async (app) => {
     await waitForText(app, "nav", "");
     assert.ok(windowExists(app));

@@ -23,8 +23,17 @@ pub fn ui_ready() {
     }
 }
 
+/// Ctrl+Q in the window: quits at once when nothing runs, otherwise asks through the
+/// `QuitRequested` event (see `quit_guard`).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app))]
+pub async fn request_quit(app: AppHandle) {
+    crate::quit_guard::request_quit(app).await;
+}
+
 /// Quits Berth now, even with transfers unfinished: the UI calls this after the user confirmed
-/// the quit warning. Unfinished transfers resume at the next start.
+/// the quit warning. Unfinished transfers resume at the next start; sessions keep running.
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(app))]

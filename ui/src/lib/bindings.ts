@@ -524,8 +524,15 @@ async uiReady() : Promise<void> {
     await TAURI_INVOKE("ui_ready");
 },
 /**
+ * Ctrl+Q in the window: quits at once when nothing runs, otherwise asks through the
+ * `QuitRequested` event (see `quit_guard`).
+ */
+async requestQuit() : Promise<void> {
+    await TAURI_INVOKE("request_quit");
+},
+/**
  * Quits Berth now, even with transfers unfinished: the UI calls this after the user confirmed
- * the quit warning. Unfinished transfers resume at the next start.
+ * the quit warning. Unfinished transfers resume at the next start; sessions keep running.
  */
 async quitApp() : Promise<void> {
     await TAURI_INVOKE("quit_app");
@@ -889,14 +896,18 @@ export type QueueEvent = { kind: "progress"; id: number; done_bytes: number; tot
  */
 { kind: "state"; job: Job } | { kind: "batch_finished"; batch: string; done: number; failed: number }
 /**
- * Sent to the UI when the user closes the window while transfers are queued, running or
- * paused; nothing has closed yet.
+ * Sent to the UI when the user asked to quit while work is running; nothing has stopped yet.
+ * The UI asks, and calls `quit_app` when the answer is yes.
  */
 export type QuitRequested = { 
 /**
  * Transfers that would be left unfinished (they resume at the next start).
  */
-unfinished: number }
+unfinished: number; 
+/**
+ * Sessions that keep running after the app quits.
+ */
+sessions: number }
 /**
  * The resources this engine can give a session, for the launcher's sliders.
  */
