@@ -6,6 +6,7 @@ mod commands;
 mod logging;
 mod quit_guard;
 mod settings;
+mod single_instance;
 mod state;
 mod tray;
 
@@ -99,9 +100,18 @@ pub fn run() {
         .as_ref()
         .ok()
         .and_then(|dirs| logging::init(&dirs.logs));
+    let single = dirs
+        .as_ref()
+        .ok()
+        .and_then(|dirs| single_instance::plugin(&dirs.data));
     let engine = ActiveEngine::open_local(dirs);
     let ipc = ipc();
-    let result = tauri::Builder::default()
+    let mut builder = tauri::Builder::default();
+    // First, so a second launch hands over before anything else starts.
+    if let Some(single) = single {
+        builder = builder.plugin(single);
+    }
+    let result = builder
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .manage(engine)

@@ -175,6 +175,26 @@ export function windowExists(app, title = "Berth") {
   }
 }
 
+/**
+ * Starts the app binary a second time on the same display, bus and data, as a user launching
+ * Berth again would; returns once that second process has exited (it should hand over to the
+ * running one and quit).
+ */
+export function launchAgain(app) {
+  execFileSync(APP, [], {
+    env: {
+      ...process.env,
+      DISPLAY: app.display,
+      DBUS_SESSION_BUS_ADDRESS: app.busAddress,
+      BERTH_DATA_DIR: app.dataDir,
+      BERTH_RUNTIME_DIR: app.runtimeDir,
+      BERTH_CONFIG_DIR: join(app.home, "config"),
+    },
+    stdio: "pipe",
+    timeout: 20_000,
+  });
+}
+
 /** Whether a window titled `title` is on screen (exists and is not hidden). */
 export function windowShown(app, title = "Berth") {
   try {

@@ -13,6 +13,7 @@ import {
   CLI,
   cli,
   click,
+  launchAgain,
   notifications,
   requestClose,
   run,
@@ -97,6 +98,11 @@ test("with a session running, closing hides the window and quitting leaves the s
       await until("the background notice", () =>
         notifications(app).some((n) => n.summary === "Berth is still running" && n.body.startsWith("1 session continues.")),
       );
+      // Launching Berth again (how a user without a tray icon gets back) shows this window.
+      launchAgain(app);
+      await until("the window shown by the second launch", () => windowShown(app), 10_000);
+      requestClose(app);
+      await until("the window hidden again", () => !windowShown(app), 10_000);
       await run(app, "window.__TAURI_INTERNALS__.invoke('request_quit'); return true;");
       await waitForText(app, "[data-testid=quit-question]", "1 session keeps running after Berth quits");
       await screenshot(app, "quit-with-session");
