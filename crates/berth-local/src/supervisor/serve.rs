@@ -122,6 +122,8 @@ struct Shared {
     shell: Vec<String>,
     shell_env: Vec<(String, String)>,
     destroyed: Mutex<bool>,
+    /// A shell already started for the next terminal.
+    spare: Mutex<Option<Shell>>,
     /// Set once the sandbox is gone, so a destroy can answer after the fact.
     ended: Mutex<Option<SupervisorState>>,
     ended_signal: Condvar,
@@ -201,19 +203,23 @@ impl Supervisor {
                 "bubblewrap could not set up the sandbox ({status}); the session log says why"
             )));
         };
-        let socket = launch.runtime_dir.join(SOCKET_NAME);
-        let _ = std::fs::remove_file(&socket);
-        let listener = UnixListener::bind(&socket)?;
-        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         let shared = Arc::new(Shared {
             sandbox_pid,
             bwrap_pid: bwrap.id(),
             shell: launch.shell,
             shell_env: launch.shell_env,
             destroyed: Mutex::new(false),
+            spare: Mutex::new(None),
             ended: Mutex::new(None),
             ended_signal: Condvar::new(),
         });
+        // The first terminal's shell starts while the socket and state are made and the engine
+        // hears the sandbox is up.
+        prepare_spare(&shared);
+        let socket = launch.runtime_dir.join(SOCKET_NAME);
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         let supervisor = Self {
             shared,
             bwrap,
@@ -330,7 +336,7 @@ fn reply(connection: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     connection.write_all(&line)
 }
 
-fn handle(mut connection: UnixStream, shared: &Shared) -> io::Result<()> {
+fn handle(mut connection: UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
     let request = match read_request(&mut connection) {
         Ok(r) => r,
         Err(e) => return reply(&mut connection, &Reply::error(format!("bad request: {e}"))),
@@ -369,14 +375,34 @@ fn enter_args(shared: &Shared) -> Vec<String> {
 /// unprivileged uid, the directory it was installed in may not be searchable by that uid.
 const SELF: &str = "/proc/self/exe";
 
-fn terminal(mut connection: UnixStream, shared: &Shared, cols: u16, rows: u16) -> io::Result<()> {
-    let size = PtySize {
-        rows: rows.max(1),
-        cols: cols.max(1),
-        pixel_width: 0,
-        pixel_height: 0,
-    };
-    let opened = native_pty_system().openpty(size).and_then(|pair| {
+/// Where a shell's output goes: kept while nobody watches (a spare shell printing its prompt),
+/// then to the client that claimed it.
+enum Sink {
+    Buffer(Vec<u8>),
+    Client(UnixStream),
+    Gone,
+}
+
+/// A login shell on a PTY inside the sandbox, with a thread forwarding its output.
+struct Shell {
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
+    sink: Arc<Mutex<Sink>>,
+}
+
+/// What a shell that nobody has claimed yet may print before it is cut short.
+const SPARE_BUFFER: usize = 256 * 1024;
+
+impl Shell {
+    fn spawn(shared: &Shared, cols: u16, rows: u16) -> io::Result<Self> {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: rows.max(1),
+                cols: cols.max(1),
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let mut command = CommandBuilder::new(SELF);
         command.args(enter_args(shared));
         command.args(&shared.shell);
@@ -385,41 +411,115 @@ fn terminal(mut connection: UnixStream, shared: &Shared, cols: u16, rows: u16) -
             command.env(key, value);
         }
         command.cwd("/");
-        let child = pair.slave.spawn_command(command)?;
-        Ok((pair.master, child))
-    });
-    let (master, mut child) = match opened {
-        Ok(opened) => opened,
-        Err(e) => {
-            return reply(
-                &mut connection,
-                &Reply::error(format!("cannot open a terminal: {e}")),
-            );
-        }
-    };
-    let (mut output, mut input) = match (master.try_clone_reader(), master.take_writer()) {
-        (Ok(r), Ok(w)) => (r, w),
-        _ => return reply(&mut connection, &Reply::error("cannot open a terminal")),
-    };
-    reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
-    let mut killer = child.clone_killer();
-    let mut to_client = connection.try_clone()?;
-    let pump = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match output.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if write_frame(&mut to_client, Frame::Output, &buf[..n]).is_err() {
-                        break;
+        let mut child = pair
+            .slave
+            .spawn_command(command)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        drop(pair.slave);
+        let mut output = pair
+            .master
+            .try_clone_reader()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let sink = Arc::new(Mutex::new(Sink::Buffer(Vec::new())));
+        let forward = sink.clone();
+        let killer = child.clone_killer();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = output.read(&mut buf) {
+                let mut sink = lock(&forward);
+                let client_left = match &mut *sink {
+                    Sink::Buffer(kept) => {
+                        if kept.len() < SPARE_BUFFER {
+                            kept.extend_from_slice(&buf[..n]);
+                        }
+                        false
                     }
+                    Sink::Client(client) => write_frame(client, Frame::Output, &buf[..n]).is_err(),
+                    Sink::Gone => false,
+                };
+                if client_left {
+                    *sink = Sink::Gone;
                 }
             }
+            let code = child.wait().map(|s| s.exit_code() as i32).unwrap_or(-1);
+            let mut sink = lock(&forward);
+            if let Sink::Client(client) = &mut *sink {
+                let _ = write_frame(client, Frame::Exit, &exit_payload(code));
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            }
+            *sink = Sink::Gone;
+        });
+        Ok(Self {
+            master: pair.master,
+            killer,
+            sink,
+        })
+    }
+
+    fn alive(&self) -> bool {
+        !matches!(*lock(&self.sink), Sink::Gone)
+    }
+
+    /// Sends what the shell printed so far to `client`, and everything after as it comes.
+    fn attach(&self, mut client: UnixStream) -> io::Result<()> {
+        let mut sink = lock(&self.sink);
+        if let Sink::Buffer(kept) = &*sink {
+            if !kept.is_empty() {
+                write_frame(&mut client, Frame::Output, kept)?;
+            }
         }
-        let code = child.wait().map(|s| s.exit_code() as i32).unwrap_or(-1);
-        let _ = write_frame(&mut to_client, Frame::Exit, &exit_payload(code));
-        let _ = to_client.shutdown(std::net::Shutdown::Both);
+        *sink = Sink::Client(client);
+        Ok(())
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        let _ = self.master.resize(PtySize {
+            rows: rows.max(1),
+            cols: cols.max(1),
+            pixel_width: 0,
+            pixel_height: 0,
+        });
+    }
+}
+
+/// Starts the shell the next terminal will get, so opening a terminal does not wait for a
+/// login shell to read its profile (a few milliseconds of every "shell ready").
+fn prepare_spare(shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    std::thread::spawn(move || {
+        if let Ok(shell) = Shell::spawn(&shared, 80, 24) {
+            *lock(&shared.spare) = Some(shell);
+        }
     });
+}
+
+fn terminal(
+    mut connection: UnixStream,
+    shared: &Arc<Shared>,
+    cols: u16,
+    rows: u16,
+) -> io::Result<()> {
+    let spare = lock(&shared.spare).take().filter(Shell::alive);
+    let shell = match spare {
+        Some(shell) => {
+            shell.resize(cols, rows);
+            shell
+        }
+        None => match Shell::spawn(shared, cols, rows) {
+            Ok(shell) => shell,
+            Err(e) => {
+                let message = format!("cannot open a terminal: {e}");
+                return reply(&mut connection, &Reply::error(message));
+            }
+        },
+    };
+    prepare_spare(shared);
+    let mut input = match shell.master.take_writer() {
+        Ok(w) => w,
+        Err(_) => return reply(&mut connection, &Reply::error("cannot open a terminal")),
+    };
+    reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
+    shell.attach(connection.try_clone()?)?;
     let mut payload = Vec::new();
     while let Ok(Some(frame)) = read_frame(&mut connection, &mut payload) {
         match frame {
@@ -427,21 +527,14 @@ fn terminal(mut connection: UnixStream, shared: &Shared, cols: u16, rows: u16) -
             Frame::Resize if payload.len() == 4 => {
                 let cols = u16::from_le_bytes([payload[0], payload[1]]);
                 let rows = u16::from_le_bytes([payload[2], payload[3]]);
-                let _ = master.resize(PtySize {
-                    rows: rows.max(1),
-                    cols: cols.max(1),
-                    pixel_width: 0,
-                    pixel_height: 0,
-                });
+                shell.resize(cols, rows);
             }
             _ => {}
         }
     }
     // The client left (tab closed, app quit): the shell goes with its terminal.
+    let mut killer = shell.killer;
     let _ = killer.kill();
-    drop(input);
-    drop(master);
-    let _ = pump.join();
     Ok(())
 }
 
