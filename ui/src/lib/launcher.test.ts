@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLimits } from "./bindings";
-import { emptyDraft, mountRequests, problemsByFolder, resourceError, stepBlockers, toNewSession, togglePick, type StepContext } from "./launcher";
+import { emptyDraft, mountRequests, runtimeFor, problemsByFolder, resourceError, stepBlockers, toNewSession, togglePick, type StepContext } from "./launcher";
 
 const GIB = 1024 ** 3;
 const limits: ResourceLimits = {
@@ -36,7 +36,13 @@ describe("stepBlockers", () => {
       "Memory must be a positive number.",
     ]);
     expect(stepBlockers("environment", { ...emptyDraft(), cpus: "1.5" }, fine)).toEqual(["CPUs must be a whole number."]);
-    expect(stepBlockers("environment", { ...emptyDraft(), runtime: "docker" }, fine)).toEqual(["The Docker runtime is not available yet."]);
+    expect(stepBlockers("environment", { ...emptyDraft(), runtime: "docker" }, fine)).toEqual([
+      "The Docker runtime runs Docker images: pick one, or use bubblewrap.",
+    ]);
+    expect(stepBlockers("environment", { ...emptyDraft(), environment: "docker:python:3.12", runtime: "docker" }, fine)).toEqual([]);
+    expect(stepBlockers("environment", { ...emptyDraft(), environment: "docker:python:3.12" }, fine)).toEqual([
+      "A Docker image runs on the Docker runtime.",
+    ]);
   });
 
   it("holds Data & Storage while the planner refuses or has not answered, and review with it", () => {
@@ -106,4 +112,10 @@ describe("picking folders", () => {
 
 it("accepts an empty resource field as the engine's default", () => {
   expect(resourceError("CPUs", "  ", 4, true)).toBeNull();
+});
+
+it("runs Docker images on the Docker runtime and everything else in bubblewrap", () => {
+  expect(runtimeFor("docker:alpine:3")).toBe("docker");
+  expect(runtimeFor("host")).toBe("bwrap");
+  expect(runtimeFor("image:pytorch")).toBe("bwrap");
 });

@@ -93,7 +93,13 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
       break;
     case "environment": {
       if (draft.environment === "") blockers.push("Pick an environment.");
-      if (draft.runtime === "docker") blockers.push("The Docker runtime is not available yet.");
+      else if (draft.runtime !== runtimeFor(draft.environment)) {
+        blockers.push(
+          draft.runtime === "docker"
+            ? "The Docker runtime runs Docker images: pick one, or use bubblewrap."
+            : "A Docker image runs on the Docker runtime.",
+        );
+      }
       const limits = context.limits;
       if (limits) {
         for (const error of [
@@ -117,6 +123,14 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
       break;
   }
   return blockers;
+}
+
+/** The engine's id prefix for images served by a Docker-API engine (Docker, Podman). */
+const DOCKER_IMAGE_PREFIX = "docker:";
+
+/** The runtime an environment runs on: Docker images on Docker/Podman, the rest in bubblewrap. */
+export function runtimeFor(environmentId: string): SessionRuntime {
+  return environmentId.startsWith(DOCKER_IMAGE_PREFIX) ? "docker" : "bwrap";
 }
 
 /** The mount requests for the picked folders, in the order they were picked. */
