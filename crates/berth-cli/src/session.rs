@@ -50,6 +50,8 @@ pub enum RuntimeArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum NetworkArg {
+    /// The outside world through user-mode networking; not the host's loopback services.
+    Outbound,
     /// Loopback only.
     None,
     /// The host's network, its loopback services included.
@@ -76,7 +78,7 @@ pub enum SessionCommand {
         command: Option<String>,
         #[arg(long, value_enum)]
         runtime: Option<RuntimeArg>,
-        #[arg(long, value_enum, default_value = "none")]
+        #[arg(long, value_enum, default_value = "outbound")]
         network: NetworkArg,
         /// CPUs to pin the session to.
         #[arg(long)]
@@ -293,6 +295,7 @@ pub async fn run(
                     RuntimeArg::Docker => SessionRuntime::Docker,
                 }),
                 network: match network {
+                    NetworkArg::Outbound => NetworkMode::Outbound,
                     NetworkArg::None => NetworkMode::None,
                     NetworkArg::Host => NetworkMode::Host,
                 },

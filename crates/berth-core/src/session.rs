@@ -47,8 +47,11 @@ pub enum SessionRuntime {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
-    /// Its own empty network namespace: loopback only.
+    /// The outside world (package indexes, git remotes) through user-mode networking in the
+    /// session's own network namespace; the host's loopback services stay out of reach.
     #[default]
+    Outbound,
+    /// Its own empty network namespace: loopback only.
     None,
     /// The host's network, including services listening on the host's loopback. Explicit only.
     Host,
@@ -92,7 +95,7 @@ impl NewSession {
             mounts,
             command: None,
             runtime: None,
-            network: NetworkMode::None,
+            network: NetworkMode::Outbound,
             resources: ResourceRequest::default(),
         }
     }

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use berth_core::{Engine, NewSession};
+use berth_core::{Engine, NetworkMode, NewSession};
 use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
 use berth_local::{DataDirs, LocalEngine};
 
@@ -118,33 +118,48 @@ fn main() {
     rt.block_on(engine.create_folder(berth_core::NewFolder::named("data")))
         .unwrap();
 
-    let (mut baseline, mut berth, mut created) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        // Interleaved, so a noisy moment hurts both sides alike.
-        baseline.push(raw_bwrap().as_secs_f64() * 1000.0);
+    // Session create → first shell output, for one network mode.
+    let shell_ready = |network: NetworkMode| {
         let start = Instant::now();
-        let spec = NewSession::interactive("host", vec![berth_core::MountRequest::folder("data")]);
+        let mut spec =
+            NewSession::interactive("host", vec![berth_core::MountRequest::folder("data")]);
+        spec.network = network;
         let session = rt.block_on(engine.create_session(spec)).unwrap();
-        created.push(start.elapsed().as_secs_f64() * 1000.0);
+        let created = start.elapsed().as_secs_f64() * 1000.0;
         let (_, client) = engine.session_client(&session.id).unwrap();
         let mut terminal = client.terminal(80, 24).unwrap();
         next_output(&mut terminal);
-        berth.push(start.elapsed().as_secs_f64() * 1000.0);
+        let ready = start.elapsed().as_secs_f64() * 1000.0;
         drop(terminal);
         rt.block_on(engine.destroy_session(&session.id)).unwrap();
+        (created, ready)
+    };
+    let (mut baseline, mut isolated, mut created, mut networked) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // Interleaved, so a noisy moment hurts every side alike.
+        baseline.push(raw_bwrap().as_secs_f64() * 1000.0);
+        let (made, ready) = shell_ready(NetworkMode::None);
+        created.push(made);
+        isolated.push(ready);
+        networked.push(shell_ready(NetworkMode::Outbound).1);
     }
-    let (b, s) = (median(baseline), median(berth));
+    let (b, s, n) = (median(baseline), median(isolated), median(networked));
     let who = match berth_local::sessions::session_identity() {
         Some((uid, _)) => format!("both as uid {uid}, the session user of a root-run Berth"),
         None => "both as this user".to_owned(),
     };
     println!(
-        "session create → shell ready: {s:.1} ms vs raw bwrap … true {b:.1} ms → {:.2}× (goal ≤ 3×), medians of {runs}, {who}",
+        "session create → shell ready (no network): {s:.1} ms vs raw bwrap … true {b:.1} ms → {:.2}× (goal ≤ 3×), medians of {runs}, {who}",
         s / b
     );
     println!(
         "  of which the sandbox running (create_session returned): {:.1} ms",
         median(created)
+    );
+    println!(
+        "session create → shell ready with outbound network (slirp4netns): {n:.1} ms vs {s:.1} ms without → +{:.1} ms (goal ≤ +20 ms)",
+        n - s
     );
 
     let session = rt

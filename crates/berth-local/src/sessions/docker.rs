@@ -149,6 +149,9 @@ pub async fn start(docker: &Docker, spec: ContainerSpec<'_>) -> Result<()> {
             match session.network {
                 NetworkMode::Host => "host",
                 NetworkMode::None => "none",
+                // The engine's default bridge network: outbound, with the host's loopback
+                // behind the bridge's NAT, not shared.
+                NetworkMode::Outbound => "bridge",
             }
             .to_owned(),
         ),

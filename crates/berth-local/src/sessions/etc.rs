@@ -44,6 +44,9 @@ pub const HOST_ETC: &[&str] = &[
     "vim",
 ];
 
+/// Written by Berth (or bound per session), never taken from the source.
+const PER_SESSION: &[&str] = &["passwd", "group", "hostname", "hosts", "resolv.conf"];
+
 /// Never copied, even from inside an allowed entry.
 const NEVER: &[&str] = &["ssl/private", "pki/tls/private"];
 
@@ -77,7 +80,7 @@ fn entries(source: &Path, selection: Selection) -> Vec<String> {
                 .map(|list| {
                     list.flatten()
                         .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| !["passwd", "group", "hostname", "hosts"].contains(&n.as_str()))
+                        .filter(|n| !PER_SESSION.contains(&n.as_str()))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -132,6 +135,7 @@ pub fn curated(base: &Path, source: &Path, selection: Selection, uid: u32) -> io
         ("group", group(uid)),
         ("hostname", String::new()),
         ("hosts", String::new()),
+        ("resolv.conf", String::new()),
     ] {
         std::fs::write(building.join(name), text)?;
         std::fs::set_permissions(building.join(name), std::fs::Permissions::from_mode(0o644))?;

@@ -16,8 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{
-    Error, ErrorCode, LimitEnforcement, MountPlan, NewSession, ResourceLimits, Result, Session,
-    SessionRuntime, SessionStatus, SessionType, plan_mounts, session::validate_session_name,
+    Error, ErrorCode, LimitEnforcement, MountPlan, NetworkMode, NewSession, ResourceLimits, Result,
+    Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
+    session::validate_session_name,
 };
 
 use crate::LocalEngine;
@@ -58,6 +59,14 @@ fn total_memory_bytes() -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or(4 * GIB)
+}
+
+/// Whether every user may open the TUN device slirp4netns needs (udev's usual 0666).
+fn tun_open_to_all() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata("/dev/net/tun")
+        .map(|m| m.permissions().mode() & 0o006 == 0o006)
+        .unwrap_or(false)
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -287,6 +296,22 @@ impl LocalEngine {
         })?;
         let supervisor = self.supervisor_program()?;
         let identity = session_identity();
+        let slirp4netns = match session.network {
+            NetworkMode::Outbound => Some(find_program("slirp4netns").ok_or_else(|| {
+                Error::engine_unavailable(
+                    "slirp4netns is not installed: sessions with network need it. Install it \
+                     with `sudo apt-get install slirp4netns`, or start the session with no network.",
+                )
+            })?),
+            _ => None,
+        };
+        if slirp4netns.is_some() && identity.is_none() && !tun_open_to_all() {
+            return Err(Error::engine_unavailable(
+                "/dev/net/tun cannot be opened by your user, so sessions cannot have a network. \
+                 Most systems make it 0666 (udev); ask an administrator to, or start the session \
+                 with no network.",
+            ));
+        }
         let runtime_dir = self.session_runtime_dir(&session.id);
         create_runtime_dir(&self.dirs().runtime, &runtime_dir, identity)?;
         let (etc_source, selection) = match system {
@@ -403,6 +428,8 @@ impl LocalEngine {
             inherited_fds: folder_fds.iter().map(|fd| fd.as_raw_fd()).collect(),
             run_as: identity,
             cpus,
+            private_tun: slirp4netns.is_some() && identity.is_some() && !tun_open_to_all(),
+            slirp4netns,
         };
         Ok(PreparedLaunch {
             supervisor,

@@ -13,7 +13,10 @@ use crate::environments::SystemRoot;
 pub const SESSION_UID: u32 = 1000;
 
 /// Files Berth writes for each session and binds over the shared `/etc`.
-pub const GENERATED_ETC: &[&str] = &["hostname", "hosts"];
+pub const GENERATED_ETC: &[&str] = &["hostname", "hosts", "resolv.conf"];
+
+/// slirp4netns's DNS forwarder, as seen from inside the session.
+pub const SLIRP_DNS: &str = "10.0.2.3";
 
 pub struct SandboxSpec<'a> {
     pub hostname: &'a str,
@@ -112,13 +115,19 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
         &mut args,
         &["--ro-bind", &spec.shared_etc.to_string_lossy(), "/etc"],
     );
-    if spec.network == NetworkMode::Host {
-        push(
-            &mut args,
-            &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"],
-        );
-    }
-    for file in GENERATED_ETC {
+    let generated: &[&str] = match spec.network {
+        // The host's own resolver configuration, as the host uses it.
+        NetworkMode::Host => {
+            push(
+                &mut args,
+                &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"],
+            );
+            &GENERATED_ETC[..2]
+        }
+        NetworkMode::Outbound => GENERATED_ETC,
+        NetworkMode::None => &GENERATED_ETC[..2],
+    };
+    for file in generated {
         let source = spec.etc_dir.join(file);
         push(
             &mut args,
@@ -164,11 +173,12 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
     args
 }
 
-/// The session's `hostname` and `hosts`, in [`GENERATED_ETC`] order.
-pub fn generated_etc(hostname: &str) -> [String; 2] {
+/// The session's `hostname`, `hosts` and `resolv.conf`, in [`GENERATED_ETC`] order.
+pub fn generated_etc(hostname: &str) -> [String; 3] {
     [
         format!("{hostname}\n"),
         format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+        format!("nameserver {SLIRP_DNS}\n"),
     ]
 }
 

@@ -166,6 +166,14 @@ pub struct Launch {
     pub run_as: Option<(u32, u32)>,
     /// Pin the session to these CPUs.
     pub cpus: Option<Vec<usize>>,
+    /// Outbound networking with this user-mode network tool (slirp4netns), set up in the
+    /// sandbox's network namespace before its command runs.
+    #[serde(default)]
+    pub slirp4netns: Option<PathBuf>,
+    /// Give the supervisor a private `/dev/net/tun` everyone may open, in a mount namespace of
+    /// its own, before dropping to `run_as` (the host's node may be root-only).
+    #[serde(default)]
+    pub private_tun: bool,
 }
 
 /// What the supervisor leaves in [`STATE_NAME`].

@@ -46,7 +46,14 @@ pub(super) fn run_from_stdin() -> i32 {
     }
     // SAFETY: plain syscalls without pointers.
     unsafe { libc::setsid() };
-    if let Err(e) = drop_privileges(launch.run_as).and_then(|()| pin_cpus(launch.cpus.as_deref())) {
+    let prepared = match launch.private_tun {
+        true => private_tun(),
+        false => Ok(()),
+    };
+    if let Err(e) = prepared
+        .and_then(|()| drop_privileges(launch.run_as))
+        .and_then(|()| pin_cpus(launch.cpus.as_deref()))
+    {
         println!("error {e}");
         return 1;
     }
@@ -62,6 +69,116 @@ pub(super) fn run_from_stdin() -> i32 {
     // The engine reads until EOF; nothing else may hold its pipe.
     redirect_stdout_to_null();
     supervisor.serve()
+}
+
+/// A `/dev/net/tun` the session user may open, seen only by this supervisor and its children:
+/// the host's node is sometimes root-only (0600), and slirp4netns runs as the session user.
+/// Made in a mount namespace of our own, so the host is not changed at all.
+fn private_tun() -> io::Result<()> {
+    let fail = |what: &str| {
+        let e = io::Error::last_os_error();
+        io::Error::new(
+            e.kind(),
+            format!("cannot prepare /dev/net/tun ({what}): {e}"),
+        )
+    };
+    // SAFETY: plain syscalls on constant, NUL-terminated strings; single-threaded here.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(fail("unshare"));
+        }
+        let none = c"none".as_ptr();
+        if libc::mount(
+            none,
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(fail("private mounts"));
+        }
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/dev/net".as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"mode=0755".as_ptr().cast(),
+        ) != 0
+        {
+            return Err(fail("tmpfs"));
+        }
+        let tun = c"/dev/net/tun".as_ptr();
+        if libc::mknod(tun, libc::S_IFCHR | 0o666, libc::makedev(10, 200)) != 0
+            || libc::chmod(tun, 0o666) != 0
+        {
+            return Err(fail("mknod"));
+        }
+    }
+    Ok(())
+}
+
+/// `_IO(0xb7, 0x1)` from `linux/nsfs.h`: the user namespace owning a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// Starts slirp4netns for the sandbox whose first process is `pid`, and returns once its
+/// network is configured. slirp4netns joins the user namespace that *owns* the network
+/// namespace: with `--disable-userns` the sandbox itself sits one user namespace deeper, where
+/// joining the network namespace is refused (`session-network.md`). It stops when the returned
+/// descriptor closes, which includes this process dying: no orphan outlives the session.
+fn start_network(tool: &std::path::Path, pid: u32) -> io::Result<(Child, OwnedFd)> {
+    let net = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    // SAFETY: the ioctl takes no argument and returns a new descriptor or -1.
+    let owner = unsafe { libc::ioctl(net.as_raw_fd(), NS_GET_USERNS) };
+    if owner < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we own from here on.
+    let owner = unsafe { OwnedFd::from_raw_fd(owner) };
+    let (ready_read, ready_write) = pipe()?;
+    let (exit_read, exit_write) = pipe()?;
+    let passed = [
+        owner.as_raw_fd(),
+        ready_write.as_raw_fd(),
+        exit_read.as_raw_fd(),
+    ];
+    let mut command = Command::new(tool);
+    command
+        .args([
+            "--configure".to_owned(),
+            "--mtu=65520".to_owned(),
+            // The host's own loopback services (Berth's included) stay out of reach.
+            "--disable-host-loopback".to_owned(),
+            format!("--userns-path=/proc/self/fd/{}", passed[0]),
+            format!("--ready-fd={}", passed[1]),
+            format!("--exit-fd={}", passed[2]),
+            pid.to_string(),
+            "tap0".to_owned(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    // SAFETY: fcntl is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            for fd in passed {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {}: {e}", tool.display())))?;
+    drop((ready_write, exit_read, owner));
+    let mut ready = [0u8; 1];
+    if std::fs::File::from(ready_read).read(&mut ready)? != 1 {
+        return Err(io::Error::other(
+            "slirp4netns could not set up the session's network; the session log says why",
+        ));
+    }
+    Ok((child, exit_write))
 }
 
 fn drop_privileges(run_as: Option<(u32, u32)>) -> io::Result<()> {
@@ -132,6 +249,8 @@ struct Shared {
 struct Supervisor {
     shared: Arc<Shared>,
     bwrap: Child,
+    /// slirp4netns and the descriptor whose closing stops it.
+    network: Option<(Child, OwnedFd)>,
     listener: UnixListener,
     runtime_dir: std::path::PathBuf,
 }
@@ -145,8 +264,17 @@ impl Supervisor {
         // shell's `>&N` only takes one digit, so N is a free descriptor below 10.
         let (ready_read, ready_write) = pipe()?;
         let ready_source = ready_write.as_raw_fd();
+        // With networking, bwrap waits on this until the network is configured.
+        let block = match launch.slirp4netns {
+            Some(_) => Some(pipe()?),
+            None => None,
+        };
+        let block_fd = block
+            .as_ref()
+            .map(|(read, _)| read.as_raw_fd())
+            .unwrap_or(-1);
         let ready_fd = (3..10)
-            .find(|n| *n != info_fd && !launch.inherited_fds.contains(n))
+            .find(|n| *n != info_fd && *n != block_fd && !launch.inherited_fds.contains(n))
             .ok_or_else(|| io::Error::other("no descriptor below 10 is free"))?;
         let mut wrapped = vec![
             "/bin/sh".to_owned(),
@@ -162,6 +290,10 @@ impl Supervisor {
             .args(&launch.sandbox_args)
             .arg("--info-fd")
             .arg(info_fd.to_string())
+            .args(match block_fd {
+                -1 => Vec::new(),
+                fd => vec!["--block-fd".to_owned(), fd.to_string()],
+            })
             .args(&wrapped)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log));
@@ -169,6 +301,7 @@ impl Supervisor {
         unsafe {
             command.pre_exec(move || {
                 if libc::fcntl(info_fd, libc::F_SETFD, 0) != 0
+                    || (block_fd >= 0 && libc::fcntl(block_fd, libc::F_SETFD, 0) != 0)
                     || libc::dup2(ready_source, ready_fd) < 0
                 {
                     return Err(io::Error::last_os_error());
@@ -186,6 +319,25 @@ impl Supervisor {
         drop(ready_write);
         let mut info = String::new();
         std::fs::File::from(info_read).read_to_string(&mut info)?;
+        let mut network = None;
+        if let (Some((block_read, block_write)), Some(tool)) = (block, &launch.slirp4netns) {
+            drop(block_read);
+            let pid = serde_json::from_str::<serde_json::Value>(&info)
+                .ok()
+                .and_then(|v| v.get("child-pid").and_then(|p| p.as_u64()));
+            if let Some(pid) = pid {
+                match start_network(tool, pid as u32) {
+                    Ok(started) => network = Some(started),
+                    Err(e) => {
+                        let _ = bwrap.kill();
+                        let _ = bwrap.wait();
+                        return Err(e);
+                    }
+                }
+            }
+            // One byte releases the sandbox's command.
+            std::fs::File::from(block_write).write_all(b"1")?;
+        }
         let mut ready = [0u8; 1];
         let started = std::fs::File::from(ready_read).read(&mut ready)? == 1;
         // The folders are bound now; the sandbox must not keep the engine's descriptors.
@@ -223,6 +375,7 @@ impl Supervisor {
         let supervisor = Self {
             shared,
             bwrap,
+            network,
             listener,
             runtime_dir: launch.runtime_dir,
         };
@@ -274,6 +427,10 @@ impl Supervisor {
         };
         let _ = self.write_state(&state);
         let _ = std::fs::remove_file(self.runtime_dir.join(SOCKET_NAME));
+        if let Some((mut tool, stop)) = self.network.take() {
+            drop(stop);
+            let _ = tool.wait();
+        }
         *lock(&self.shared.ended) = Some(state);
         self.shared.ended_signal.notify_all();
         if destroyed {

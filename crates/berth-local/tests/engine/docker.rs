@@ -153,6 +153,8 @@ fn runtime() -> tokio::runtime::Runtime {
 fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
     let mut spec = NewSession::interactive(IMAGE, mounts);
     spec.runtime = Some(SessionRuntime::Docker);
+    // "No network" is the one mode this test can check without a reachable outside.
+    spec.network = berth_core::NetworkMode::None;
     runtime()
         .block_on(fixture.engine.create_session(spec))
         .unwrap()

@@ -7,6 +7,7 @@ mod docker;
 mod environments;
 mod files;
 mod folders;
+mod network;
 mod sessions;
 mod transfers;
 
