@@ -838,6 +838,11 @@ kinds: string }
  */
 export type NetworkMode = 
 /**
+ * The outside world (package indexes, git remotes) through user-mode networking in the
+ * session's own network namespace; the host's loopback services stay out of reach.
+ */
+"outbound" | 
+/**
  * Its own empty network namespace: loopback only.
  */
 "none" | 
