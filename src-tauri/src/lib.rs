@@ -4,6 +4,7 @@
 mod batch_notice;
 mod commands;
 mod logging;
+mod output_batch;
 mod quit_guard;
 mod settings;
 mod single_instance;

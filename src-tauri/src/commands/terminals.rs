@@ -13,6 +13,7 @@ use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody, IpcResponse};
 
 use crate::ActiveEngine;
+use crate::output_batch::{Batch, OutputBatch};
 
 /// One message on a terminal's channel, as raw bytes: `0` then output bytes, or `1` then the
 /// shell's exit status as i32 LE. Raw, because JSON would turn every output byte into text.
@@ -79,23 +80,44 @@ pub async fn open_terminal(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, Arc::new(terminal));
+    // The reader hands output to a batch and a second thread sends it, so a burst leaves as
+    // a few large messages rather than one per PTY read (see `output_batch`).
+    let batch = Arc::new(OutputBatch::default());
+    let reading = batch.clone();
     std::thread::spawn(move || {
-        reader.run(|event| {
-            let chunk = match event {
-                TerminalEvent::Output(bytes) => {
+        reader.run(|event| match event {
+            TerminalEvent::Output(bytes) => reading.push(bytes),
+            TerminalEvent::Exit(code) => {
+                reading.exit(code);
+                true
+            }
+        });
+        reading.close();
+    });
+    std::thread::spawn(move || {
+        let mut last_send = None;
+        loop {
+            let (chunk, last) = match batch.next(last_send) {
+                Batch::Output(bytes) => {
                     let mut chunk = Vec::with_capacity(bytes.len() + 1);
                     chunk.push(0);
-                    chunk.extend_from_slice(bytes);
-                    chunk
+                    chunk.extend_from_slice(&bytes);
+                    (chunk, false)
                 }
-                TerminalEvent::Exit(code) => {
+                Batch::Exit(code) => {
                     let mut chunk = vec![1];
                     chunk.extend_from_slice(&code.to_le_bytes());
-                    chunk
+                    (chunk, true)
                 }
+                Batch::Closed => return,
             };
-            output.send(TerminalChunk(chunk)).is_ok()
-        });
+            if output.send(TerminalChunk(chunk)).is_err() || last {
+                // The tab is gone (or the shell ended): stop the reader too.
+                batch.close();
+                return;
+            }
+            last_send = Some(std::time::Instant::now());
+        }
     });
     Ok(OpenedTerminal {
         id,
