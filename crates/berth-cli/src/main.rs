@@ -2,6 +2,7 @@
 //! It calls the same engine API as the app, so what it reports is what the app would see.
 
 mod doctor;
+mod dotfiles;
 mod files;
 mod folder;
 mod output;
@@ -79,6 +80,12 @@ enum Command {
     /// Compute sessions: create, list, info, logs, destroy, exec, shell.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Dotfiles every new session finds in /home/work: list, set, rm.
+    #[command(subcommand)]
+    Dotfiles(dotfiles::DotfilesCommand),
+    /// The script every new session runs once at start: set, show, clear.
+    #[command(subcommand)]
+    Bootstrap(dotfiles::BootstrapCommand),
 }
 
 fn main() -> ExitCode {
@@ -130,6 +137,8 @@ fn main() -> ExitCode {
             } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
             Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
             Command::Env(command) => session::env(&engine, command, &out).await,
+            Command::Dotfiles(command) => dotfiles::dotfiles(&engine, command, &out).await,
+            Command::Bootstrap(command) => dotfiles::bootstrap(&engine, command, &out).await,
             Command::Session(command) => {
                 return session::run(&engine, command, &out).await;
             }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Environment, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage,
+    Dotfile, Environment, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage,
     MountPreview, MountRequest, NewFolder, NewSession, ResourceLimits, Result, Session,
     StorageHost,
 };
@@ -153,4 +153,20 @@ pub trait Engine: Send + Sync {
 
     /// What the session's startup printed: a batch command's output, sandbox errors.
     async fn session_logs(&self, id_or_name: &str) -> Result<String>;
+
+    /// The user's dotfiles, placed in every new session's `/home/work`.
+    async fn list_dotfiles(&self) -> Result<Vec<Dotfile>>;
+
+    /// Adds or replaces one dotfile. `invalid_input` for a path that breaks a rule or a set
+    /// that would exceed the size limit.
+    async fn set_dotfile(&self, dotfile: Dotfile) -> Result<()>;
+
+    /// `not_found` when there is no such dotfile.
+    async fn remove_dotfile(&self, path: &str) -> Result<()>;
+
+    /// The script every new session runs once at start; `None` when there is none.
+    async fn bootstrap_script(&self) -> Result<Option<String>>;
+
+    /// Sets (or, with `None`, clears) the bootstrap script.
+    async fn set_bootstrap_script(&self, script: Option<String>) -> Result<()>;
 }

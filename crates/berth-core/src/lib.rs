@@ -2,6 +2,7 @@
 //! for all of them. Nothing here touches the disk, the network or a UI toolkit, so every rule
 //! can be tested in isolation and reused by both engines.
 
+pub mod dotfiles;
 pub mod engine;
 pub mod error;
 pub mod files;
@@ -10,6 +11,7 @@ pub mod mount;
 pub mod path;
 pub mod session;
 
+pub use dotfiles::Dotfile;
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use error::{Error, ErrorCode, Result};
 pub use files::{FileEntry, FileKind, FileName};

@@ -65,6 +65,18 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL
     );
 "#,
+    r#"
+    -- The user's dotfiles and one-value settings such as the bootstrap script.
+    CREATE TABLE dotfiles (
+        path    TEXT PRIMARY KEY,
+        content TEXT NOT NULL,
+        mode    INTEGER NOT NULL
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+"#,
 ];
 
 pub struct Catalog {
@@ -390,6 +402,67 @@ impl Catalog {
         self.lock()
             .execute("DELETE FROM environments WHERE id = ?1", [id])
             .map_err(query_error)?;
+        Ok(())
+    }
+
+    pub fn dotfiles(&self) -> Result<Vec<berth_core::Dotfile>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT path, content, mode FROM dotfiles ORDER BY path")
+            .map_err(query_error)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(berth_core::Dotfile {
+                    path: row.get(0)?,
+                    content: row.get(1)?,
+                    mode: row.get(2)?,
+                })
+            })
+            .map_err(query_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(query_error)
+    }
+
+    pub fn save_dotfile(&self, dotfile: &berth_core::Dotfile) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO dotfiles (path, content, mode) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET content = excluded.content, mode = excluded.mode",
+                rusqlite::params![dotfile.path, dotfile.content, dotfile.mode],
+            )
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    /// Whether a dotfile was there to delete.
+    pub fn delete_dotfile(&self, path: &str) -> Result<bool> {
+        let deleted = self
+            .lock()
+            .execute("DELETE FROM dotfiles WHERE path = ?1", [path])
+            .map_err(query_error)?;
+        Ok(deleted > 0)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.lock()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(query_error)
+    }
+
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let conn = self.lock();
+        match value {
+            Some(value) => conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            ),
+            None => conn.execute("DELETE FROM settings WHERE key = ?1", [key]),
+        }
+        .map_err(query_error)?;
         Ok(())
     }
 

@@ -15,6 +15,9 @@ use berth_core::{
 use crate::files::FolderFiles;
 use crate::{Catalog, DataDirs, disk};
 
+/// Where the catalog keeps the bootstrap script.
+pub(crate) const BOOTSTRAP_KEY: &str = "bootstrap_script";
+
 /// The host every local folder lives on until users can add their own disks.
 pub const DEFAULT_HOST: &str = "local:default";
 
@@ -447,6 +450,47 @@ impl Engine for LocalEngine {
 
     async fn destroy_session(&self, id_or_name: &str) -> Result<Session> {
         self.end_session(id_or_name).await
+    }
+
+    async fn list_dotfiles(&self) -> Result<Vec<berth_core::Dotfile>> {
+        self.catalog.dotfiles()
+    }
+
+    async fn set_dotfile(&self, dotfile: berth_core::Dotfile) -> Result<()> {
+        let mut all = self.catalog.dotfiles()?;
+        all.retain(|d| d.path != dotfile.path);
+        all.push(dotfile.clone());
+        berth_core::dotfiles::validate_dotfiles(&all)?;
+        self.catalog.save_dotfile(&dotfile)
+    }
+
+    async fn remove_dotfile(&self, path: &str) -> Result<()> {
+        if self.catalog.delete_dotfile(path)? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::NotFound,
+                format!("There is no dotfile \"{path}\"."),
+            ))
+        }
+    }
+
+    async fn bootstrap_script(&self) -> Result<Option<String>> {
+        self.catalog.setting(BOOTSTRAP_KEY)
+    }
+
+    async fn set_bootstrap_script(&self, script: Option<String>) -> Result<()> {
+        let script = script.filter(|s| !s.trim().is_empty());
+        if script
+            .as_ref()
+            .is_some_and(|s| s.len() > berth_core::dotfiles::MAX_DOTFILES_BYTES)
+        {
+            return Err(Error::invalid_input(format!(
+                "The bootstrap script is larger than {} bytes.",
+                berth_core::dotfiles::MAX_DOTFILES_BYTES
+            )));
+        }
+        self.catalog.set_setting(BOOTSTRAP_KEY, script.as_deref())
     }
 
     async fn session_logs(&self, id_or_name: &str) -> Result<String> {

@@ -16,15 +16,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{
-    Error, ErrorCode, LimitEnforcement, MountPlan, NetworkMode, NewSession, ResourceLimits, Result,
-    Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
+    Dotfile, Error, ErrorCode, LimitEnforcement, MountPlan, NetworkMode, NewSession,
+    ResourceLimits, Result, Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
     session::validate_session_name,
 };
 
 use crate::LocalEngine;
 use crate::environments::SystemRoot;
 use crate::supervisor::client::SupervisorClient;
-use crate::supervisor::protocol::{Launch, STATE_NAME, SupervisorState};
+use crate::supervisor::protocol::{
+    BOOTSTRAP_TARGET, Launch, PlacedFile, STATE_NAME, SupervisorState,
+};
 
 /// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
 /// host root (`local-sandbox.md`), and `nobody` exists on every Linux system.
@@ -34,6 +36,10 @@ const GIB: u64 = 1 << 30;
 
 /// How long a supervisor may take to report its sandbox up before the launch counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The `.profile` of sessions whose user has none (Debian's `/etc/skel/.profile`, in short).
+const DEFAULT_PROFILE: &str = "# Berth's default profile: login shells read .bashrc too.\n\
+if [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n";
 
 /// Who sessions run as: `None` means "as this process", `Some` is the identity root drops to.
 pub fn session_identity() -> Option<(u32, u32)> {
@@ -375,6 +381,7 @@ impl LocalEngine {
             .open(&log_path)
             .map_err(|e| io_error("Cannot create the session log", e))?;
 
+        let placed = self.place_user_files(&runtime_dir, plan, &log)?;
         let env = shell_env(session, plan);
         let mounts: Vec<_> = folder_fds
             .iter()
@@ -430,6 +437,8 @@ impl LocalEngine {
             cpus,
             private_tun: slirp4netns.is_some() && identity.is_some() && !tun_open_to_all(),
             slirp4netns,
+            bootstrap: placed.iter().any(|f| f.target == BOOTSTRAP_TARGET),
+            files: placed,
         };
         Ok(PreparedLaunch {
             supervisor,
@@ -437,6 +446,75 @@ impl LocalEngine {
             folder_fds,
             log: log.into(),
         })
+    }
+
+    /// Writes the user's dotfiles and bootstrap script where the session user can read them,
+    /// for the supervisor to copy into the sandbox. A dotfile never covers a mounted folder: one
+    /// that would is left out, and the session log says so.
+    fn place_user_files(
+        &self,
+        runtime_dir: &Path,
+        plan: &MountPlan,
+        mut log: &std::fs::File,
+    ) -> Result<Vec<PlacedFile>> {
+        let dir = runtime_dir.join("files");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&dir)
+            .map_err(|e| io_error("Cannot prepare the session's dotfiles", e))?;
+        let write = |name: String, content: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, content)
+                .and_then(|()| {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                })
+                .map_err(|e| io_error("Cannot prepare the session's dotfiles", e))?;
+            Ok(path)
+        };
+        let mut placed = Vec::new();
+        let mut dotfiles = self.catalog().dotfiles()?;
+        // Terminals run login shells, which read a profile but not .bashrc. Without a profile
+        // of the user's own, Berth gives the one a Debian desktop has, which reads .bashrc: a
+        // PYTHONPATH set there must hold in every terminal (DESIGN.md rule 7).
+        let has_profile = dotfiles
+            .iter()
+            .any(|d| [".bash_profile", ".bash_login", ".profile"].contains(&d.path.as_str()));
+        if !has_profile {
+            dotfiles.push(Dotfile {
+                path: ".profile".to_owned(),
+                content: DEFAULT_PROFILE.to_owned(),
+                mode: 0o644,
+            });
+        }
+        for (i, dotfile) in dotfiles.into_iter().enumerate() {
+            let target = format!("/home/work/{}", dotfile.path);
+            let covered = plan.mounts.iter().find(|m| {
+                m.target == target
+                    || target.starts_with(&format!("{}/", m.target))
+                    || m.target.starts_with(&format!("{target}/"))
+            });
+            if let Some(mount) = covered {
+                let _ = writeln!(
+                    log,
+                    "[berth] dotfile {} was not placed: folder \"{}\" is mounted at {}",
+                    dotfile.path, mount.folder_name, mount.target
+                );
+                continue;
+            }
+            placed.push(PlacedFile {
+                source: write(format!("dotfile-{i}"), &dotfile.content)?,
+                target,
+                mode: dotfile.mode,
+            });
+        }
+        if let Some(script) = self.catalog().setting(crate::engine::BOOTSTRAP_KEY)? {
+            placed.push(PlacedFile {
+                source: write("bootstrap.sh".to_owned(), &script)?,
+                target: BOOTSTRAP_TARGET.to_owned(),
+                mode: 0o755,
+            });
+        }
+        Ok(placed)
     }
 
     /// Every session with its final status filled in for those that ended since last asked.
@@ -465,6 +543,12 @@ impl LocalEngine {
             .and_then(|b| serde_json::from_slice(&b).ok());
         match state {
             Some(state) if state.running && SupervisorClient::new(&dir).answers() => {
+                if let (Some(code @ 1..), None) = (state.bootstrap_exit, &session.status_detail) {
+                    session.status_detail = Some(format!(
+                        "The bootstrap script failed with status {code}; its output is in the session's logs."
+                    ));
+                    let _ = self.catalog().save_session(&session);
+                }
                 return session;
             }
             None if session.status == SessionStatus::Preparing

@@ -174,6 +174,24 @@ pub struct Launch {
     /// its own, before dropping to `run_as` (the host's node may be root-only).
     #[serde(default)]
     pub private_tun: bool,
+    /// Files copied into the sandbox before its command runs: dotfiles, the bootstrap script.
+    #[serde(default)]
+    pub files: Vec<PlacedFile>,
+    /// Run [`BOOTSTRAP_TARGET`] once before the command and report its status.
+    #[serde(default)]
+    pub bootstrap: bool,
+}
+
+/// Where the bootstrap script is placed inside the sandbox (a tmpfs, gone with the session).
+pub const BOOTSTRAP_TARGET: &str = "/run/berth-bootstrap.sh";
+
+/// A file the engine wrote (readable by the session user) and where it goes in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacedFile {
+    pub source: PathBuf,
+    /// Absolute path inside the sandbox.
+    pub target: String,
+    pub mode: u32,
 }
 
 /// What the supervisor leaves in [`STATE_NAME`].
@@ -187,6 +205,9 @@ pub struct SupervisorState {
     /// Ended because a client asked (destroy), not on its own.
     pub destroyed: bool,
     pub ended_at_ms: Option<i64>,
+    /// How the bootstrap script ended, once it has.
+    #[serde(default)]
+    pub bootstrap_exit: Option<i32>,
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use super::protocol::{
-    Frame, Launch, Reply, Request, SOCKET_NAME, STATE_NAME, SupervisorState, exit_payload,
-    read_frame, write_frame,
+    BOOTSTRAP_TARGET, Frame, Launch, Reply, Request, SOCKET_NAME, STATE_NAME, SupervisorState,
+    exit_payload, read_frame, write_frame,
 };
 
 /// The directory shells and commands start in.
@@ -118,6 +118,22 @@ fn private_tun() -> io::Result<()> {
     Ok(())
 }
 
+/// bwrap brings up the sandbox's loopback itself, over netlink, while the sandbox is held on
+/// `--block-fd`; slirp4netns configuring the same namespace at the same moment made that fail
+/// now and then ("loopback: Failed RTM_NEWADDR"). So slirp4netns starts once 127.0.0.1 exists.
+fn wait_for_loopback(pid: u32) -> io::Result<()> {
+    let table = format!("/proc/{pid}/net/fib_trie");
+    for _ in 0..10_000 {
+        if std::fs::read_to_string(&table).is_ok_and(|t| t.contains("127.0.0.1")) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    Err(io::Error::other(
+        "the sandbox's loopback did not come up within 2 seconds",
+    ))
+}
+
 /// `_IO(0xb7, 0x1)` from `linux/nsfs.h`: the user namespace owning a namespace.
 const NS_GET_USERNS: libc::c_ulong = 0xb701;
 
@@ -127,6 +143,7 @@ const NS_GET_USERNS: libc::c_ulong = 0xb701;
 /// joining the network namespace is refused (`session-network.md`). It stops when the returned
 /// descriptor closes, which includes this process dying: no orphan outlives the session.
 fn start_network(tool: &std::path::Path, pid: u32) -> io::Result<(Child, OwnedFd)> {
+    wait_for_loopback(pid)?;
     let net = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
     // SAFETY: the ioctl takes no argument and returns a new descriptor or -1.
     let owner = unsafe { libc::ioctl(net.as_raw_fd(), NS_GET_USERNS) };
@@ -239,6 +256,8 @@ struct Shared {
     shell: Vec<String>,
     shell_env: Vec<(String, String)>,
     destroyed: Mutex<bool>,
+    /// How the bootstrap script ended, once it has.
+    bootstrap_exit: Mutex<Option<i32>>,
     /// A shell already started for the next terminal.
     spare: Mutex<Option<Shell>>,
     /// Set once the sandbox is gone, so a destroy can answer after the fact.
@@ -251,6 +270,8 @@ struct Supervisor {
     bwrap: Child,
     /// slirp4netns and the descriptor whose closing stops it.
     network: Option<(Child, OwnedFd)>,
+    /// Where the sandbox reports the bootstrap script's status.
+    bootstrap_status: Option<OwnedFd>,
     listener: UnixListener,
     runtime_dir: std::path::PathBuf,
 }
@@ -273,13 +294,70 @@ impl Supervisor {
             .as_ref()
             .map(|(read, _)| read.as_raw_fd())
             .unwrap_or(-1);
-        let ready_fd = (3..10)
-            .find(|n| *n != info_fd && *n != block_fd && !launch.inherited_fds.contains(n))
+        // Dotfiles and the bootstrap script, each handed to bwrap's --file by descriptor.
+        let mut placed = Vec::new();
+        let mut file_args: Vec<String> = Vec::new();
+        for file in &launch.files {
+            let opened: OwnedFd = std::fs::File::open(&file.source)?.into();
+            let target = std::path::Path::new(&file.target);
+            let mut parents: Vec<&std::path::Path> = target
+                .ancestors()
+                .skip(1)
+                .take_while(|p| !["/", "/home/work", "/run"].contains(&p.to_str().unwrap_or("/")))
+                .collect();
+            parents.reverse();
+            for parent in parents {
+                file_args.extend(["--dir".to_owned(), parent.to_string_lossy().into_owned()]);
+            }
+            file_args.extend([
+                "--perms".to_owned(),
+                format!("{:04o}", file.mode),
+                "--file".to_owned(),
+                opened.as_raw_fd().to_string(),
+                file.target.clone(),
+            ]);
+            placed.push(opened);
+        }
+        let placed_fds: Vec<RawFd> = placed.iter().map(|fd| fd.as_raw_fd()).collect();
+        let bootstrap = match launch.bootstrap {
+            true => Some(pipe()?),
+            false => None,
+        };
+        let taken = |n: &RawFd| {
+            *n == info_fd
+                || *n == block_fd
+                || launch.inherited_fds.contains(n)
+                || placed_fds.contains(n)
+        };
+        // The shell's `>&N` only takes one digit, so these are free descriptors below 10.
+        let mut free = (3..10).filter(|n| !taken(n));
+        let ready_fd = free
+            .next()
             .ok_or_else(|| io::Error::other("no descriptor below 10 is free"))?;
+        let status_fd = match &bootstrap {
+            Some(_) => free
+                .next()
+                .ok_or_else(|| io::Error::other("no descriptor below 10 is free"))?,
+            None => -1,
+        };
+        let status_source = bootstrap.as_ref().map(|(_, w)| w.as_raw_fd()).unwrap_or(-1);
+        let script = match &bootstrap {
+            // The bootstrap runs once, after the sandbox reports it is up (terminals may open
+            // meanwhile) and before the command; its output goes to the session log, and its
+            // status to the supervisor, which reports a failure.
+            Some(_) => format!(
+                "printf . >&{ready_fd}; exec {ready_fd}>&-; \
+                 if command -v bash >/dev/null 2>&1; then bash -l {BOOTSTRAP_TARGET} {status_fd}>&-; \
+                 else sh {BOOTSTRAP_TARGET} {status_fd}>&-; fi; status=$?; \
+                 echo \"[berth] bootstrap script finished with status $status\"; \
+                 echo $status >&{status_fd}; exec {status_fd}>&-; exec \"$@\""
+            ),
+            None => format!("printf . >&{ready_fd}; exec {ready_fd}>&-; exec \"$@\""),
+        };
         let mut wrapped = vec![
             "/bin/sh".to_owned(),
             "-c".to_owned(),
-            format!("printf . >&{ready_fd}; exec {ready_fd}>&-; exec \"$@\""),
+            script,
             "sh".to_owned(),
         ];
         wrapped.extend(launch.command.iter().cloned());
@@ -294,6 +372,7 @@ impl Supervisor {
                 -1 => Vec::new(),
                 fd => vec!["--block-fd".to_owned(), fd.to_string()],
             })
+            .args(&file_args)
             .args(&wrapped)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log));
@@ -303,8 +382,14 @@ impl Supervisor {
                 if libc::fcntl(info_fd, libc::F_SETFD, 0) != 0
                     || (block_fd >= 0 && libc::fcntl(block_fd, libc::F_SETFD, 0) != 0)
                     || libc::dup2(ready_source, ready_fd) < 0
+                    || (status_fd >= 0 && libc::dup2(status_source, status_fd) < 0)
                 {
                     return Err(io::Error::last_os_error());
+                }
+                for &fd in &placed_fds {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -317,6 +402,11 @@ impl Supervisor {
         })?;
         drop(info_write);
         drop(ready_write);
+        drop(placed);
+        let bootstrap_status = bootstrap.map(|(read, write)| {
+            drop(write);
+            read
+        });
         let mut info = String::new();
         std::fs::File::from(info_read).read_to_string(&mut info)?;
         let mut network = None;
@@ -361,6 +451,7 @@ impl Supervisor {
             shell: launch.shell,
             shell_env: launch.shell_env,
             destroyed: Mutex::new(false),
+            bootstrap_exit: Mutex::new(None),
             spare: Mutex::new(None),
             ended: Mutex::new(None),
             ended_signal: Condvar::new(),
@@ -376,6 +467,7 @@ impl Supervisor {
             shared,
             bwrap,
             network,
+            bootstrap_status,
             listener,
             runtime_dir: launch.runtime_dir,
         };
@@ -386,6 +478,7 @@ impl Supervisor {
             exit_code: None,
             destroyed: false,
             ended_at_ms: None,
+            bootstrap_exit: None,
         })?;
         Ok(supervisor)
     }
@@ -397,7 +490,42 @@ impl Supervisor {
         std::fs::rename(temporary, path)
     }
 
+    /// Waits for the bootstrap script's status and records it in the state file.
+    fn watch_bootstrap(&mut self) {
+        let Some(status) = self.bootstrap_status.take() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let runtime_dir = self.runtime_dir.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::fs::File::from(status).read_to_string(&mut text);
+            let Ok(code) = text.trim().parse::<i32>() else {
+                return;
+            };
+            *lock(&shared.bootstrap_exit) = Some(code);
+            // The final state, written when the sandbox ends, carries it too.
+            let path = runtime_dir.join(STATE_NAME);
+            let Ok(bytes) = std::fs::read(&path) else {
+                return;
+            };
+            let Ok(mut state) = serde_json::from_slice::<SupervisorState>(&bytes) else {
+                return;
+            };
+            if state.running {
+                state.bootstrap_exit = Some(code);
+                let temporary = runtime_dir.join(format!("{STATE_NAME}.bootstrap"));
+                if let Ok(bytes) = serde_json::to_vec(&state) {
+                    if std::fs::write(&temporary, bytes).is_ok() {
+                        let _ = std::fs::rename(temporary, path);
+                    }
+                }
+            }
+        });
+    }
+
     fn serve(mut self) -> i32 {
+        self.watch_bootstrap();
         let listener = match self.listener.try_clone() {
             Ok(l) => l,
             Err(_) => return 1,
@@ -424,6 +552,7 @@ impl Supervisor {
             exit_code,
             destroyed,
             ended_at_ms: Some(now_ms()),
+            bootstrap_exit: *lock(&self.shared.bootstrap_exit),
         };
         let _ = self.write_state(&state);
         let _ = std::fs::remove_file(self.runtime_dir.join(SOCKET_NAME));

@@ -8,6 +8,7 @@ mod environments;
 mod files;
 mod folders;
 mod network;
+mod personal;
 mod sessions;
 mod transfers;
 

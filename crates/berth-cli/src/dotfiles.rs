@@ -1,0 +1,132 @@
+//! `berth dotfiles …` and `berth bootstrap …`: what every new session finds in `/home/work` and
+//! runs at start.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use berth_core::{Dotfile, Engine, Error};
+use berth_local::LocalEngine;
+use clap::Subcommand;
+
+use crate::output::Output;
+
+#[derive(Subcommand)]
+pub enum DotfilesCommand {
+    /// The dotfiles every new session gets.
+    List,
+    /// Add or replace a dotfile from a file on this computer (`-` reads stdin).
+    Set {
+        /// Its path in /home/work, starting with '.': .bashrc, .config/git/config.
+        name: String,
+        file: PathBuf,
+        /// Permission bits, e.g. 600 (the file's own, or 644 from stdin, when omitted).
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<u32>,
+    },
+    /// Remove a dotfile.
+    #[command(name = "rm")]
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum BootstrapCommand {
+    /// Set the script every new session runs once at start (`-` reads stdin).
+    Set { file: PathBuf },
+    /// Print the script.
+    Show,
+    /// Remove the script.
+    Clear,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("\"{text}\" is not an octal mode like 644"))
+}
+
+/// The file's text and permission bits; stdin for `-`.
+fn read(file: &PathBuf) -> berth_core::Result<(String, u32)> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::invalid_input(format!("Cannot read stdin: {e}")))?;
+        return Ok((text, 0o644));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::invalid_input(format!("Cannot read {}: {e}", file.display())))?;
+    let mode = std::fs::metadata(file)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    Ok((text, mode))
+}
+
+pub async fn dotfiles(
+    engine: &LocalEngine,
+    command: DotfilesCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    match command {
+        DotfilesCommand::List => {
+            let all = engine.list_dotfiles().await?;
+            out.print(&all, || {
+                if all.is_empty() {
+                    return "No dotfiles. Add one with `berth dotfiles set .bashrc FILE`.\n".into();
+                }
+                all.iter()
+                    .map(|d| format!("{:04o}  {:>6} B  {}\n", d.mode, d.content.len(), d.path))
+                    .collect()
+            });
+        }
+        DotfilesCommand::Set { name, file, mode } => {
+            let (content, file_mode) = read(&file)?;
+            let dotfile = Dotfile {
+                path: name.clone(),
+                content,
+                mode: mode.unwrap_or(file_mode),
+            };
+            engine.set_dotfile(dotfile).await?;
+            out.print(&serde_json::json!({ "set": name }), || {
+                format!("{name} will be in /home/work of every new session\n")
+            });
+        }
+        DotfilesCommand::Rm { name } => {
+            engine.remove_dotfile(&name).await?;
+            out.print(&serde_json::json!({ "removed": name }), || {
+                format!("Removed {name}\n")
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn bootstrap(
+    engine: &LocalEngine,
+    command: BootstrapCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    match command {
+        BootstrapCommand::Set { file } => {
+            let (script, _) = read(&file)?;
+            engine.set_bootstrap_script(Some(script)).await?;
+            out.print(&serde_json::json!({ "set": true }), || {
+                "Every new session runs this script once at start.\n".into()
+            });
+        }
+        BootstrapCommand::Show => {
+            let script = engine.bootstrap_script().await?;
+            out.print(&serde_json::json!({ "script": script }), || {
+                script
+                    .clone()
+                    .unwrap_or_else(|| "No bootstrap script.\n".into())
+            });
+        }
+        BootstrapCommand::Clear => {
+            engine.set_bootstrap_script(None).await?;
+            out.print(&serde_json::json!({ "cleared": true }), || {
+                "New sessions run no bootstrap script.\n".into()
+            });
+        }
+    }
+    Ok(())
+}
