@@ -84,6 +84,6 @@ test("launcher: Enter walks the steps, a bad Path and Alias is refused inline an
     await screenshot(app, "launcher-review");
     await typeInto(app, "[data-testid=launch]", ESCAPE);
     await until("the launcher closed", async () => (await step(app)) === null);
-    await waitForText(app, "[data-testid=sessions-empty]", "No running sessions");
+    await waitForText(app, "[data-testid=sessions-empty]", "No compute sessions yet.");
   });
 });
