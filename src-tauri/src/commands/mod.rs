@@ -1,6 +1,7 @@
 //! The commands the UI calls, one module per screen. Each is a few lines: get the engine, call
 //! it, return its `{code, message}` error unchanged.
 
+pub mod dotfiles;
 pub mod engine;
 pub mod environments;
 pub mod files;

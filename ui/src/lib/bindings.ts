@@ -515,6 +515,57 @@ async closeTerminal(id: number) : Promise<Result<null, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+async listDotfiles() : Promise<Result<Dotfile[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_dotfiles") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Checks a dotfile name as the user types it.
+ */
+async checkDotfilePath(path: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("check_dotfile_path", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async setDotfile(dotfile: Dotfile) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_dotfile", { dotfile }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async removeDotfile(path: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_dotfile", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async bootstrapScript() : Promise<Result<string | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("bootstrap_script") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async setBootstrapScript(script: string | null) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_bootstrap_script", { script }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 /**
  * The UI calls this once its first screen with real data has been painted. Logs the start-up
  * time and prints it to stdout (one line, for people starting Berth from a terminal and for
@@ -580,6 +631,15 @@ export type Direction =
  * From a folder to this computer.
  */
 "download"
+export type Dotfile = { 
+/**
+ * Relative to `/home/work`, starting with `.`: `.bashrc`, `.config/git/config`.
+ */
+path: string; content: string; 
+/**
+ * Unix permission bits, e.g. `0o644`.
+ */
+mode: number }
 /**
  * What the status bar says about the engine the app is talking to.
  */
