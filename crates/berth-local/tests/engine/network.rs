@@ -24,6 +24,11 @@ struct TestHost {
 
 impl TestHost {
     fn start() -> Option<Self> {
+        Self::serving(|_| {})
+    }
+
+    /// A test host whose web server also serves what `fill` puts in its site directory.
+    fn serving(fill: impl FnOnce(&std::path::Path)) -> Option<Self> {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             assert!(
@@ -56,6 +61,7 @@ impl TestHost {
         ip(&format!("netns exec {netns} ip link set lo up"));
         let site = tempfile::tempdir().unwrap();
         std::fs::write(site.path().join("index.html"), "TESTHOST-OK\n").unwrap();
+        fill(site.path());
         let server = Command::new("ip")
             .args([
                 "netns",
@@ -233,4 +239,88 @@ fn slirp_for(fixture: &Fixture, id: &str) -> Vec<String> {
                 .then(|| entry.file_name().to_string_lossy().into_owned())
         })
         .collect()
+}
+
+/// A wheel built here (Python's zipfile, no network) and a PEP 503 simple index for it.
+fn package_index(site: &std::path::Path) {
+    std::fs::create_dir_all(site.join("simple/berthnet")).unwrap();
+    std::fs::create_dir_all(site.join("packages")).unwrap();
+    let wheel = site.join("packages/berthnet-1.0-py3-none-any.whl");
+    let build = r#"
+import base64, hashlib, sys, zipfile
+files = {
+    "berthnet/__init__.py": "VALUE = 'installed from the index'\n",
+    "berthnet-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: berthnet\nVersion: 1.0\n",
+    "berthnet-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(sys.argv[1], "w") as whl:
+    for name, text in files.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+        whl.writestr(name, data)
+    record.append("berthnet-1.0.dist-info/RECORD,,")
+    whl.writestr("berthnet-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+"#;
+    let built = Command::new("python3")
+        .args(["-c", build])
+        .arg(&wheel)
+        .status()
+        .unwrap();
+    assert!(built.success());
+    std::fs::write(
+        site.join("simple/berthnet/index.html"),
+        "<a href=\"/packages/berthnet-1.0-py3-none-any.whl\">berthnet-1.0-py3-none-any.whl</a>\n",
+    )
+    .unwrap();
+}
+
+/// The seed's `pip install --user tqdm`, offline: a package from an index on the network lands
+/// in the `.local` folder in one session and is importable in the next.
+#[test]
+fn pip_installs_from_an_index_on_the_network_into_local_for_the_next_session() {
+    let Some(host) = TestHost::serving(package_index) else {
+        return;
+    };
+    let fixture = engine();
+    let rt = runtime();
+    rt.block_on(
+        fixture
+            .engine
+            .create_folder(berth_core::NewFolder::named(".local")),
+    )
+    .unwrap();
+    let first = session(&fixture, NetworkMode::Outbound);
+    let install = sh(
+        &fixture,
+        &first,
+        &format!(
+            "python3 -m pip install --user --quiet --disable-pip-version-check \
+             --index-url http://{0}:8080/simple/ --trusted-host {0} berthnet",
+            host.address
+        ),
+    );
+    assert_eq!(
+        install.code,
+        0,
+        "{}{}",
+        install.stdout_text(),
+        install.stderr_text()
+    );
+    rt.block_on(fixture.engine.destroy_session(&first)).unwrap();
+
+    let next = session(&fixture, NetworkMode::None);
+    let import = sh(
+        &fixture,
+        &next,
+        "python3 -c 'import berthnet; print(berthnet.VALUE)'",
+    );
+    assert_eq!(
+        import.stdout_text(),
+        "installed from the index\n",
+        "{}",
+        import.stderr_text()
+    );
+    rt.block_on(fixture.engine.destroy_session(&next)).unwrap();
 }
