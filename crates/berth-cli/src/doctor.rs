@@ -56,6 +56,7 @@ fn title(check: CheckId) -> &'static str {
         CheckId::Bubblewrap => "bubblewrap",
         CheckId::UserNamespaces => "user namespaces",
         CheckId::Sandbox => "sandbox start",
+        CheckId::SessionNetwork => "session network",
         CheckId::DockerApi => "Docker API",
         CheckId::DataDir => "data directory",
         CheckId::FreeDisk => "free disk",

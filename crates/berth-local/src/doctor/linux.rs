@@ -59,7 +59,41 @@ pub(super) async fn examine() -> Vec<Finding> {
             INSTALL_BWRAP,
         ),
     };
-    vec![bwrap_finding, userns, sandbox]
+    vec![bwrap_finding, userns, sandbox, session_network()]
+}
+
+/// Outbound networking needs slirp4netns, and a TUN device the session user may open (as root,
+/// Berth makes a private one; a user needs the host's to be 0666, udev's default).
+fn session_network() -> Finding {
+    use std::os::unix::fs::PermissionsExt;
+    const INSTALL: &str =
+        "sudo apt-get install slirp4netns (sessions can still run with no network)";
+    let Some(tool) = find_on_path("slirp4netns") else {
+        return Finding::warn(
+            CheckId::SessionNetwork,
+            "slirp4netns is not installed: sessions can only run without network",
+            INSTALL,
+        );
+    };
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let tun = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o777);
+    match tun {
+        Ok(mode) if root || mode & 0o006 == 0o006 => Finding::ok(
+            CheckId::SessionNetwork,
+            format!("{} gives sessions outbound network", tool.display()),
+        ),
+        Ok(mode) => Finding::warn(
+            CheckId::SessionNetwork,
+            format!("/dev/net/tun is {mode:04o}, so your sessions cannot have network"),
+            "sudo chmod 0666 /dev/net/tun (udev's usual mode), or run sessions with no network",
+        ),
+        Err(_) => Finding::warn(
+            CheckId::SessionNetwork,
+            "/dev/net/tun is missing, so sessions cannot have network",
+            "load the tun kernel module (sudo modprobe tun), or run sessions with no network",
+        ),
+    }
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {

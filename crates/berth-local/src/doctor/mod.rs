@@ -17,6 +17,7 @@ pub enum CheckId {
     Bubblewrap,
     UserNamespaces,
     Sandbox,
+    SessionNetwork,
     DockerApi,
     DataDir,
     FreeDisk,
