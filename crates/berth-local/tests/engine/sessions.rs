@@ -407,3 +407,40 @@ with zipfile.ZipFile("/tmp/berthdemo-1.0-py3-none-any.whl", "w") as whl:
             .contains("berthdemo")
     );
 }
+
+/// What the launcher says is enforced is: CPUs are pinned, scratch is a size-bounded tmpfs.
+#[test]
+fn cpu_and_scratch_limits_hold_inside_the_session() {
+    let fixture = engine();
+    let limits = runtime()
+        .block_on(fixture.engine.resource_limits())
+        .unwrap();
+    assert_eq!(limits.cpus, berth_core::LimitEnforcement::Enforced);
+    assert_eq!(limits.scratch, berth_core::LimitEnforcement::Enforced);
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.resources.cpus = Some(1);
+    spec.resources.scratch_bytes = Some(32 << 20);
+    let session = runtime()
+        .block_on(fixture.engine.create_session(spec))
+        .unwrap();
+    let running = Running {
+        fixture: &fixture,
+        id: session.id,
+    };
+    assert_eq!(running.ok("nproc"), "1\n");
+    let full = running.exec("head -c 48M /dev/zero > /home/work/big");
+    assert_ne!(full.code, 0);
+    assert!(
+        full.stderr_text().contains("No space left"),
+        "{}",
+        full.stderr_text()
+    );
+    // Asking for more than the machine has is refused before anything starts.
+    let mut greedy = NewSession::interactive("host", vec![]);
+    greedy.resources.cpus = Some(limits.max_cpus + 1);
+    let error = runtime()
+        .block_on(fixture.engine.create_session(greedy))
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert!(error.message.contains("CPUs"), "{}", error.message);
+}
