@@ -3,6 +3,7 @@
 
 mod batch_notice;
 mod commands;
+mod graphics;
 mod logging;
 mod output_batch;
 mod quit_guard;
@@ -75,6 +76,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::terminals::resize_terminal,
             commands::terminals::acknowledge_terminal,
             commands::terminals::close_terminal,
+            commands::terminals::terminal_webgl,
             commands::dotfiles::list_dotfiles,
             commands::dotfiles::check_dotfile_path,
             commands::dotfiles::set_dotfile,

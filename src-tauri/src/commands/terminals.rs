@@ -168,3 +168,11 @@ pub fn close_terminal(terminals: State<'_, Terminals>, id: u32) -> Result<(), Er
     }
     Ok(())
 }
+
+/// Whether terminals should draw with WebGL here: only where a GPU draws it (see
+/// `graphics::gpu_present`); otherwise xterm.js's DOM renderer is faster.
+#[tauri::command]
+#[specta::specta]
+pub fn terminal_webgl() -> bool {
+    crate::graphics::gpu_present()
+}

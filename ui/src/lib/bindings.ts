@@ -515,6 +515,13 @@ async closeTerminal(id: number) : Promise<Result<null, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Whether terminals should draw with WebGL here: only where a GPU draws it (see
+ * `graphics::gpu_present`); otherwise xterm.js's DOM renderer is faster.
+ */
+async terminalWebgl() : Promise<boolean> {
+    return await TAURI_INVOKE("terminal_webgl");
+},
 async listDotfiles() : Promise<Result<Dotfile[], BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_dotfiles") };
