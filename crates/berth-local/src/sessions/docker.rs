@@ -113,10 +113,58 @@ pub struct ContainerSpec<'a> {
     pub user: Option<String>,
     pub command: Vec<String>,
     pub scratch_bytes: u64,
+    /// Dotfiles and the bootstrap script, copied in before the command runs.
+    pub files: super::UserFiles,
+}
+
+/// Where the container keeps the user's files until its start copies them into the scratch
+/// home (a tmpfs mounted at start, so nothing can be put there before).
+const STAGING: &str = "/.berth";
+
+/// The container's command: dotfiles into /home/work, the bootstrap once, then the command.
+const WRAPPER: &str = "if [ -d /.berth/home ]; then cp -R /.berth/home/. /home/work/; fi; \
+    : > /tmp/.berth-started; \
+    if [ -f /.berth/bootstrap.sh ]; then \
+    if command -v bash >/dev/null 2>&1; then bash -l /.berth/bootstrap.sh; \
+    else sh /.berth/bootstrap.sh; fi; \
+    echo \"[berth] bootstrap script finished with status $?\"; fi; exec \"$@\"";
+
+/// The staging directory as a tar the Docker API unpacks into the container, owned by the
+/// session user (`uid:gid`) so a 0600 dotfile stays readable to them.
+fn staging_archive(files: &super::UserFiles, user: Option<&str>) -> io::Result<Vec<u8>> {
+    let (uid, gid) = user
+        .and_then(|u| u.split_once(':'))
+        .and_then(|(u, g)| Some((u.parse::<u64>().ok()?, g.parse::<u64>().ok()?)))
+        .unwrap_or((0, 0));
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: String, content: &[u8], mode: u32| -> io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(gid);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, content)
+    };
+    for dotfile in &files.dotfiles {
+        add(
+            format!("{}/home/{}", &STAGING[1..], dotfile.path),
+            dotfile.content.as_bytes(),
+            dotfile.mode,
+        )?;
+    }
+    if let Some(script) = &files.bootstrap {
+        add(
+            format!("{}/bootstrap.sh", &STAGING[1..]),
+            script.as_bytes(),
+            0o755,
+        )?;
+    }
+    tar.into_inner()
 }
 
 /// Creates and starts the session's container.
-pub async fn start(docker: &Docker, spec: ContainerSpec<'_>) -> Result<()> {
+pub async fn start(docker: &Docker, socket: &Path, spec: ContainerSpec<'_>) -> Result<()> {
     let session = spec.session;
     let binds = spec
         .mounts
@@ -161,11 +209,18 @@ pub async fn start(docker: &Docker, spec: ContainerSpec<'_>) -> Result<()> {
         nano_cpus: session.resources.cpus.map(|n| i64::from(n) * 1_000_000_000),
         ..Default::default()
     };
+    let mut command = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        WRAPPER.to_owned(),
+        "sh".to_owned(),
+    ];
+    command.extend(spec.command);
     let body = ContainerCreateBody {
         image: Some(spec.image.to_owned()),
-        cmd: Some(spec.command),
+        cmd: Some(command),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        user: spec.user,
+        user: spec.user.clone(),
         working_dir: Some("/home/work".to_owned()),
         hostname: Some(session.name.clone()),
         labels: Some(HashMap::from([(
@@ -190,11 +245,76 @@ pub async fn start(docker: &Docker, spec: ContainerSpec<'_>) -> Result<()> {
                 "The Docker API refused the session's container: {e}"
             ))
         })?;
+    for line in &spec.files.skipped {
+        tracing::info!(session = %session.id, "{line}");
+    }
+    let staged = staging_archive(&spec.files, spec.user.as_deref())
+        .map_err(|e| Error::internal(format!("Cannot pack the session's dotfiles: {e}")))?;
+    let upload = docker
+        .upload_to_container(
+            &name,
+            Some(bollard::query_parameters::UploadToContainerOptions {
+                path: "/".to_owned(),
+                ..Default::default()
+            }),
+            bollard::body_full(staged.into()),
+        )
+        .await;
+    if let Err(e) = upload {
+        let _ = remove(docker, &name).await;
+        return Err(Error::internal(format!(
+            "Cannot copy the dotfiles into the session's container: {e}"
+        )));
+    }
     if let Err(e) = docker.start_container(&name, None).await {
         let _ = remove(docker, &name).await;
         return Err(Error::internal(format!(
             "The session's container did not start: {e}"
         )));
+    }
+    // The session is ready once the dotfiles are in its home; a terminal opened before would
+    // find none.
+    let waited = run_to_end(
+        docker,
+        &name,
+        vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            "i=0; while [ ! -e /tmp/.berth-started ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done".to_owned(),
+        ],
+    )
+    .await;
+    // A batch command may already be done: then there is nothing left to wait for.
+    let still_running = matches!(state(socket, &name).await, Ok(ContainerState::Running));
+    if let (Err(e), true) = (waited, still_running) {
+        let _ = remove(docker, &name).await;
+        return Err(Error::internal(format!(
+            "The session's container did not come up: {e}"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `argv` in the container and waits for it to end, discarding its output.
+async fn run_to_end(docker: &Docker, container: &str, argv: Vec<String>) -> io::Result<()> {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(argv),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(io::Error::other)?;
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&exec.id, None)
+        .await
+        .map_err(io::Error::other)?
+    {
+        while output.next().await.is_some() {}
     }
     Ok(())
 }

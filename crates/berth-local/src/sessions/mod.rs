@@ -37,6 +37,14 @@ const GIB: u64 = 1 << 30;
 /// How long a supervisor may take to report its sandbox up before the launch counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The dotfiles and bootstrap script a new session gets, and the dotfiles left out.
+#[derive(Default)]
+pub struct UserFiles {
+    pub dotfiles: Vec<Dotfile>,
+    pub bootstrap: Option<String>,
+    pub skipped: Vec<String>,
+}
+
 /// The `.profile` of sessions whose user has none (Debian's `/etc/skel/.profile`, in short).
 const DEFAULT_PROFILE: &str = "# Berth's default profile: login shells read .bashrc too.\n\
 if [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n";
@@ -448,15 +456,56 @@ impl LocalEngine {
         })
     }
 
-    /// Writes the user's dotfiles and bootstrap script where the session user can read them,
-    /// for the supervisor to copy into the sandbox. A dotfile never covers a mounted folder: one
-    /// that would is left out, and the session log says so.
+    /// What goes into a new session's home: the user's dotfiles (plus a default `.profile`)
+    /// and bootstrap script, each with its place in the sandbox. A dotfile never covers a
+    /// mounted folder: one that would is left out, and `skipped` says why, for the session log.
+    fn user_files(&self, plan: &MountPlan) -> Result<UserFiles> {
+        let mut dotfiles = self.catalog().dotfiles()?;
+        // Terminals run login shells, which read a profile but not .bashrc. Without a profile
+        // of the user's own, Berth gives the one a Debian desktop has, which reads .bashrc: a
+        // PYTHONPATH set there must hold in every terminal (DESIGN.md rule 7).
+        let has_profile = dotfiles
+            .iter()
+            .any(|d| [".bash_profile", ".bash_login", ".profile"].contains(&d.path.as_str()));
+        if !has_profile {
+            dotfiles.push(Dotfile {
+                path: ".profile".to_owned(),
+                content: DEFAULT_PROFILE.to_owned(),
+                mode: 0o644,
+            });
+        }
+        let mut files = UserFiles::default();
+        for dotfile in dotfiles {
+            let target = format!("/home/work/{}", dotfile.path);
+            let covered = plan.mounts.iter().find(|m| {
+                m.target == target
+                    || target.starts_with(&format!("{}/", m.target))
+                    || m.target.starts_with(&format!("{target}/"))
+            });
+            match covered {
+                Some(mount) => files.skipped.push(format!(
+                    "[berth] dotfile {} was not placed: folder \"{}\" is mounted at {}",
+                    dotfile.path, mount.folder_name, mount.target
+                )),
+                None => files.dotfiles.push(dotfile),
+            }
+        }
+        files.bootstrap = self.catalog().setting(crate::engine::BOOTSTRAP_KEY)?;
+        Ok(files)
+    }
+
+    /// Writes [`LocalEngine::user_files`] where the session user can read them, for the
+    /// supervisor to copy into the sandbox with bwrap's `--file`.
     fn place_user_files(
         &self,
         runtime_dir: &Path,
         plan: &MountPlan,
         mut log: &std::fs::File,
     ) -> Result<Vec<PlacedFile>> {
+        let files = self.user_files(plan)?;
+        for line in &files.skipped {
+            let _ = writeln!(log, "{line}");
+        }
         let dir = runtime_dir.join("files");
         std::fs::DirBuilder::new()
             .mode(0o755)
@@ -472,42 +521,14 @@ impl LocalEngine {
             Ok(path)
         };
         let mut placed = Vec::new();
-        let mut dotfiles = self.catalog().dotfiles()?;
-        // Terminals run login shells, which read a profile but not .bashrc. Without a profile
-        // of the user's own, Berth gives the one a Debian desktop has, which reads .bashrc: a
-        // PYTHONPATH set there must hold in every terminal (DESIGN.md rule 7).
-        let has_profile = dotfiles
-            .iter()
-            .any(|d| [".bash_profile", ".bash_login", ".profile"].contains(&d.path.as_str()));
-        if !has_profile {
-            dotfiles.push(Dotfile {
-                path: ".profile".to_owned(),
-                content: DEFAULT_PROFILE.to_owned(),
-                mode: 0o644,
-            });
-        }
-        for (i, dotfile) in dotfiles.into_iter().enumerate() {
-            let target = format!("/home/work/{}", dotfile.path);
-            let covered = plan.mounts.iter().find(|m| {
-                m.target == target
-                    || target.starts_with(&format!("{}/", m.target))
-                    || m.target.starts_with(&format!("{target}/"))
-            });
-            if let Some(mount) = covered {
-                let _ = writeln!(
-                    log,
-                    "[berth] dotfile {} was not placed: folder \"{}\" is mounted at {}",
-                    dotfile.path, mount.folder_name, mount.target
-                );
-                continue;
-            }
+        for (i, dotfile) in files.dotfiles.into_iter().enumerate() {
             placed.push(PlacedFile {
                 source: write(format!("dotfile-{i}"), &dotfile.content)?,
-                target,
+                target: format!("/home/work/{}", dotfile.path),
                 mode: dotfile.mode,
             });
         }
-        if let Some(script) = self.catalog().setting(crate::engine::BOOTSTRAP_KEY)? {
+        if let Some(script) = files.bootstrap {
             placed.push(PlacedFile {
                 source: write("bootstrap.sh".to_owned(), &script)?,
                 target: BOOTSTRAP_TARGET.to_owned(),
@@ -712,9 +733,11 @@ impl LocalEngine {
                 .map(str::to_owned)
                 .to_vec(),
         };
+        let files = self.user_files(plan)?;
         let engine = docker::connect(socket)?;
         docker::start(
             &engine,
+            socket,
             docker::ContainerSpec {
                 session,
                 image,
@@ -723,6 +746,7 @@ impl LocalEngine {
                 user,
                 command,
                 scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
+                files,
             },
         )
         .await

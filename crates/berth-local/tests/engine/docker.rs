@@ -208,7 +208,7 @@ fn docker_sessions_keep_the_session_rules() {
         &fixture,
         &session.id,
         "echo 'file inside user2-vfolder' > user2-vfolder/test_file && echo scratch > outside && \
-         ls /home/work && id -u && (touch /data/ref/x 2>/dev/null || echo ro-refused) && \
+         ls /home/work && id -u && ( (echo x > /data/ref/x) 2>/dev/null || echo ro-refused) && \
          ls /sys/class/net",
     );
     assert_eq!(out.code, 0, "{}", out.stderr_text());
@@ -251,7 +251,10 @@ fn docker_sessions_keep_the_session_rules() {
     );
     assert!(fixture.engine.session_client(&session.id).is_err());
     let next = docker_session(&fixture, vec![]);
-    assert_eq!(sh(&fixture, &next.id, "ls -A /home/work").stdout_text(), "");
+    assert_eq!(
+        sh(&fixture, &next.id, "ls -A /home/work").stdout_text(),
+        ".profile\n"
+    );
     rt.block_on(fixture.engine.destroy_session(&next.id))
         .unwrap();
 }
@@ -325,4 +328,51 @@ fn the_runtime_and_the_environment_must_match() {
         error.message
     );
     let _ = Path::new("/");
+}
+
+#[test]
+fn docker_sessions_get_the_dotfiles_and_run_the_bootstrap_script() {
+    let Some(podman) = Podman::start() else {
+        return;
+    };
+    let fixture = engine();
+    fixture.engine.set_docker_socket(podman.socket());
+    let rt = runtime();
+    rt.block_on(fixture.engine.set_dotfile(berth_core::Dotfile {
+        path: ".config/tool/settings".into(),
+        content: "color=on\n".into(),
+        mode: 0o600,
+    }))
+    .unwrap();
+    rt.block_on(
+        fixture
+            .engine
+            .set_bootstrap_script(Some("echo bootstrap-ran-here\n".into())),
+    )
+    .unwrap();
+    let session = docker_session(&fixture, vec![]);
+    let out = sh(
+        &fixture,
+        &session.id,
+        "cat .config/tool/settings; ls -A /home/work",
+    );
+
+    assert_eq!(
+        out.stdout_text(),
+        "color=on\n.config\n.profile\n",
+        "{}",
+        out.stderr_text()
+    );
+    let logs = (0..100)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(30));
+            rt.block_on(fixture.engine.session_logs(&session.id))
+                .unwrap()
+        })
+        .find(|logs| logs.contains("finished with status"))
+        .expect("the bootstrap ran");
+    assert!(logs.contains("bootstrap-ran-here"), "{logs}");
+    assert!(logs.contains("finished with status 0"), "{logs}");
+    rt.block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
 }

@@ -45,8 +45,10 @@ pub fn file(builder: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
 
 /// The programs the image needs and every library they load, at their real paths.
 pub fn host_files() -> Vec<PathBuf> {
-    let programs =
-        ["dash", "bash", "sleep", "cat", "ls", "id", "test"].map(|p| Path::new("/usr/bin").join(p));
+    let programs = [
+        "dash", "bash", "sleep", "cat", "ls", "id", "test", "touch", "cp", "tr",
+    ]
+    .map(|p| Path::new("/usr/bin").join(p));
     let mut files: Vec<PathBuf> = programs.to_vec();
     for program in &programs {
         let ldd = std::process::Command::new("ldd")
