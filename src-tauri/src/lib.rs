@@ -7,6 +7,7 @@ mod graphics;
 mod logging;
 mod output_batch;
 mod quit_guard;
+mod session_notice;
 mod settings;
 mod single_instance;
 mod state;
@@ -23,7 +24,10 @@ pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 /// TypeScript bindings: one list, so the two cannot drift apart.
 pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
-        .events(tauri_specta::collect_events![quit_guard::QuitRequested])
+        .events(tauri_specta::collect_events![
+            quit_guard::QuitRequested,
+            session_notice::SessionReady
+        ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
             commands::folders::list_hosts,

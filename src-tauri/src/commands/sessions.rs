@@ -4,7 +4,7 @@ use berth_core::{
     Environment, Error, MountPreview, MountRequest, NewSession, ResourceLimits, Session,
     session::validate_session_name,
 };
-use tauri::State;
+use tauri::{AppHandle, State};
 
 use crate::ActiveEngine;
 
@@ -51,12 +51,16 @@ pub async fn preview_mounts(
 
 #[tauri::command]
 #[specta::specta]
-#[tracing::instrument(skip(state), err)]
+#[tracing::instrument(skip(app, state), err)]
 pub async fn create_session(
+    app: AppHandle,
     state: State<'_, ActiveEngine>,
     spec: NewSession,
 ) -> Result<Session, Error> {
-    state.get()?.create_session(spec).await
+    let engine = state.get()?;
+    let session = engine.create_session(spec).await?;
+    crate::session_notice::announce_when_ready(app, engine, session.clone());
+    Ok(session)
 }
 
 #[tauri::command]

@@ -601,9 +601,11 @@ async quitApp() : Promise<void> {
 
 
 export const events = __makeEvents__<{
-quitRequested: QuitRequested
+quitRequested: QuitRequested,
+sessionReady: SessionReady
 }>({
-quitRequested: "quit-requested"
+quitRequested: "quit-requested",
+sessionReady: "session-ready"
 })
 
 /** user-defined constants **/
@@ -1013,6 +1015,10 @@ exit_code: number | null;
  * Why it is in `error`, or how it ended.
  */
 status_detail: string | null }
+/**
+ * Sent to the UI once a session it launched can take terminals.
+ */
+export type SessionReady = { id: string; name: string }
 /**
  * Which sandbox technology runs a local session.
  */

@@ -1,0 +1,32 @@
+// Short-lived notices at the window's corner ("Session x is ready"), each with at most one
+// action. They live outside any page so a page switch does not drop one the user has not read.
+
+export type ToastAction = { label: string; run: () => void };
+
+export type Toast = {
+  key: number;
+  message: string;
+  action: ToastAction | null;
+  /** For tests and styling: what kind of notice it is. */
+  kind: string;
+};
+
+/** Long enough to notice after looking away for a moment; the × closes it sooner. */
+export const TOAST_MS = 30_000;
+
+let nextKey = 1;
+
+export const toasts = $state<{ list: Toast[] }>({ list: [] });
+
+/** Shows a toast; it goes by itself after `ms`, after its action runs, or when closed. */
+export function showToast(kind: string, message: string, action: ToastAction | null = null, ms = TOAST_MS): number {
+  const key = nextKey++;
+  toasts.list.push({ key, message, action, kind });
+  setTimeout(() => dismissToast(key), ms);
+  return key;
+}
+
+export function dismissToast(key: number): void {
+  const index = toasts.list.findIndex((t) => t.key === key);
+  if (index >= 0) toasts.list.splice(index, 1);
+}
