@@ -26,13 +26,19 @@ test("launcher: Enter walks the steps, a bad Path and Alias is refused inline an
     await clear(app, "[data-testid=session-name]");
     await typeInto(app, "[data-testid=session-name]", `launcher-test${ENTER}`);
 
-    // Environments & Resource allocation: Enter again; host network needs its warning.
+    // Environments & Resource allocation: Enter again. Outbound is the default, with what it
+    // still reaches said; host network needs its warning.
     await until("the environment step", async () => (await step(app)) === "environment");
     assert.equal(await focused(app), "environment");
     await waitForText(app, "[data-testid=launcher]", "Docker / Podman");
+    assert.equal(await run(app, "return document.querySelector('input[name=network]:checked').value;"), "outbound");
+    await waitForText(app, "[data-testid=outbound-network-note]", "local network");
     await click(app, "[data-testid=network-host]");
-    await waitForText(app, "[data-testid=host-network-warning]", "loopback");
-    await click(app, "input[name=network][value=none]");
+    await waitForText(app, "[data-testid=host-network-warning]", "everything this computer reaches");
+    assert.equal(await textOf(app, "[data-testid=outbound-network-note]"), null);
+    await screenshot(app, "launcher-host-network");
+    await click(app, "[data-testid=network-none]");
+    assert.equal(await textOf(app, "[data-testid=host-network-warning]"), null, "the warning goes with the choice");
     await screenshot(app, "launcher-environment");
     await typeInto(app, "input[name=cpus]", `99${ENTER}`);
     await waitForText(app, "[data-testid=launcher-blockers]", "CPUs can be at most");
@@ -80,6 +86,7 @@ test("launcher: Enter walks the steps, a bad Path and Alias is refused inline an
     await until("Next enabled once the plan is checked", async () => !(await disabled(app, "[data-testid=launcher-next]")));
     await click(app, "[data-testid=launcher-next]");
     await waitForText(app, "[data-testid=launcher-review]", "/home/work/in/data");
+    await waitForText(app, "[data-testid=review-network]", "No network (loopback only)");
     assert.equal(await disabled(app, "[data-testid=launch]"), false);
     await screenshot(app, "launcher-review");
     await typeInto(app, "[data-testid=launch]", ESCAPE);

@@ -22,7 +22,16 @@ export function closeLauncher(): void {
 }
 
 /** The Sessions page's own choices, kept across page switches like the launcher's. */
-export const sessionsView = $state<{ filter: SessionFilter; drawer: { id: string; initial: Session | null } | null }>({
+export const sessionsView = $state<{
+  filter: SessionFilter;
+  drawer: { id: string; initial: Session | null } | null;
+  /** Sessions that died while Berth was closed, found in this run's first list; null once read. */
+  endedUnwatched: string[] | null;
+  /** Whether this run's first list was looked at for them (once per start, not per visit). */
+  checkedEnded: boolean;
+}>({
   filter: "running",
   drawer: null,
+  endedUnwatched: null,
+  checkedEnded: false,
 });

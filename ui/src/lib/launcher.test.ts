@@ -74,7 +74,7 @@ describe("toNewSession", () => {
       ],
       command: null,
       runtime: "bwrap",
-      network: "none",
+      network: "outbound",
       resources: { cpus: null, memory_bytes: 1.5 * GIB, scratch_bytes: null },
     });
   });

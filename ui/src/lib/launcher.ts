@@ -45,7 +45,8 @@ export function emptyDraft(): Draft {
     cpus: "",
     memoryGiB: "",
     scratchGiB: "",
-    network: "none",
+    // Rule 6: a session reaches package indexes and git remotes unless the user says otherwise.
+    network: "outbound",
     runtime: "bwrap",
     folders: [],
   };

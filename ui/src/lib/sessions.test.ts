@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Session } from "./bindings";
-import { elapsedOf, filterSessions, formatElapsed, isLive, resourcesSummary } from "./sessions";
+import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary } from "./sessions";
 
 describe("formatElapsed", () => {
   it("reads short for a table cell at every scale", () => {
@@ -27,4 +27,22 @@ it("files preparing, running and terminating sessions under Running, the rest un
 
 it("summarises resources, saying where the default applies", () => {
   expect(resourcesSummary({ cpus: 2, memory_bytes: null, scratch_bytes: 1024 ** 3 })).toBe("2 CPUs · memory: default · 1.0 GiB scratch");
+});
+
+it("names the three network modes the way the launcher offers them", () => {
+  expect(networkLabel("outbound")).toMatch(/^Outbound/);
+  expect(networkLabel("none")).toMatch(/loopback only/);
+  expect(networkLabel("host")).toMatch(/^Host network/);
+});
+
+it("reports sessions whose supervisor died unwatched, once", () => {
+  const base = { status: "error", status_detail: "Its supervisor stopped unexpectedly, and the sandbox ended with it." };
+  const sessions = [
+    { ...base, id: "a" },
+    { ...base, id: "b" },
+    { id: "c", status: "error", status_detail: "The sandbox ended on its own (status 1)." },
+    { id: "d", status: "running", status_detail: null },
+  ] as Session[];
+  expect(endedUnwatched(sessions, new Set()).map((s) => s.id)).toEqual(["a", "b"]);
+  expect(endedUnwatched(sessions, new Set(["a"])).map((s) => s.id)).toEqual(["b"]);
 });

@@ -1,6 +1,6 @@
 // How sessions read in the list and the drawer: elapsed time, which filter a status falls
 // under, and a one-line summary of resources.
-import type { ResourceRequest, Session, SessionStatus } from "./bindings";
+import type { NetworkMode, ResourceRequest, Session, SessionStatus } from "./bindings";
 import { humanBytes } from "./format";
 
 export type SessionFilter = "running" | "finished";
@@ -38,4 +38,26 @@ export function resourcesSummary(resources: ResourceRequest): string {
     resources.scratch_bytes !== null ? `${humanBytes(resources.scratch_bytes)} scratch` : "scratch: default",
   ];
   return parts.join(" · ");
+}
+
+/** The network choice as the launcher's review and the drawer name it. */
+export function networkLabel(network: NetworkMode): string {
+  switch (network) {
+    case "outbound":
+      return "Outbound (the outside world, not this computer's own services)";
+    case "none":
+      return "No network (loopback only)";
+    case "host":
+      return "Host network (everything this computer reaches)";
+  }
+}
+
+/**
+ * Sessions the engine found dead at this start: their supervisor stopped (the machine went
+ * down, or it was killed) while nothing was watching. `seen` holds the ids already reported.
+ */
+export function endedUnwatched(sessions: Session[], seen: ReadonlySet<string>): Session[] {
+  return sessions.filter(
+    (s) => s.status === "error" && (s.status_detail ?? "").toLowerCase().includes("supervisor stopped") && !seen.has(s.id),
+  );
 }
