@@ -318,7 +318,6 @@ async function checkNoSessionsLeft(app) {
       /* reported below */
     }
   }
-  if (left.length === 0) rmSync(app.runtimeDir, { recursive: true, force: true });
   if (left.length > 0) throw new Error(`the test left sessions running: ${left.join(", ")} (destroyed now)`);
 }
 
@@ -333,6 +332,9 @@ export async function closeApp(app) {
     app.session = null;
   }
   await stopAll(app.processes);
+  // The runtime directory holds only shared state once no session is left (scripts that use
+  // openApp/closeApp directly destroy their sessions themselves).
+  if (app.runtimeDir && leftoverSessions(app).length === 0) rmSync(app.runtimeDir, { recursive: true, force: true });
 }
 
 async function call(app, method, path, body, timeoutMs = CALL_TIMEOUT_MS) {
