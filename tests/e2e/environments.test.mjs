@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { click, run, screenshot, until, waitForText, withApp } from "./harness.mjs";
+import { fileURLToPath } from "node:url";
+import { click, run, screenshot, textOf, until, waitForText, withApp } from "./harness.mjs";
 
 const invoke = (app, command, args) =>
   run(
@@ -17,6 +18,17 @@ const invoke = (app, command, args) =>
     command,
     args,
   );
+const PICK_FILE = join(dirname(fileURLToPath(import.meta.url)), "pick-file.py");
+
+/** Clicks "Import image…" and answers the native file dialog with `path`, as a user would. */
+async function importThroughDialog(app, path) {
+  await click(app, "[data-testid=import-image]");
+  execFileSync("/usr/bin/python3", [PICK_FILE, "Import an image archive", path], {
+    env: { ...process.env, DISPLAY: app.display },
+    timeout: 30_000,
+  });
+}
+
 const step = (app) => run(app, "return document.querySelector('[data-testid=launcher]')?.dataset.step ?? null;");
 
 /** A `docker save` archive at `path`: manifest.json naming one layer, the layer a tar of `root`. */
@@ -90,14 +102,28 @@ test("environments: an imported image is listed and selectable in the launcher, 
     assert.equal(await run(app, "return document.querySelector('input[name=environment][value=host]').closest('.env-row').querySelector('[data-testid=remove-environment]');"), null, "the host cannot be removed");
     await screenshot(app, "environments-imported");
 
+    // The same through the button and the native dialog: the hostile archive's refusal shows
+    // inline with its advice; a good one is listed and picked at once.
+    await importThroughDialog(app, evil);
+    await waitForText(app, "[data-testid=environment-error]", "refused");
+    await waitForText(app, "[data-testid=environment-error]", "That is not allowed");
+    await screenshot(app, "environments-refused");
+    const second = join(dir, "tiny-dash-2.tar");
+    copyFileSync(good, second);
+    await importThroughDialog(app, second);
+    await waitForText(app, "[data-environment=tiny-dash-2]", "tiny-dash-2", 30_000);
+    assert.equal(await textOf(app, "[data-testid=environment-error]"), null, "a new import clears the old error");
+    assert.equal(await run(app, "return document.querySelector('input[name=environment]:checked').closest('.env-row').dataset.environment;"), "tiny-dash-2");
+    assert.equal(await textOf(app, "[data-testid=import-image]"), "Import image…");
+
     // Remove, confirmed: gone from the list, and the pick falls back to this computer.
-    await click(app, "[data-environment=tiny-dash] [data-testid=remove-environment]");
+    await click(app, "[data-environment=tiny-dash-2] [data-testid=remove-environment]");
     await waitForText(app, "[data-testid=confirm]", "unpacked files are deleted");
     await screenshot(app, "environments-remove-confirm");
     await click(app, "[data-testid=confirm-button]");
-    await until("the image gone", async () => (await run(app, "return document.querySelector('[data-environment=tiny-dash]');")) === null);
-    assert.equal(await run(app, "return document.querySelector('input[name=environment]:checked').value;"), "host");
+    await until("the image gone", async () => (await run(app, "return document.querySelector('[data-environment=tiny-dash-2]');")) === null);
+    assert.equal(await run(app, "return document.querySelector('input[name=environment]:checked').value;"), "host", "the pick falls back to this computer");
     const left = await invoke(app, "list_environments", {});
-    assert.deepEqual(left.ok.map((e) => e.name).filter((n) => n === "tiny-dash"), []);
+    assert.deepEqual(left.ok.map((e) => e.name).filter((n) => n.startsWith("tiny-dash")), ["tiny-dash"]);
   });
 });
