@@ -119,6 +119,26 @@ fn loopback_secret() -> u16 {
     port
 }
 
+/// Destroys the session when the test ends, pass or fail: no sandbox outlives a test.
+struct Started<'a> {
+    fixture: &'a Fixture,
+    id: String,
+}
+
+impl std::ops::Deref for Started<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -126,13 +146,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn session(fixture: &Fixture, network: NetworkMode) -> String {
+fn session<'a>(fixture: &'a Fixture, network: NetworkMode) -> Started<'a> {
     let mut spec = NewSession::interactive("host", vec![]);
     spec.network = network;
-    runtime()
+    let id = runtime()
         .block_on(fixture.engine.create_session(spec))
         .unwrap()
-        .id
+        .id;
+    Started { fixture, id }
 }
 
 fn sh(fixture: &Fixture, id: &str, script: &str) -> ExecOutput {

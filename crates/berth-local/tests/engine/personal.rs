@@ -10,6 +10,26 @@ use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
 
 use crate::{Fixture, engine};
 
+/// Destroys the session when the test ends, pass or fail: no sandbox outlives a test.
+struct Started<'a> {
+    fixture: &'a Fixture,
+    id: String,
+}
+
+impl std::ops::Deref for Started<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -25,15 +45,16 @@ fn folder(fixture: &Fixture, name: &str) -> std::path::PathBuf {
     fixture.engine.folder_path(&folder)
 }
 
-fn start(fixture: &Fixture, mounts: &[&str]) -> String {
+fn start<'a>(fixture: &'a Fixture, mounts: &[&str]) -> Started<'a> {
     let spec = NewSession::interactive(
         "host",
         mounts.iter().map(|m| MountRequest::folder(*m)).collect(),
     );
-    runtime()
+    let id = runtime()
         .block_on(fixture.engine.create_session(spec))
         .unwrap()
-        .id
+        .id;
+    Started { fixture, id }
 }
 
 fn destroy(fixture: &Fixture, id: &str) {
