@@ -2,10 +2,10 @@
 // "Import image…" button calls after the native picker, which WebDriver cannot drive) shows up
 // on the environment step, is removed again after a confirmation, and a hostile archive is
 // refused with a message that says so.
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync as makeTemp, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,14 @@ const invoke = (app, command, args) =>
     command,
     args,
   );
+// Every scratch directory this test makes, removed when it ends.
+const scratch = [];
+function mkdtempSync(prefix) {
+  const dir = makeTemp(prefix);
+  scratch.push(dir);
+  return dir;
+}
+
 const PICK_FILE = join(dirname(fileURLToPath(import.meta.url)), "pick-file.py");
 
 /** Clicks "Import image…" and answers the native file dialog with `path`, as a user would. */
@@ -63,6 +71,9 @@ function dashRoot() {
 }
 
 test("environments: an imported image is listed and selectable in the launcher, removable, and a hostile archive is refused", async () => {
+  after(() => {
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+  });
   await withApp("environments", {}, async (app) => {
     const dir = mkdtempSync(join(tmpdir(), "berth-e2e-archives-"));
     const good = join(dir, "tiny-dash.tar");
