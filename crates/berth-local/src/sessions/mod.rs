@@ -447,6 +447,10 @@ impl LocalEngine {
             slirp4netns,
             bootstrap: placed.iter().any(|f| f.target == BOOTSTRAP_TARGET),
             files: placed,
+            staged_dirs: match system {
+                SystemRoot::Directory(root) => vec![root.clone()],
+                SystemRoot::Host => Vec::new(),
+            },
         };
         Ok(PreparedLaunch {
             supervisor,

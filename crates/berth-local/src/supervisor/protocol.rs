@@ -180,6 +180,11 @@ pub struct Launch {
     /// Run [`BOOTSTRAP_TARGET`] once before the command and report its status.
     #[serde(default)]
     pub bootstrap: bool,
+    /// Host directories the sandbox arguments name (an environment's root file system) that
+    /// the session user may not be able to walk to; when dropping from root, they are bound
+    /// under the runtime directory first and the arguments rewritten to that place.
+    #[serde(default)]
+    pub staged_dirs: Vec<PathBuf>,
 }
 
 /// Where the bootstrap script is placed inside the sandbox (a tmpfs, gone with the session).

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
@@ -46,8 +46,11 @@ pub(super) fn run_from_stdin() -> i32 {
     }
     // SAFETY: plain syscalls without pointers.
     unsafe { libc::setsid() };
-    let prepared = match launch.private_tun {
-        true => private_tun(),
+    let mut launch = launch;
+    let needs_root =
+        launch.private_tun || !launch.inherited_fds.is_empty() || !launch.staged_dirs.is_empty();
+    let prepared = match launch.run_as.is_some() && needs_root {
+        true => prepare_as_root(&mut launch),
         false => Ok(()),
     };
     if let Err(e) = prepared
@@ -71,9 +74,147 @@ pub(super) fn run_from_stdin() -> i32 {
     supervisor.serve()
 }
 
+/// What only root can do for a session that runs as `nobody`, done before dropping to it, in
+/// a mount namespace of the supervisor's own (so the host sees none of it, and it all goes
+/// with the supervisor):
+/// - each folder, opened by the engine, is bound under the runtime directory: bwrap resolves
+///   a `--bind-fd` source back to its path, which `nobody` may not be able to walk (a data
+///   directory under `/root` is 0700);
+/// - a `/dev/net/tun` the session user may open, when the host's is root-only.
+fn prepare_as_root(launch: &mut Launch) -> io::Result<()> {
+    let fail = |what: &str| {
+        let e = io::Error::last_os_error();
+        io::Error::new(
+            e.kind(),
+            format!("cannot prepare the sandbox ({what}): {e}"),
+        )
+    };
+    // SAFETY: plain syscalls on constant, NUL-terminated strings; single-threaded here.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(fail("unshare"));
+        }
+        if libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(fail("private mounts"));
+        }
+    }
+    stage_folders(launch)?;
+    stage_dirs(launch)?;
+    if launch.private_tun {
+        private_tun()?;
+    }
+    Ok(())
+}
+
+/// Binds each folder descriptor under `<runtime>/folders/N` and points bwrap at that path.
+fn stage_folders(launch: &mut Launch) -> io::Result<()> {
+    let staging = launch.runtime_dir.join("folders");
+    for (index, &fd) in launch.inherited_fds.iter().enumerate() {
+        let target = staging.join(index.to_string());
+        std::fs::create_dir_all(&target)?;
+        // A descriptor's mount belongs to the namespace it was opened in, and the kernel will
+        // not bind across namespaces; so the folder is bound by its path in this copy of that
+        // namespace, and then checked to be the very directory the engine opened.
+        let path_of_fd = std::fs::read_link(format!("/proc/self/fd/{fd}"))?;
+        let source = std::ffi::CString::new(path_of_fd.as_os_str().as_encoded_bytes())?;
+        let path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+        // SAFETY: NUL-terminated strings; a bind mount of a directory we were given.
+        let bound = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                path.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        if bound != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot stage a folder: {e}"),
+            ));
+        }
+        let opened = std::fs::metadata(format!("/proc/self/fd/{fd}"))?;
+        let staged = std::fs::metadata(&target)?;
+        if (opened.dev(), opened.ino()) != (staged.dev(), staged.ino()) {
+            return Err(io::Error::other(format!(
+                "folder {} changed while the session started; try again",
+                path_of_fd.display()
+            )));
+        }
+        let fd_text = fd.to_string();
+        let mut args = launch.sandbox_args.iter_mut().peekable();
+        while let Some(arg) = args.next() {
+            let replacement = match arg.as_str() {
+                "--bind-fd" => "--bind",
+                "--ro-bind-fd" => "--ro-bind",
+                _ => continue,
+            };
+            if args.peek().is_some_and(|next| **next == fd_text) {
+                *arg = replacement.to_owned();
+                if let Some(next) = args.next() {
+                    *next = target.to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binds `path` onto `target` (an empty directory, made here) as root.
+fn bind(path: &std::path::Path, target: &std::path::Path) -> io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let source = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    let place = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+    // SAFETY: NUL-terminated strings.
+    let bound = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            place.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    };
+    if bound != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot stage {}: {e}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Binds each of [`Launch::staged_dirs`] under `<runtime>/dirs/N` and rewrites the arguments
+/// that name paths beneath it.
+fn stage_dirs(launch: &mut Launch) -> io::Result<()> {
+    for (index, dir) in launch.staged_dirs.clone().iter().enumerate() {
+        let target = launch.runtime_dir.join("dirs").join(index.to_string());
+        bind(dir, &target)?;
+        let prefix = dir.to_string_lossy().into_owned();
+        for arg in &mut launch.sandbox_args {
+            let beneath = arg
+                .strip_prefix(&prefix)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+            if let Some(rest) = beneath {
+                *arg = format!("{}{rest}", target.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A `/dev/net/tun` the session user may open, seen only by this supervisor and its children:
 /// the host's node is sometimes root-only (0600), and slirp4netns runs as the session user.
-/// Made in a mount namespace of our own, so the host is not changed at all.
 fn private_tun() -> io::Result<()> {
     let fail = |what: &str| {
         let e = io::Error::last_os_error();
@@ -84,20 +225,6 @@ fn private_tun() -> io::Result<()> {
     };
     // SAFETY: plain syscalls on constant, NUL-terminated strings; single-threaded here.
     unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(fail("unshare"));
-        }
-        let none = c"none".as_ptr();
-        if libc::mount(
-            none,
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(fail("private mounts"));
-        }
         if libc::mount(
             c"tmpfs".as_ptr(),
             c"/dev/net".as_ptr(),
@@ -173,7 +300,9 @@ fn start_network(tool: &std::path::Path, pid: u32) -> io::Result<(Child, OwnedFd
             "tap0".to_owned(),
         ])
         .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        // Its chatter ("sent tapfd=6 for tap0") is noise in the user's session log.
+        .stderr(Stdio::null());
     // SAFETY: fcntl is async-signal-safe.
     unsafe {
         command.pre_exec(move || {
@@ -192,7 +321,7 @@ fn start_network(tool: &std::path::Path, pid: u32) -> io::Result<(Child, OwnedFd
     let mut ready = [0u8; 1];
     if std::fs::File::from(ready_read).read(&mut ready)? != 1 {
         return Err(io::Error::other(
-            "slirp4netns could not set up the session's network; the session log says why",
+            "slirp4netns could not set up the session's network; `berth doctor` checks what it needs",
         ));
     }
     Ok((child, exit_write))

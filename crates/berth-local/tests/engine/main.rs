@@ -26,6 +26,9 @@ pub struct Fixture {
 pub fn engine() -> Fixture {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
+    // Private like a home directory under /root: a root-run engine's sessions run as nobody,
+    // who cannot walk into it, and must work all the same.
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let run = tempfile::tempdir().unwrap();
     std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let dirs = DataDirs {
