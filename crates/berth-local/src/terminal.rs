@@ -13,10 +13,12 @@ use std::time::Duration;
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{Frame, parse_exit, read_frame, resize_payload, write_frame};
 
-/// Output in flight to the UI before reading pauses.
-pub const HIGH_WATER: u64 = 512 * 1024;
+/// Output in flight to the UI before reading pauses. 2 MiB keeps the webview busy while
+/// acknowledgements travel back (512 KiB measured ~20 MB/s into xterm.js, 2 MiB ~25 MB/s),
+/// and is still nothing next to the app's memory.
+pub const HIGH_WATER: u64 = 2 * 1024 * 1024;
 /// Reading resumes once the UI has caught up to this.
-pub const LOW_WATER: u64 = 128 * 1024;
+pub const LOW_WATER: u64 = 1024 * 1024;
 
 /// What the reader hands to the sink.
 #[derive(Debug, PartialEq, Eq)]
@@ -187,9 +189,11 @@ mod tests {
     fn output_pauses_at_the_high_water_mark_until_acknowledged() {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         let (terminal, reader) = Terminal::over(ours);
+        // Twice the high-water mark, so the reader must stop half-way.
+        const CHUNKS: u64 = 2 * HIGH_WATER / (64 * 1024);
         let chunk = vec![b'y'; 64 * 1024];
         let writer = std::thread::spawn(move || {
-            for _ in 0..32 {
+            for _ in 0..CHUNKS {
                 if write_frame(&mut theirs, Frame::Output, &chunk).is_err() {
                     return;
                 }
@@ -213,12 +217,12 @@ mod tests {
             "read {before} bytes without acknowledgement"
         );
         // Acknowledging lets everything through, and the exit arrives.
-        for _ in 0..64 {
+        for _ in 0..2 * CHUNKS {
             terminal.acknowledge(64 * 1024);
             std::thread::sleep(Duration::from_millis(5));
         }
         reading.join().unwrap();
         writer.join().unwrap();
-        assert_eq!(*received.lock().unwrap(), 32 * 64 * 1024);
+        assert_eq!(*received.lock().unwrap(), CHUNKS * 64 * 1024);
     }
 }
