@@ -68,6 +68,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::environments::pick_image_archive,
             commands::environments::import_environment,
             commands::environments::remove_environment,
+            commands::environments::pick_rootfs_directory,
+            commands::environments::add_rootfs_environment,
             commands::sessions::resource_limits,
             commands::sessions::check_session_name,
             commands::sessions::preview_mounts,

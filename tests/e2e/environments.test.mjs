@@ -5,7 +5,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync as makeTemp, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync as makeTemp, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,7 +81,15 @@ test("environments: an imported image is listed and selectable in the launcher, 
     const imported = await invoke(app, "import_environment", { path: good, name: null });
     assert.equal(imported.error, undefined, JSON.stringify(imported.error));
     assert.equal(imported.ok.name, "tiny-dash", "named after the archive");
-    assert.equal(imported.ok.kind, "image");
+        assert.equal(imported.ok.kind, "image");
+    const rootfs = dashRoot();
+    const registered = await invoke(app, "add_rootfs_environment", { name: rootfs.split("/").pop(), path: rootfs });
+    assert.equal(registered.error, undefined, JSON.stringify(registered.error));
+    assert.equal(registered.ok.kind, "rootfs");
+    const notAShell = mkdtempSync(join(tmpdir(), "berth-e2e-empty-"));
+    const refusedDir = await invoke(app, "add_rootfs_environment", { name: "empty", path: notAShell });
+    assert.equal(refusedDir.error.code, "invalid_input");
+    assert.match(refusedDir.error.message, /bin\/sh/);
 
     // A layer naming ../escape: refused, and the message says which entry and why.
     const evilRoot = mkdtempSync(join(tmpdir(), "berth-e2e-evil-"));
@@ -134,7 +142,18 @@ test("environments: an imported image is listed and selectable in the launcher, 
     await click(app, "[data-testid=confirm-button]");
     await until("the image gone", async () => (await run(app, "return document.querySelector('[data-environment=tiny-dash-2]');")) === null);
     assert.equal(await run(app, "return document.querySelector('input[name=environment]:checked').value;"), "host", "the pick falls back to this computer");
-    const left = await invoke(app, "list_environments", {});
+        const left = await invoke(app, "list_environments", {});
     assert.deepEqual(left.ok.map((e) => e.name).filter((n) => n.startsWith("tiny-dash")), ["tiny-dash"]);
+
+    // The root file system registered before the launcher opened (through the command the
+    // "Add root file system…" button calls after its native folder picker, which does not take
+    // typed paths the way the file picker does): listed, and removing it leaves it on disk.
+    const rootfsName = rootfs.split("/").pop();
+    await waitForText(app, `[data-environment="${rootfsName}"]`, rootfsName);
+    await click(app, `[data-environment="${rootfsName}"] [data-testid=remove-environment]`);
+    await waitForText(app, "[data-testid=confirm]", "stays on disk");
+    await click(app, "[data-testid=confirm-button]");
+    await until("the root file system forgotten", async () => (await run(app, `return document.querySelector('[data-environment="${rootfsName}"]');`)) === null);
+    assert.ok(existsSync(join(rootfs, "usr/bin/dash")), "the directory stays on disk");
   });
 });

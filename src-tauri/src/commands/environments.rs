@@ -1,5 +1,5 @@
 //! The launcher's environment list: importing an image archive picked in the native dialog,
-//! and removing one.
+//! registering a root file system directory, and removing either.
 
 use std::path::PathBuf;
 
@@ -45,4 +45,31 @@ pub async fn import_environment(
 #[tracing::instrument(skip(state), err)]
 pub async fn remove_environment(state: State<'_, ActiveEngine>, name: String) -> Result<(), Error> {
     state.local()?.remove_environment(&name)
+}
+
+/// The native folder picker for a root file system directory; `None` when the user cancels.
+#[tauri::command]
+#[specta::specta]
+pub async fn pick_rootfs_directory(app: AppHandle) -> Result<Option<String>, Error> {
+    Ok(app
+        .dialog()
+        .file()
+        .set_title("Choose a root file system directory")
+        .blocking_pick_folder()
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// Registers the directory at `path` (from the picker) as environment `name`, used in place.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn add_rootfs_environment(
+    state: State<'_, ActiveEngine>,
+    name: String,
+    path: String,
+) -> Result<Environment, Error> {
+    state
+        .local()?
+        .add_rootfs_environment(&name, &PathBuf::from(path))
 }

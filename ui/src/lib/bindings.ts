@@ -403,6 +403,28 @@ async removeEnvironment(name: string) : Promise<Result<null, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * The native folder picker for a root file system directory; `None` when the user cancels.
+ */
+async pickRootfsDirectory() : Promise<Result<string | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pick_rootfs_directory") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Registers the directory at `path` (from the picker) as environment `name`, used in place.
+ */
+async addRootfsEnvironment(name: string, path: string) : Promise<Result<Environment, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_rootfs_environment", { name, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async resourceLimits() : Promise<Result<ResourceLimits, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("resource_limits") };
