@@ -118,30 +118,11 @@ fn stage_folders(launch: &mut Launch) -> io::Result<()> {
     let staging = launch.runtime_dir.join("folders");
     for (index, &fd) in launch.inherited_fds.iter().enumerate() {
         let target = staging.join(index.to_string());
-        std::fs::create_dir_all(&target)?;
         // A descriptor's mount belongs to the namespace it was opened in, and the kernel will
         // not bind across namespaces; so the folder is bound by its path in this copy of that
         // namespace, and then checked to be the very directory the engine opened.
         let path_of_fd = std::fs::read_link(format!("/proc/self/fd/{fd}"))?;
-        let source = std::ffi::CString::new(path_of_fd.as_os_str().as_encoded_bytes())?;
-        let path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
-        // SAFETY: NUL-terminated strings; a bind mount of a directory we were given.
-        let bound = unsafe {
-            libc::mount(
-                source.as_ptr(),
-                path.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REC,
-                std::ptr::null(),
-            )
-        };
-        if bound != 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot stage a folder: {e}"),
-            ));
-        }
+        bind(&path_of_fd, &target)?;
         let opened = std::fs::metadata(format!("/proc/self/fd/{fd}"))?;
         let staged = std::fs::metadata(&target)?;
         if (opened.dev(), opened.ino()) != (staged.dev(), staged.ino()) {

@@ -14,7 +14,7 @@ use berth_core::{
 use berth_local::supervisor::client::finish_exec;
 use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
 
-use crate::{Fixture, engine};
+use crate::{Fixture, engine, runtime};
 
 const IMAGE: &str = "docker:localhost/berth-test:tiny";
 
@@ -141,13 +141,6 @@ impl Drop for Podman {
             .arg(self.dir.path())
             .status();
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {

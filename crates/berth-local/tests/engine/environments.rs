@@ -8,14 +8,7 @@ use std::path::{Path, PathBuf};
 use berth_core::{Engine, EnvironmentKind, ErrorCode, MountRequest, NewFolder, NewSession};
 use berth_local::supervisor::client::finish_exec;
 
-use crate::engine;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::{engine, runtime};
 
 /// A tar entry whose name is written byte for byte: the tar crate's own setters refuse `..` and
 /// absolute names, and the hostile archives below need exactly those.

@@ -10,9 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{Engine, NetworkMode, NewSession};
-use berth_local::supervisor::client::{ExecOutput, finish_exec};
 
-use crate::{Fixture, engine};
+use crate::{Fixture, Running, engine, runtime, sh};
 
 /// A machine on the network, as far as a session can tell: its own netns, address and server.
 struct TestHost {
@@ -119,49 +118,14 @@ fn loopback_secret() -> u16 {
     port
 }
 
-/// Destroys the session when the test ends, pass or fail: no sandbox outlives a test.
-struct Started<'a> {
-    fixture: &'a Fixture,
-    id: String,
-}
-
-impl std::ops::Deref for Started<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Drop for Started<'_> {
-    fn drop(&mut self) {
-        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn session<'a>(fixture: &'a Fixture, network: NetworkMode) -> Started<'a> {
+fn session<'a>(fixture: &'a Fixture, network: NetworkMode) -> Running<'a> {
     let mut spec = NewSession::interactive("host", vec![]);
     spec.network = network;
     let id = runtime()
         .block_on(fixture.engine.create_session(spec))
         .unwrap()
         .id;
-    Started { fixture, id }
-}
-
-fn sh(fixture: &Fixture, id: &str, script: &str) -> ExecOutput {
-    let (_, client) = fixture.engine.session_client(id).unwrap();
-    let stream = client
-        .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
-        .unwrap();
-    finish_exec(stream, b"").unwrap()
+    Running { fixture, id }
 }
 
 /// Python's urllib, as `pip` would reach an index: prints the body or the error.

@@ -5,37 +5,9 @@
 use std::time::Duration;
 
 use berth_core::{Dotfile, Engine, MountRequest, NewFolder, NewSession, SessionStatus};
-use berth_local::supervisor::client::{ExecOutput, finish_exec};
 use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
 
-use crate::{Fixture, engine};
-
-/// Destroys the session when the test ends, pass or fail: no sandbox outlives a test.
-struct Started<'a> {
-    fixture: &'a Fixture,
-    id: String,
-}
-
-impl std::ops::Deref for Started<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Drop for Started<'_> {
-    fn drop(&mut self) {
-        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::{Fixture, Running, engine, runtime, sh};
 
 fn folder(fixture: &Fixture, name: &str) -> std::path::PathBuf {
     let rt = runtime();
@@ -45,7 +17,7 @@ fn folder(fixture: &Fixture, name: &str) -> std::path::PathBuf {
     fixture.engine.folder_path(&folder)
 }
 
-fn start<'a>(fixture: &'a Fixture, mounts: &[&str]) -> Started<'a> {
+fn start<'a>(fixture: &'a Fixture, mounts: &[&str]) -> Running<'a> {
     let spec = NewSession::interactive(
         "host",
         mounts.iter().map(|m| MountRequest::folder(*m)).collect(),
@@ -54,21 +26,13 @@ fn start<'a>(fixture: &'a Fixture, mounts: &[&str]) -> Started<'a> {
         .block_on(fixture.engine.create_session(spec))
         .unwrap()
         .id;
-    Started { fixture, id }
+    Running { fixture, id }
 }
 
 fn destroy(fixture: &Fixture, id: &str) {
     runtime()
         .block_on(fixture.engine.destroy_session(id))
         .unwrap();
-}
-
-fn sh(fixture: &Fixture, id: &str, script: &str) -> ExecOutput {
-    let (_, client) = fixture.engine.session_client(id).unwrap();
-    let stream = client
-        .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
-        .unwrap();
-    finish_exec(stream, b"").unwrap()
 }
 
 /// Types `line` into a new terminal (a login shell, as the app opens) and returns what it

@@ -2,64 +2,11 @@
 //! stays out of reach. Every session is destroyed by the test that made it (a guard does it on
 //! panic too), so no sandbox outlives the run.
 
+use crate::{Fixture, Running, engine, runtime};
 use berth_core::{
     Engine, ErrorCode, FolderPath, FolderPermission, MountAccess, MountRequest, NewFolder,
     NewSession, SessionStatus, SessionType,
 };
-use berth_local::supervisor::client::{ExecOutput, finish_exec};
-
-use crate::{Fixture, engine};
-
-/// Destroys the session when dropped, so a failing assertion leaves no sandbox behind.
-struct Running<'a> {
-    fixture: &'a Fixture,
-    id: String,
-}
-
-impl Running<'_> {
-    fn exec(&self, script: &str) -> ExecOutput {
-        let (_, client) = self.fixture.engine.session_client(&self.id).unwrap();
-        let stream = client
-            .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
-            .unwrap();
-        finish_exec(stream, b"").unwrap()
-    }
-
-    /// Runs `script` and returns its stdout, failing the test when it fails.
-    fn ok(&self, script: &str) -> String {
-        let out = self.exec(script);
-        assert_eq!(
-            out.code,
-            0,
-            "{script}: {}{}",
-            out.stdout_text(),
-            out.stderr_text()
-        );
-        out.stdout_text()
-    }
-
-    fn destroy(self) -> berth_core::Session {
-        let rt = runtime();
-        let session = rt
-            .block_on(self.fixture.engine.destroy_session(&self.id))
-            .unwrap();
-        std::mem::forget(self);
-        session
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn folder(fixture: &Fixture, name: &str) {
     runtime()
