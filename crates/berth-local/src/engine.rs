@@ -460,7 +460,15 @@ impl Engine for LocalEngine {
         let mut all = self.catalog.dotfiles()?;
         all.retain(|d| d.path != dotfile.path);
         all.push(dotfile.clone());
-        berth_core::dotfiles::validate_dotfiles(&all)?;
+        berth_core::dotfiles::validate_dotfile_path(&dotfile.path)?;
+        // The set's own rules (size together, modes) name no single file; say which one was
+        // refused.
+        berth_core::dotfiles::validate_dotfiles(&all).map_err(|e| {
+            Error::new(
+                e.code,
+                format!("Dotfile \"{}\" was not saved: {}", dotfile.path, e.message),
+            )
+        })?;
         self.catalog.save_dotfile(&dotfile)
     }
 

@@ -214,3 +214,54 @@ fn a_program_installed_into_linuxbrew_without_root_runs_in_the_next_session() {
     );
     destroy(&fixture, &next);
 }
+
+#[test]
+fn bad_dotfiles_and_scripts_are_refused_and_what_was_kept_stays() {
+    let fixture = engine();
+    let rt = runtime();
+    set(&fixture, ".bashrc", "export A=1\n");
+    rt.block_on(
+        fixture
+            .engine
+            .set_bootstrap_script(Some("echo kept\n".into())),
+    )
+    .unwrap();
+    for (path, content) in [
+        ("../escape", "x".to_owned()),
+        ("bashrc", "x".to_owned()),
+        (".big", "x".repeat(berth_core::dotfiles::MAX_DOTFILES_BYTES)),
+    ] {
+        let error = rt
+            .block_on(fixture.engine.set_dotfile(Dotfile {
+                path: path.into(),
+                content,
+                mode: 0o644,
+            }))
+            .unwrap_err();
+        assert_eq!(error.code, berth_core::ErrorCode::InvalidInput, "{path}");
+        assert!(error.message.contains(path), "{path}: {}", error.message);
+    }
+    let missing = rt
+        .block_on(fixture.engine.remove_dotfile(".nothing"))
+        .unwrap_err();
+    assert_eq!(missing.code, berth_core::ErrorCode::NotFound);
+    let too_long = rt
+        .block_on(fixture.engine.set_bootstrap_script(Some(
+            "#".repeat(berth_core::dotfiles::MAX_DOTFILES_BYTES + 1),
+        )))
+        .unwrap_err();
+    assert_eq!(too_long.code, berth_core::ErrorCode::InvalidInput);
+    // Nothing was lost to the refusals.
+    let kept = rt.block_on(fixture.engine.list_dotfiles()).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].path.as_str(), kept[0].content.as_str()),
+        (".bashrc", "export A=1\n")
+    );
+    assert_eq!(
+        rt.block_on(fixture.engine.bootstrap_script())
+            .unwrap()
+            .as_deref(),
+        Some("echo kept\n")
+    );
+}
