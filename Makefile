@@ -23,6 +23,8 @@ run: setup build
 
 ## make test: the same setup, then every check CI runs.
 test: setup-test
+	@echo "== Backend.AI peer (starts in the background; the Rust tests wait for it)"
+	scripts/backendai-peer start
 	@echo "== rustfmt";        $(MAKE) --no-print-directory fmt-check
 	@echo "== domain crates free of Tauri"; $(MAKE) --no-print-directory check-domain-crates
 	@echo "== frontend";       $(MAKE) --no-print-directory ui test-ui
@@ -30,6 +32,7 @@ test: setup-test
 	@echo "== build";          $(MAKE) --no-print-directory build
 	@echo "== rust tests (incl. the TypeScript binding drift check)"; $(MAKE) --no-print-directory test-rust
 	@echo "== end to end";     $(MAKE) --no-print-directory test-e2e
+	scripts/backendai-peer stop
 
 setup:
 	scripts/setup-debian
@@ -76,6 +79,7 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-rust:
+	scripts/backendai-peer wait
 	cargo nextest run --workspace --no-fail-fast
 
 test-ui: npm

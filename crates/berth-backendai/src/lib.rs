@@ -1,6 +1,13 @@
-//! The Backend.AI engine. For now: the two pieces every request to a manager needs first —
-//! which API version to speak (negotiated from `GET /`) and the HMAC-SHA256 request signature
-//! of keypair logins. See `reference/backendai-api.md` §1.
+//! The Backend.AI engine: Berth's engine API over a Backend.AI manager (or its webserver) and
+//! storage proxy. [`Connection`] logs in and signs; [`BackendAiEngine`] serves the screens.
+//! See `reference/backendai-api.md` for the server facts this relies on.
 
+pub mod connection;
+pub mod engine;
+pub mod folders;
+pub mod problem;
 pub mod signing;
 pub mod version;
+
+pub use connection::{Connection, Credentials, ServerInfo};
+pub use engine::BackendAiEngine;

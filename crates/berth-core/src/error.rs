@@ -23,18 +23,37 @@ pub enum ErrorCode {
     /// The folder or file does not allow this (a read-only folder, an unreadable file): the UI
     /// shows it as a lock, with nothing to retry.
     PermissionDenied,
+    /// The server refused the credentials (wrong password, wrong secret key, blocked after
+    /// too many attempts): the profile form shows it under the credentials.
+    AuthFailed,
+    /// A login that worked has expired and could not be renewed from the keychain: the UI asks
+    /// for the password again over the open screen, then retries.
+    LoginExpired,
+    /// The server rejects this computer's clock (Backend.AI allows 15 minutes of skew): the
+    /// fix is on this computer, not in the form.
+    ClockSkew,
+    /// Nothing answered at the address (refused, no route, timed out): the UI offers a retry.
+    Unreachable,
+    /// Something answered, but it is not a Backend.AI manager Berth can speak to (another kind
+    /// of server, or a version too old): the endpoint field shows it.
+    UnsupportedServer,
     /// A bug or an unexpected condition; the message and the log say more.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, so tests and docs can enumerate the closed set.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::EngineUnavailable,
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::PermissionDenied,
+        ErrorCode::AuthFailed,
+        ErrorCode::LoginExpired,
+        ErrorCode::ClockSkew,
+        ErrorCode::Unreachable,
+        ErrorCode::UnsupportedServer,
         ErrorCode::Internal,
     ];
 }
@@ -91,6 +110,11 @@ mod tests {
                 "\"not_found\"",
                 "\"already_exists\"",
                 "\"permission_denied\"",
+                "\"auth_failed\"",
+                "\"login_expired\"",
+                "\"clock_skew\"",
+                "\"unreachable\"",
+                "\"unsupported_server\"",
                 "\"internal\""
             ]
         );

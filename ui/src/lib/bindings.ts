@@ -749,6 +749,30 @@ export type ErrorCode =
  */
 "permission_denied" | 
 /**
+ * The server refused the credentials (wrong password, wrong secret key, blocked after
+ * too many attempts): the profile form shows it under the credentials.
+ */
+"auth_failed" | 
+/**
+ * A login that worked has expired and could not be renewed from the keychain: the UI asks
+ * for the password again over the open screen, then retries.
+ */
+"login_expired" | 
+/**
+ * The server rejects this computer's clock (Backend.AI allows 15 minutes of skew): the
+ * fix is on this computer, not in the form.
+ */
+"clock_skew" | 
+/**
+ * Nothing answered at the address (refused, no route, timed out): the UI offers a retry.
+ */
+"unreachable" | 
+/**
+ * Something answered, but it is not a Backend.AI manager Berth can speak to (another kind
+ * of server, or a version too old): the endpoint field shows it.
+ */
+"unsupported_server" | 
+/**
  * A bug or an unexpected condition; the message and the log say more.
  */
 "internal"

@@ -10,6 +10,11 @@ const ALL: ErrorCode[] = [
   "not_found",
   "already_exists",
   "permission_denied",
+  "auth_failed",
+  "login_expired",
+  "clock_skew",
+  "unreachable",
+  "unsupported_server",
   "internal",
 ];
 

@@ -16,6 +16,16 @@ export function adviceFor(code: ErrorCode): ErrorAdvice {
       return { title: "That name is taken", hint: "Pick another name." };
     case "permission_denied":
       return { title: "Not allowed here", hint: "The folder or file does not permit this change." };
+    case "auth_failed":
+      return { title: "Sign-in refused", hint: "Check the email and password, or the access and secret key." };
+    case "login_expired":
+      return { title: "Your login expired", hint: "Sign in again; the open screens stay as they are." };
+    case "clock_skew":
+      return { title: "This computer's clock is off", hint: "Set the clock automatically (NTP), then try again." };
+    case "unreachable":
+      return { title: "The server does not answer", hint: "Check the address and your network, then retry." };
+    case "unsupported_server":
+      return { title: "Not a server Berth can use", hint: "Check that the address points at a Backend.AI manager or web server." };
     case "internal":
       return { title: "Something went wrong", hint: "Try again. If it keeps happening, the log file says more." };
     default: {

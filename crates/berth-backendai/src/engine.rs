@@ -1,0 +1,168 @@
+//! [`BackendAiEngine`]: the engine API over one logged-in [`Connection`]. Folders and files are
+//! served here; sessions, environments and the user's dotfiles follow (issue 5 and 6) and
+//! until then answer with an error saying so, never with invented data.
+
+use berth_core::{
+    Dotfile, Engine, EngineInfo, EngineKind, Environment, Error, FileEntry, FileName, Folder,
+    FolderPath, FolderUsage, NewFolder, NewSession, ResourceLimits, Result, Session, StorageHost,
+};
+
+use crate::connection::Connection;
+use crate::folders;
+
+pub struct BackendAiEngine {
+    connection: Connection,
+    /// The profile's name, shown in the status bar.
+    profile: String,
+}
+
+impl BackendAiEngine {
+    pub fn new(profile: impl Into<String>, connection: Connection) -> Self {
+        Self {
+            connection,
+            profile: profile.into(),
+        }
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+fn not_built_yet(what: &str) -> Error {
+    Error::internal(format!(
+        "{what} on a Backend.AI cluster are not available in this version of Berth yet."
+    ))
+}
+
+#[async_trait::async_trait]
+impl Engine for BackendAiEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: EngineKind::BackendAi,
+            label: format!("Backend.AI · {}", self.profile),
+            location: self.connection.endpoint().to_string(),
+        }
+    }
+
+    async fn list_hosts(&self) -> Result<Vec<StorageHost>> {
+        folders::list_hosts(&self.connection).await
+    }
+
+    async fn list_folders(&self) -> Result<Vec<Folder>> {
+        folders::list_folders(&self.connection).await
+    }
+
+    async fn list_trash(&self) -> Result<Vec<Folder>> {
+        folders::list_trash(&self.connection).await
+    }
+
+    async fn folder(&self, name: &str) -> Result<Folder> {
+        Ok(folders::live(&self.connection, name).await?.to_folder())
+    }
+
+    async fn folder_usage(&self, name: &str) -> Result<FolderUsage> {
+        folders::folder_usage(&self.connection, name).await
+    }
+
+    async fn create_folder(&self, request: NewFolder) -> Result<Folder> {
+        folders::create_folder(&self.connection, request).await
+    }
+
+    async fn clone_folder(&self, source: &str, target: NewFolder) -> Result<Folder> {
+        folders::clone_folder(&self.connection, source, target).await
+    }
+
+    async fn rename_folder(&self, name: &str, new_name: &str) -> Result<Folder> {
+        folders::rename_folder(&self.connection, name, new_name).await
+    }
+
+    async fn trash_folder(&self, name: &str) -> Result<Folder> {
+        folders::trash_folder(&self.connection, name).await
+    }
+
+    async fn restore_folder(&self, name: &str) -> Result<Folder> {
+        folders::restore_folder(&self.connection, name).await
+    }
+
+    async fn purge_folder(&self, name: &str) -> Result<()> {
+        folders::purge_folder(&self.connection, name).await
+    }
+
+    async fn list_files(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileEntry>> {
+        folders::list_files(&self.connection, folder, path).await
+    }
+
+    async fn list_names(&self, folder: &str, path: &FolderPath) -> Result<Vec<FileName>> {
+        folders::list_names(&self.connection, folder, path).await
+    }
+
+    async fn stat_files(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        names: Vec<String>,
+    ) -> Result<Vec<FileEntry>> {
+        folders::stat_files(&self.connection, folder, path, names).await
+    }
+
+    async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {
+        folders::make_dir(&self.connection, folder, path).await
+    }
+
+    async fn move_path(&self, folder: &str, from: &FolderPath, to: &FolderPath) -> Result<()> {
+        folders::move_path(&self.connection, folder, from, to).await
+    }
+
+    async fn remove_paths(&self, folder: &str, paths: &[FolderPath]) -> Result<()> {
+        folders::remove_paths(&self.connection, folder, paths).await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<Session>> {
+        Err(not_built_yet("Sessions"))
+    }
+
+    async fn list_environments(&self) -> Result<Vec<Environment>> {
+        Err(not_built_yet("Environments"))
+    }
+
+    async fn resource_limits(&self) -> Result<ResourceLimits> {
+        Err(not_built_yet("Resource limits"))
+    }
+
+    async fn create_session(&self, _spec: NewSession) -> Result<Session> {
+        Err(not_built_yet("Sessions"))
+    }
+
+    async fn session(&self, _id_or_name: &str) -> Result<Session> {
+        Err(not_built_yet("Sessions"))
+    }
+
+    async fn destroy_session(&self, _id_or_name: &str) -> Result<Session> {
+        Err(not_built_yet("Sessions"))
+    }
+
+    async fn session_logs(&self, _id_or_name: &str) -> Result<String> {
+        Err(not_built_yet("Session logs"))
+    }
+
+    async fn list_dotfiles(&self) -> Result<Vec<Dotfile>> {
+        Err(not_built_yet("Dotfiles"))
+    }
+
+    async fn set_dotfile(&self, _dotfile: Dotfile) -> Result<()> {
+        Err(not_built_yet("Dotfiles"))
+    }
+
+    async fn remove_dotfile(&self, _path: &str) -> Result<()> {
+        Err(not_built_yet("Dotfiles"))
+    }
+
+    async fn bootstrap_script(&self) -> Result<Option<String>> {
+        Err(not_built_yet("Bootstrap scripts"))
+    }
+
+    async fn set_bootstrap_script(&self, _script: Option<String>) -> Result<()> {
+        Err(not_built_yet("Bootstrap scripts"))
+    }
+}

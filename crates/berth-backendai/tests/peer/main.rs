@@ -1,0 +1,62 @@
+//! The Backend.AI engine against a real Backend.AI 26.8.1 (manager, webserver, storage proxy)
+//! on loopback, started by `make test` through `scripts/backendai-peer` (see
+//! `../shared/backendai-peer/README.md`). Nothing here is mocked; each test uses its own
+//! folder names so tests can run in parallel and again on the same server.
+// Helpers outside `#[test]` functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod connect;
+mod folders;
+
+use berth_backendai::{BackendAiEngine, Connection, Credentials};
+
+pub const MANAGER: &str = "http://127.0.0.1:8081";
+pub const WEBSERVER: &str = "http://127.0.0.1:8090";
+pub const EMAIL: &str = "user@lablup.com";
+pub const PASSWORD: &str = "C8qnIo29";
+pub const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
+pub const SECRET_KEY: &str = "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf";
+
+pub fn password() -> Credentials {
+    Credentials::Password {
+        email: EMAIL.into(),
+        password: PASSWORD.into(),
+        otp: None,
+    }
+}
+
+pub fn keypair() -> Credentials {
+    Credentials::Keypair {
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+    }
+}
+
+/// Fails with the way to start the peer when it is not running: these tests prove the engine
+/// against the real server and must not pass without one.
+pub async fn require_peer() {
+    let http = berth_backendai::connection::http_client().unwrap();
+    let answered = http.get(format!("{MANAGER}/")).send().await.is_ok();
+    assert!(
+        answered,
+        "No Backend.AI peer answers at {MANAGER}. Start it with `scripts/backendai-peer up` (make test does)."
+    );
+}
+
+/// An engine logged in through the webserver, the way most users log in.
+pub async fn engine() -> BackendAiEngine {
+    require_peer().await;
+    let connection = Connection::open(WEBSERVER, password())
+        .await
+        .expect("log in to the peer's webserver");
+    BackendAiEngine::new("peer", connection)
+}
+
+/// A folder name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
+}
