@@ -189,7 +189,10 @@ async fn trashed(connection: &Connection, name: &str) -> Result<RemoteFolder> {
     remote_folders(connection)
         .await?
         .into_iter()
-        .find(|f| f.name == name && f.is_trashed())
+        // By name, or by the id `berth folder trash` lists, where two trashed folders share a name.
+        .find(|f| {
+            (f.name == name || f.id.replace('-', "") == name.replace('-', "")) && f.is_trashed()
+        })
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
@@ -312,10 +315,13 @@ pub async fn trash_folder(connection: &Connection, name: &str) -> Result<Folder>
 
 pub async fn restore_folder(connection: &Connection, name: &str) -> Result<Folder> {
     let folder = trashed(connection, name).await?;
-    if live(connection, name).await.is_ok() {
+    if live(connection, &folder.name).await.is_ok() {
         return Err(Error::new(
             ErrorCode::AlreadyExists,
-            format!("A folder named \"{name}\" exists again; rename it before restoring this one."),
+            format!(
+                "A folder named \"{}\" exists again; rename it before restoring this one.",
+                folder.name
+            ),
         ));
     }
     connection
@@ -325,7 +331,7 @@ pub async fn restore_folder(connection: &Connection, name: &str) -> Result<Folde
             Some(&json!({ "vfolder_id": folder.id })),
         )
         .await?;
-    Ok(live(connection, name).await?.to_folder())
+    Ok(live(connection, &folder.name).await?.to_folder())
 }
 
 pub async fn purge_folder(connection: &Connection, name: &str) -> Result<()> {

@@ -6,8 +6,12 @@ pub mod connection;
 pub mod engine;
 pub mod folders;
 pub mod problem;
+pub mod profile;
+pub mod secrets;
 pub mod signing;
 pub mod version;
 
 pub use connection::{Connection, Credentials, ServerInfo};
 pub use engine::BackendAiEngine;
+pub use profile::{Login, Profile, Profiles};
+pub use secrets::SecretStore;

@@ -1,7 +1,6 @@
 //! `berth files …`: a folder's contents, the same calls the explorer makes.
 
 use berth_core::{Engine, FileEntry, FileKind, FolderPath};
-use berth_local::LocalEngine;
 use clap::Subcommand;
 
 use crate::output::{Output, human_bytes, utc_minute};
@@ -31,7 +30,7 @@ pub enum FilesCommand {
 }
 
 pub async fn run(
-    engine: &LocalEngine,
+    engine: &dyn Engine,
     command: FilesCommand,
     out: &Output,
 ) -> berth_core::Result<()> {

@@ -91,7 +91,9 @@ fn parse_enum<T: DeserializeOwned>(text: &str) -> Result<T, String> {
 }
 
 pub async fn run(
-    engine: &LocalEngine,
+    engine: &dyn Engine,
+    // Where a local folder is on disk; other engines' folders are not on this computer.
+    local: Option<&LocalEngine>,
     command: FolderCommand,
     out: &Output,
 ) -> berth_core::Result<()> {
@@ -100,7 +102,7 @@ pub async fn run(
             change: Some(HostChange::Add { name, directory }),
         } => {
             let directory = std::path::absolute(&directory).unwrap_or(directory);
-            let host = engine.add_host(&name, &directory)?;
+            let host = engine.add_host(&name, &directory).await?;
             out.print(&host, || {
                 format!("Added storage host {} at {}.\n", host.id, host.location)
             });
@@ -108,7 +110,7 @@ pub async fn run(
         FolderCommand::Hosts {
             change: Some(HostChange::Remove { id }),
         } => {
-            engine.remove_host(&id)?;
+            engine.remove_host(&id).await?;
             out.print(&serde_json::json!({ "removed": id }), || {
                 format!("Removed storage host {id}.\n")
             });
@@ -149,9 +151,13 @@ pub async fn run(
         }
         FolderCommand::Info { name } => {
             let folder = engine.folder(&name).await?;
-            let path = engine.folder_path(&folder);
+            let path = local
+                .map(|local| local.folder_path(&folder).display().to_string())
+                .unwrap_or_else(|| "(on the cluster)".to_string());
             let mut value = serde_json::to_value(&folder).unwrap_or_default();
-            value["path"] = serde_json::Value::String(path.display().to_string());
+            if local.is_some() {
+                value["path"] = serde_json::Value::String(path.clone());
+            }
             out.print(&value, || {
                 format!(
                     "name        {}\nid          {}\nhost        {}\nusage mode  {}\npermission  {}\ncloneable   {}\nautomount   {}\ncreated     {}\npath        {}\n",
@@ -163,7 +169,7 @@ pub async fn run(
                     folder.cloneable,
                     folder.automount,
                     utc_minute(folder.created_at_ms),
-                    path.display()
+                    path
                 )
             });
         }

@@ -6,6 +6,7 @@ mod dotfiles;
 mod files;
 mod folder;
 mod output;
+mod profile;
 mod session;
 mod transfer;
 
@@ -28,6 +29,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Work with Backend.AI profile NAME (see `berth profile`); `local` for the local engine.
+    /// Without it, the profile chosen with `berth profile use` (also: BERTH_PROFILE).
+    #[arg(long, global = true, value_name = "NAME", env = "BERTH_PROFILE")]
+    profile: Option<String>,
+
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -38,6 +44,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Backend.AI clusters: add, list, use, remove, login.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Check what the local engine can use on this computer, with a fix for each problem.
     /// Exits non-zero when local sessions cannot run here.
     Doctor,
@@ -111,18 +120,43 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return out.fail(&berth_core::Error::internal(format!("cannot start: {e}"))),
     };
+    let profiles = berth_backendai::Profiles::open(&dirs.config);
     let command = match cli.command {
         Command::Doctor => return runtime.block_on(doctor::run(&dirs, cli.json)),
+        Command::Profile(command) => {
+            return match runtime.block_on(profile::run(&profiles, command, &out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => out.fail(&error),
+            };
+        }
         engine_command => engine_command,
     };
+    let chosen = match cli.profile {
+        Some(name) if name == "local" => None,
+        Some(name) => Some(name),
+        None => match profiles.active() {
+            Ok(active) => active,
+            Err(error) => return out.fail(&error),
+        },
+    };
+    if let Some(name) = chosen {
+        let outcome = runtime.block_on(async {
+            let engine = profiles.connect(&name).await?;
+            on_cluster(&engine, &name, command, &out).await
+        });
+        return match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => out.fail(&error),
+        };
+    }
     let engine = match LocalEngine::open(dirs) {
         Ok(engine) => std::sync::Arc::new(engine),
         Err(error) => return out.fail(&error),
     };
     let outcome = runtime.block_on(async {
         match command {
-            Command::Folder(command) => folder::run(&engine, command, &out).await,
-            Command::Files(command) => files::run(&engine, command, &out).await,
+            Command::Folder(command) => folder::run(&*engine, Some(&engine), command, &out).await,
+            Command::Files(command) => files::run(&*engine, command, &out).await,
             Command::Upload {
                 folder,
                 sources,
@@ -142,7 +176,7 @@ fn main() -> ExitCode {
             Command::Session(command) => {
                 return session::run(&engine, command, &out).await;
             }
-            Command::Doctor => Ok(()),
+            Command::Doctor | Command::Profile(_) => Ok(()),
         }
         .map(|()| ExitCode::SUCCESS)
     });
@@ -150,4 +184,25 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => out.fail(&error),
     }
+}
+
+/// A command for a Backend.AI profile. Commands the Backend.AI engine cannot serve yet say so
+/// rather than quietly running on the local engine.
+async fn on_cluster(
+    engine: &berth_backendai::BackendAiEngine,
+    profile: &str,
+    command: Command,
+    out: &Output,
+) -> berth_core::Result<()> {
+    let what = match command {
+        Command::Folder(command) => return folder::run(engine, None, command, out).await,
+        Command::Files(command) => return files::run(engine, command, out).await,
+        Command::Upload { .. } | Command::Download { .. } | Command::Transfers(_) => "Transfers",
+        Command::Env(_) | Command::Session(_) => "Sessions",
+        Command::Dotfiles(_) | Command::Bootstrap(_) => "Dotfiles and bootstrap scripts",
+        Command::Doctor | Command::Profile(_) => return Ok(()),
+    };
+    Err(berth_core::Error::invalid_input(format!(
+        "{what} are not available for Backend.AI profiles (\"{profile}\") in this version of Berth yet; use --profile local for this computer."
+    )))
 }

@@ -7,6 +7,7 @@
 mod doctor;
 mod files;
 mod folder;
+mod profile;
 mod session;
 mod transfer;
 

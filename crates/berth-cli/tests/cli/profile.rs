@@ -1,0 +1,344 @@
+//! `berth profile` and `--profile` against the real Backend.AI peer (`scripts/backendai-peer`),
+//! with a real Secret Service keychain (gnome-keyring on a private D-Bus bus) or, where none
+//! runs, the encrypted file.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::{berth, stdout};
+
+const WEBSERVER: &str = "127.0.0.1:8090";
+const MANAGER: &str = "127.0.0.1:8081";
+const EMAIL: &str = "user@lablup.com";
+const PASSWORD: &str = "C8qnIo29";
+const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
+const SECRET_KEY: &str = "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf";
+
+/// A private session bus with an unlocked gnome-keyring on it; both stopped by PID on drop.
+struct Keychain {
+    address: String,
+    bus_pid: i32,
+    keyring: std::process::Child,
+}
+
+impl Keychain {
+    fn start(home: &Path) -> Self {
+        let runtime = home.join("run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let bus = Command::new("dbus-daemon")
+            .args([
+                "--session",
+                "--fork",
+                "--print-address=1",
+                "--print-pid=1",
+                "--nosyslog",
+            ])
+            .output()
+            .expect("dbus-daemon runs (setup-debian --test installs it)");
+        let text = String::from_utf8_lossy(&bus.stdout).into_owned();
+        let mut lines = text.lines();
+        let address = lines.next().unwrap().to_string();
+        let bus_pid: i32 = lines.next().unwrap().trim().parse().unwrap();
+        // In the foreground, so this test owns its PID (no guessing among parallel tests).
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("HOME", home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon runs (setup-debian --test installs it)");
+        // The password, then end of input: that is how --unlock reads it.
+        let mut stdin = keyring.stdin.take().unwrap();
+        stdin.write_all(b"keyring-password").unwrap();
+        drop(stdin);
+        // Serving once it owns the Secret Service name on the bus.
+        let serving = (0..200).any(|_| {
+            let asked = Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .output()
+                .unwrap();
+            let owned = String::from_utf8_lossy(&asked.stdout).contains("boolean true");
+            if !owned {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            owned
+        });
+        let keychain = Self {
+            address,
+            bus_pid,
+            keyring,
+        };
+        assert!(serving, "gnome-keyring did not start serving within 10 s");
+        keychain
+    }
+}
+
+impl Drop for Keychain {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        // SAFETY: a plain signal to the bus daemon this test started.
+        unsafe {
+            libc::kill(self.bus_pid, libc::SIGTERM);
+        }
+    }
+}
+
+fn with_bus(mut command: Command, home: &Path, bus: &str) -> Command {
+    command
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    command
+}
+
+/// Runs `command` with `input` on its standard input.
+fn feed(mut command: Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
+}
+
+#[test]
+fn a_profile_keeps_its_password_in_the_keychain_and_commands_reach_the_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let keychain = Keychain::start(home.path());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &keychain.address);
+
+    let added = feed(
+        cmd(&[
+            "profile",
+            "add",
+            "peer",
+            "--endpoint",
+            WEBSERVER,
+            "--email",
+            EMAIL,
+        ]),
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stdout(&added).contains("system keychain"),
+        "{}",
+        stdout(&added)
+    );
+    assert!(stdout(&added).contains("26.8.1"), "{}", stdout(&added));
+    let config = home.path().join("config");
+    let saved = std::fs::read_to_string(config.join("profiles.json")).unwrap();
+    assert!(!saved.contains(PASSWORD), "{saved}");
+    assert!(
+        !config.join("secrets.json").exists(),
+        "with a keychain, no secrets file"
+    );
+
+    // A new process finds the password in the keychain.
+    let folder = unique("cli-profile");
+    let created = cmd(&["--profile", "peer", "folder", "create", &folder])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let made = cmd(&[
+        "--profile",
+        "peer",
+        "files",
+        "mkdir",
+        &folder,
+        "results/run1",
+    ])
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let listed = cmd(&["--profile", "peer", "files", "ls", &folder, "results"])
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("run1/"), "{}", stdout(&listed));
+
+    // `profile use` makes it the default; `local` goes back to this computer.
+    assert!(
+        cmd(&["profile", "use", "peer"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let on_cluster = stdout(&cmd(&["folder", "list"]).output().unwrap());
+    assert!(on_cluster.contains(&folder), "{on_cluster}");
+    let listing = stdout(&cmd(&["profile", "list"]).output().unwrap());
+    assert!(listing.contains("* peer"), "{listing}");
+    assert!(
+        cmd(&["profile", "use", "local"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let local = stdout(&cmd(&["folder", "list"]).output().unwrap());
+    assert!(!local.contains(&folder), "{local}");
+
+    for args in [
+        vec!["--profile", "peer", "folder", "delete", &folder],
+        vec!["--profile", "peer", "folder", "purge", &folder],
+        vec!["profile", "remove", "peer"],
+    ] {
+        let output = cmd(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let gone = cmd(&["--json", "--profile", "peer", "folder", "list"])
+        .output()
+        .unwrap();
+    assert!(stderr(&gone).contains("\"not_found\""), "{}", stderr(&gone));
+}
+
+#[test]
+fn without_a_keychain_the_secret_is_sealed_in_a_file_with_a_warning() {
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
+    let added = feed(
+        cmd(&[
+            "profile",
+            "add",
+            "api",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]),
+        &format!("{SECRET_KEY}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stderr(&added).contains("No keychain service is running"),
+        "{}",
+        stderr(&added)
+    );
+    let sealed = std::fs::read_to_string(home.path().join("config/secrets.json")).unwrap();
+    assert!(!sealed.contains(SECRET_KEY), "{sealed}");
+    let hosts = cmd(&["--profile", "api", "folder", "hosts"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&hosts).contains("local:volume1"),
+        "{}",
+        stderr(&hosts)
+    );
+}
+
+#[test]
+fn wrong_secrets_a_skewed_clock_and_a_missing_secret_each_get_their_code() {
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
+    let code_of = |output: &Output| {
+        let error: serde_json::Value =
+            serde_json::from_str(stderr(output).lines().last().unwrap_or("{}")).unwrap();
+        error["code"].as_str().unwrap_or_default().to_string()
+    };
+
+    let wrong_password = feed(
+        cmd(&[
+            "--json",
+            "profile",
+            "add",
+            "web",
+            "--endpoint",
+            WEBSERVER,
+            "--email",
+            EMAIL,
+        ]),
+        "not-the-password\n",
+    );
+    assert_eq!(code_of(&wrong_password), "auth_failed");
+    let wrong_secret = feed(
+        cmd(&[
+            "--json",
+            "profile",
+            "add",
+            "api",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]),
+        "wrong-secret-key\n",
+    );
+    assert_eq!(code_of(&wrong_secret), "auth_failed");
+    assert!(
+        !std::fs::read_to_string(home.path().join("config/profiles.json"))
+            .unwrap_or_default()
+            .contains("\"web\""),
+        "a profile that cannot log in is not saved"
+    );
+
+    // A real clock 20 minutes ahead (libfaketime), not a simulated answer.
+    let mut skewed = Command::new("faketime");
+    skewed.args(["-f", "+20m", env!("CARGO_BIN_EXE_berth")]);
+    skewed.args([
+        "--json",
+        "profile",
+        "add",
+        "api",
+        "--endpoint",
+        MANAGER,
+        "--access-key",
+        ACCESS_KEY,
+    ]);
+    for (key, value) in berth(home.path(), &[]).get_envs() {
+        if let Some(value) = value {
+            skewed.env(key, value);
+        }
+    }
+    skewed.env("DBUS_SESSION_BUS_ADDRESS", &nowhere);
+    let skew = feed(skewed, &format!("{SECRET_KEY}\n"));
+    assert_eq!(code_of(&skew), "clock_skew", "{}", stderr(&skew));
+    assert!(stderr(&skew).contains("clock"), "{}", stderr(&skew));
+
+    let empty = feed(
+        cmd(&[
+            "--json",
+            "profile",
+            "add",
+            "api",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]),
+        "",
+    );
+    assert_eq!(code_of(&empty), "invalid_input", "{}", stderr(&empty));
+}
