@@ -1,6 +1,7 @@
-//! [`BackendAiEngine`]: the engine API over one logged-in [`Connection`]. Folders and files are
-//! served here; sessions, environments and the user's dotfiles follow (issue 5 and 6) and
-//! until then answer with an error saying so, never with invented data.
+//! [`BackendAiEngine`]: the engine API over one logged-in [`Connection`]: folders and files,
+//! and the user's dotfiles and bootstrap script (the cluster's user config). Sessions and
+//! environments follow (issue 5) and until then answer with an error saying so, never with
+//! invented data.
 
 use berth_core::{
     Dotfile, Engine, EngineInfo, EngineKind, Environment, Error, FileEntry, FileName, Folder,
@@ -9,6 +10,7 @@ use berth_core::{
 
 use crate::connection::Connection;
 use crate::folders;
+use crate::user_config;
 
 pub struct BackendAiEngine {
     connection: Connection,
@@ -147,22 +149,22 @@ impl Engine for BackendAiEngine {
     }
 
     async fn list_dotfiles(&self) -> Result<Vec<Dotfile>> {
-        Err(not_built_yet("Dotfiles"))
+        user_config::list_dotfiles(&self.connection).await
     }
 
-    async fn set_dotfile(&self, _dotfile: Dotfile) -> Result<()> {
-        Err(not_built_yet("Dotfiles"))
+    async fn set_dotfile(&self, dotfile: Dotfile) -> Result<()> {
+        user_config::set_dotfile(&self.connection, dotfile).await
     }
 
-    async fn remove_dotfile(&self, _path: &str) -> Result<()> {
-        Err(not_built_yet("Dotfiles"))
+    async fn remove_dotfile(&self, path: &str) -> Result<()> {
+        user_config::remove_dotfile(&self.connection, path).await
     }
 
     async fn bootstrap_script(&self) -> Result<Option<String>> {
-        Err(not_built_yet("Bootstrap scripts"))
+        user_config::bootstrap_script(&self.connection).await
     }
 
-    async fn set_bootstrap_script(&self, _script: Option<String>) -> Result<()> {
-        Err(not_built_yet("Bootstrap scripts"))
+    async fn set_bootstrap_script(&self, script: Option<String>) -> Result<()> {
+        user_config::set_bootstrap_script(&self.connection, script).await
     }
 }

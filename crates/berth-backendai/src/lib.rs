@@ -9,6 +9,7 @@ pub mod problem;
 pub mod profile;
 pub mod secrets;
 pub mod signing;
+pub mod user_config;
 pub mod version;
 
 pub use connection::{Connection, Credentials, ServerInfo};

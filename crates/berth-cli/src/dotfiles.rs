@@ -6,7 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use berth_core::{Dotfile, Engine, Error};
-use berth_local::LocalEngine;
 use clap::Subcommand;
 
 use crate::output::Output;
@@ -27,6 +26,13 @@ pub enum DotfilesCommand {
     /// Remove a dotfile.
     #[command(name = "rm")]
     Rm { name: String },
+    /// With --profile: make the cluster's dotfiles and bootstrap script the same as this
+    /// computer's (added, replaced, and removed where this computer has none).
+    Sync {
+        /// The other way: make this computer's the same as the cluster's.
+        #[arg(long)]
+        pull: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,7 +68,9 @@ fn read(file: &PathBuf) -> berth_core::Result<(String, u32)> {
 }
 
 pub async fn dotfiles(
-    engine: &LocalEngine,
+    engine: &dyn Engine,
+    // This computer's engine, for `sync` on a cluster profile; `None` when `engine` is it.
+    local: Option<&dyn Engine>,
     command: DotfilesCommand,
     out: &Output,
 ) -> berth_core::Result<()> {
@@ -96,12 +104,45 @@ pub async fn dotfiles(
                 format!("Removed {name}\n")
             });
         }
+        DotfilesCommand::Sync { pull } => {
+            let local = local.ok_or_else(|| {
+                Error::invalid_input(
+                    "`dotfiles sync` copies between this computer and a cluster: name the cluster with --profile NAME.",
+                )
+            })?;
+            let (from, to) = if pull {
+                (engine, local)
+            } else {
+                (local, engine)
+            };
+            let sync = berth_core::dotfiles::mirror_personal_setup(from, to).await?;
+            out.print(&sync, || {
+                let list = |paths: &[String]| {
+                    if paths.is_empty() {
+                        "none".to_string()
+                    } else {
+                        paths.join(", ")
+                    }
+                };
+                format!(
+                    "Added: {}\nReplaced: {}\nRemoved: {}\nBootstrap script: {}\n",
+                    list(&sync.added),
+                    list(&sync.updated),
+                    list(&sync.removed),
+                    if sync.bootstrap_changed {
+                        "copied"
+                    } else {
+                        "already the same"
+                    }
+                )
+            });
+        }
     }
     Ok(())
 }
 
 pub async fn bootstrap(
-    engine: &LocalEngine,
+    engine: &dyn Engine,
     command: BootstrapCommand,
     out: &Output,
 ) -> berth_core::Result<()> {

@@ -142,7 +142,7 @@ fn main() -> ExitCode {
     if let Some(name) = chosen {
         let outcome = runtime.block_on(async {
             let engine = profiles.connect(&name).await?;
-            on_cluster(&engine, &name, command, &out).await
+            on_cluster(&engine, &name, command, dirs, &out).await
         });
         return match outcome {
             Ok(()) => ExitCode::SUCCESS,
@@ -171,8 +171,8 @@ fn main() -> ExitCode {
             } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
             Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
             Command::Env(command) => session::env(&engine, command, &out).await,
-            Command::Dotfiles(command) => dotfiles::dotfiles(&engine, command, &out).await,
-            Command::Bootstrap(command) => dotfiles::bootstrap(&engine, command, &out).await,
+            Command::Dotfiles(command) => dotfiles::dotfiles(&*engine, None, command, &out).await,
+            Command::Bootstrap(command) => dotfiles::bootstrap(&*engine, command, &out).await,
             Command::Session(command) => {
                 return session::run(&engine, command, &out).await;
             }
@@ -192,14 +192,24 @@ async fn on_cluster(
     engine: &berth_backendai::BackendAiEngine,
     profile: &str,
     command: Command,
+    dirs: DataDirs,
     out: &Output,
 ) -> berth_core::Result<()> {
     let what = match command {
+        Command::Dotfiles(command) => {
+            // Only `sync` needs this computer's engine; opening it costs a catalog read.
+            let local = match &command {
+                dotfiles::DotfilesCommand::Sync { .. } => Some(LocalEngine::open(dirs)?),
+                _ => None,
+            };
+            let local = local.as_ref().map(|l| l as &dyn berth_core::Engine);
+            return dotfiles::dotfiles(engine, local, command, out).await;
+        }
+        Command::Bootstrap(command) => return dotfiles::bootstrap(engine, command, out).await,
         Command::Folder(command) => return folder::run(engine, None, command, out).await,
         Command::Files(command) => return files::run(engine, command, out).await,
         Command::Upload { .. } | Command::Download { .. } | Command::Transfers(_) => "Transfers",
         Command::Env(_) | Command::Session(_) => "Sessions",
-        Command::Dotfiles(_) | Command::Bootstrap(_) => "Dotfiles and bootstrap scripts",
         Command::Doctor | Command::Profile(_) => return Ok(()),
     };
     Err(berth_core::Error::invalid_input(format!(

@@ -54,6 +54,52 @@ pub fn validate_dotfile_path(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// What [`mirror_personal_setup`] changed on the target engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct PersonalSetupSync {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+    pub bootstrap_changed: bool,
+}
+
+/// Makes `to`'s dotfiles and bootstrap script equal to `from`'s (the local engine's set onto a
+/// cluster profile, or back): missing ones are added, different ones replaced, extra ones
+/// removed — removals first, so a set near the size limit still fits. Nothing is touched when
+/// `from`'s set breaks a rule.
+pub async fn mirror_personal_setup(
+    from: &dyn crate::Engine,
+    to: &dyn crate::Engine,
+) -> Result<PersonalSetupSync> {
+    let wanted = from.list_dotfiles().await?;
+    validate_dotfiles(&wanted)?;
+    let script = from.bootstrap_script().await?;
+    let present = to.list_dotfiles().await?;
+    let mut sync = PersonalSetupSync::default();
+    for extra in present
+        .iter()
+        .filter(|p| !wanted.iter().any(|w| w.path == p.path))
+    {
+        to.remove_dotfile(&extra.path).await?;
+        sync.removed.push(extra.path.clone());
+    }
+    for dotfile in &wanted {
+        match present.iter().find(|p| p.path == dotfile.path) {
+            Some(same) if same == dotfile => continue,
+            Some(_) => sync.updated.push(dotfile.path.clone()),
+            None => sync.added.push(dotfile.path.clone()),
+        }
+        to.set_dotfile(dotfile.clone()).await?;
+    }
+    // Backend.AI strips a script's trailing whitespace, which changes nothing it does.
+    let normal = |s: &Option<String>| s.as_deref().map(str::trim_end).map(str::to_string);
+    if normal(&to.bootstrap_script().await?) != normal(&script) {
+        to.set_bootstrap_script(script).await?;
+        sync.bootstrap_changed = true;
+    }
+    Ok(sync)
+}
+
 /// Checks a whole set: valid paths, valid modes, no path twice, and within the size limit.
 pub fn validate_dotfiles(dotfiles: &[Dotfile]) -> Result<()> {
     let mut total = 0;

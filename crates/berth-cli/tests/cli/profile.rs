@@ -342,3 +342,136 @@ fn wrong_secrets_a_skewed_clock_and_a_missing_secret_each_get_their_code() {
     );
     assert_eq!(code_of(&empty), "invalid_input", "{}", stderr(&empty));
 }
+
+#[test]
+fn dotfiles_sync_mirrors_this_computers_setup_onto_a_profile_and_back() {
+    // user2 is this test's alone: sync replaces the whole set, which would race other tests.
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
+    let ok = |output: Output| {
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    };
+    let json = |output: Output| -> serde_json::Value {
+        serde_json::from_slice(&ok(output).stdout).unwrap()
+    };
+    ok(feed(
+        cmd(&[
+            "profile",
+            "add",
+            "two",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            "AKIANATWOUSEREXAMPLE",
+        ]),
+        "P7oxTDdzHbEpUSs5v7r7EWj9yKstp8VpZ7SEyA-g\n",
+    ));
+    // Something only the cluster has, from an earlier run or another machine.
+    ok(feed(
+        cmd(&[
+            "--profile",
+            "two",
+            "dotfiles",
+            "set",
+            ".only-on-cluster",
+            "-",
+        ]),
+        "stale\n",
+    ));
+    // This computer's set.
+    ok(feed(
+        cmd(&["--profile", "local", "dotfiles", "set", ".bashrc", "-"]),
+        "export PYTHONPATH=/home/work/lib\n",
+    ));
+    ok(feed(
+        cmd(&["--profile", "local", "bootstrap", "set", "-"]),
+        "#!/bin/sh\necho ready\n",
+    ));
+
+    let pushed = json(
+        cmd(&["--json", "--profile", "two", "dotfiles", "sync"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        pushed["removed"]
+            .as_array()
+            .unwrap()
+            .contains(&".only-on-cluster".into()),
+        "{pushed}"
+    );
+    assert!(pushed["bootstrap_changed"].as_bool().unwrap(), "{pushed}");
+    let on_cluster = json(
+        cmd(&["--json", "--profile", "two", "dotfiles", "list"])
+            .output()
+            .unwrap(),
+    );
+    let here = json(
+        cmd(&["--json", "--profile", "local", "dotfiles", "list"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(on_cluster, here);
+    let script = json(
+        cmd(&["--json", "--profile", "two", "bootstrap", "show"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        script["script"].as_str().unwrap().contains("echo ready"),
+        "{script}"
+    );
+
+    // Nothing left to do the second time.
+    let again = json(
+        cmd(&["--json", "--profile", "two", "dotfiles", "sync"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        again,
+        serde_json::json!({"added": [], "updated": [], "removed": [], "bootstrap_changed": false})
+    );
+
+    // Edited on the cluster (in the web UI, say), pulled back here.
+    ok(feed(
+        cmd(&["--profile", "two", "dotfiles", "set", ".bashrc", "-"]),
+        "export PYTHONPATH=/home/work/lib:/home/work/py311\n",
+    ));
+    let pulled = json(
+        cmd(&["--json", "--profile", "two", "dotfiles", "sync", "--pull"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        pulled["updated"],
+        serde_json::json!([".bashrc"]),
+        "{pulled}"
+    );
+    let here = json(
+        cmd(&["--json", "--profile", "local", "dotfiles", "list"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        here.to_string().contains("py311"),
+        "the local .bashrc is the cluster's now: {here}"
+    );
+
+    ok(cmd(&["--profile", "two", "dotfiles", "rm", ".bashrc"])
+        .output()
+        .unwrap());
+    ok(cmd(&["--profile", "two", "bootstrap", "clear"])
+        .output()
+        .unwrap());
+    let local_only = cmd(&["--json", "--profile", "local", "dotfiles", "sync"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&local_only).contains("--profile NAME"),
+        "{}",
+        stderr(&local_only)
+    );
+}
