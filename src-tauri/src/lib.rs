@@ -26,10 +26,16 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
         .events(tauri_specta::collect_events![
             quit_guard::QuitRequested,
-            session_notice::SessionReady
+            session_notice::SessionReady,
+            commands::profiles::LoginExpired
         ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
+            commands::profiles::list_profiles,
+            commands::profiles::add_profile,
+            commands::profiles::use_profile,
+            commands::profiles::login_profile,
+            commands::profiles::remove_profile,
             commands::folders::list_hosts,
             commands::folders::add_host,
             commands::folders::remove_host,

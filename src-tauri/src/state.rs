@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_core::{Engine, Error};
+use berth_backendai::{BackendAiEngine, Profiles};
+use berth_core::{Engine, Error, ErrorCode};
 use berth_local::transport::LocalTransport;
 use berth_local::{DataDirs, LocalEngine};
 use berth_transfer::{Journal, Queue};
@@ -15,6 +16,10 @@ use crate::settings::Settings;
 /// with that error, so the user reads what is wrong and how to fix it instead of seeing nothing.
 pub struct ActiveEngine {
     local: Result<Arc<LocalEngine>, Error>,
+    /// The Backend.AI profile the window works with instead of the local engine, once the user
+    /// switched to it (and it logged in); `None` is the local engine.
+    cluster: Mutex<Option<Arc<BackendAiEngine>>>,
+    profiles: Option<Profiles>,
     transfers: Result<Queue, Error>,
     /// Where the settings are saved; `None` when there is no config directory to save in.
     settings_path: Option<PathBuf>,
@@ -30,6 +35,7 @@ impl ActiveEngine {
             .as_deref()
             .map(Settings::load)
             .unwrap_or_default();
+        let profiles = dirs.as_ref().ok().map(|d| Profiles::open(&d.config));
         let local = dirs.and_then(LocalEngine::open).map(Arc::new);
         let transfers = local.clone().and_then(|engine| {
             let journal = Journal::open(&engine.dirs().data.join("transfers.sqlite3"))?;
@@ -47,6 +53,8 @@ impl ActiveEngine {
         }
         Self {
             local,
+            cluster: Mutex::new(None),
+            profiles,
             transfers,
             settings_path,
             settings: Mutex::new(settings),
@@ -80,13 +88,45 @@ impl ActiveEngine {
         }
     }
 
+    /// The engine the window works with: the connected profile's cluster, else this computer.
     pub fn get(&self) -> Result<Arc<dyn Engine>, Error> {
+        if let Some(cluster) = self.cluster() {
+            return Ok(cluster);
+        }
         self.local.clone().map(|engine| engine as Arc<dyn Engine>)
     }
 
-    /// The local engine itself, for what the `Engine` trait does not cover yet (planning
-    /// transfers of trees).
-    pub fn local(&self) -> Result<Arc<LocalEngine>, Error> {
+    pub fn cluster(&self) -> Option<Arc<BackendAiEngine>> {
+        self.cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Switches the window to `engine` (a logged-in profile) or back to the local engine.
+    pub fn set_cluster(&self, engine: Option<Arc<BackendAiEngine>>) {
+        *self.cluster.lock().unwrap_or_else(|p| p.into_inner()) = engine;
+    }
+
+    pub fn profiles(&self) -> Result<&Profiles, Error> {
+        self.profiles.as_ref().ok_or_else(|| {
+            Error::engine_unavailable("There is no config directory to keep profiles in.")
+        })
+    }
+
+    /// The local engine, for what only it does (its environments, sandboxed terminals, planning
+    /// transfers of trees). While a cluster profile is in use this refuses, naming `what`,
+    /// rather than quietly acting on this computer instead.
+    pub fn local(&self, what: &str) -> Result<Arc<LocalEngine>, Error> {
+        if let Some(cluster) = self.cluster() {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{what} on a Backend.AI cluster are not available in this version of Berth yet; switch to the local engine in the status bar ({}).",
+                    cluster.info().label
+                ),
+            ));
+        }
         self.local.clone()
     }
 

@@ -74,7 +74,12 @@ pub struct Connection {
     server: ServerInfo,
     auth: Mutex<Auth>,
     renew: CredentialSource,
+    /// Told when a login expired and could not be renewed, so the app can ask for the password
+    /// once, whichever screen's call found it.
+    expired: Mutex<Option<ExpiryListener>>,
 }
+
+pub type ExpiryListener = Arc<dyn Fn() + Send + Sync>;
 
 /// Backend.AI's manager answers within this even when busy; beyond it the user sees
 /// `unreachable` rather than a frozen screen. Transfers set their own, longer limits.
@@ -127,6 +132,7 @@ impl Connection {
             server,
             auth: Mutex::new(auth),
             renew,
+            expired: Mutex::new(None),
         };
         // A keypair login has no login step: the first signed call is what proves the key.
         if matches!(credentials, Credentials::Keypair { .. }) {
@@ -135,6 +141,11 @@ impl Connection {
                 .await?;
         }
         Ok(connection)
+    }
+
+    /// Calls `listener` each time a call finds the login expired beyond renewal.
+    pub fn on_login_expired(&self, listener: ExpiryListener) {
+        *self.expired.lock().unwrap_or_else(PoisonError::into_inner) = Some(listener);
     }
 
     pub fn server(&self) -> &ServerInfo {
@@ -186,7 +197,19 @@ impl Connection {
         let response = self.send(method.clone(), path, body).await?;
         if response.status() == StatusCode::UNAUTHORIZED && self.is_webserver() {
             tracing::info!(endpoint = %self.endpoint, "webserver login expired; renewing");
-            self.renew_login().await?;
+            if let Err(error) = self.renew_login().await {
+                if error.code == ErrorCode::LoginExpired {
+                    let listener = self
+                        .expired
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    if let Some(listener) = listener {
+                        listener();
+                    }
+                }
+                return Err(error);
+            }
             let retried = self.send(method, path, body).await?;
             return problem::check(retried, &self.endpoint).await;
         }
@@ -563,7 +586,8 @@ async fn login(http: &reqwest::Client, endpoint: &Url, credentials: &Credentials
     let details = answer["data"]["details"]
         .as_str()
         .or(answer["data"]["title"].as_str())
-        .unwrap_or("the server refused the login");
+        .unwrap_or("the server refused the login")
+        .trim_end_matches('.');
     Err(Error::new(
         ErrorCode::AuthFailed,
         format!("{endpoint} refused the email or password for {email} ({details})."),

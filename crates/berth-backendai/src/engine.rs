@@ -29,6 +29,11 @@ impl BackendAiEngine {
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
+
+    /// The name of the profile this engine logged in with.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
 }
 
 fn not_built_yet(what: &str) -> Error {

@@ -32,7 +32,7 @@ pub async fn import_environment(
     path: String,
     name: Option<String>,
 ) -> Result<Environment, Error> {
-    let engine = state.local()?;
+    let engine = state.local("Image and root file system environments")?;
     tauri::async_runtime::spawn_blocking(move || {
         engine.import_image(&PathBuf::from(path), name.as_deref())
     })
@@ -44,7 +44,9 @@ pub async fn import_environment(
 #[specta::specta]
 #[tracing::instrument(skip(state), err)]
 pub async fn remove_environment(state: State<'_, ActiveEngine>, name: String) -> Result<(), Error> {
-    state.local()?.remove_environment(&name)
+    state
+        .local("Image and root file system environments")?
+        .remove_environment(&name)
 }
 
 /// The native folder picker for a root file system directory; `None` when the user cancels.
@@ -70,6 +72,6 @@ pub async fn add_rootfs_environment(
     path: String,
 ) -> Result<Environment, Error> {
     state
-        .local()?
+        .local("Image and root file system environments")?
         .add_rootfs_environment(&name, &PathBuf::from(path))
 }

@@ -142,9 +142,17 @@ pub fn watch_directory(
     // Stop the old watch first: its late events must not refresh the new directory.
     *current = None;
     let path = FolderPath::parse(&path)?;
-    *current = Some(state.local()?.watch_directory(&folder, &path, move || {
-        let _ = changed.send(());
-    })?);
+    // A cluster's storage proxy has no change feed: its explorer refreshes on demand.
+    if state.cluster().is_some() {
+        return Ok(());
+    }
+    *current = Some(state.local("Live folder updates")?.watch_directory(
+        &folder,
+        &path,
+        move || {
+            let _ = changed.send(());
+        },
+    )?);
     Ok(())
 }
 

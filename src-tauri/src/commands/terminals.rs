@@ -68,7 +68,7 @@ pub async fn open_terminal(
     rows: u16,
     output: Channel<TerminalChunk>,
 ) -> Result<OpenedTerminal, Error> {
-    let (session, client) = state.local()?.session_client(&session)?;
+    let (session, client) = state.local("Terminals")?.session_client(&session)?;
     let (terminal, reader) =
         tauri::async_runtime::spawn_blocking(move || Terminal::open(&client, cols, rows))
             .await

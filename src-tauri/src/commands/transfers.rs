@@ -33,7 +33,9 @@ fn queue_batch(
     specs: Vec<TransferSpec>,
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
-    let conflicts = state.local()?.unanswered_conflicts(&specs, conflict)?;
+    let conflicts = state
+        .local("Uploads and downloads")?
+        .unanswered_conflicts(&specs, conflict)?;
     if !conflicts.is_empty() {
         return Ok(TransferBatch {
             queued: 0,
@@ -60,7 +62,7 @@ pub async fn upload_paths(
 ) -> Result<TransferBatch, Error> {
     let sources: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     let to = FolderPath::parse(&to)?;
-    let specs = state.local()?.plan_upload(
+    let specs = state.local("Uploads and downloads")?.plan_upload(
         &folder,
         &sources,
         &to,
@@ -82,7 +84,7 @@ pub async fn download_paths(
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
     let paths = FolderPath::parse_all(&paths)?;
-    let specs = state.local()?.plan_download(
+    let specs = state.local("Uploads and downloads")?.plan_download(
         &folder,
         &paths,
         &PathBuf::from(to),

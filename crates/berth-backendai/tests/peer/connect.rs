@@ -113,12 +113,24 @@ async fn an_expired_webserver_login_is_renewed_or_reported_as_expired() {
         .await
         .unwrap();
     let engine = BackendAiEngine::new("renewing", connection);
+    let told = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let told = told.clone();
+        engine.connection().on_login_expired(Arc::new(move || {
+            told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
     engine.list_hosts().await.unwrap();
 
     // The server forgets the login (as after its session lifetime): the next call renews it.
     engine.connection().logout().await.unwrap();
     let hosts = engine.list_hosts().await.expect("renewed transparently");
     assert!(hosts.iter().any(|h| h.id == "local:volume1"), "{hosts:?}");
+    assert_eq!(
+        told.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "renewed: nobody asked"
+    );
 
     // Forgotten again, and the saved password no longer works: the screen must ask.
     engine.connection().logout().await.unwrap();
@@ -129,6 +141,11 @@ async fn an_expired_webserver_login_is_renewed_or_reported_as_expired() {
     };
     let expired = engine.list_hosts().await.err().unwrap();
     assert_eq!(expired.code, ErrorCode::LoginExpired, "{expired}");
+    assert_eq!(
+        told.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the app is told once, to ask for the password"
+    );
 
     // The re-login dialog logs in again and the same engine (the open screens) goes on.
     engine.connection().login(&password()).await.unwrap();

@@ -1,0 +1,134 @@
+//! Connection profiles: the status bar's engine switch and the profiles dialog. The password or
+//! secret key typed in the dialog goes to Rust once and is kept in the keychain; nothing here
+//! ever sends a secret back to the webview.
+
+use std::sync::Arc;
+
+use berth_backendai::{BackendAiEngine, Login, Profile};
+use berth_core::{Engine, EngineInfo, Error};
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use tauri_specta::Event;
+
+use crate::ActiveEngine;
+
+/// Sent when a cluster call found the login expired and the saved secret no longer works: the
+/// window asks for the password over whatever screen is open.
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct LoginExpired {
+    pub profile: String,
+}
+
+/// Makes `engine` the window's engine, telling the window when its login expires.
+fn connect_window(app: &AppHandle, state: &ActiveEngine, engine: BackendAiEngine) -> EngineInfo {
+    let info = engine.info();
+    let profile = engine.profile().to_string();
+    let app = app.clone();
+    engine.connection().on_login_expired(Arc::new(move || {
+        let event = LoginExpired {
+            profile: profile.clone(),
+        };
+        if let Err(error) = event.emit(&app) {
+            tracing::warn!(%error, "cannot tell the window its login expired");
+        }
+    }));
+    state.set_cluster(Some(Arc::new(engine)));
+    info
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ProfilesView {
+    pub profiles: Vec<Profile>,
+    /// The profile chosen last (also by `berth profile use`); `None`: the local engine.
+    pub active: Option<String>,
+    /// The profile the window is connected to now, if any.
+    pub connected: Option<String>,
+    /// Set when secrets go to an encrypted file because no keychain service runs.
+    pub secret_store_warning: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn list_profiles(state: State<'_, ActiveEngine>) -> Result<ProfilesView, Error> {
+    let profiles = state.profiles()?;
+    Ok(ProfilesView {
+        profiles: profiles.list()?,
+        active: profiles.active()?,
+        connected: state.cluster().map(|c| c.profile().to_string()),
+        secret_store_warning: profiles.secrets().warning(),
+    })
+}
+
+/// Adds a profile after logging in with it, and switches the window to it.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app, state, secret), err)]
+pub async fn add_profile(
+    app: AppHandle,
+    state: State<'_, ActiveEngine>,
+    name: String,
+    endpoint: String,
+    login: Login,
+    secret: String,
+) -> Result<EngineInfo, Error> {
+    let profiles = state.profiles()?;
+    let (profile, engine) = profiles.add(name.trim(), &endpoint, login, secret).await?;
+    profiles.set_active(Some(&profile.name))?;
+    Ok(connect_window(&app, &state, engine))
+}
+
+/// Switches the window to profile `name` (logging in with its saved secret), or to the local
+/// engine with `None`. The choice is remembered for the next start.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app, state), err)]
+pub async fn use_profile(
+    app: AppHandle,
+    state: State<'_, ActiveEngine>,
+    name: Option<String>,
+) -> Result<EngineInfo, Error> {
+    let profiles = state.profiles()?;
+    match name {
+        Some(name) => {
+            let engine = profiles.connect(&name).await?;
+            profiles.set_active(Some(&name))?;
+            Ok(connect_window(&app, &state, engine))
+        }
+        None => {
+            profiles.set_active(None)?;
+            state.set_cluster(None);
+            Ok(state.get()?.info())
+        }
+    }
+}
+
+/// Logs in to profile `name` again with a new password or secret key (after `login_expired`).
+/// The open screens stay; their next call works.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app, state, secret), err)]
+pub async fn login_profile(
+    app: AppHandle,
+    state: State<'_, ActiveEngine>,
+    name: String,
+    secret: String,
+) -> Result<EngineInfo, Error> {
+    let engine = state.profiles()?.login(&name, secret).await?;
+    if state.cluster().is_some_and(|c| c.profile() == name) {
+        return Ok(connect_window(&app, &state, engine));
+    }
+    Ok(engine.info())
+}
+
+/// Forgets a profile and its secret; removing the one in use switches to the local engine.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn remove_profile(state: State<'_, ActiveEngine>, name: String) -> Result<(), Error> {
+    state.profiles()?.remove(&name)?;
+    if state.cluster().is_some_and(|c| c.profile() == name) {
+        state.set_cluster(None);
+    }
+    Ok(())
+}

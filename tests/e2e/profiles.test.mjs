@@ -1,0 +1,90 @@
+// Backend.AI profiles in the window, against the real peer (scripts/backendai-peer): add one
+// from the status bar's engine switch (wrong password, wrong address, then right), work with
+// the cluster's folders, switch back to this computer. No keychain runs on the test's bus, so
+// the dialog must warn that the secret goes to an encrypted file.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { CLI, clear, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+
+const folderRows = (app) =>
+  run(app, "return [...document.querySelectorAll('tr[data-folder]')].map((r) => r.dataset.folder);");
+
+/** The CLI on the app's own config: it must see the profile the window saved. */
+function berthLikeTheApp(app, ...args) {
+  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
+  });
+}
+
+async function fillProfile(app, { endpoint, password }) {
+  const form = "[data-testid=add-profile-form]";
+  for (const [field, value] of [
+    ["profile-name", "peer"],
+    ["endpoint", endpoint],
+    ["identity", "user@lablup.com"],
+    ["secret", password],
+  ]) {
+    await clear(app, `${form} input[name=${field}]`);
+    await typeInto(app, `${form} input[name=${field}]`, value);
+  }
+  await click(app, "[data-testid=add-profile]");
+}
+
+test("add a Backend.AI profile from the status bar, use the cluster's folders, switch back", async () => {
+  const folder = `e2e-cluster-${Date.now().toString(36)}`;
+  await withApp("profiles", {}, async (app) => {
+    await until("the local engine in the status bar", () =>
+      run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'local';"),
+    );
+    await click(app, "[data-testid=engine-switch]");
+    await waitForText(app, "[data-testid=engine-menu]", "This computer");
+    await screenshot(app, "engine-menu-local-only");
+    await click(app, "[data-testid=manage-profiles]");
+    await waitForText(app, "[data-testid=profiles-dialog]", "No profiles yet");
+    await waitForText(app, "[data-testid=secret-store-warning]", "No keychain service is running");
+
+    // Each refusal is shown next to the field to change; nothing is saved.
+    await fillProfile(app, { endpoint: "127.0.0.1:8090", password: "not-the-password" });
+    await waitForText(app, "[data-testid=secret-error]", "refused the email or password");
+    await screenshot(app, "profile-wrong-password");
+    await fillProfile(app, { endpoint: "127.0.0.1:6021", password: "C8qnIo29" });
+    await waitForText(app, "[data-testid=endpoint-error]", "not a Backend.AI manager");
+    assert.match(berthLikeTheApp(app, "profile", "list"), /^\* local/m);
+    assert.doesNotMatch(berthLikeTheApp(app, "profile", "list"), /peer/);
+
+    await fillProfile(app, { endpoint: "127.0.0.1:8090", password: "C8qnIo29" });
+    await until("the dialog closed", async () => (await textOf(app, "[data-testid=profiles-dialog]")) === null);
+    await until("the cluster in the status bar", () =>
+      run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'backend_ai';"),
+    );
+    assert.match(await textOf(app, "[data-testid=status-bar]"), /Backend\.AI · peer/);
+    assert.match(await textOf(app, "[data-testid=status-bar]"), /127\.0\.0\.1:8090/);
+
+    // The cluster's folders, created from the same dialog as local ones.
+    await click(app, "button[data-page=storage]");
+    await click(app, "[data-testid=new-folder]");
+    await typeInto(app, "[data-testid=create-folder] input[name=name]", folder);
+    await until("the cluster's host in the dialog", () =>
+      run(app, "return [...document.querySelectorAll('[data-testid=create-folder] select[name=host] option')].some((o) => o.value === 'local:volume1');"),
+    );
+    await click(app, "[data-testid=create-folder] button[type=submit]");
+    await waitForText(app, `tr[data-folder='${folder}']`, "local:volume1");
+    await screenshot(app, "storage-on-cluster");
+    assert.match(berthLikeTheApp(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
+    assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
+
+    // Back to this computer: its own folders only.
+    await click(app, "[data-testid=engine-switch]");
+    await click(app, "[data-testid=engine-menu] button[data-profile=local]");
+    await until("the local engine again", () =>
+      run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'local';"),
+    );
+    await until("the local folders listed", async () => !(await folderRows(app) ?? []).includes(folder));
+
+    berthLikeTheApp(app, "--profile", "peer", "folder", "delete", folder);
+    berthLikeTheApp(app, "--profile", "peer", "folder", "purge", folder);
+  });
+});
