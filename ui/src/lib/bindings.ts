@@ -18,6 +18,60 @@ async engineInfo() : Promise<Result<EngineInfo, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+async listProfiles() : Promise<Result<ProfilesView, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_profiles") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Adds a profile after logging in with it, and switches the window to it.
+ */
+async addProfile(name: string, endpoint: string, login: Login, secret: string) : Promise<Result<EngineInfo, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_profile", { name, endpoint, login, secret }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Switches the window to profile `name` (logging in with its saved secret), or to the local
+ * engine with `None`. The choice is remembered for the next start.
+ */
+async useProfile(name: string | null) : Promise<Result<EngineInfo, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("use_profile", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Logs in to profile `name` again with a new password or secret key (after `login_expired`).
+ * The open screens stay; their next call works.
+ */
+async loginProfile(name: string, secret: string) : Promise<Result<EngineInfo, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("login_profile", { name, secret }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Forgets a profile and its secret; removing the one in use switches to the local engine.
+ */
+async removeProfile(name: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_profile", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 /**
  * Storage hosts for the create dialog, with free space.
  */
@@ -623,9 +677,11 @@ async quitApp() : Promise<void> {
 
 
 export const events = __makeEvents__<{
+loginExpired: LoginExpired,
 quitRequested: QuitRequested,
 sessionReady: SessionReady
 }>({
+loginExpired: "login-expired",
 quitRequested: "quit-requested",
 sessionReady: "session-ready"
 })
@@ -862,6 +918,23 @@ export type LimitEnforcement =
  */
 "advisory"
 /**
+ * How a profile logs in; the secret half is in the secret store.
+ */
+export type Login = 
+/**
+ * Through the web server, with an email and a password.
+ */
+{ kind: "password"; email: string } | 
+/**
+ * Straight to the manager, with an API keypair.
+ */
+{ kind: "keypair"; access_key: string }
+/**
+ * Sent when a cluster call found the login expired and the saved secret no longer works: the
+ * window asks for the password over whatever screen is open.
+ */
+export type LoginExpired = { profile: string }
+/**
  * How the user wants a folder mounted; `None` in a request means "what the folder allows".
  */
 export type MountAccess = "read_only" | "read_write"
@@ -1009,6 +1082,24 @@ target: string; read_only: boolean;
  * Mounted because its name starts with `.`, not because it was picked.
  */
 automount: boolean }
+export type Profile = { name: string; 
+/**
+ * Normalised endpoint URL (`https://host/`).
+ */
+endpoint: string; login: Login }
+export type ProfilesView = { profiles: Profile[]; 
+/**
+ * The profile chosen last (also by `berth profile use`); `None`: the local engine.
+ */
+active: string | null; 
+/**
+ * The profile the window is connected to now, if any.
+ */
+connected: string | null; 
+/**
+ * Set when secrets go to an encrypted file because no keychain service runs.
+ */
+secret_store_warning: string | null }
 export type QueueEvent = { kind: "progress"; id: number; done_bytes: number; total_bytes: number; bytes_per_second: number; eta_seconds: number | null } | 
 /**
  * A job was queued or changed state; carries the whole job so a listener that has not
