@@ -265,6 +265,36 @@ impl Connection {
             .ok_or_else(|| Error::internal("The server's GraphQL answer had no data."))
     }
 
+    /// The address and authentication headers of a websocket call to `path` (a manager path,
+    /// e.g. `stream/session/NAME/pty`): `ws://`/`wss://`, under `/func/` through a webserver,
+    /// signed like a GET with a keypair.
+    pub fn websocket_request(&self, path: &str) -> Result<(Url, Vec<(&'static str, String)>)> {
+        let (mut url, headers) = match &*self.lock_auth() {
+            Auth::Webserver { session_id } => (
+                join(&self.endpoint, &format!("func/{path}"))?,
+                vec![("X-BackendAI-SessionID", session_id.clone())],
+            ),
+            Auth::Keypair {
+                access_key,
+                secret_key,
+            } => {
+                let url = join(&self.endpoint, path)?;
+                let headers = signed_headers(
+                    &Method::GET,
+                    &url,
+                    access_key,
+                    secret_key,
+                    self.server.api_version,
+                );
+                (url, headers)
+            }
+        };
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .map_err(|()| Error::internal(format!("Cannot make a websocket address of {url}")))?;
+        Ok((url, headers))
+    }
+
     fn is_webserver(&self) -> bool {
         matches!(&*self.lock_auth(), Auth::Webserver { .. })
     }

@@ -7,6 +7,9 @@ pub mod engine;
 pub mod folders;
 pub mod problem;
 pub mod profile;
+// Terminals are bridged onto a Unix socket pair, as local sessions' are.
+#[cfg(unix)]
+pub mod pty;
 pub mod secrets;
 pub mod signing;
 pub mod user_config;

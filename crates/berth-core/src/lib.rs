@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod folder;
+pub mod frames;
 pub mod mount;
 pub mod path;
 pub mod session;

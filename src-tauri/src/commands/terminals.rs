@@ -68,12 +68,25 @@ pub async fn open_terminal(
     rows: u16,
     output: Channel<TerminalChunk>,
 ) -> Result<OpenedTerminal, Error> {
-    let (session, client) = state.local("Terminals")?.session_client(&session)?;
-    let (terminal, reader) =
-        tauri::async_runtime::spawn_blocking(move || Terminal::open(&client, cols, rows))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))?
-            .map_err(io_error)?;
+    let (session_name, (terminal, reader)) = match state.cluster() {
+        // A cluster session's pty websocket, bridged onto the same frame stream.
+        Some(cluster) => {
+            let found = berth_core::Engine::session(&*cluster, &session).await?;
+            let stream =
+                berth_backendai::pty::open_pty(cluster.connection(), &found.name, cols, rows)
+                    .await?;
+            (found.name, Terminal::over(stream))
+        }
+        None => {
+            let (session, client) = state.local("Terminals")?.session_client(&session)?;
+            let opened =
+                tauri::async_runtime::spawn_blocking(move || Terminal::open(&client, cols, rows))
+                    .await
+                    .map_err(|e| Error::internal(e.to_string()))?
+                    .map_err(io_error)?;
+            (session.name, opened)
+        }
+    };
     let id = terminals.next.fetch_add(1, Ordering::Relaxed);
     terminals
         .open
@@ -119,10 +132,7 @@ pub async fn open_terminal(
             last_send = Some(std::time::Instant::now());
         }
     });
-    Ok(OpenedTerminal {
-        id,
-        session_name: session.name,
-    })
+    Ok(OpenedTerminal { id, session_name })
 }
 
 #[tauri::command]

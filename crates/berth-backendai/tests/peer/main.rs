@@ -7,6 +7,7 @@
 
 mod connect;
 mod folders;
+mod pty;
 mod user_config;
 
 use berth_backendai::{BackendAiEngine, Connection, Credentials};

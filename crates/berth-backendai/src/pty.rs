@@ -1,0 +1,205 @@
+//! A terminal in a Backend.AI session: the manager's pty websocket
+//! (`/stream/session/{name}/pty`, JSON text frames: `{"type":"stdin","chars":<base64>}`,
+//! `{"type":"resize","rows":R,"cols":C}` out, `{"type":"out","data":<base64>}` in) bridged onto
+//! the frame stream every Berth terminal reads ([`berth_core::frames`]). The app's terminal
+//! then works unchanged, flow control included: when the UI stops acknowledging, the app stops
+//! reading the local socket, this bridge's writes to it wait, it stops reading the websocket,
+//! and TCP makes the manager wait — memory stays bounded end to end.
+
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use berth_core::frames::{Frame, encode_frame, exit_payload, parse_header, parse_resize};
+use berth_core::{Error, ErrorCode, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::connection::Connection;
+use crate::folders::segment;
+
+/// Opens a shell's pty in session `name` and returns the app's end of the frame stream. The
+/// bridge runs on the current tokio runtime until either side closes.
+pub async fn open_pty(
+    connection: &Connection,
+    name: &str,
+    cols: u16,
+    rows: u16,
+) -> Result<StdUnixStream> {
+    let (url, headers) =
+        connection.websocket_request(&format!("stream/session/{}/pty", segment(name)))?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::internal(format!("Cannot form the terminal request: {e}")))?;
+    for (header, value) in headers {
+        let value = value
+            .parse()
+            .map_err(|_| Error::internal(format!("A {header} header Berth cannot send")))?;
+        request.headers_mut().insert(header, value);
+    }
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(tls_config()?));
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
+            .await
+            .map_err(|e| refused(connection, name, &e))?;
+
+    let (app_end, bridge_end) = StdUnixStream::pair()
+        .map_err(|e| Error::internal(format!("Cannot create the terminal's socket: {e}")))?;
+    bridge_end
+        .set_nonblocking(true)
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    let bridge_end = UnixStream::from_std(bridge_end)
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    tokio::spawn(bridge(socket, bridge_end, cols, rows));
+    Ok(app_end)
+}
+
+fn tls_config() -> Result<rustls::ClientConfig> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rustls::ClientConfig::with_platform_verifier()
+        .map_err(|e| Error::internal(format!("Cannot set up TLS for the terminal: {e}")))
+}
+
+fn refused(
+    connection: &Connection,
+    name: &str,
+    error: &tokio_tungstenite::tungstenite::Error,
+) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Http(response) => {
+            let status = response.status();
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let code = match status.as_u16() {
+                401 => ErrorCode::AuthFailed,
+                403 => ErrorCode::PermissionDenied,
+                404 => ErrorCode::NotFound,
+                _ => ErrorCode::Internal,
+            };
+            Error::new(
+                code,
+                format!(
+                    "{} refused a terminal in session \"{name}\" ({status}): {}",
+                    connection.endpoint(),
+                    body.trim()
+                ),
+            )
+        }
+        WsError::Io(e) => Error::new(
+            ErrorCode::Unreachable,
+            format!("Cannot reach {} for a terminal: {e}", connection.endpoint()),
+        ),
+        other => Error::internal(format!(
+            "The terminal to session \"{name}\" failed to open: {other}"
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct ServerMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: String,
+}
+
+async fn bridge<S>(
+    socket: tokio_tungstenite::WebSocketStream<S>,
+    local: UnixStream,
+    cols: u16,
+    rows: u16,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut to_server, mut from_server) = socket.split();
+    let (mut from_app, mut to_app) = local.into_split();
+    let resize = |cols: u16, rows: u16| {
+        Message::text(
+            serde_json::json!({ "type": "resize", "rows": rows, "cols": cols }).to_string(),
+        )
+    };
+    if to_server.send(resize(cols, rows)).await.is_err() {
+        return;
+    }
+    // Keys and resizes from the app, to the server.
+    let upstream = async move {
+        let mut payload = Vec::new();
+        loop {
+            let mut header = [0u8; 5];
+            if from_app.read_exact(&mut header).await.is_err() {
+                break;
+            }
+            let Ok((kind, len)) = parse_header(header) else {
+                break;
+            };
+            payload.resize(len, 0);
+            if from_app.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            let message = match kind {
+                Frame::Input => Message::text(
+                    serde_json::json!({ "type": "stdin", "chars": BASE64.encode(&payload) })
+                        .to_string(),
+                ),
+                Frame::Resize => match parse_resize(&payload) {
+                    Some((cols, rows)) => resize(cols.max(1), rows.max(1)),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if to_server.send(message).await.is_err() {
+                break;
+            }
+        }
+        // The tab closed (or the app went away): end the websocket politely.
+        let _ = to_server.close().await;
+    };
+    // Output from the server, to the app. Awaiting each write is the flow control.
+    let downstream = async move {
+        while let Some(message) = from_server.next().await {
+            let text = match message {
+                Ok(Message::Text(text)) => text,
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => continue,
+            };
+            let Ok(parsed) = serde_json::from_str::<ServerMessage>(&text) else {
+                continue;
+            };
+            if parsed.kind != "out" {
+                continue;
+            }
+            let Ok(bytes) = BASE64.decode(parsed.data.as_bytes()) else {
+                continue;
+            };
+            for piece in bytes.chunks(berth_core::frames::MAX_FRAME) {
+                if to_app
+                    .write_all(&encode_frame(Frame::Output, piece))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        // The server ended the pty (the session ended, or the connection dropped); its status
+        // is not part of the protocol.
+        let _ = to_app
+            .write_all(&encode_frame(Frame::Exit, &exit_payload(0)))
+            .await;
+    };
+    tokio::select! {
+        () = upstream => {}
+        () = downstream => {}
+    }
+}
