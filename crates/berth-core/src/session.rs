@@ -217,6 +217,15 @@ pub struct Session {
     pub exit_code: Option<i32>,
     /// Why it is in `error`, or how it ended.
     pub status_detail: Option<String>,
+    /// Whether the system directories (`/usr`, `/opt`, `/var`, ...) can be written: a throwaway
+    /// copy of the environment that ends with the session. Never for the host environment,
+    /// whose `/usr` is the host's own.
+    #[serde(default)]
+    pub writable_root: bool,
+    /// Why the system directories are read-only although the environment could have had a
+    /// writable copy (the kernel refused it), in a sentence for the session's details.
+    #[serde(default)]
+    pub root_note: Option<String>,
 }
 
 #[cfg(test)]

@@ -1151,7 +1151,18 @@ exit_code: number | null;
 /**
  * Why it is in `error`, or how it ended.
  */
-status_detail: string | null }
+status_detail: string | null; 
+/**
+ * Whether the system directories (`/usr`, `/opt`, `/var`, ...) can be written: a throwaway
+ * copy of the environment that ends with the session. Never for the host environment,
+ * whose `/usr` is the host's own.
+ */
+writable_root?: boolean; 
+/**
+ * Why the system directories are read-only although the environment could have had a
+ * writable copy (the kernel refused it), in a sentence for the session's details.
+ */
+root_note?: string | null }
 /**
  * Sent to the UI once a session it launched can take terminals.
  */

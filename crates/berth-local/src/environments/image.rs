@@ -5,7 +5,7 @@
 //! that tries is not skipped quietly: the whole archive is refused, because it was built to
 //! attack whoever unpacks it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -111,6 +111,7 @@ pub fn unpack(archive: &Path, target: &Path) -> Result<()> {
     let layers = layers(archive)?;
     let root = Dir::open_ambient_dir(target, ambient_authority())
         .map_err(|e| Error::internal(format!("Cannot open {}: {e}", target.display())))?;
+    let mut dir_modes = DirModes::new();
     for (number, layer) in layers.iter().enumerate() {
         let file = std::fs::File::open(archive)
             .map_err(|e| invalid(format!("Cannot open {}: {e}", archive.display())))?;
@@ -126,33 +127,55 @@ pub fn unpack(archive: &Path, target: &Path) -> Result<()> {
                 continue;
             }
             found = true;
-            apply_layer(entry, &root, number + 1)?;
+            apply_layer(entry, &root, number + 1, &mut dir_modes)?;
             break;
         }
         if !found {
             return Err(invalid(format!("The archive lacks layer {}.", layer.name)));
         }
     }
+    set_dir_modes(&root, dir_modes)
+}
+
+/// Each directory's mode as the last layer that made it says.
+type DirModes = BTreeMap<PathBuf, u32>;
+
+/// Gives directories their image's modes once every layer is in (a read-only one would refuse
+/// the entries that follow): `/tmp` and `/var/tmp` are 1777 in most images, which a session's
+/// writable system needs. The owner keeps full access, so the environment can be removed.
+fn set_dir_modes(root: &Dir, modes: DirModes) -> Result<()> {
+    for (path, mode) in modes {
+        let is_dir = root.symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let mode = (mode & 0o1777) | 0o700;
+        root.set_permissions(
+            &path,
+            Permissions::from_std(std::os::unix::fs::PermissionsExt::from_mode(mode)),
+        )
+        .map_err(|e| Error::internal(format!("Cannot set the mode of {}: {e}", path.display())))?;
+    }
     Ok(())
 }
 
 /// Layers are tar, or gzip-compressed tar; the first bytes tell which.
-fn apply_layer(entry: impl Read, root: &Dir, number: usize) -> Result<()> {
+fn apply_layer(entry: impl Read, root: &Dir, number: usize, modes: &mut DirModes) -> Result<()> {
     let mut reader = io::BufReader::new(entry);
     let magic = io::BufRead::fill_buf(&mut reader)
         .map_err(|e| invalid(format!("Layer {number}: {e}")))?
         .get(..2)
         .map(|b| [b[0], b[1]]);
     match magic {
-        Some([0x1f, 0x8b]) => apply_tar(flate2::read::GzDecoder::new(reader), root, number),
+        Some([0x1f, 0x8b]) => apply_tar(flate2::read::GzDecoder::new(reader), root, number, modes),
         Some([0x28, 0xb5]) => Err(invalid(format!(
             "Layer {number} is zstd-compressed, which this version cannot unpack; export the image with gzip layers."
         ))),
-        _ => apply_tar(reader, root, number),
+        _ => apply_tar(reader, root, number, modes),
     }
 }
 
-fn apply_tar(reader: impl Read, root: &Dir, number: usize) -> Result<()> {
+fn apply_tar(reader: impl Read, root: &Dir, number: usize, modes: &mut DirModes) -> Result<()> {
     let refuse = |why: String| invalid(format!("Layer {number}: {why}; the archive is refused."));
     let mut tar = tar::Archive::new(reader);
     // What this layer created: an opaque whiteout hides only lower layers' entries.
@@ -174,6 +197,7 @@ fn apply_tar(reader: impl Read, root: &Dir, number: usize) -> Result<()> {
         let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
         if name == ".wh..wh..opq" {
             clear_lower(root, &parent, &created).map_err(|e| refuse(e.to_string()))?;
+            modes.retain(|p, _| !p.starts_with(&parent) || *p == parent || created.contains(p));
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -183,7 +207,9 @@ fn apply_tar(reader: impl Read, root: &Dir, number: usize) -> Result<()> {
                     raw.display()
                 )));
             }
-            remove(root, &parent.join(hidden)).map_err(|e| refuse(e.to_string()))?;
+            let hidden = parent.join(hidden);
+            remove(root, &hidden).map_err(|e| refuse(e.to_string()))?;
+            modes.retain(|p, _| !p.starts_with(&hidden));
             continue;
         }
         if !parent.as_os_str().is_empty() {
@@ -193,10 +219,16 @@ fn apply_tar(reader: impl Read, root: &Dir, number: usize) -> Result<()> {
         // A later layer replaces what a lower one had at this path.
         if entry.header().entry_type() != tar::EntryType::Directory {
             remove(root, &path).map_err(|e| refuse(e.to_string()))?;
+            modes.retain(|p, _| !p.starts_with(&path));
         }
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
         let outcome = match entry.header().entry_type() {
-            tar::EntryType::Directory => root.create_dir_all(&path),
+            tar::EntryType::Directory => {
+                // The sticky bit counts here (a 1777 /tmp); set-id bits do not.
+                let dir_mode = entry.header().mode().unwrap_or(0o755) & 0o1777;
+                modes.insert(path.clone(), dir_mode);
+                root.create_dir_all(&path)
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut options = OpenOptions::new();
                 options.write(true).create_new(true);

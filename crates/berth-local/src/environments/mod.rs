@@ -123,7 +123,8 @@ impl LocalEngine {
     }
 
     /// Registers `directory` (a root file system, e.g. made by debootstrap) as environment
-    /// `name`. It is used in place: sessions see it read-only.
+    /// `name`. It is used in place, and no session changes it: each writes a throwaway copy
+    /// (an overlay, where the kernel allows one) or sees it read-only.
     pub fn add_rootfs_environment(&self, name: &str, directory: &Path) -> Result<Environment> {
         validate_name(name)?;
         if !directory.is_absolute() || !directory.is_dir() {

@@ -25,7 +25,7 @@ use crate::LocalEngine;
 use crate::environments::SystemRoot;
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{
-    BOOTSTRAP_TARGET, Launch, PlacedFile, STATE_NAME, SupervisorState,
+    BOOTSTRAP_TARGET, Launch, PlacedFile, READ_ONLY_ROOT, STATE_NAME, SupervisorState, WritableRoot,
 };
 
 /// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
@@ -236,6 +236,8 @@ impl LocalEngine {
             command: spec.command.clone(),
             exit_code: None,
             status_detail: None,
+            writable_root: false,
+            root_note: None,
         };
         self.catalog().save_session(&session)?;
         let sources: Vec<PathBuf> = plan
@@ -247,8 +249,13 @@ impl LocalEngine {
             })
             .collect();
         let started = if let (Some(socket), Some(image)) = (&docker_socket, docker_image) {
+            // A container's root is its own writable layer, removed with it.
             self.start_container(&session, socket, image, &plan, &sources)
                 .await
+                .map(|()| Root {
+                    writable: true,
+                    note: None,
+                })
         } else {
             let engine_session = session.clone();
             let prepared = self.prepare_launch(&engine_session, &system, &plan, &sources);
@@ -261,7 +268,9 @@ impl LocalEngine {
             }
         };
         match started {
-            Ok(()) => {
+            Ok(root) => {
+                session.writable_root = root.writable;
+                session.root_note = root.note;
                 session.status = SessionStatus::Running;
                 self.catalog().save_session(&session)?;
                 tracing::info!(id = %session.id, name = %session.name, "session started");
@@ -396,16 +405,37 @@ impl LocalEngine {
             .map(|fd| fd.as_raw_fd())
             .zip(plan.mounts.iter())
             .collect();
-        let sandbox_args = sandbox::arguments(&sandbox::SandboxSpec {
+        let scratch_bytes = session.resources.scratch_bytes.unwrap_or(2 * GIB);
+        let sandbox_spec = sandbox::SandboxSpec {
             hostname: &session.name,
             system,
+            writable_root: None,
             shared_etc: &shared_etc,
             etc_dir: &etc_dir,
-            scratch_bytes: session.resources.scratch_bytes.unwrap_or(2 * GIB),
+            scratch_bytes,
             network: session.network,
             mounts: &mounts,
             env: &env,
-        });
+        };
+        let sandbox_args = sandbox::arguments(&sandbox_spec);
+        // An environment's system gets a writable overlay where the kernel allows it; the
+        // supervisor falls back to `sandbox_args` where it does not.
+        let writable_root = match system {
+            SystemRoot::Directory(root) => {
+                let dir = runtime_dir.join("overlay");
+                let merged = WritableRoot::merged(&dir);
+                Some(WritableRoot {
+                    lower: root.clone(),
+                    sandbox_args: sandbox::arguments(&sandbox::SandboxSpec {
+                        writable_root: Some(&merged),
+                        ..sandbox_spec
+                    }),
+                    dir,
+                    size_bytes: scratch_bytes,
+                })
+            }
+            SystemRoot::Host => None,
+        };
         let command = match (session.session_type, &session.command) {
             (SessionType::Batch, Some(command)) => {
                 vec!["/bin/bash".to_owned(), "-lc".to_owned(), command.clone()]
@@ -451,6 +481,7 @@ impl LocalEngine {
                 SystemRoot::Directory(root) => vec![root.clone()],
                 SystemRoot::Host => Vec::new(),
             },
+            writable_root,
         };
         Ok(PreparedLaunch {
             supervisor,
@@ -612,7 +643,8 @@ impl LocalEngine {
                 );
             }
         }
-        // The scratch tmpfs went with the sandbox; only the socket dir is left to clean.
+        // The scratch tmpfs went with the sandbox, and a writable root's overlay with the
+        // supervisor's mount namespace; only the runtime directory is left to clean.
         let _ = std::fs::remove_dir_all(&dir);
         if let Err(error) = self.catalog().save_session(&session) {
             tracing::warn!(%error, id = %session.id, "could not record the end of a session");
@@ -904,8 +936,15 @@ struct PreparedLaunch {
     log: OwnedFd,
 }
 
+/// How a session's system directories turned out.
+struct Root {
+    writable: bool,
+    /// Why they are read-only when a writable copy was asked for.
+    note: Option<String>,
+}
+
 impl PreparedLaunch {
-    fn start(self) -> Result<()> {
+    fn start(self) -> Result<Root> {
         let description = serde_json::to_vec(&self.launch)
             .map_err(|e| Error::internal(format!("Cannot describe the session: {e}")))?;
         let inherited: Vec<i32> = self.folder_fds.iter().map(|fd| fd.as_raw_fd()).collect();
@@ -948,9 +987,26 @@ impl PreparedLaunch {
         drop(self.folder_fds);
         let answer = answer
             .map_err(|_| Error::internal("The sandbox did not come up within 20 seconds."))?;
-        let line = answer.lines().next().unwrap_or_default();
+        let mut lines = answer.lines();
+        let line = lines.next().unwrap_or_default();
         match line.split_once(' ') {
-            Some(("ready", _)) => Ok(()),
+            Some(("ready", _)) => {
+                let asked = self.launch.writable_root.is_some();
+                let note = lines
+                    .find_map(|l| l.strip_prefix(READ_ONLY_ROOT))
+                    .map(|why| {
+                        format!(
+                            "The system directories are read-only in this session: the kernel \
+                             refused a writable copy ({}).",
+                            why.trim()
+                        )
+                    })
+                    .filter(|_| asked);
+                Ok(Root {
+                    writable: asked && note.is_none(),
+                    note,
+                })
+            }
             Some(("error", message)) => Err(Error::internal(message.to_owned())),
             _ => Err(Error::internal(format!(
                 "The session's supervisor ended without starting it{}.",

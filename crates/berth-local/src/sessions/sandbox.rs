@@ -1,6 +1,7 @@
 //! The bubblewrap command line of a session (`local-sandbox.md`): namespaces, the environment's
-//! read-only system, a curated `/etc`, a size-bounded scratch `/home/work`, and each folder bound
-//! by descriptor at its planned target. Pure: the tests read the arguments back.
+//! system (read-only, or from a throwaway writable overlay of it), a curated `/etc`, a
+//! size-bounded scratch `/home/work`, and each folder bound by descriptor at its planned target.
+//! Pure: the tests read the arguments back.
 
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -22,6 +23,10 @@ pub struct SandboxSpec<'a> {
     pub hostname: &'a str,
     /// Where `/usr` and the rest of the system come from.
     pub system: &'a SystemRoot,
+    /// A root file system's writable overlay (see `supervisor::protocol::WritableRoot`): its
+    /// merged view, bound instead of the read-only directory. Its top level is the same as
+    /// the directory's, which is read here.
+    pub writable_root: Option<&'a Path>,
     /// The curated `/etc` shared by sessions (see `etc.rs`).
     pub shared_etc: &'a Path,
     /// Where this session's [`GENERATED_ETC`] were written.
@@ -52,10 +57,11 @@ fn system_roots(args: &mut Vec<String>) {
     }
 }
 
-/// A root file system's top level, read-only, except what every session gets fresh (`/proc`,
-/// `/dev`, `/tmp`, `/run`, `/home`) and `/etc`, which is curated. Bound entry by entry onto
-/// bwrap's own root, so mount points for folders can still be made there.
-fn image_roots(args: &mut Vec<String>, root: &Path) {
+/// A root file system's top level, except what every session gets fresh (`/proc`, `/dev`,
+/// `/tmp`, `/run`, `/home`) and `/etc`, which is curated: read-only, or writable from
+/// `writable`, the merged view of an overlay of `root`. Bound entry by entry onto bwrap's own
+/// root, so mount points for folders can still be made there.
+fn image_roots(args: &mut Vec<String>, root: &Path, writable: Option<&Path>) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -66,11 +72,17 @@ fn image_roots(args: &mut Vec<String>, root: &Path) {
         if ["proc", "dev", "sys", "tmp", "run", "home", "etc"].contains(&name.as_str()) {
             continue;
         }
-        let source = root.join(&name);
         let target = format!("/{name}");
-        match std::fs::read_link(&source) {
-            Ok(link) => push(args, &["--symlink", &link.to_string_lossy(), &target]),
-            Err(_) => push(args, &["--ro-bind", &source.to_string_lossy(), &target]),
+        match (std::fs::read_link(root.join(&name)), writable) {
+            (Ok(link), _) => push(args, &["--symlink", &link.to_string_lossy(), &target]),
+            (Err(_), Some(merged)) => push(
+                args,
+                &["--bind", &merged.join(&name).to_string_lossy(), &target],
+            ),
+            (Err(_), None) => push(
+                args,
+                &["--ro-bind", &root.join(&name).to_string_lossy(), &target],
+            ),
         }
     }
 }
@@ -109,7 +121,7 @@ pub fn arguments(spec: &SandboxSpec<'_>) -> Vec<String> {
             push(&mut args, &["--ro-bind", "/usr", "/usr"]);
             system_roots(&mut args);
         }
-        SystemRoot::Directory(root) => image_roots(&mut args, root),
+        SystemRoot::Directory(root) => image_roots(&mut args, root, spec.writable_root),
     }
     push(
         &mut args,
@@ -211,6 +223,7 @@ mod tests {
         let args = arguments(&SandboxSpec {
             hostname: "s1",
             system: &SystemRoot::Host,
+            writable_root: None,
             shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/run/x/etc"),
             scratch_bytes: 1 << 30,
@@ -246,10 +259,62 @@ mod tests {
     }
 
     #[test]
+    fn a_root_file_system_is_bound_read_only_or_from_its_writable_overlay() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["usr", "opt", "etc", "proc", "home"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
+        std::fs::write(root.path().join("hello.txt"), "hi").unwrap();
+        let system = SystemRoot::Directory(root.path().to_path_buf());
+        let args_with = |writable_root: Option<&Path>| {
+            arguments(&SandboxSpec {
+                hostname: "s1",
+                system: &system,
+                writable_root,
+                shared_etc: Path::new("/run/etc-1"),
+                etc_dir: Path::new("/e"),
+                scratch_bytes: 1,
+                network: NetworkMode::None,
+                mounts: &[],
+                env: &[],
+            })
+            .join(" ")
+        };
+        let lower = root.path().display();
+        let read_only = args_with(None);
+        for entry in ["usr", "opt", "hello.txt"] {
+            assert!(
+                read_only.contains(&format!("--ro-bind {lower}/{entry} /{entry}")),
+                "{read_only}"
+            );
+        }
+        let writable = args_with(Some(Path::new("/run/s/overlay/merged")));
+        for entry in ["usr", "opt", "hello.txt"] {
+            assert!(
+                writable.contains(&format!("--bind /run/s/overlay/merged/{entry} /{entry}")),
+                "{writable}"
+            );
+        }
+        for args in [&read_only, &writable] {
+            assert!(args.contains("--symlink usr/bin /bin"), "{args}");
+            // Fresh or curated in every session, never the environment's own.
+            for fresh in ["etc", "proc", "home"] {
+                assert!(
+                    !args.contains(&format!("/{fresh} /{fresh}")),
+                    "{fresh}: {args}"
+                );
+            }
+        }
+        assert!(!writable.contains(&lower.to_string()), "{writable}");
+    }
+
+    #[test]
     fn host_network_is_explicit_and_brings_resolv_conf() {
         let args = arguments(&SandboxSpec {
             hostname: "s1",
             system: &SystemRoot::Host,
+            writable_root: None,
             shared_etc: Path::new("/run/etc-1"),
             etc_dir: Path::new("/e"),
             scratch_bytes: 1,

@@ -185,7 +185,39 @@ pub struct Launch {
     /// under the runtime directory first and the arguments rewritten to that place.
     #[serde(default)]
     pub staged_dirs: Vec<PathBuf>,
+    /// A throwaway writable copy of the environment's root file system, when it has one (not
+    /// the host's). `sandbox_args` then bind the root read-only, as they must where the kernel
+    /// refuses the overlay; where it mounts, [`WritableRoot::sandbox_args`] replace them.
+    #[serde(default)]
+    pub writable_root: Option<WritableRoot>,
 }
+
+/// An overlay of an environment's root file system, mounted in the supervisor's own mount
+/// namespace: the environment is the read-only lower layer; the upper and work directories are
+/// in a size-bounded tmpfs at `dir`, so the session's changes to its system live only as long
+/// as the supervisor's namespace does, and never reach the environment on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritableRoot {
+    /// The environment's root file system.
+    pub lower: PathBuf,
+    /// An empty directory under the runtime directory; the merged view is [`Self::merged`].
+    pub dir: PathBuf,
+    /// The tmpfs's size: what the session may add to or change in its system.
+    pub size_bytes: u64,
+    /// bwrap's options, with the system bound writable from the merged view.
+    pub sandbox_args: Vec<String>,
+}
+
+impl WritableRoot {
+    /// Where the overlay's merged view is mounted, under `dir`.
+    pub fn merged(dir: &std::path::Path) -> PathBuf {
+        dir.join("merged")
+    }
+}
+
+/// The line the supervisor prints after `ready PID` when a [`WritableRoot`] was asked for but
+/// could not be mounted, followed by why: the session runs with its system read-only.
+pub const READ_ONLY_ROOT: &str = "read-only-root";
 
 /// Where the bootstrap script is placed inside the sandbox (a tmpfs, gone with the session).
 pub const BOOTSTRAP_TARGET: &str = "/run/berth-bootstrap.sh";

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use super::protocol::{
-    BOOTSTRAP_TARGET, Frame, Launch, Reply, Request, SOCKET_NAME, STATE_NAME, SupervisorState,
-    exit_payload, read_frame, write_frame,
+    BOOTSTRAP_TARGET, Frame, Launch, READ_ONLY_ROOT, Reply, Request, SOCKET_NAME, STATE_NAME,
+    SupervisorState, WritableRoot, exit_payload, read_frame, write_frame,
 };
 
 /// The directory shells and commands start in.
@@ -47,11 +47,23 @@ pub(super) fn run_from_stdin() -> i32 {
     // SAFETY: plain syscalls without pointers.
     unsafe { libc::setsid() };
     let mut launch = launch;
-    let needs_root =
-        launch.private_tun || !launch.inherited_fds.is_empty() || !launch.staged_dirs.is_empty();
-    let prepared = match launch.run_as.is_some() && needs_root {
-        true => prepare_as_root(&mut launch),
-        false => Ok(()),
+    let needs_root = launch.private_tun
+        || !launch.inherited_fds.is_empty()
+        || !launch.staged_dirs.is_empty()
+        || launch.writable_root.is_some();
+    let mut read_only_root = None;
+    let prepared = match (launch.run_as.is_some(), needs_root) {
+        (true, true) => prepare_as_root(&mut launch, &mut read_only_root),
+        // Not root: an overlay needs user and mount namespaces of the supervisor's own.
+        // Should the namespace come without its uid map, bwrap's own refusal says so.
+        (false, _) if launch.writable_root.is_some() => {
+            read_only_root = own_user_namespace()
+                .err()
+                .map(|e| format!("no user namespace for the overlay: {e}"))
+                .or_else(|| use_writable_root(&mut launch, true));
+            Ok(())
+        }
+        _ => Ok(()),
     };
     if let Err(e) = prepared
         .and_then(|()| drop_privileges(launch.run_as))
@@ -68,6 +80,11 @@ pub(super) fn run_from_stdin() -> i32 {
         }
     };
     println!("ready {}", supervisor.shared.sandbox_pid);
+    if let Some(why) = read_only_root {
+        // Said in the session's log too, where a user looks first.
+        eprintln!("[berth] the system directories are read-only in this session: {why}");
+        println!("{READ_ONLY_ROOT} {why}");
+    }
     let _ = io::stdout().flush();
     // The engine reads until EOF; nothing else may hold its pipe.
     redirect_stdout_to_null();
@@ -80,8 +97,9 @@ pub(super) fn run_from_stdin() -> i32 {
 /// - each folder, opened by the engine, is bound under the runtime directory: bwrap resolves
 ///   a `--bind-fd` source back to its path, which `nobody` may not be able to walk (a data
 ///   directory under `/root` is 0700);
-/// - a `/dev/net/tun` the session user may open, when the host's is root-only.
-fn prepare_as_root(launch: &mut Launch) -> io::Result<()> {
+/// - a `/dev/net/tun` the session user may open, when the host's is root-only;
+/// - the environment's writable overlay; `read_only_root` says why not when the kernel refuses.
+fn prepare_as_root(launch: &mut Launch, read_only_root: &mut Option<String>) -> io::Result<()> {
     let fail = |what: &str| {
         let e = io::Error::last_os_error();
         io::Error::new(
@@ -89,26 +107,170 @@ fn prepare_as_root(launch: &mut Launch) -> io::Result<()> {
             format!("cannot prepare the sandbox ({what}): {e}"),
         )
     };
-    // SAFETY: plain syscalls on constant, NUL-terminated strings; single-threaded here.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(fail("unshare"));
-        }
-        if libc::mount(
+    // SAFETY: a plain syscall; single-threaded here.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(fail("unshare"));
+    }
+    private_mounts().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot prepare the sandbox (private mounts): {e}"),
+        )
+    })?;
+    *read_only_root = use_writable_root(launch, false);
+    stage_folders(launch)?;
+    stage_dirs(launch)?;
+    if launch.private_tun {
+        private_tun()?;
+    }
+    Ok(())
+}
+
+/// Enters user and mount namespaces of this process's own, keeping its uid and gid (each mapped
+/// to itself): there it may mount the overlay, which only its children see, and bwrap, started
+/// from here, maps the session user to the same host user as it would without it. Must run
+/// while the process has one thread.
+fn own_user_namespace() -> io::Result<()> {
+    // SAFETY: getuid and getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // SAFETY: a plain syscall; single-threaded here (after the fork, before any thread).
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    // Required before an unprivileged gid map; bwrap denies it in its own namespace anyway.
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    private_mounts()
+}
+
+/// Makes every mount in this namespace private, so nothing mounted here propagates back.
+fn private_mounts() -> io::Result<()> {
+    // SAFETY: constant, NUL-terminated strings.
+    let done = unsafe {
+        libc::mount(
             c"none".as_ptr(),
             c"/".as_ptr(),
             std::ptr::null(),
             libc::MS_REC | libc::MS_PRIVATE,
             std::ptr::null(),
-        ) != 0
-        {
-            return Err(fail("private mounts"));
+        )
+    };
+    if done != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mounts the launch's [`WritableRoot`], if it asks for one, in this process's mount namespace
+/// (which must be private to it) and switches the sandbox's arguments to it; the read-only
+/// root then needs no staging. Returns why not when the kernel refuses, and leaves the
+/// arguments as they were: the session runs with a read-only system, as it would without.
+fn use_writable_root(launch: &mut Launch, in_user_namespace: bool) -> Option<String> {
+    let root = launch.writable_root.take()?;
+    // In a user namespace, overlayfs cannot write its `trusted.` attributes (which hold, for
+    // one, that a directory deleted and made again hides the lower one's entries); `userxattr`
+    // keeps them as `user.` attributes, which tmpfs holds from Linux 6.6. Older kernels refuse
+    // the option, and get an overlay without those features rather than none.
+    let attempts: &[bool] = match in_user_namespace {
+        true => &[true, false],
+        false => &[false],
+    };
+    let mut failure = String::new();
+    for &user_xattr in attempts {
+        match mount_overlay(&root, user_xattr) {
+            Ok(()) => {
+                launch.sandbox_args = root.sandbox_args;
+                launch.staged_dirs.clear();
+                return None;
+            }
+            Err(e) => failure = e.to_string(),
         }
     }
-    stage_folders(launch)?;
-    stage_dirs(launch)?;
-    if launch.private_tun {
-        private_tun()?;
+    Some(failure)
+}
+
+/// A size-bounded tmpfs at `root.dir` holding the overlay's upper and work directories, and the
+/// overlay of `root.lower` at [`WritableRoot::merged`]. Undone on failure.
+fn mount_overlay(root: &WritableRoot, user_xattr: bool) -> io::Result<()> {
+    let dir = &root.dir;
+    std::fs::create_dir_all(dir)?;
+    let tmpfs_options = format!("size={},mode=0755", root.size_bytes);
+    mount_fs(
+        c"berth-root",
+        dir,
+        c"tmpfs",
+        &tmpfs_options,
+        "a tmpfs for the overlay",
+    )?;
+    let (upper, work, merged) = (
+        dir.join("upper"),
+        dir.join("work"),
+        WritableRoot::merged(dir),
+    );
+    let made = [&upper, &work, &merged].into_iter().try_for_each(|d| {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o755).create(d)?;
+        // The merged root takes the upper directory's owner and mode; a umask may not narrow it.
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+    });
+    let mut options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        overlay_path(&root.lower),
+        overlay_path(&upper),
+        overlay_path(&work)
+    );
+    if user_xattr {
+        options.push_str(",userxattr");
+    }
+    let mounted =
+        made.and_then(|()| mount_fs(c"overlay", &merged, c"overlay", &options, "the overlay"));
+    if mounted.is_err() {
+        let place = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes());
+        if let Ok(place) = place {
+            // SAFETY: a NUL-terminated string.
+            unsafe { libc::umount2(place.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    mounted
+}
+
+/// A path as overlayfs's options take it: `,` separates options and `:` lower layers, so
+/// those (and the escape itself) are escaped with a backslash.
+fn overlay_path(path: &std::path::Path) -> String {
+    let mut escaped = String::new();
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Mounts a new `fstype` file system at `target`, without set-user-id programs or devices.
+fn mount_fs(
+    source: &std::ffi::CStr,
+    target: &std::path::Path,
+    fstype: &std::ffi::CStr,
+    options: &str,
+    what: &str,
+) -> io::Result<()> {
+    let place = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
+    let data = std::ffi::CString::new(options)?;
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let mounted = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            place.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            data.as_ptr().cast(),
+        )
+    };
+    if mounted != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("mounting {what}: {e}")));
     }
     Ok(())
 }

@@ -1,14 +1,16 @@
 //! Environments: an image made offline from this machine's own binaries, packed the way
 //! `docker save` packs it, imported, and run; archives built to attack the importer refused
-//! with nothing written outside the target.
+//! with nothing written outside the target; each session's throwaway writable copy of its
+//! environment, and nothing of it left once the session is gone.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_core::{Engine, EnvironmentKind, ErrorCode, MountRequest, NewFolder, NewSession};
 use berth_local::supervisor::client::finish_exec;
 
-use crate::{engine, runtime};
+use crate::{Running, engine, runtime};
 
 /// A tar entry whose name is written byte for byte: the tar crate's own setters refuse `..` and
 /// absolute names, and the hostile archives below need exactly those.
@@ -36,10 +38,20 @@ pub fn file(builder: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) {
     raw_entry(builder, name, tar::EntryType::Regular, None, data);
 }
 
+fn directory(builder: &mut tar::Builder<impl Write>, name: &str, mode: u32) {
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(mode);
+    header.set_size(0);
+    header.set_cksum();
+    builder.append(&header, &[][..]).unwrap();
+}
+
 /// The programs the image needs and every library they load, at their real paths.
 pub fn host_files() -> Vec<PathBuf> {
     let programs = [
-        "dash", "bash", "sleep", "cat", "ls", "id", "test", "touch", "cp", "tr",
+        "dash", "bash", "sleep", "cat", "ls", "id", "test", "touch", "cp", "tr", "rm", "grep",
     ]
     .map(|p| Path::new("/usr/bin").join(p));
     let mut files: Vec<PathBuf> = programs.to_vec();
@@ -137,6 +149,8 @@ fn good_image(path: &Path) {
         file(b, "opaque/c", b"c");
         file(b, "opaque/.wh..wh..opq", b"");
         file(b, "hello.txt", b"from the image\n");
+        directory(b, "var/", 0o755);
+        directory(b, "var/tmp/", 0o1777);
     });
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&upper).unwrap();
@@ -170,8 +184,12 @@ fn an_imported_image_runs_sessions_with_its_own_system_and_our_rules() {
         )))
         .unwrap();
     let (_, client) = fixture.engine.session_client(&session.id).unwrap();
+    // The image's 1777 /var/tmp is writable in the session's throwaway system; whether
+    // /hello.txt is depends on who owns it (root-owned when Berth runs as root), but the
+    // image on disk keeps it either way.
     let script = "cat /hello.txt; ls /opaque; test -e /etc/removed-later && echo WHITEOUT-IGNORED; \
-                  id -un; echo saved > /workspace/out; echo x > /hello.txt 2>/dev/null || echo system-read-only";
+                  id -un; echo saved > /workspace/out; echo x > /hello.txt 2>/dev/null; \
+                  touch /var/tmp/t && echo tmp-writable";
     let out = finish_exec(
         client
             .exec(vec!["/bin/sh".into(), "-c".into(), script.into()])
@@ -181,11 +199,30 @@ fn an_imported_image_runs_sessions_with_its_own_system_and_our_rules() {
     .unwrap();
     rt.block_on(fixture.engine.destroy_session(&session.id))
         .unwrap();
+    assert!(session.writable_root, "{:?}", session.root_note);
     assert_eq!(
         out.stdout_text(),
-        "from the image\nc\nwork\nsystem-read-only\n",
+        "from the image\nc\nwork\ntmp-writable\n",
         "{}",
         out.stderr_text()
+    );
+    let image_root = fixture
+        .root
+        .path()
+        .join("data/environments")
+        .join(&environment.id)
+        .join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(image_root.join("hello.txt")).unwrap(),
+        "from the image\n"
+    );
+    let var_tmp = std::fs::metadata(image_root.join("var/tmp")).unwrap();
+    assert_eq!(var_tmp.permissions().mode() & 0o7777, 0o1777);
+    assert_eq!(
+        std::fs::read_dir(image_root.join("var/tmp"))
+            .unwrap()
+            .count(),
+        0
     );
     let folder = rt.block_on(fixture.engine.folder("data")).unwrap();
     assert_eq!(
@@ -275,4 +312,167 @@ fn hostile_archives_are_refused_and_write_nothing_outside() {
             .code,
         ErrorCode::InvalidInput
     );
+}
+
+/// A root file system directory built from [`base_layer`], with what a session may write in
+/// it: a 1777 `/var/tmp`, and an `/opt/scratch` anyone may change, holding two files.
+fn writable_rootfs(at: &Path) {
+    std::fs::create_dir_all(at).unwrap();
+    tar::Archive::new(base_layer().as_slice())
+        .unpack(at)
+        .unwrap();
+    for (dir, mode) in [
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
+        ("opt", 0o755),
+        ("opt/scratch", 0o777),
+    ] {
+        std::fs::create_dir(at.join(dir)).unwrap();
+        std::fs::set_permissions(at.join(dir), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for name in ["seed.txt", "gone.txt"] {
+        let path = at.join("opt/scratch").join(name);
+        std::fs::write(&path, "from the environment\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+}
+
+/// The mount lines of every process on the machine that mention `needle`.
+fn mounts_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        // Processes come and go while we look.
+        let Ok(table) = std::fs::read_to_string(entry.path().join("mountinfo")) else {
+            continue;
+        };
+        found.extend(
+            table
+                .lines()
+                .filter(|l| l.contains(&needle))
+                .map(|l| format!("{}: {l}", entry.file_name().to_string_lossy())),
+        );
+    }
+    found
+}
+
+fn supervisor_pid(fixture: &crate::Fixture, id: &str) -> i32 {
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture.engine.session_runtime_dir(id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    state["supervisor_pid"].as_i64().unwrap() as i32
+}
+
+#[test]
+fn each_session_writes_its_own_throwaway_copy_of_the_environment() {
+    let fixture = engine();
+    let rt = runtime();
+    // ':' and ',' separate overlayfs's options: the environment's path must reach it escaped.
+    let rootfs = fixture.root.path().join("root:fs,1");
+    writable_rootfs(&rootfs);
+    fixture
+        .engine
+        .add_rootfs_environment("writable", &rootfs)
+        .unwrap();
+    let start = || {
+        let session = rt
+            .block_on(
+                fixture
+                    .engine
+                    .create_session(NewSession::interactive("writable", vec![])),
+            )
+            .unwrap();
+        let running = Running {
+            fixture: &fixture,
+            id: session.id,
+        };
+        assert!(session.writable_root, "{:?}", session.root_note);
+        assert_eq!(session.root_note, None);
+        running
+    };
+    let first = start();
+    let out = first.ok(
+        "echo one > /var/tmp/new && echo changed > /opt/scratch/seed.txt && \
+         rm /opt/scratch/gone.txt && cat /var/tmp/new /opt/scratch/seed.txt && ls /opt/scratch && \
+         { touch /usr/new 2>/dev/null || echo root-owned-stays-closed; } && \
+         grep -q ' /usr [^-]* - overlay ' /proc/self/mountinfo && echo overlay",
+    );
+    let expected_closed = match berth_local::sessions::session_identity() {
+        // As root, the environment's files are root's and the session runs as nobody.
+        Some(_) => "root-owned-stays-closed\n",
+        None => "",
+    };
+    assert_eq!(
+        out,
+        format!("one\nchanged\nseed.txt\n{expected_closed}overlay\n")
+    );
+
+    let second = start();
+    assert_eq!(
+        second.ok("cat /opt/scratch/seed.txt; ls /opt/scratch; ls -A /var/tmp"),
+        "from the environment\ngone.txt\nseed.txt\n",
+        "the second session sees the first one's changes"
+    );
+    // The environment on disk is as it was.
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("opt/scratch/seed.txt")).unwrap(),
+        "from the environment\n"
+    );
+    assert!(rootfs.join("opt/scratch/gone.txt").exists());
+    assert_eq!(
+        std::fs::read_dir(rootfs.join("var/tmp")).unwrap().count(),
+        0
+    );
+    assert!(!rootfs.join("usr/new").exists());
+
+    // The overlay lives in the supervisor's own mount namespace, its upper layer in a tmpfs
+    // there: the host never sees it.
+    let first_dir = fixture.engine.session_runtime_dir(&first.id);
+    let second_dir = fixture.engine.session_runtime_dir(&second.id);
+    let supervisor = supervisor_pid(&fixture, &first.id);
+    let theirs = std::fs::read_to_string(format!("/proc/{supervisor}/mountinfo")).unwrap();
+    assert!(
+        theirs.lines().any(|l| l.contains(" - overlay ")
+            && l.contains(&format!(
+                "upperdir={}",
+                first_dir.join("overlay/upper").display()
+            ))),
+        "{theirs}"
+    );
+    let ours = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !ours.contains(&*fixture.run.path().to_string_lossy()),
+        "{ours}"
+    );
+
+    // Destroyed, or its supervisor killed: either way nothing is left, mounted or on disk.
+    first.destroy();
+    let doomed = supervisor_pid(&fixture, &second.id);
+    // SAFETY: killing the supervisor this test started.
+    unsafe { libc::kill(doomed, libc::SIGKILL) };
+    let dead = (0..250).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_to_string(format!("/proc/{doomed}/stat")).map_or(true, |s| {
+            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+        })
+    });
+    assert!(dead, "the supervisor outlived SIGKILL");
+    let listed = rt.block_on(fixture.engine.list_sessions()).unwrap();
+    let ended = listed.iter().find(|s| s.id == second.id).unwrap();
+    assert_eq!(ended.status, berth_core::SessionStatus::Error);
+    drop(second);
+    for dir in [&first_dir, &second_dir] {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+    // The last helper of the killed session (its network) leaves on its own, soon after.
+    let mut left = mounts_mentioning(fixture.run.path());
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = mounts_mentioning(fixture.run.path());
+    }
+    assert_eq!(left, Vec::<String>::new(), "mounts outlived their sessions");
 }
