@@ -251,6 +251,7 @@ fn details(s: &Session) -> String {
     if let Some(detail) = &s.status_detail {
         text += &format!("detail:      {detail}\n");
     }
+    text += &format!("system:      {}\n", system_word(s));
     text += "mounts:\n";
     for m in &s.mounts {
         text += &format!(
@@ -491,5 +492,14 @@ mod tests {
         );
         assert!(parse_mount("").is_err());
         assert!(parse_mount("a:b:c:d").is_err());
+    }
+}
+
+/// Whether the session may write its system directories, in the words the drawer uses.
+fn system_word(s: &Session) -> String {
+    match (&s.root_note, s.writable_root) {
+        (_, true) => "writable (a throwaway copy, gone when the session ends)".to_string(),
+        (Some(note), false) => format!("read-only ({note})"),
+        (None, false) => "read-only".to_string(),
     }
 }

@@ -139,6 +139,8 @@ mod tests {
         let mut huge = vec![Frame::Output as u8];
         huge.extend_from_slice(&((MAX_FRAME + 1) as u32).to_le_bytes());
         assert!(read_frame(&mut huge.as_slice(), &mut payload).is_err());
+        let unknown = [9u8, 0, 0, 0, 0];
+        assert!(read_frame(&mut unknown.as_slice(), &mut payload).is_err());
         assert_eq!(parse_exit(&exit_payload(-7)), -7);
     }
 }

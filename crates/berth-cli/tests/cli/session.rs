@@ -151,6 +151,13 @@ fn a_batch_session_ends_with_its_status_and_keeps_its_output() {
     assert_eq!(info["status"], "terminated");
     assert_eq!(info["exit_code"], 2);
     assert!(ok(h, &["session", "logs", &id]).contains("computed"));
+    // The host environment's /usr is the host's own: never a writable copy.
+    assert_eq!(info["writable_root"], false);
+    assert!(
+        ok(h, &["session", "info", &id]).contains("system:      read-only"),
+        "{}",
+        ok(h, &["session", "info", &id])
+    );
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! continues with binary frames both ways. Frames are `[kind u8][length u32 LE][payload]`, each
 //! written with a single `write` so a keystroke costs one syscall per hop.
 
-use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -57,92 +56,10 @@ impl Reply {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Frame {
-    /// PTY output, or an exec's stdout (supervisor → client).
-    Output = 0,
-    /// An exec's stderr (supervisor → client).
-    Stderr = 1,
-    /// Keystrokes or stdin bytes (client → supervisor).
-    Input = 2,
-    /// New terminal size: cols u16 LE, rows u16 LE (client → supervisor).
-    Resize = 3,
-    /// The process ended: its status as i32 LE, 128 + signal when killed (supervisor → client).
-    Exit = 4,
-    /// No more stdin (client → supervisor).
-    InputEnd = 5,
-}
-
-impl Frame {
-    fn from_byte(byte: u8) -> io::Result<Self> {
-        Ok(match byte {
-            0 => Self::Output,
-            1 => Self::Stderr,
-            2 => Self::Input,
-            3 => Self::Resize,
-            4 => Self::Exit,
-            5 => Self::InputEnd,
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("unknown frame kind {other}"),
-                ));
-            }
-        })
-    }
-}
-
-/// Frames larger than this are refused: a client cannot make the supervisor allocate freely.
-pub const MAX_FRAME: usize = 1 << 20;
-
-pub fn write_frame(out: &mut impl Write, kind: Frame, payload: &[u8]) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(5 + payload.len());
-    buf.push(kind as u8);
-    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    buf.extend_from_slice(payload);
-    out.write_all(&buf)
-}
-
-/// Reads one frame into `payload`; `None` at a clean end of stream.
-pub fn read_frame(input: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Option<Frame>> {
-    let mut header = [0u8; 5];
-    match input.read_exact(&mut header[..1]) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    input.read_exact(&mut header[1..])?;
-    let kind = Frame::from_byte(header[0])?;
-    let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes is too large"),
-        ));
-    }
-    payload.resize(len, 0);
-    input.read_exact(payload)?;
-    Ok(Some(kind))
-}
-
-pub fn resize_payload(cols: u16, rows: u16) -> [u8; 4] {
-    let [c0, c1] = cols.to_le_bytes();
-    let [r0, r1] = rows.to_le_bytes();
-    [c0, c1, r0, r1]
-}
-
-pub fn exit_payload(code: i32) -> [u8; 4] {
-    code.to_le_bytes()
-}
-
-pub fn parse_exit(payload: &[u8]) -> i32 {
-    payload
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .map(i32::from_le_bytes)
-        .unwrap_or(-1)
-}
+// The frame codec is shared with the other engines' terminal bridges.
+pub use berth_core::frames::{
+    Frame, MAX_FRAME, exit_payload, parse_exit, read_frame, resize_payload, write_frame,
+};
 
 /// Everything the supervisor needs to start a sandbox, sent by the engine on its stdin. The
 /// engine decides everything (mounts, limits, identity); the supervisor only carries it out.
@@ -245,44 +162,4 @@ pub struct SupervisorState {
     /// How the bootstrap script ended, once it has.
     #[serde(default)]
     pub bootstrap_exit: Option<i32>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_and_end_cleanly() {
-        let mut wire = Vec::new();
-        write_frame(&mut wire, Frame::Input, b"ls\r").unwrap();
-        write_frame(&mut wire, Frame::Resize, &resize_payload(120, 40)).unwrap();
-        write_frame(&mut wire, Frame::Exit, &exit_payload(-9)).unwrap();
-        let mut input = wire.as_slice();
-        let mut payload = Vec::new();
-        assert_eq!(
-            read_frame(&mut input, &mut payload).unwrap(),
-            Some(Frame::Input)
-        );
-        assert_eq!(payload, b"ls\r");
-        assert_eq!(
-            read_frame(&mut input, &mut payload).unwrap(),
-            Some(Frame::Resize)
-        );
-        assert_eq!(payload, [120, 0, 40, 0]);
-        assert_eq!(
-            read_frame(&mut input, &mut payload).unwrap(),
-            Some(Frame::Exit)
-        );
-        assert_eq!(parse_exit(&payload), -9);
-        assert_eq!(read_frame(&mut input, &mut payload).unwrap(), None);
-    }
-
-    #[test]
-    fn oversized_and_unknown_frames_are_refused() {
-        let mut wire = vec![2u8];
-        wire.extend_from_slice(&(MAX_FRAME as u32 + 1).to_le_bytes());
-        assert!(read_frame(&mut wire.as_slice(), &mut Vec::new()).is_err());
-        let wire = [9u8, 0, 0, 0, 0];
-        assert!(read_frame(&mut wire.as_slice(), &mut Vec::new()).is_err());
-    }
 }
