@@ -31,6 +31,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
+            commands::dotfiles::sync_personal_setup,
             commands::profiles::list_profiles,
             commands::profiles::add_profile,
             commands::profiles::use_profile,

@@ -114,6 +114,11 @@ impl ActiveEngine {
         })
     }
 
+    /// This computer's engine whatever the window shows (copying dotfiles between the two).
+    pub fn this_computer(&self) -> Result<Arc<LocalEngine>, Error> {
+        self.local.clone()
+    }
+
     /// The local engine, for what only it does (its environments, sandboxed terminals, planning
     /// transfers of trees). While a cluster profile is in use this refuses, naming `what`,
     /// rather than quietly acting on this computer instead.

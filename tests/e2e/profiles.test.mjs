@@ -13,8 +13,10 @@ const folderRows = (app) =>
 
 /** The CLI on the app's own config: it must see the profile the window saved. */
 function berthLikeTheApp(app, ...args) {
+  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
   return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
     encoding: "utf8",
+    input,
     env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
   });
 }
@@ -36,6 +38,8 @@ async function fillProfile(app, { endpoint, password }) {
 test("add a Backend.AI profile from the status bar, use the cluster's folders, switch back", async () => {
   const folder = `e2e-cluster-${Date.now().toString(36)}`;
   await withApp("profiles", {}, async (app) => {
+    // A dotfile on this computer, to copy to the cluster later.
+    berthLikeTheApp(app, "--profile", "local", "dotfiles", "set", ".berth-e2e-rc", "-", { input: "export E2E=1\n" });
     await until("the local engine in the status bar", () =>
       run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'local';"),
     );
@@ -76,14 +80,28 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     assert.match(berthLikeTheApp(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
     assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
 
+    // The cluster's dotfiles on the Settings page, and this computer's copied there.
+    await click(app, "button[data-page=settings]");
+    await waitForText(app, "[data-testid=setup-sync]", "This computer and peer");
+    await click(app, "[data-testid=sync-push]");
+    await waitForText(app, "[data-testid=sync-question]", "removed there");
+    await click(app, "[data-testid=confirm-button]");
+    await waitForText(app, "[data-testid=sync-result]", ".berth-e2e-rc");
+    await waitForText(app, "[data-testid=dotfiles-table]", ".berth-e2e-rc");
+    await screenshot(app, "settings-on-cluster");
+    assert.match(berthLikeTheApp(app, "--profile", "peer", "dotfiles", "list"), /\.berth-e2e-rc/);
+
     // Back to this computer: its own folders only.
     await click(app, "[data-testid=engine-switch]");
     await click(app, "[data-testid=engine-menu] button[data-profile=local]");
     await until("the local engine again", () =>
       run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'local';"),
     );
-    await until("the local folders listed", async () => !(await folderRows(app) ?? []).includes(folder));
+    await click(app, "button[data-page=storage]");
+    await waitForText(app, "[data-testid=folders-empty]", "No storage folders yet");
+    assert.deepEqual(await folderRows(app), [], "none of the cluster's folders on this computer");
 
+    berthLikeTheApp(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
     berthLikeTheApp(app, "--profile", "peer", "folder", "delete", folder);
     berthLikeTheApp(app, "--profile", "peer", "folder", "purge", folder);
   });

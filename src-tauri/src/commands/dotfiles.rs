@@ -1,6 +1,7 @@
 //! The Settings page's dotfiles and bootstrap script editor.
 
-use berth_core::{Dotfile, Error};
+use berth_core::dotfiles::PersonalSetupSync;
+use berth_core::{Dotfile, Engine, Error};
 use tauri::State;
 
 use crate::ActiveEngine;
@@ -48,4 +49,27 @@ pub async fn set_bootstrap_script(
     script: Option<String>,
 ) -> Result<(), Error> {
     state.get()?.set_bootstrap_script(script).await
+}
+
+/// On a cluster profile: makes the cluster's dotfiles and bootstrap script the same as this
+/// computer's, or (`pull`) this computer's the same as the cluster's.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn sync_personal_setup(
+    state: State<'_, ActiveEngine>,
+    pull: bool,
+) -> Result<PersonalSetupSync, Error> {
+    let cluster = state.cluster().ok_or_else(|| {
+        Error::invalid_input(
+            "Copying dotfiles needs a Backend.AI profile in use: switch to one in the status bar.",
+        )
+    })?;
+    let local = state.this_computer()?;
+    let (from, to): (&dyn Engine, &dyn Engine) = if pull {
+        (&*cluster, &*local)
+    } else {
+        (&*local, &*cluster)
+    };
+    berth_core::dotfiles::mirror_personal_setup(from, to).await
 }

@@ -18,6 +18,18 @@ async engineInfo() : Promise<Result<EngineInfo, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * On a cluster profile: makes the cluster's dotfiles and bootstrap script the same as this
+ * computer's, or (`pull`) this computer's the same as the cluster's.
+ */
+async syncPersonalSetup(pull: boolean) : Promise<Result<PersonalSetupSync, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sync_personal_setup", { pull }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async listProfiles() : Promise<Result<ProfilesView, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_profiles") };
@@ -1070,6 +1082,10 @@ runtime: SessionRuntime | null; network?: NetworkMode; resources?: ResourceReque
  * What the tab needs to label itself.
  */
 export type OpenedTerminal = { id: number; session_name: string }
+/**
+ * What [`mirror_personal_setup`] changed on the target engine.
+ */
+export type PersonalSetupSync = { added: string[]; updated: string[]; removed: string[]; bootstrap_changed: boolean }
 /**
  * A folder at its place in the session.
  */
