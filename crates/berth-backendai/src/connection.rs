@@ -216,6 +216,19 @@ impl Connection {
         problem::check(response, &self.endpoint).await
     }
 
+    /// Opens a long-lived answer such as the session event stream (`events/session?…`),
+    /// authenticated like [`Connection::call`] but without a limit on the whole exchange: the
+    /// stream lasts as long as it is read (with `Response::chunk`) and ends when dropped.
+    pub async fn open_stream(&self, path: &str) -> Result<Response> {
+        let response = self.send_within(Method::GET, path, None, None).await?;
+        if response.status() == StatusCode::UNAUTHORIZED && self.is_webserver() {
+            self.renew_login().await?;
+            let retried = self.send_within(Method::GET, path, None, None).await?;
+            return problem::check(retried, &self.endpoint).await;
+        }
+        problem::check(response, &self.endpoint).await
+    }
+
     /// [`Connection::call`] and parse the JSON answer.
     pub async fn call_json<T: DeserializeOwned>(
         &self,
@@ -336,6 +349,18 @@ impl Connection {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response> {
+        self.send_within(method, path, body, Some(REQUEST_TIMEOUT))
+            .await
+    }
+
+    /// Sends one request; `timeout` bounds the whole exchange (`None` only for streams).
+    async fn send_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Response> {
         let request = {
             let auth = self.lock_auth();
             let (url, headers) = match &*auth {
@@ -361,8 +386,10 @@ impl Connection {
             let mut request = self
                 .http
                 .request(method, url)
-                .timeout(REQUEST_TIMEOUT)
                 .header("Content-Type", "application/json");
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
             for (name, value) in headers {
                 request = request.header(name, value);
             }

@@ -1,21 +1,23 @@
 //! [`BackendAiEngine`]: the engine API over one logged-in [`Connection`]: folders and files,
-//! and the user's dotfiles and bootstrap script (the cluster's user config). Sessions and
-//! environments follow (issue 5) and until then answer with an error saying so, never with
-//! invented data.
+//! sessions and their environments, and the user's dotfiles and bootstrap script (the cluster's
+//! user config).
 
 use berth_core::{
-    Dotfile, Engine, EngineInfo, EngineKind, Environment, Error, FileEntry, FileName, Folder,
-    FolderPath, FolderUsage, NewFolder, NewSession, ResourceLimits, Result, Session, StorageHost,
+    Dotfile, Engine, EngineInfo, EngineKind, Environment, FileEntry, FileName, Folder, FolderPath,
+    FolderUsage, NewFolder, NewSession, ResourceLimits, Result, Session, StorageHost,
 };
 
 use crate::connection::Connection;
 use crate::folders;
+use crate::sessions::{self, MountMemory};
 use crate::user_config;
 
 pub struct BackendAiEngine {
     connection: Connection,
     /// The profile's name, shown in the status bar.
     profile: String,
+    /// Where the sessions this engine started mount their folders.
+    mounts: MountMemory,
 }
 
 impl BackendAiEngine {
@@ -23,6 +25,7 @@ impl BackendAiEngine {
         Self {
             connection,
             profile: profile.into(),
+            mounts: MountMemory::default(),
         }
     }
 
@@ -34,12 +37,6 @@ impl BackendAiEngine {
     pub fn profile(&self) -> &str {
         &self.profile
     }
-}
-
-fn not_built_yet(what: &str) -> Error {
-    Error::internal(format!(
-        "{what} on a Backend.AI cluster are not available in this version of Berth yet."
-    ))
 }
 
 #[async_trait::async_trait]
@@ -126,31 +123,31 @@ impl Engine for BackendAiEngine {
     }
 
     async fn list_sessions(&self) -> Result<Vec<Session>> {
-        Err(not_built_yet("Sessions"))
+        sessions::list_sessions(&self.connection, &self.mounts).await
     }
 
     async fn list_environments(&self) -> Result<Vec<Environment>> {
-        Err(not_built_yet("Environments"))
+        sessions::list_environments(&self.connection).await
     }
 
     async fn resource_limits(&self) -> Result<ResourceLimits> {
-        Err(not_built_yet("Resource limits"))
+        sessions::resource_limits(&self.connection).await
     }
 
-    async fn create_session(&self, _spec: NewSession) -> Result<Session> {
-        Err(not_built_yet("Sessions"))
+    async fn create_session(&self, spec: NewSession) -> Result<Session> {
+        sessions::create_session(&self.connection, &self.mounts, spec).await
     }
 
-    async fn session(&self, _id_or_name: &str) -> Result<Session> {
-        Err(not_built_yet("Sessions"))
+    async fn session(&self, id_or_name: &str) -> Result<Session> {
+        sessions::session(&self.connection, &self.mounts, id_or_name).await
     }
 
-    async fn destroy_session(&self, _id_or_name: &str) -> Result<Session> {
-        Err(not_built_yet("Sessions"))
+    async fn destroy_session(&self, id_or_name: &str) -> Result<Session> {
+        sessions::destroy_session(&self.connection, &self.mounts, id_or_name).await
     }
 
-    async fn session_logs(&self, _id_or_name: &str) -> Result<String> {
-        Err(not_built_yet("Session logs"))
+    async fn session_logs(&self, id_or_name: &str) -> Result<String> {
+        sessions::session_logs(&self.connection, id_or_name).await
     }
 
     async fn list_dotfiles(&self) -> Result<Vec<Dotfile>> {

@@ -11,6 +11,7 @@ pub mod profile;
 #[cfg(unix)]
 pub mod pty;
 pub mod secrets;
+pub mod sessions;
 pub mod signing;
 pub mod user_config;
 pub mod version;

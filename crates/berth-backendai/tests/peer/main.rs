@@ -8,6 +8,7 @@
 mod connect;
 mod folders;
 mod pty;
+mod sessions;
 mod user_config;
 
 use berth_backendai::{BackendAiEngine, Connection, Credentials};

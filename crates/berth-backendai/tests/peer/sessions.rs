@@ -1,0 +1,294 @@
+//! Sessions on the real manager: environments and limits from the cluster, mounts as the
+//! manager records them (read from its database, since a user's API shows folder names only),
+//! aliases refused before any request, and destroy. The peer's dummy agent runs no code, so
+//! nothing here looks inside a session.
+
+use berth_core::{
+    Engine, EnvironmentKind, ErrorCode, MountAccess, MountRequest, NewFolder, NewSession,
+    ResourceRequest, SessionStatus,
+};
+
+use crate::*;
+
+const IMAGE: &str = "cr.backend.ai/stable/python:3.9-ubuntu20.04";
+
+/// What the manager's database answers to `sql` (the peer's PostgreSQL trusts loopback).
+fn psql(sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "8100",
+            "-U",
+            "postgres",
+            "-At",
+            "-c",
+            sql,
+        ])
+        .arg("backend")
+        .output()
+        .expect("run psql against the peer's database");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Sessions and folders a test made, destroyed and purged when it ends, failed or not: a
+/// failing assertion must not leave a session holding the peer's resources, or an automount
+/// folder that every later session would mount.
+#[derive(Default)]
+struct Cleanup {
+    sessions: Vec<String>,
+    folders: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let sessions = std::mem::take(&mut self.sessions);
+        let folders = std::mem::take(&mut self.folders);
+        // The test's own runtime is the one being dropped from; this gets its own.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let engine = engine().await;
+                for session in &sessions {
+                    if let Err(error) = engine.destroy_session(session).await {
+                        eprintln!("cleanup: session {session}: {error}");
+                    }
+                }
+                for folder in &folders {
+                    let _ = engine.trash_folder(folder).await;
+                    if let Err(error) = engine.purge_folder(folder).await {
+                        eprintln!("cleanup: folder {folder}: {error}");
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn folder(engine: &BackendAiEngine, cleanup: &mut Cleanup, name: String) -> String {
+    engine.create_folder(NewFolder::named(&name)).await.unwrap();
+    cleanup.folders.push(name.clone());
+    name
+}
+
+#[tokio::test]
+async fn environments_and_resource_limits_come_from_the_cluster() {
+    let engine = engine().await;
+    let environments = engine.list_environments().await.unwrap();
+    assert!(!environments.is_empty());
+    let python = environments
+        .iter()
+        .find(|e| e.id == IMAGE)
+        .unwrap_or_else(|| panic!("the peer's image is listed: {environments:?}"));
+    assert_eq!(python.kind, EnvironmentKind::Image);
+    assert_eq!(python.name, "Python 3.9 (Ubuntu 20.04)");
+    assert!(python.description.contains(IMAGE), "{python:?}");
+
+    let limits = engine.resource_limits().await.unwrap();
+    assert!(limits.max_cpus >= 1, "{limits:?}");
+    assert!(limits.max_memory_bytes >= 1 << 30, "{limits:?}");
+    let note = limits.note.unwrap();
+    assert!(note.contains("\"default\""), "{note}");
+    assert!(
+        note.contains("cpu01-small"),
+        "the presets are named: {note}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_mounts_folders_at_their_aliases_read_only_where_asked_and_destroy_ends_it() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let input = folder(&engine, &mut cleanup, unique("bs-in")).await;
+    let output = folder(&engine, &mut cleanup, unique("bs-out")).await;
+    let dot = folder(&engine, &mut cleanup, format!(".{}", unique("bs-auto"))).await;
+    let name = unique("bs-mnt");
+    cleanup.sessions.push(name.clone());
+
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            resources: ResourceRequest {
+                cpus: Some(1),
+                memory_bytes: Some(512 << 20),
+                scratch_bytes: None,
+            },
+            ..NewSession::interactive(
+                IMAGE,
+                vec![
+                    MountRequest {
+                        folder: input.clone(),
+                        alias: Some("/data/in".into()),
+                        access: Some(MountAccess::ReadOnly),
+                    },
+                    MountRequest {
+                        folder: output.clone(),
+                        alias: Some("results/run1".into()),
+                        access: None,
+                    },
+                ],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, SessionStatus::Running, "{created:?}");
+    assert_eq!(created.name, name);
+    assert_eq!(created.environment, IMAGE);
+    let mount = |folder: &str| {
+        created
+            .mounts
+            .iter()
+            .find(|m| m.folder_name == folder)
+            .unwrap_or_else(|| panic!("{folder} in {:?}", created.mounts))
+            .clone()
+    };
+    let (in_mount, out_mount, dot_mount) = (mount(&input), mount(&output), mount(&dot));
+    assert_eq!(
+        (in_mount.target.as_str(), in_mount.read_only),
+        ("/data/in", true)
+    );
+    assert_eq!(
+        (out_mount.target.as_str(), out_mount.read_only),
+        ("/home/work/results/run1", false)
+    );
+    assert_eq!(dot_mount.target, format!("/home/work/{dot}"));
+    assert!(dot_mount.automount && !in_mount.automount && !out_mount.automount);
+
+    // The manager's own record of the session: those folders, at those paths, ro and rw.
+    let recorded: serde_json::Value = serde_json::from_str(&psql(&format!(
+        "select vfolder_mounts from sessions where id = '{}'",
+        created.id
+    )))
+    .unwrap();
+    let record = |folder: &str| {
+        let entry = recorded
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == folder)
+            .unwrap_or_else(|| panic!("{folder} recorded in {recorded}"));
+        (
+            entry["kernel_path"].as_str().unwrap().to_owned(),
+            entry["mount_perm"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(record(&input), ("/data/in".to_owned(), "ro".to_owned()));
+    assert_eq!(
+        record(&output),
+        ("/home/work/results/run1".to_owned(), "rw".to_owned())
+    );
+    assert_eq!(record(&dot), (format!("/home/work/{dot}"), "rw".to_owned()));
+    assert_eq!(
+        psql(&format!(
+            "select requested_slots->>'cpu' from sessions where id = '{}'",
+            created.id
+        )),
+        "1"
+    );
+
+    let listed = engine.list_sessions().await.unwrap();
+    let row = listed
+        .iter()
+        .find(|s| s.id == created.id)
+        .unwrap_or_else(|| panic!("{name} listed: {listed:?}"));
+    assert_eq!(row.status, SessionStatus::Running);
+    assert_eq!(row.mounts, created.mounts);
+    assert_eq!(row.resources.cpus, Some(1));
+    assert_eq!(row.resources.memory_bytes, Some(512 << 20));
+    let by_name = engine.session(&name).await.unwrap();
+    assert_eq!(by_name.id, created.id);
+
+    // A name taken by a live session is refused before a second one is queued.
+    let again = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            ..NewSession::interactive(IMAGE, vec![])
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code, ErrorCode::AlreadyExists, "{again}");
+
+    // The dummy agent prints next to nothing; the call itself must work on a live session.
+    engine.session_logs(&created.id).await.unwrap();
+
+    let destroyed = engine.destroy_session(&created.id).await.unwrap();
+    assert_eq!(destroyed.status, SessionStatus::Terminated, "{destroyed:?}");
+    assert!(destroyed.ended_at_ms.is_some());
+    assert_eq!(
+        psql(&format!(
+            "select status from sessions where id = '{}'",
+            created.id
+        )),
+        "TERMINATED"
+    );
+    // Destroying an ended session is not an error; its logs are gone with it.
+    let again = engine.destroy_session(&name).await.unwrap();
+    assert_eq!(again.status, SessionStatus::Terminated);
+    let logs = engine.session_logs(&created.id).await.unwrap_err();
+    assert_eq!(logs.code, ErrorCode::NotFound, "{logs}");
+    // Ended, it is still listed (as ended) for a while, as on the local engine.
+    let listed = engine.list_sessions().await.unwrap();
+    let row = listed.iter().find(|s| s.id == created.id).unwrap();
+    assert_eq!(row.status, SessionStatus::Terminated);
+}
+
+#[tokio::test]
+async fn a_refused_alias_or_name_never_reaches_the_server() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let data = folder(&engine, &mut cleanup, unique("bs-bad")).await;
+
+    let mut refused = Vec::new();
+    for alias in ["../../etc", "/proc/x", "/home/work", "/home/work/../../etc"] {
+        let name = unique("bs-refused");
+        let error = engine
+            .create_session(NewSession {
+                name: Some(name.clone()),
+                ..NewSession::interactive(
+                    IMAGE,
+                    vec![MountRequest {
+                        folder: data.clone(),
+                        alias: Some(alias.into()),
+                        access: None,
+                    }],
+                )
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{alias}: {error}");
+        assert!(error.message.contains(&data), "{alias}: {error}");
+        refused.push(name);
+    }
+    // Backend.AI's 4-character minimum, checked here too.
+    let error = engine
+        .create_session(NewSession {
+            name: Some("abc".into()),
+            ..NewSession::interactive(IMAGE, vec![])
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(error.message.contains("4"), "{error}");
+
+    for name in &refused {
+        assert_eq!(
+            psql(&format!(
+                "select count(*) from sessions where name = '{name}'"
+            )),
+            "0",
+            "{name} reached the manager"
+        );
+        let missing = engine.session(name).await.unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound, "{missing}");
+    }
+}
