@@ -145,7 +145,7 @@ fn main() -> ExitCode {
             on_cluster(&engine, &name, command, dirs, &out).await
         });
         return match outcome {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => code,
             Err(error) => out.fail(&error),
         };
     }
@@ -170,11 +170,13 @@ fn main() -> ExitCode {
                 conflict,
             } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
             Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
-            Command::Env(command) => session::env(&engine, command, &out).await,
+            Command::Env(command) => {
+                session::env(session::Target::Local(&engine), command, &out).await
+            }
             Command::Dotfiles(command) => dotfiles::dotfiles(&*engine, None, command, &out).await,
             Command::Bootstrap(command) => dotfiles::bootstrap(&*engine, command, &out).await,
             Command::Session(command) => {
-                return session::run(&engine, command, &out).await;
+                return session::run(session::Target::Local(&engine), command, &out).await;
             }
             Command::Doctor | Command::Profile(_) => Ok(()),
         }
@@ -194,7 +196,8 @@ async fn on_cluster(
     command: Command,
     dirs: DataDirs,
     out: &Output,
-) -> berth_core::Result<()> {
+) -> berth_core::Result<ExitCode> {
+    let done = |result: berth_core::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let what = match command {
         Command::Dotfiles(command) => {
             // Only `sync` needs this computer's engine; opening it costs a catalog read.
@@ -203,14 +206,21 @@ async fn on_cluster(
                 _ => None,
             };
             let local = local.as_ref().map(|l| l as &dyn berth_core::Engine);
-            return dotfiles::dotfiles(engine, local, command, out).await;
+            return done(dotfiles::dotfiles(engine, local, command, out).await);
         }
-        Command::Bootstrap(command) => return dotfiles::bootstrap(engine, command, out).await,
-        Command::Folder(command) => return folder::run(engine, None, command, out).await,
-        Command::Files(command) => return files::run(engine, command, out).await,
+        Command::Bootstrap(command) => {
+            return done(dotfiles::bootstrap(engine, command, out).await);
+        }
+        Command::Folder(command) => return done(folder::run(engine, None, command, out).await),
+        Command::Files(command) => return done(files::run(engine, command, out).await),
+        Command::Env(command) => {
+            return done(session::env(session::Target::Cluster(engine), command, out).await);
+        }
+        Command::Session(command) => {
+            return session::run(session::Target::Cluster(engine), command, out).await;
+        }
         Command::Upload { .. } | Command::Download { .. } | Command::Transfers(_) => "Transfers",
-        Command::Env(_) | Command::Session(_) => "Sessions",
-        Command::Doctor | Command::Profile(_) => return Ok(()),
+        Command::Doctor | Command::Profile(_) => return Ok(ExitCode::SUCCESS),
     };
     Err(berth_core::Error::invalid_input(format!(
         "{what} are not available for Backend.AI profiles (\"{profile}\") in this version of Berth yet; use --profile local for this computer."

@@ -4,17 +4,43 @@
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+use berth_backendai::BackendAiEngine;
+use berth_core::frames::{Frame, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::{
     Engine, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest, Session,
     SessionRuntime, SessionType,
 };
 use berth_local::LocalEngine;
-use berth_local::supervisor::protocol::{
-    Frame, parse_exit, read_frame, resize_payload, write_frame,
-};
 use clap::{Subcommand, ValueEnum};
 
 use crate::output::{Output, utc_minute};
+
+/// Where session commands go: this computer, or a cluster profile. Most commands are the
+/// engine API; a shell and an exec reach a session differently on each.
+pub enum Target<'a> {
+    Local(&'a LocalEngine),
+    Cluster(&'a BackendAiEngine),
+}
+
+impl Target<'_> {
+    fn engine(&self) -> &dyn Engine {
+        match self {
+            Self::Local(engine) => *engine,
+            Self::Cluster(engine) => *engine,
+        }
+    }
+
+    /// The local engine for what only it does, or an error naming `what`.
+    fn local(&self, what: &str) -> berth_core::Result<&LocalEngine> {
+        match self {
+            Self::Local(engine) => Ok(engine),
+            Self::Cluster(engine) => Err(Error::invalid_input(format!(
+                "{what} is done on this computer's engine; run it with --profile local (the profile in use is \"{}\").",
+                engine.profile()
+            ))),
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum EnvCommand {
@@ -64,9 +90,10 @@ pub enum SessionCommand {
     Create {
         #[arg(long)]
         name: Option<String>,
-        /// Environment id from `berth env list`.
-        #[arg(long, default_value = "host")]
-        env: String,
+        /// Environment id from `berth env list` (its first one when omitted: `host` on this
+        /// computer).
+        #[arg(long)]
+        env: Option<String>,
         /// A folder to mount: NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro. TARGET absolute
         /// mounts there, relative mounts under /home/work. Repeatable.
         #[arg(long = "mount", value_name = "NAME[:TARGET][:ro]", value_parser = parse_mount)]
@@ -134,14 +161,10 @@ pub fn parse_mount(text: &str) -> Result<MountRequest, String> {
     }
 }
 
-pub async fn env(
-    engine: &LocalEngine,
-    command: EnvCommand,
-    out: &Output,
-) -> berth_core::Result<()> {
+pub async fn env(target: Target<'_>, command: EnvCommand, out: &Output) -> berth_core::Result<()> {
     match command {
         EnvCommand::List => {
-            let environments = engine.list_environments().await?;
+            let environments = target.engine().list_environments().await?;
             out.print(&environments, || {
                 environments
                     .iter()
@@ -152,7 +175,9 @@ pub async fn env(
         EnvCommand::Import { archive, name } => {
             let path = std::path::absolute(&archive).unwrap_or(archive);
             let engine_name = name.clone();
-            let environment = engine.import_image(&path, engine_name.as_deref())?;
+            let environment = target
+                .local("Importing an image")?
+                .import_image(&path, engine_name.as_deref())?;
             out.print(&environment, || {
                 format!(
                     "Imported {} as environment \"{}\" ({})\n",
@@ -164,7 +189,9 @@ pub async fn env(
         }
         EnvCommand::Add { name, directory } => {
             let path = std::path::absolute(&directory).unwrap_or(directory);
-            let environment = engine.add_rootfs_environment(&name, &path)?;
+            let environment = target
+                .local("Adding a root file system")?
+                .add_rootfs_environment(&name, &path)?;
             out.print(&environment, || {
                 format!(
                     "Added environment \"{}\" ({})\n",
@@ -173,7 +200,9 @@ pub async fn env(
             });
         }
         EnvCommand::Remove { name } => {
-            engine.remove_environment(&name)?;
+            target
+                .local("Removing an environment")?
+                .remove_environment(&name)?;
             out.print(&serde_json::json!({ "removed": name }), || {
                 format!("Removed environment {name}\n")
             });
@@ -266,10 +295,11 @@ fn details(s: &Session) -> String {
 }
 
 pub async fn run(
-    engine: &LocalEngine,
+    target: Target<'_>,
     command: SessionCommand,
     out: &Output,
 ) -> berth_core::Result<ExitCode> {
+    let engine = target.engine();
     match command {
         SessionCommand::Create {
             name,
@@ -282,6 +312,18 @@ pub async fn run(
             cpus,
             scratch,
         } => {
+            let env = match env {
+                Some(env) => env,
+                None => engine
+                    .list_environments()
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|e| e.id)
+                    .ok_or_else(|| {
+                        Error::invalid_input("There is no environment to run a session in.")
+                    })?,
+            };
             let spec = NewSession {
                 name,
                 session_type: match session_type {
@@ -328,16 +370,28 @@ pub async fn run(
             });
         }
         SessionCommand::Exec { id, command } => {
-            let (_, client) = engine.session_client(&id)?;
+            let (_, client) = target
+                .local("`session exec` (use `session shell` on a cluster)")?
+                .session_client(&id)?;
             let stream = client.exec(command).map_err(session_error)?;
             return tokio::task::spawn_blocking(move || pass_through(stream))
                 .await
                 .map_err(|e| Error::internal(e.to_string()))?;
         }
         SessionCommand::Shell { id } => {
-            let (_, client) = engine.session_client(&id)?;
             let (cols, rows) = terminal_size();
-            let stream = client.terminal(cols, rows).map_err(session_error)?;
+            let stream = match target {
+                Target::Local(local) => {
+                    let (_, client) = local.session_client(&id)?;
+                    client.terminal(cols, rows).map_err(session_error)?
+                }
+                // The session's pty websocket, bridged onto the same frames.
+                Target::Cluster(cluster) => {
+                    let session = cluster.session(&id).await?;
+                    berth_backendai::pty::open_pty(cluster.connection(), &session.name, cols, rows)
+                        .await?
+                }
+            };
             return tokio::task::spawn_blocking(move || interactive(stream))
                 .await
                 .map_err(|e| Error::internal(e.to_string()))?;

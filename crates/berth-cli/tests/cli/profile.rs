@@ -475,3 +475,77 @@ fn dotfiles_sync_mirrors_this_computers_setup_onto_a_profile_and_back() {
         stderr(&local_only)
     );
 }
+
+#[test]
+fn sessions_on_a_cluster_from_the_cli() {
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
+    let ok = |args: &[&str]| {
+        let output = cmd(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let added = feed(
+        cmd(&[
+            "profile",
+            "add",
+            "api",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]),
+        &format!("{SECRET_KEY}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(ok(&["--profile", "api", "env", "list"]).contains("python"));
+
+    let folder = unique("cli-mount");
+    ok(&["--profile", "api", "folder", "create", &folder]);
+    let name = unique("cli-sess");
+    let mount = format!("{folder}:/data/in:ro");
+    let created: serde_json::Value = serde_json::from_str(&ok(&[
+        "--json",
+        "--profile",
+        "api",
+        "session",
+        "create",
+        "--name",
+        &name,
+        "--mount",
+        &mount,
+    ]))
+    .unwrap();
+    assert_eq!(created["status"], "running", "{created}");
+    let mounted = created["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["folder_name"] == folder.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(mounted["target"], "/data/in");
+    assert_eq!(mounted["read_only"], true);
+    assert!(ok(&["--profile", "api", "session", "list"]).contains(&name));
+
+    // Exec is the local engine's; on a cluster the shell is the way in, and the CLI says so.
+    let exec = cmd(&["--profile", "api", "session", "exec", &name, "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!exec.status.success());
+    assert!(stderr(&exec).contains("session shell"), "{}", stderr(&exec));
+
+    let destroyed: serde_json::Value = serde_json::from_str(&ok(&[
+        "--json",
+        "--profile",
+        "api",
+        "session",
+        "destroy",
+        &name,
+    ]))
+    .unwrap();
+    assert_eq!(destroyed["status"], "terminated", "{destroyed}");
+    ok(&["--profile", "api", "folder", "delete", &folder]);
+    ok(&["--profile", "api", "folder", "purge", &folder]);
+}
