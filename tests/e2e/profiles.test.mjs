@@ -80,6 +80,44 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     assert.match(berthLikeTheApp(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
     assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
 
+    // A session on the cluster from the same launcher: the folder read-only at /data/in.
+    const sessionName = `e2e-${Date.now().toString(36)}`;
+    await click(app, "button[data-page=sessions]");
+    await click(app, "[data-testid=start-session]");
+    await until("the type step", () => run(app, "return document.querySelector('[data-testid=launcher]')?.dataset.step === 'type' && document.activeElement?.name === 'session-type';"));
+    await typeInto(app, "[data-testid=session-name]", sessionName);
+    await until("the name typed", () => run(app, "return document.querySelector('[data-testid=session-name]').value === arguments[0];", sessionName));
+    await click(app, "[data-testid=launcher-next]");
+    await waitForText(app, "[data-testid=launcher]", "Python");
+    await waitForText(app, "[data-testid=cluster-note]", "The cluster decides");
+    await screenshot(app, "launcher-on-cluster");
+    await click(app, "[data-testid=launcher-next]");
+    await click(app, `tr[data-folder='${folder}'] [data-testid=pick-folder]`);
+    await typeInto(app, `li[data-mount='${folder}'] [data-testid=mount-alias]`, "/data/in");
+    await click(app, `li[data-mount='${folder}'] [data-testid=mount-read-only]`);
+    await waitForText(app, `li[data-mount='${folder}'] [data-testid=mount-target]`, "/data/in");
+    await click(app, "[data-testid=launcher-next]");
+    await waitForText(app, "[data-testid=launcher-review]", "/data/in");
+    await waitForText(app, "[data-testid=review-cluster]", "Backend.AI · peer");
+    await click(app, "[data-testid=launch]");
+    // The dummy agent takes 6-14 s to call a session running.
+    await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 60_000);
+    await waitForText(app, "[data-testid=drawer-mounts]", "/data/in");
+    await waitForText(app, "[data-testid=drawer-cluster]", "Backend.AI · peer");
+    await screenshot(app, "session-on-cluster");
+    const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", sessionName));
+    assert.equal(onServer.status, "running");
+    assert.ok(onServer.mounts.some((m) => m.folder_name === folder && m.target === "/data/in" && m.read_only), JSON.stringify(onServer.mounts));
+
+    // Its terminal connects through the pty websocket (the peer's dummy agent runs no shell,
+    // so nothing answers in it: the bridge's traffic is proven in the Rust stand-in tests).
+    await click(app, "[data-testid=execute-terminal]");
+    await until("the terminal connected", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open");
+    await click(app, "button[data-page=sessions]");
+    await click(app, "[data-testid=destroy-session]");
+    await click(app, "[data-testid=confirm-button]");
+    await waitForText(app, "[data-testid=drawer-status]", "Terminated", 60_000);
+
     // The cluster's dotfiles on the Settings page, and this computer's copied there.
     await click(app, "button[data-page=settings]");
     await waitForText(app, "[data-testid=setup-sync]", "This computer and peer");

@@ -29,6 +29,13 @@ impl BackendAiEngine {
         }
     }
 
+    /// Keeps where this profile's sessions mount their folders in `file`, so every process
+    /// using the profile shows the same places (see [`MountMemory`]).
+    pub fn with_mount_memory(mut self, file: std::path::PathBuf) -> Self {
+        self.mounts = MountMemory::in_file(file);
+        self
+    }
+
     pub fn connection(&self) -> &Connection {
         &self.connection
     }

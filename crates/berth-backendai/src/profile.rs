@@ -269,7 +269,11 @@ impl Profiles {
         let connection =
             Connection::open_renewing(&profile.endpoint, profile.credentials(secret), renew)
                 .await?;
-        Ok(BackendAiEngine::new(profile.name.clone(), connection))
+        let memory = self
+            .path
+            .with_file_name("backendai")
+            .join(format!("{}-mounts.json", profile.name));
+        Ok(BackendAiEngine::new(profile.name.clone(), connection).with_mount_memory(memory))
     }
 }
 

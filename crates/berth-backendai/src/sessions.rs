@@ -48,27 +48,92 @@ const MOST_LISTED: u64 = 1000;
 const GIB: f64 = (1u64 << 30) as f64;
 const MIB: u64 = 1 << 20;
 
-/// Where each session this engine created mounts its folders. The cluster records the targets
-/// but shows a user only the folder names (26.8.1 has no user-facing field with the paths), so
-/// the plan sent is remembered here; sessions started elsewhere (another app, the web UI) show
-/// each picked folder at its default place, `/home/work/<name>`.
+/// Where each session Berth created mounts its folders. The cluster records the targets but
+/// shows a user only the folder names (26.8.1 has no user-facing field with the paths), so the
+/// plan sent is remembered — in a file per profile, so the app and the CLI tell the same;
+/// sessions started elsewhere (the web UI) show each picked folder at its default place,
+/// `/home/work/<name>`.
 #[derive(Default)]
-pub struct MountMemory(Mutex<HashMap<String, Vec<PlannedMount>>>);
+pub struct MountMemory {
+    plans: Mutex<HashMap<String, RememberedPlan>>,
+    file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct RememberedPlan {
+    mounts: Vec<PlannedMount>,
+    created_at_ms: i64,
+}
+
+/// Plans are kept this long: longer than any session shown as ended.
+const PLANS_KEPT_FOR_MS: i64 = 30 * 24 * 3600 * 1000;
 
 impl MountMemory {
+    /// A memory kept in `file` (read now, written on every new session).
+    pub fn in_file(file: std::path::PathBuf) -> Self {
+        let plans = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Self {
+            plans: Mutex::new(plans),
+            file: Some(file),
+        }
+    }
+
     fn remember(&self, session_id: &str, mounts: Vec<PlannedMount>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(session_id.to_owned(), mounts);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or_default();
+        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another process (the app, a `berth` command) may have remembered sessions meanwhile.
+        if let Some(file) = &self.file
+            && let Some(on_disk) = std::fs::read(file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<HashMap<String, RememberedPlan>>(&b).ok())
+        {
+            for (id, plan) in on_disk {
+                plans.entry(id).or_insert(plan);
+            }
+        }
+        plans.retain(|_, plan| now_ms - plan.created_at_ms < PLANS_KEPT_FOR_MS);
+        plans.insert(
+            session_id.to_owned(),
+            RememberedPlan {
+                mounts,
+                created_at_ms: now_ms,
+            },
+        );
+        if let Some(file) = &self.file {
+            // Losing this file only shows default places; the session itself is unaffected.
+            let written = serde_json::to_vec(&*plans)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| {
+                    if let Some(dir) = file.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    let temporary = file.with_extension("json.tmp");
+                    std::fs::write(&temporary, bytes)?;
+                    std::fs::rename(&temporary, file)
+                });
+            if let Err(error) = written {
+                tracing::warn!(%error, file = %file.display(), "cannot remember a session's mounts");
+            }
+        }
     }
 
     fn recall(&self, session_id: &str) -> Option<Vec<PlannedMount>> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(session_id)
-            .cloned()
+        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        if !plans.contains_key(session_id)
+            && let Some(file) = &self.file
+            && let Some(on_disk) = std::fs::read(file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<HashMap<String, RememberedPlan>>(&b).ok())
+        {
+            *plans = on_disk;
+        }
+        plans.get(session_id).map(|plan| plan.mounts.clone())
     }
 }
 
@@ -1277,6 +1342,17 @@ mod tests {
         }];
         memory.remember(&session.id, planned.clone());
         assert_eq!(session.mounts(&memory, &[]), planned);
+
+        // Kept in a file, a plan reaches another process's engine (the app's, then the CLI's).
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backendai/peer-mounts.json");
+        MountMemory::in_file(file.clone()).remember(&session.id, planned.clone());
+        let other_process = MountMemory::in_file(file.clone());
+        assert_eq!(session.mounts(&other_process, &[]), planned);
+        // And one that started before the plan was written still finds it.
+        let started_earlier = MountMemory::in_file(dir.path().join("backendai/late.json"));
+        std::fs::copy(&file, dir.path().join("backendai/late.json")).unwrap();
+        assert_eq!(session.mounts(&started_earlier, &[]), planned);
         let resources = session.resources();
         assert_eq!(resources.cpus, Some(1));
         assert_eq!(resources.memory_bytes, Some(536_870_912));

@@ -3,6 +3,8 @@
 // on every switch (`generation`), so no screen shows one engine's data under another's name.
 import { commands, type BerthError, type EngineInfo, type ProfilesView } from "./bindings";
 import { load, type Loaded } from "./api";
+import { emptyDraft } from "./launcher";
+import { launcher, sessionsView } from "./launcher.svelte";
 
 export const engineState = $state<{
   info: Loaded<EngineInfo>;
@@ -43,6 +45,16 @@ export async function startEngine(): Promise<void> {
   engineState.info = await load(commands.engineInfo);
 }
 
+/** The window now works with the engine `info` describes: every engine-bound choice starts over
+ * (a launcher draft naming the other engine's folders, an open drawer of its session). */
+export function engineSwitched(info: EngineInfo): void {
+  engineState.info = { state: "ready", data: info };
+  launcher.open = false;
+  launcher.draft = emptyDraft();
+  sessionsView.drawer = null;
+  engineState.generation += 1;
+}
+
 /** Switches to profile `name`, or to this computer with null. */
 export async function switchEngine(name: string | null): Promise<boolean> {
   engineState.connecting = name;
@@ -50,8 +62,7 @@ export async function switchEngine(name: string | null): Promise<boolean> {
   const result = await load(() => commands.useProfile(name));
   engineState.connecting = null;
   if (result.state === "ready") {
-    engineState.info = result;
-    engineState.generation += 1;
+    engineSwitched(result.data);
     await refreshProfiles();
     return true;
   }
