@@ -41,6 +41,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::folders::add_host,
             commands::folders::remove_host,
             commands::folders::pick_host_directory,
+            commands::folders::list_projects,
             commands::folders::list_folders,
             commands::folders::list_trash,
             commands::folders::folder_usage,

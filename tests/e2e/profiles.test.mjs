@@ -67,9 +67,20 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     assert.match(await textOf(app, "[data-testid=status-bar]"), /Backend\.AI · peer/);
     assert.match(await textOf(app, "[data-testid=status-bar]"), /127\.0\.0\.1:8090/);
 
+    // A project folder, made by the cluster's administrator, shown as the project's.
+    const projectFolder = `e2e-team-${Date.now().toString(36)}`;
+    berthLikeTheApp(app, "profile", "add", "admin", "--endpoint", "127.0.0.1:8081", "--access-key", "AKIAIOSFODNN7EXAMPLE", {
+      input: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+    });
+    berthLikeTheApp(app, "--profile", "admin", "folder", "create", projectFolder, "--project", "default");
+
     // The cluster's folders, created from the same dialog as local ones.
     await click(app, "button[data-page=storage]");
+    await waitForText(app, `tr[data-folder='${projectFolder}'] [data-testid=project-badge]`, "project default");
     await click(app, "[data-testid=new-folder]");
+    await until("the project choice", () =>
+      run(app, "return [...document.querySelectorAll('[data-testid=create-folder] select[name=project] option')].some((o) => o.value === 'default');"),
+    );
     await typeInto(app, "[data-testid=create-folder] input[name=name]", folder);
     await until("the cluster's host in the dialog", () =>
       run(app, "return [...document.querySelectorAll('[data-testid=create-folder] select[name=host] option')].some((o) => o.value === 'local:volume1');"),
@@ -92,6 +103,8 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await waitForText(app, "[data-testid=cluster-note]", "The cluster decides");
     await screenshot(app, "launcher-on-cluster");
     await click(app, "[data-testid=launcher-next]");
+    // A cluster has many folders: find it as a user would, by searching.
+    await typeInto(app, "[data-testid=launcher-folder-search]", folder);
     await click(app, `tr[data-folder='${folder}'] [data-testid=pick-folder]`);
     await typeInto(app, `li[data-mount='${folder}'] [data-testid=mount-alias]`, "/data/in");
     await click(app, `li[data-mount='${folder}'] [data-testid=mount-read-only]`);
@@ -140,6 +153,8 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     assert.deepEqual(await folderRows(app), [], "none of the cluster's folders on this computer");
 
     berthLikeTheApp(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
+    berthLikeTheApp(app, "--profile", "admin", "folder", "delete", projectFolder);
+    berthLikeTheApp(app, "--profile", "admin", "folder", "purge", projectFolder);
     berthLikeTheApp(app, "--profile", "peer", "folder", "delete", folder);
     berthLikeTheApp(app, "--profile", "peer", "folder", "purge", folder);
   });

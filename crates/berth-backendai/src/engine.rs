@@ -60,6 +60,10 @@ impl Engine for BackendAiEngine {
         folders::list_hosts(&self.connection).await
     }
 
+    async fn list_projects(&self) -> Result<Vec<String>> {
+        folders::list_projects(&self.connection).await
+    }
+
     async fn list_folders(&self) -> Result<Vec<Folder>> {
         folders::list_folders(&self.connection).await
     }

@@ -32,6 +32,13 @@ pub struct RemoteFolder {
     pub created_at: String,
     #[serde(default)]
     pub ownership_type: String,
+    /// The owning project's name, for project (`group`) folders (26.8.1 leaves it empty in
+    /// the list; [`remote_folders`] fills it from `group`).
+    #[serde(default)]
+    pub group_name: Option<String>,
+    /// The owning project's id, for project folders.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl RemoteFolder {
@@ -63,6 +70,11 @@ impl RemoteFolder {
             },
             created_at_ms: parse_time_ms(&self.created_at).unwrap_or(0),
             automount: berth_core::folder::is_automount_name(&self.name),
+            project: if self.ownership_type == "group" {
+                self.group_name.clone().filter(|name| !name.is_empty())
+            } else {
+                None
+            },
         }
     }
 }
@@ -151,9 +163,26 @@ pub async fn list_hosts(connection: &Connection) -> Result<Vec<StorageHost>> {
         .collect())
 }
 
-/// Every folder row the user can see, trashed ones included.
+/// Every folder row the user can see, trashed ones included, project folders named by their
+/// project.
 pub async fn remote_folders(connection: &Connection) -> Result<Vec<RemoteFolder>> {
-    connection.call_json(Method::GET, "folders", None).await
+    let mut folders: Vec<RemoteFolder> = connection.call_json(Method::GET, "folders", None).await?;
+    let unnamed = |f: &RemoteFolder| {
+        f.ownership_type == "group" && f.group_name.as_deref().unwrap_or_default().is_empty()
+    };
+    if folders.iter().any(unnamed) {
+        let projects = projects(connection).await?;
+        let same = |a: &str, b: &str| a.replace('-', "") == b.replace('-', "");
+        for folder in folders.iter_mut().filter(|f| unnamed(f)) {
+            folder.group_name = folder.group.as_deref().and_then(|id| {
+                projects
+                    .iter()
+                    .find(|p| same(&p.id, id))
+                    .map(|p| p.name.clone())
+            });
+        }
+    }
+    Ok(folders)
 }
 
 pub async fn list_folders(connection: &Connection) -> Result<Vec<Folder>> {
@@ -220,8 +249,63 @@ pub async fn folder_usage(connection: &Connection, name: &str) -> Result<FolderU
     })
 }
 
+#[derive(Deserialize)]
+struct Project {
+    id: String,
+    name: String,
+}
+
+async fn projects(connection: &Connection) -> Result<Vec<Project>> {
+    #[derive(Deserialize)]
+    struct Me {
+        user: Option<Groups>,
+    }
+    #[derive(Deserialize)]
+    struct Groups {
+        #[serde(default)]
+        groups: Vec<Project>,
+    }
+    let me: Me = connection
+        .graphql("query { user { groups { id name } } }", json!({}))
+        .await?;
+    Ok(me.user.map(|u| u.groups).unwrap_or_default())
+}
+
+/// The projects the user belongs to, by name.
+pub async fn list_projects(connection: &Connection) -> Result<Vec<String>> {
+    let mut names: Vec<String> = projects(connection)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 pub async fn create_folder(connection: &Connection, request: NewFolder) -> Result<Folder> {
     validate_name(&request.name)?;
+    // The manager wants the project's id; people pick it by name.
+    let project_id = match &request.project {
+        None => None,
+        Some(project) => {
+            if berth_core::folder::is_automount_name(&request.name) && request.name != ".local" {
+                return Err(Error::invalid_input(format!(
+                    "Folder name \"{}\" starts with '.': a project folder cannot be an automount folder (only .local can).",
+                    request.name
+                )));
+            }
+            let found = projects(connection)
+                .await?
+                .into_iter()
+                .find(|p| &p.name == project)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "You are not a member of a project named \"{project}\"."
+                    ))
+                })?;
+            Some(found.id)
+        }
+    };
     let mut body = json!({
         "name": request.name,
         "usage_mode": usage_text(request.usage_mode),
@@ -230,6 +314,9 @@ pub async fn create_folder(connection: &Connection, request: NewFolder) -> Resul
     });
     if let Some(host) = &request.host {
         body["host"] = json!(host);
+    }
+    if let Some(id) = project_id {
+        body["group"] = json!(id);
     }
     let created: RemoteFolder = connection
         .call_json(Method::POST, "folders", Some(&body))
@@ -611,6 +698,8 @@ mod tests {
             status: status.into(),
             created_at: String::new(),
             ownership_type: "user".into(),
+            group_name: None,
+            group: None,
         };
         assert!(row("ready").is_live());
         assert!(row("delete-pending").is_trashed());

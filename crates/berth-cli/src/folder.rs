@@ -42,6 +42,8 @@ pub enum FolderCommand {
     Purge { name: String },
     /// Folders in the trash.
     Trash,
+    /// The projects you can create folders for (`--project`); none on this computer.
+    Projects,
 }
 
 /// Adding and removing storage hosts (other disks) of the local engine.
@@ -71,6 +73,10 @@ pub struct FolderOptions {
     /// Let others clone this folder.
     #[arg(long)]
     cloneable: bool,
+    /// Create it for this project (a cluster profile's; see `berth folder projects`) rather
+    /// than for yourself.
+    #[arg(long)]
+    project: Option<String>,
 }
 
 impl FolderOptions {
@@ -81,6 +87,7 @@ impl FolderOptions {
             usage_mode: self.usage_mode,
             permission: self.permission,
             cloneable: self.cloneable,
+            project: self.project,
         }
     }
 }
@@ -143,6 +150,16 @@ pub async fn run(
                     &folders,
                     "No storage folders yet. Create one with `berth folder create NAME`.\n",
                 )
+            });
+        }
+        FolderCommand::Projects => {
+            let projects = engine.list_projects().await?;
+            out.print(&projects, || {
+                if projects.is_empty() {
+                    "No projects: folders here are your own.\n".to_string()
+                } else {
+                    projects.iter().map(|p| format!("{p}\n")).collect()
+                }
             });
         }
         FolderCommand::Trash => {
@@ -247,10 +264,10 @@ fn folder_table(folders: &[Folder], empty: &str) -> String {
             folder.host,
             enum_text(&folder.permission),
             utc_minute(folder.created_at_ms),
-            if folder.automount {
-                "  (auto-mount)"
-            } else {
-                ""
+            match (&folder.project, folder.automount) {
+                (Some(project), _) => format!("  (project {project})"),
+                (None, true) => "  (auto-mount)".to_string(),
+                (None, false) => String::new(),
             }
         );
     }

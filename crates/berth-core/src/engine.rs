@@ -60,6 +60,12 @@ pub trait Engine: Send + Sync {
         ))
     }
 
+    /// The projects the user belongs to, by name: who a folder can be created for besides the
+    /// user. Empty for engines without projects (the local engine).
+    async fn list_projects(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Every folder the user can see that is not in the trash, oldest first.
     async fn list_folders(&self) -> Result<Vec<Folder>>;
 

@@ -48,6 +48,10 @@ pub struct Folder {
     pub created_at_ms: i64,
     /// Mounted into every session without being picked (see [`is_automount_name`]).
     pub automount: bool,
+    /// The project that owns it, shared with the project's members; `None` for the user's own.
+    /// Only cluster engines have projects.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 /// Backend.AI's longest folder name, in characters.
@@ -194,6 +198,10 @@ pub struct NewFolder {
     pub usage_mode: UsageMode,
     pub permission: FolderPermission,
     pub cloneable: bool,
+    /// Create it for this project (by name) rather than for oneself; engines without projects
+    /// refuse it.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 impl NewFolder {
@@ -205,6 +213,7 @@ impl NewFolder {
             usage_mode: UsageMode::General,
             permission: FolderPermission::Rw,
             cloneable: false,
+            project: None,
         }
     }
 }

@@ -553,6 +553,7 @@ fn folder_from_row(row: &Row<'_>) -> rusqlite::Result<Folder> {
         cloneable: row.get(5)?,
         status: parse_column::<FolderStatus>(row, 6)?,
         created_at_ms: row.get(7)?,
+        project: None,
     })
 }
 

@@ -284,6 +284,11 @@ impl Engine for LocalEngine {
 
     async fn create_folder(&self, request: NewFolder) -> Result<Folder> {
         validate_name(&request.name)?;
+        if let Some(project) = &request.project {
+            return Err(Error::invalid_input(format!(
+                "This computer has no projects (asked for \"{project}\"): create the folder for yourself."
+            )));
+        }
         let host = self.check_host(request.host.as_deref())?;
         let folder = Folder {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -295,6 +300,7 @@ impl Engine for LocalEngine {
             cloneable: request.cloneable,
             status: FolderStatus::Ready,
             created_at_ms: now_ms(),
+            project: None,
         };
         // Directory first, row second: a crash in between leaves an unlisted empty directory,
         // never a listed folder without one.

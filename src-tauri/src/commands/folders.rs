@@ -139,3 +139,11 @@ pub async fn restore_folder(state: State<'_, ActiveEngine>, key: String) -> Resu
 pub async fn purge_folder(state: State<'_, ActiveEngine>, key: String) -> Result<(), Error> {
     state.get()?.purge_folder(&key).await
 }
+
+/// Projects a new folder can belong to (cluster profiles); empty on this computer.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn list_projects(state: State<'_, ActiveEngine>) -> Result<Vec<String>, Error> {
+    state.get()?.list_projects().await
+}

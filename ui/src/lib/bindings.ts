@@ -129,6 +129,17 @@ async pickHostDirectory() : Promise<Result<string | null, BerthError>> {
 }
 },
 /**
+ * Projects a new folder can belong to (cluster profiles); empty on this computer.
+ */
+async listProjects() : Promise<Result<string[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_projects") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The Data & Storage page's folders table.
  */
 async listFolders() : Promise<Result<Folder[], BerthError>> {
@@ -878,7 +889,12 @@ created_at_ms: number;
 /**
  * Mounted into every session without being picked (see [`is_automount_name`]).
  */
-automount: boolean }
+automount: boolean; 
+/**
+ * The project that owns it, shared with the project's members; `None` for the user's own.
+ * Only cluster engines have projects.
+ */
+project?: string | null }
 /**
  * What the owner may do with the folder's contents.
  */
@@ -1057,7 +1073,12 @@ export type NewFolder = { name: string;
 /**
  * A storage host id; `None` means the engine's default host.
  */
-host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean }
+host: string | null; usage_mode: UsageMode; permission: FolderPermission; cloneable: boolean; 
+/**
+ * Create it for this project (by name) rather than for oneself; engines without projects
+ * refuse it.
+ */
+project?: string | null }
 /**
  * What the launcher sends to start a session.
  */

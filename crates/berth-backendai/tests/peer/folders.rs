@@ -4,6 +4,8 @@ use berth_core::{
     Engine, ErrorCode, FileKind, FolderPath, FolderPermission, FolderStatus, NewFolder,
 };
 
+use berth_backendai::BackendAiEngine;
+
 use crate::*;
 
 fn path(text: &str) -> FolderPath {
@@ -186,4 +188,71 @@ async fn a_read_only_folder_refuses_changes_before_the_server_does() {
     assert!(refused.message.contains(&name), "{refused}");
     engine.trash_folder(&name).await.unwrap();
     engine.purge_folder(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn project_folders_are_listed_as_the_projects_and_created_where_allowed() {
+    let user = engine().await;
+    assert!(
+        user.list_projects()
+            .await
+            .unwrap()
+            .contains(&"default".to_string())
+    );
+
+    // An ordinary member may not create project folders on this cluster: the server's refusal
+    // reaches the user as it is. An unknown project never reaches the server.
+    let name = unique("project");
+    let refused = user
+        .create_folder(NewFolder {
+            project: Some("default".into()),
+            ..NewFolder::named(&name)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PermissionDenied, "{refused}");
+    let unknown = user
+        .create_folder(NewFolder {
+            project: Some("no-such-project".into()),
+            ..NewFolder::named(&name)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::InvalidInput, "{unknown}");
+    assert!(unknown.message.contains("no-such-project"), "{unknown}");
+
+    // The administrator creates one for the project; its members see it as the project's.
+    let admin = BackendAiEngine::new(
+        "admin",
+        berth_backendai::Connection::open(
+            MANAGER,
+            berth_backendai::Credentials::Keypair {
+                access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let created = admin
+        .create_folder(NewFolder {
+            project: Some("default".into()),
+            ..NewFolder::named(&name)
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.project.as_deref(), Some("default"));
+    let seen = user.folder(&name).await.unwrap();
+    assert_eq!(seen.project.as_deref(), Some("default"), "{seen:?}");
+    let mine = unique("mine");
+    user.create_folder(NewFolder::named(&mine)).await.unwrap();
+    assert_eq!(
+        user.folder(&mine).await.unwrap().project,
+        None,
+        "the user's own"
+    );
+    user.trash_folder(&mine).await.unwrap();
+    user.purge_folder(&mine).await.unwrap();
+    admin.trash_folder(&name).await.unwrap();
+    admin.purge_folder(&name).await.unwrap();
 }

@@ -14,6 +14,7 @@ fn folder(name: &str, permission: FolderPermission) -> Folder {
         status: FolderStatus::Ready,
         created_at_ms: 0,
         automount: crate::folder::is_automount_name(name),
+        project: None,
     }
 }
 

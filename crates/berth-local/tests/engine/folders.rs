@@ -11,6 +11,7 @@ async fn a_created_folder_is_listed_with_its_fields_and_has_a_directory() {
         usage_mode: UsageMode::Model,
         permission: FolderPermission::Ro,
         cloneable: true,
+        project: None,
     };
     let created = fx.engine.create_folder(request).await.unwrap();
     assert_eq!(created.host, "local:default");
@@ -413,4 +414,21 @@ async fn bad_host_names_and_paths_are_refused_by_rule() {
         fx.engine.remove_host("local:nope").unwrap_err().code,
         ErrorCode::NotFound
     );
+}
+
+#[tokio::test]
+async fn this_computer_has_no_projects_and_says_so() {
+    let fx = engine();
+    assert!(fx.engine.list_projects().await.unwrap().is_empty());
+    let refused = fx
+        .engine
+        .create_folder(NewFolder {
+            project: Some("team".into()),
+            ..NewFolder::named("shared")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::InvalidInput);
+    assert!(refused.message.contains("\"team\""), "{refused}");
+    assert!(fx.engine.list_folders().await.unwrap().is_empty());
 }
