@@ -527,6 +527,15 @@ fn interactive(stream: std::os::unix::net::UnixStream) -> berth_core::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the session may write its system directories, in the words the drawer uses.
+fn system_word(s: &Session) -> String {
+    match (&s.root_note, s.writable_root) {
+        (_, true) => "writable (a throwaway copy, gone when the session ends)".to_string(),
+        (Some(note), false) => format!("read-only ({note})"),
+        (None, false) => "read-only".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,14 +555,5 @@ mod tests {
         );
         assert!(parse_mount("").is_err());
         assert!(parse_mount("a:b:c:d").is_err());
-    }
-}
-
-/// Whether the session may write its system directories, in the words the drawer uses.
-fn system_word(s: &Session) -> String {
-    match (&s.root_note, s.writable_root) {
-        (_, true) => "writable (a throwaway copy, gone when the session ends)".to_string(),
-        (Some(note), false) => format!("read-only ({note})"),
-        (None, false) => "read-only".to_string(),
     }
 }
