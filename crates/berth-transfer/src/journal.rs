@@ -30,6 +30,13 @@ const SCHEMA: &str = r#"
     );
 "#;
 
+/// Columns added after the first release, each with its definition: added on open to journals
+/// that lack them (`ALTER TABLE ... ADD COLUMN` has no `IF NOT EXISTS`).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    // A transport's resumable state for the job (see `checkpoint`), e.g. a tus upload's token.
+    ("resume", "TEXT"),
+];
+
 /// Finished jobs kept for the panel and for reveal-after-download: the newest this many...
 const KEEP_FINISHED: i64 = 1_000;
 /// ...and none older than this. A journal that only grows would slow every start-up.
@@ -64,6 +71,7 @@ impl Journal {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        add_missing_columns(&conn).map_err(unavailable)?;
         let journal = Self {
             conn: Mutex::new(conn),
             _owner: owner,
@@ -137,7 +145,10 @@ impl Journal {
     pub fn set_state(&self, id: JobId, state: JobState, error: Option<&str>) -> Result<()> {
         self.lock()
             .execute(
-                "UPDATE transfers SET state = ?2, error = ?3 WHERE id = ?1",
+                // A cancelled job starts over if it is retried: its resumable state goes.
+                "UPDATE transfers SET state = ?2, error = ?3,
+                        resume = CASE WHEN ?2 = 'cancelled' THEN NULL ELSE resume END
+                 WHERE id = ?1",
                 params![id, text(&state), error],
             )
             .map_err(failed)?;
@@ -157,8 +168,34 @@ impl Journal {
     pub fn set_done(&self, id: JobId, final_path: &str, size: u64) -> Result<()> {
         self.lock()
             .execute(
-                "UPDATE transfers SET state = 'done', error = NULL, done_bytes = ?2, size = ?2, final_path = ?3 WHERE id = ?1",
+                "UPDATE transfers SET state = 'done', error = NULL, done_bytes = ?2, size = ?2, final_path = ?3, resume = NULL WHERE id = ?1",
                 params![id, size as i64, final_path],
+            )
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The transport's resumable state for job `id` (see [`crate::Checkpoint`]), if any.
+    pub fn resume_state(&self, id: JobId) -> Result<Option<String>> {
+        self.lock()
+            .query_row(
+                "SELECT resume FROM transfers WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(failed)
+    }
+
+    /// Stores (or with `None` forgets) the transport's resumable state for job `id`.
+    pub fn set_resume_state(&self, id: JobId, state: Option<&str>) -> Result<()> {
+        self.lock()
+            .execute(
+                "UPDATE transfers SET resume = ?2 WHERE id = ?1",
+                params![id, state],
             )
             .map_err(failed)?;
         Ok(())
@@ -186,6 +223,22 @@ impl Journal {
             )
             .map_err(failed)
     }
+}
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('transfers') WHERE name = ?1",
+            params![name],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE transfers ADD COLUMN {name} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 fn lock_owner(journal: &Path) -> Result<std::fs::File> {
@@ -274,6 +327,69 @@ mod tests {
             journal.set_state(id, state, None).unwrap();
         }
         ids
+    }
+
+    #[test]
+    fn a_journal_from_before_resume_states_gains_the_column_and_keeps_its_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transfers.sqlite3");
+        {
+            // The table as the first release created it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO transfers (batch, direction, folder, remote_path, local_path, size, conflict, state, created_at_ms)
+                 VALUES ('b', 'upload', 'w', 'a.bin', '/src/a.bin', 7, 'fail', 'paused', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            // Opening twice proves the migration is idempotent.
+            let journal = Journal::open(&path).unwrap();
+            let jobs = journal.jobs().unwrap();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].state, JobState::Paused);
+            assert_eq!(jobs[0].spec.size, 7);
+            if journal.resume_state(jobs[0].id).unwrap().is_none() {
+                journal
+                    .set_resume_state(jobs[0].id, Some(r#"{"offset":3}"#))
+                    .unwrap();
+            } else {
+                assert_eq!(
+                    journal.resume_state(jobs[0].id).unwrap().as_deref(),
+                    Some(r#"{"offset":3}"#)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn done_and_cancelled_jobs_forget_their_resume_state_and_others_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("transfers.sqlite3")).unwrap();
+        let ids = insert(&journal, 4, JobState::Running, 1);
+        for &id in &ids {
+            journal.set_resume_state(id, Some("state")).unwrap();
+        }
+        journal.set_done(ids[0], "/dst/f0", 1).unwrap();
+        journal
+            .set_state(ids[1], JobState::Cancelled, None)
+            .unwrap();
+        journal.set_state(ids[2], JobState::Paused, None).unwrap();
+        journal
+            .set_state(ids[3], JobState::Failed, Some("cut"))
+            .unwrap();
+        let states: Vec<Option<String>> = ids
+            .iter()
+            .map(|&id| journal.resume_state(id).unwrap())
+            .collect();
+        assert_eq!(
+            states,
+            [None, None, Some("state".into()), Some("state".into())],
+            "done and cancelled forget; paused and failed (retry resumes) keep"
+        );
+        assert_eq!(journal.resume_state(9_999).unwrap(), None);
     }
 
     #[test]

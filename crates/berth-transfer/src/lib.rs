@@ -6,10 +6,12 @@
 //! move and how a half-done job continues — a partial temporary file on disk, a tus offset on a
 //! storage proxy — so resuming never trusts the journal's byte count, only the destination.
 
+pub mod checkpoint;
 pub mod journal;
 pub mod progress;
 pub mod queue;
 
+pub use checkpoint::Checkpoint;
 pub use journal::{JobId, Journal};
 pub use queue::{
     ConflictPolicy, Direction, Job, JobState, Queue, QueueEvent, StopSignal, TransferError,

@@ -12,6 +12,7 @@ use berth_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, watch};
 
+use crate::checkpoint::Checkpoint;
 use crate::journal::{JobId, Journal};
 use crate::progress::Meter;
 
@@ -152,6 +153,21 @@ pub trait Transport: Send + Sync + 'static {
         stop: StopSignal,
         progress: ProgressFn,
     ) -> Result<Outcome, TransferError>;
+
+    /// [`Transport::run`] for transports whose resumable state is not at the destination (a
+    /// tus upload's token and offset): `checkpoint` holds what an earlier attempt saved, in the
+    /// journal, across restarts; the queue forgets it once the job is done or cancelled. The
+    /// queue always calls this; the default ignores the checkpoint and calls `run`.
+    async fn run_with_checkpoint(
+        &self,
+        job: &Job,
+        stop: StopSignal,
+        progress: ProgressFn,
+        checkpoint: Checkpoint,
+    ) -> Result<Outcome, TransferError> {
+        let _ = checkpoint;
+        self.run(job, stop, progress).await
+    }
 
     /// Removes what a cancelled job left behind (its partial file). Never touches a final file.
     async fn discard(&self, job: &Job);
@@ -560,7 +576,12 @@ impl Queue {
     async fn run_job(&self, job: Job, stop: StopSignal) {
         let id = job.id;
         let progress = self.progress_reporter(&job);
-        let outcome = self.inner.transport.run(&job, stop, progress).await;
+        let checkpoint = self.checkpoint(id);
+        let outcome = self
+            .inner
+            .transport
+            .run_with_checkpoint(&job, stop, progress, checkpoint)
+            .await;
         let reason = self.lock().running.remove(&id).and_then(|r| r.reason);
         let recorded = match outcome {
             Ok(Outcome::Done { final_path, size }) => self
@@ -597,6 +618,24 @@ impl Queue {
         }
         self.announce_batch_if_finished(&job.spec.batch);
         self.inner.wake.notify_one();
+    }
+
+    /// Job `id`'s checkpoint, saved to the journal. A journal that cannot be read gives an
+    /// empty one: the transport then starts the job over instead of failing it.
+    fn checkpoint(&self, id: JobId) -> Checkpoint {
+        let saved = self
+            .inner
+            .journal
+            .resume_state(id)
+            .inspect_err(
+                |error| tracing::warn!(%error, id, "cannot read a transfer's resume state"),
+            )
+            .unwrap_or_default();
+        let queue = self.clone();
+        Checkpoint::persisted(
+            saved,
+            Arc::new(move |state| queue.inner.journal.set_resume_state(id, state)),
+        )
     }
 
     /// Progress callback for one job: smooths speed, throttles events and journal writes.
@@ -820,6 +859,106 @@ mod tests {
         assert_eq!(upload.code, ErrorCode::InvalidInput, "{upload}");
         let unknown = queue.downloaded_path(9_999).unwrap_err();
         assert_eq!(unknown.code, ErrorCode::NotFound, "{unknown}");
+    }
+
+    /// A transport that saves how far it got in its checkpoint and stops, the way a tus upload
+    /// keeps its token and offset; the next attempt reports what it was handed.
+    #[derive(Default)]
+    struct Resumer {
+        handed: Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait]
+    impl Transport for Resumer {
+        async fn run(
+            &self,
+            _job: &Job,
+            _stop: StopSignal,
+            _progress: ProgressFn,
+        ) -> Result<Outcome, TransferError> {
+            unreachable!("the queue runs jobs through run_with_checkpoint")
+        }
+
+        async fn run_with_checkpoint(
+            &self,
+            job: &Job,
+            stop: StopSignal,
+            _progress: ProgressFn,
+            checkpoint: Checkpoint,
+        ) -> Result<Outcome, TransferError> {
+            let saved = checkpoint.load();
+            self.handed.lock().unwrap().push(saved.clone());
+            if saved.is_some() {
+                return Ok(Outcome::Done {
+                    final_path: job.spec.remote_path.clone(),
+                    size: job.spec.size,
+                });
+            }
+            checkpoint.save(r#"{"token":"t","offset":5}"#)?;
+            while !stop.is_set() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(TransferError::Stopped)
+        }
+
+        async fn discard(&self, _job: &Job) {}
+    }
+
+    /// One "process": a runtime with a queue on the journal at `path`, dropped at the end so
+    /// the next one can open the journal (it is locked while open).
+    fn with_queue<T>(
+        path: &std::path::Path,
+        transport: Arc<Resumer>,
+        body: impl AsyncFnOnce(Queue) -> T,
+    ) -> T {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let queue = Queue::open(Journal::open(path).unwrap(), transport, 2).unwrap();
+            queue.start();
+            body(queue).await
+        })
+    }
+
+    #[test]
+    fn a_checkpoint_saved_during_a_run_is_handed_back_after_a_restart_and_dropped_when_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transfers.sqlite3");
+        let transport = Arc::new(Resumer::default());
+        let id = with_queue(&path, transport.clone(), async |queue| {
+            let id = queue
+                .enqueue(vec![spec(Direction::Upload, "big.bin")])
+                .unwrap()[0];
+            wait_for("the checkpoint", || {
+                !transport.handed.lock().unwrap().is_empty()
+            })
+            .await;
+            queue.pause(id).unwrap();
+            wait_for("paused", || count(&queue, JobState::Paused) == 1).await;
+            id
+        });
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(
+            journal.resume_state(id).unwrap().as_deref(),
+            Some(r#"{"token":"t","offset":5}"#),
+            "the state is in the journal, not only in memory"
+        );
+        drop(journal);
+
+        with_queue(&path, transport.clone(), async |queue| {
+            queue.resume(id).unwrap();
+            queue.wait_idle().await;
+            assert_eq!(queue.job(id).unwrap().state, JobState::Done);
+        });
+        assert_eq!(
+            *transport.handed.lock().unwrap(),
+            [None, Some(r#"{"token":"t","offset":5}"#.to_string())]
+        );
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.resume_state(id).unwrap(), None, "done forgets it");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
