@@ -13,6 +13,7 @@ pub mod pty;
 pub mod secrets;
 pub mod sessions;
 pub mod signing;
+pub mod transfer;
 pub mod user_config;
 pub mod version;
 
@@ -20,3 +21,4 @@ pub use connection::{Connection, Credentials, ServerInfo};
 pub use engine::BackendAiEngine;
 pub use profile::{Login, Profile, Profiles};
 pub use secrets::SecretStore;
+pub use transfer::{StorageProxyOverrides, StorageProxyTransport};

@@ -9,6 +9,7 @@ mod connect;
 mod folders;
 mod pty;
 mod sessions;
+mod transfers;
 mod user_config;
 
 use berth_backendai::{BackendAiEngine, Connection, Credentials};
