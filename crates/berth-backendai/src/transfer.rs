@@ -7,9 +7,10 @@
 //! append whatever arrives, so a chunk is never resent blindly), with the token, URL and
 //! offset kept in the job's [`Checkpoint`] so an upload continues after an app restart while
 //! its token lives (24 h). Downloads go into a hidden partial file beside the destination,
-//! continue with `Range` + `If-Range`, and take the final name only once complete. A cut
-//! connection is retried, a bounded number of times with backoff, from what the server (or
-//! the partial file) holds.
+//! continue with `Range` + `If-Range`, and take the final name only once complete; large
+//! files come as segments over several connections at once (`segments`). A cut connection
+//! is retried, a bounded number of times with backoff, from what the server (or the partial
+//! file) holds.
 //!
 //! See `reference/backendai-api.md` §2.6–2.7 and its "Verified against a real 26.8.1" section.
 
@@ -17,6 +18,7 @@ mod chunk;
 mod download;
 mod overrides;
 mod plan;
+mod segments;
 mod upload;
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +35,6 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-pub use chunk::ChunkSizer;
 pub use overrides::StorageProxyOverrides;
 
 use crate::engine::BackendAiEngine;

@@ -28,7 +28,7 @@ pub struct ChunkSizer {
 }
 
 impl ChunkSizer {
-    /// Starts at [`INITIAL`], or lower when `ceiling` (a site limit learnt earlier) says so.
+    /// Starts at `INITIAL`, or lower when `ceiling` (a site limit learnt earlier) says so.
     pub fn new(ceiling: u64) -> Self {
         Self {
             size: INITIAL.min(ceiling),
@@ -45,7 +45,7 @@ impl ChunkSizer {
     }
 
     /// A full chunk of `bytes` went through in `took`: move towards the size that takes
-    /// [`TARGET`], at most doubling or halving at once so one odd chunk does not swing it.
+    /// `TARGET`, at most doubling or halving at once so one odd chunk does not swing it.
     pub fn record(&mut self, bytes: u64, took: Duration) {
         if bytes < self.size {
             // The file's short last chunk says little about the link.

@@ -17,26 +17,30 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use url::Url;
 
+use super::segments::{self, SEGMENTED_FROM, Segments};
 use super::{
     ATTEMPTS, STALL, StorageProxyTransport, back_off, cut, exists_error, host_error, numbered,
     partial_on_host, refused, stopped, token_refused,
 };
 
-/// What the journal keeps of a download: which version of the file the partial file holds.
+/// What the journal keeps of a download: which version of the file the partial file holds
+/// (and for a download in segments, which parts of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct DownloadState {
+pub(super) struct DownloadState {
     /// The file's full size on the server.
-    size: Option<u64>,
-    last_modified: Option<String>,
-    etag: Option<String>,
+    pub(super) size: Option<u64>,
+    pub(super) last_modified: Option<String>,
+    pub(super) etag: Option<String>,
+    #[serde(default)]
+    pub(super) segments: Option<Segments>,
 }
 
 /// Bytes gathered from the connection before one write to disk.
-const WRITE_BUFFER: usize = 2 << 20;
+pub(super) const WRITE_BUFFER: usize = 2 << 20;
 /// How often a download checks for a stop request and a stalled connection.
-const CHECK_EVERY: Duration = Duration::from_millis(100);
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-enum Attempt {
+pub(super) enum Attempt {
     /// The partial file holds the whole file.
     Complete,
     /// Try again: the connection broke, or the partial file had to start over.
@@ -72,22 +76,36 @@ pub(super) async fn run(
     let mut saved = checkpoint
         .load()
         .and_then(|text| serde_json::from_str::<DownloadState>(&text).ok());
+    // Chosen by the size the listing gave, so every attempt of the job agrees.
+    let segmented = job.spec.size >= SEGMENTED_FROM;
     let (mut failures, mut regranted) = (0u32, false);
     loop {
         if stop.is_set() {
             return Err(TransferError::Stopped);
         }
-        let before = file_len(&partial);
-        let attempt = attempt(
-            transport,
-            &url,
-            &partial,
-            (&mut saved, checkpoint),
-            stop,
-            progress,
-        )
-        .await?;
-        if file_len(&partial) > before {
+        let before = held(&partial, &saved);
+        let attempt = if segmented {
+            segments::pass(
+                transport,
+                &url,
+                &partial,
+                (&mut saved, checkpoint),
+                stop,
+                progress,
+            )
+            .await?
+        } else {
+            attempt(
+                transport,
+                &url,
+                &partial,
+                (&mut saved, checkpoint),
+                stop,
+                progress,
+            )
+            .await?
+        };
+        if held(&partial, &saved) > before {
             // A cut after progress is a fresh start for the retry count.
             failures = 0;
         }
@@ -230,15 +248,9 @@ async fn attempt(
                 size,
                 last_modified: header(LAST_MODIFIED),
                 etag: header(ETAG),
+                segments: None,
             };
-            // Which version the partial file is about to hold, for a resume after a restart.
-            // Without it the next attempt starts over, so a failed save is only a warning.
-            if let Err(error) = serde_json::to_string(&state)
-                .map_err(|e| Error::internal(e.to_string()))
-                .and_then(|text| checkpoint.save(&text))
-            {
-                tracing::warn!(%error, "cannot record which version a download holds");
-            }
+            save(checkpoint, &state);
             *saved = Some(state);
             (0, size)
         }
@@ -384,14 +396,31 @@ async fn stream_into(
     outcome
 }
 
-/// The partial file, opened for writing at `start` with anything after it dropped (everything
-/// when starting over). Never through a link planted at the partial name.
-fn open_partial(path: &Path, start: u64) -> io::Result<std::fs::File> {
+/// Records which version (and which parts) the partial file holds, for a resume after a
+/// restart. Without it the next attempt starts over, so a failed save is only a warning.
+pub(super) fn save(checkpoint: &Checkpoint, state: &DownloadState) {
+    if let Err(error) = serde_json::to_string(state)
+        .map_err(|e| Error::internal(e.to_string()))
+        .and_then(|text| checkpoint.save(&text))
+    {
+        tracing::warn!(%error, "cannot record which version a download holds");
+    }
+}
+
+/// How a partial file is opened: for writing, created if missing, never truncated here, and
+/// never through a link planted at the partial name.
+pub(super) fn open_flags() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let mut file = options.open(path)?;
+    options
+}
+
+/// The partial file, opened for writing at `start` with anything after it dropped (everything
+/// when starting over).
+fn open_partial(path: &Path, start: u64) -> io::Result<std::fs::File> {
+    let mut file = open_flags().open(path)?;
     file.set_len(start)?;
     file.seek(SeekFrom::Start(start))?;
     Ok(file)
@@ -405,6 +434,19 @@ fn truncate(partial: &Path) -> Result<(), TransferError> {
     }
 }
 
+/// How much of the file the partial file holds: its length, or for a download in segments
+/// the bytes of its segments written.
+fn held(partial: &Path, saved: &Option<DownloadState>) -> u64 {
+    match saved {
+        Some(DownloadState {
+            segments: Some(segments),
+            size: Some(size),
+            ..
+        }) => segments.held(*size),
+        _ => file_len(partial),
+    }
+}
+
 fn file_len(path: &Path) -> u64 {
     std::fs::symlink_metadata(path)
         .map(|m| m.len())
@@ -412,7 +454,7 @@ fn file_len(path: &Path) -> u64 {
 }
 
 /// `bytes START-END/TOTAL` → (START, TOTAL); TOTAL may be `*` (unknown).
-fn content_range(value: &str) -> Option<(u64, Option<u64>)> {
+pub(super) fn content_range(value: &str) -> Option<(u64, Option<u64>)> {
     let rest = value.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (start, _) = range.split_once('-')?;
@@ -423,7 +465,7 @@ fn content_range(value: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total))
 }
 
-fn stalled(url: &Url) -> Error {
+pub(super) fn stalled(url: &Url) -> Error {
     let mut origin = url.clone();
     origin.set_query(None);
     Error::new(

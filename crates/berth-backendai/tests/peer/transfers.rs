@@ -372,17 +372,20 @@ async fn a_download_cut_midway_resumes_with_a_range_request() {
     remove_folder(&engine, &name).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_paused_download_of_a_file_replaced_on_the_server_meanwhile_starts_over() {
+/// Downloads a file of `size` through a proxy that holds the connection after `hold` bytes,
+/// pauses the job there, replaces the file on the server (same name and size, other bytes)
+/// when `replace` says so, resumes the job and checks it ends with the server's version.
+/// Returns the bytes that came down after the resume.
+async fn pause_and_resume_a_download(size: u64, hold: u64, replace: bool) -> u64 {
     let engine = Arc::new(engine().await);
-    let name = folder(&engine, "xfer-changed").await;
+    let name = folder(&engine, "xfer-paused").await;
     let work = tempfile::tempdir().unwrap();
     let (old, new) = (work.path().join("old"), work.path().join("new"));
     std::fs::create_dir_all(&old).unwrap();
     std::fs::create_dir_all(&new).unwrap();
     let (old, new) = (old.join("data.bin"), new.join("data.bin"));
-    write_random(&old, 50 * MIB, 12);
-    write_random(&new, 50 * MIB, 13);
+    write_random(&old, size, 12);
+    write_random(&new, size, 13);
     assert_done(
         &upload(
             &engine,
@@ -394,7 +397,7 @@ async fn a_paused_download_of_a_file_replaced_on_the_server_meanwhile_starts_ove
         .await,
     );
 
-    let proxy = CuttingProxy::start(Rule::HoldDownAfter(20 * MIB));
+    let proxy = CuttingProxy::start(Rule::HoldDownAfter(hold));
     let journal_dir = tempfile::tempdir().unwrap();
     let queue = Queue::open(
         Journal::open(&journal_dir.path().join("transfers.sqlite3")).unwrap(),
@@ -423,30 +426,58 @@ async fn a_paused_download_of_a_file_replaced_on_the_server_meanwhile_starts_ove
     .await;
     proxy.release();
 
-    // Same name, same size, other bytes: only the server's validators tell them apart.
-    let specs = engine
-        .plan_upload(
-            &name,
-            std::slice::from_ref(&new),
-            &root(),
-            ConflictPolicy::Replace,
-            "replace",
-        )
-        .await
-        .unwrap();
-    assert_done(&run(work.path(), direct(&engine), specs).await);
+    if replace {
+        // Same name, same size, other bytes: only the server's validators tell them apart.
+        let specs = engine
+            .plan_upload(
+                &name,
+                std::slice::from_ref(&new),
+                &root(),
+                ConflictPolicy::Replace,
+                "replace",
+            )
+            .await
+            .unwrap();
+        assert_done(&run(work.path(), direct(&engine), specs).await);
+    }
 
+    let before = proxy.down();
     queue.resume(id).unwrap();
     queue.wait_idle().await;
     runner.abort();
     let job = queue.job(id).unwrap();
     assert_eq!(job.state, JobState::Done, "{:?}", job.error);
+    let expected = if replace { &new } else { &old };
     assert_eq!(
         sha256(&back.join("data.bin")),
-        sha256(&new),
-        "the download holds the new version whole, not the old one's first part"
+        sha256(expected),
+        "the download holds the server's current version whole"
     );
     remove_folder(&engine, &name).await;
+    proxy.down() - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_download_of_a_file_replaced_on_the_server_meanwhile_starts_over() {
+    // One GET (below the size for segments), then in segments.
+    for size in [50 * MIB, 100 * MIB] {
+        let after = pause_and_resume_a_download(size, 20 * MIB, true).await;
+        assert!(
+            after >= size,
+            "{size}: only {after} bytes came down after the resume: parts of the old version were kept"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_download_in_segments_continues_where_its_segments_ended() {
+    let size = 100 * MIB;
+    let after = pause_and_resume_a_download(size, 40 * MIB, false).await;
+    assert!(
+        after < size - 20 * MIB,
+        "{} MiB came down after the resume: the segments written before the pause must stay",
+        after / MIB
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
