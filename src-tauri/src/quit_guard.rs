@@ -39,10 +39,12 @@ struct Running {
 
 impl Running {
     async fn now(engine: &ActiveEngine) -> Self {
-        let transfers = engine
-            .transfers()
+        // Every engine's transfers: a cluster's keep running while another engine is shown.
+        let transfers: usize = engine
+            .all_queues()
+            .iter()
             .map(|queue| queue.unfinished_count())
-            .unwrap_or(0);
+            .sum();
         let sessions = match engine.get() {
             Ok(engine) => engine
                 .list_sessions()

@@ -1,8 +1,10 @@
 //! App-wide state: the engine the window talks to, its transfer queue and the app's settings.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use berth_backendai::transfer::StorageProxyTransport;
 use berth_backendai::{BackendAiEngine, Profiles};
 use berth_core::{Engine, Error, ErrorCode};
 use berth_local::transport::LocalTransport;
@@ -21,6 +23,12 @@ pub struct ActiveEngine {
     cluster: Mutex<Option<Arc<BackendAiEngine>>>,
     profiles: Option<Profiles>,
     transfers: Result<Queue, Error>,
+    /// Each cluster profile's own queue and journal, opened when the window first switches to
+    /// the profile and kept running when it switches away: a transfer never stops because the
+    /// user looked at another engine.
+    cluster_transfers: Mutex<HashMap<String, Queue>>,
+    /// Where the journals live; `None` when the data directory is unusable.
+    data_dir: Option<PathBuf>,
     /// Where the settings are saved; `None` when there is no config directory to save in.
     settings_path: Option<PathBuf>,
     settings: Mutex<Settings>,
@@ -36,6 +44,7 @@ impl ActiveEngine {
             .map(Settings::load)
             .unwrap_or_default();
         let profiles = dirs.as_ref().ok().map(|d| Profiles::open(&d.config));
+        let data_dir = dirs.as_ref().ok().map(|d| d.data.clone());
         let local = dirs.and_then(LocalEngine::open).map(Arc::new);
         let transfers = local.clone().and_then(|engine| {
             let journal = Journal::open(&engine.dirs().data.join("transfers.sqlite3"))?;
@@ -56,6 +65,8 @@ impl ActiveEngine {
             cluster: Mutex::new(None),
             profiles,
             transfers,
+            cluster_transfers: Mutex::new(HashMap::new()),
+            data_dir,
             settings_path,
             settings: Mutex::new(settings),
         }
@@ -75,7 +86,9 @@ impl ActiveEngine {
         })?;
         changed.save(path)?;
         *settings = changed;
-        self.transfers()?.set_limit(limit as usize);
+        for queue in self.all_queues() {
+            queue.set_limit(limit as usize);
+        }
         Ok(changed)
     }
 
@@ -135,7 +148,59 @@ impl ActiveEngine {
         self.local.clone()
     }
 
+    /// The transfer queue of the engine the window works with.
     pub fn transfers(&self) -> Result<Queue, Error> {
+        if let Some(cluster) = self.cluster() {
+            return self
+                .cluster_transfers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(cluster.profile())
+                .cloned()
+                .ok_or_else(|| Error::internal("The cluster's transfer queue is not open."));
+        }
         self.transfers.clone()
+    }
+
+    /// Every open queue, this computer's and each cluster profile's.
+    pub fn all_queues(&self) -> Vec<Queue> {
+        let clusters = self
+            .cluster_transfers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.transfers
+            .iter()
+            .cloned()
+            .chain(clusters.values().cloned())
+            .collect()
+    }
+
+    /// Opens `engine`'s profile's queue (its own journal, `transfers-<profile>.sqlite3`) unless
+    /// it is open already; `Some` when it was opened now and must be started.
+    pub fn open_cluster_transfers(
+        &self,
+        engine: &Arc<BackendAiEngine>,
+    ) -> Result<Option<Queue>, Error> {
+        let mut queues = self
+            .cluster_transfers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if queues.contains_key(engine.profile()) {
+            return Ok(None);
+        }
+        let data = self.data_dir.as_ref().ok_or_else(|| {
+            Error::engine_unavailable("There is no data directory to keep the transfer journal in.")
+        })?;
+        let journal = Journal::open(&data.join(format!("transfers-{}.sqlite3", engine.profile())))?;
+        // Sites behind NAT rewrite the storage proxy's address, as Backend.AI's own client does.
+        let overrides = berth_backendai::transfer::StorageProxyOverrides::from_env()?;
+        let transport = StorageProxyTransport::new(engine.clone()).with_overrides(overrides);
+        let queue = Queue::open(
+            journal,
+            Arc::new(transport),
+            self.settings().transfer_concurrency as usize,
+        )?;
+        queues.insert(engine.profile().to_string(), queue.clone());
+        Ok(Some(queue))
     }
 }

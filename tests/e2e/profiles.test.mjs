@@ -5,8 +5,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, clear, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+
+const invoke = (app, command, args) =>
+  run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
+const explorerNames = (app) =>
+  run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name).join();");
 
 const folderRows = (app) =>
   run(app, "return [...document.querySelectorAll('tr[data-folder]')].map((r) => r.dataset.folder);");
@@ -89,6 +96,31 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await waitForText(app, `tr[data-folder='${folder}']`, "local:volume1");
     await screenshot(app, "storage-on-cluster");
     assert.match(berthLikeTheApp(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
+
+    // The seed's storage half on the cluster: upload a file into the folder (the command a drop
+    // from the file manager calls), see it in the explorer, download it, read it back.
+    const scratch = mkdtempSync(join(tmpdir(), "berth-e2e-cluster-"));
+    writeFileSync(join(scratch, "test_file"), "file inside user2-vfolder\n");
+    await click(app, `tr[data-folder='${folder}'] .folder-link`);
+    await waitForText(app, "[data-testid=explorer-count]", "0 items");
+    const queued = await invoke(app, "upload_paths", { folder, to: "", paths: [join(scratch, "test_file")], conflict: null });
+    assert.deepEqual(queued, { queued: 1, conflicts: [] });
+    await waitForText(app, "[data-testid=transfer-summary]", "All done", 30_000);
+    await until("the upload in the explorer", async () => (await explorerNames(app)) === "test_file");
+    await screenshot(app, "explorer-on-cluster");
+    const again = await invoke(app, "upload_paths", { folder, to: "", paths: [join(scratch, "test_file")], conflict: null });
+    assert.deepEqual(again, { queued: 0, conflicts: ["test_file"] }, "an existing file is asked about first");
+    const out = join(scratch, "downloaded");
+    const down = await invoke(app, "download_paths", { folder, paths: ["test_file"], to: out, conflict: null });
+    assert.equal(down.queued, 1);
+    await until("the download", () => {
+      try {
+        return readFileSync(join(out, "test_file"), "utf8") === "file inside user2-vfolder\n";
+      } catch {
+        return false;
+      }
+    }, 30_000);
+    await click(app, "button[data-page=storage]");
     assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
 
     // A session on the cluster from the same launcher: the folder read-only at /data/in.

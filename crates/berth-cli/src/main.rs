@@ -141,8 +141,8 @@ fn main() -> ExitCode {
     };
     if let Some(name) = chosen {
         let outcome = runtime.block_on(async {
-            let engine = profiles.connect(&name).await?;
-            on_cluster(&engine, &name, command, dirs, &out).await
+            let engine = std::sync::Arc::new(profiles.connect(&name).await?);
+            on_cluster(&engine, command, dirs, &out).await
         });
         return match outcome {
             Ok(code) => code,
@@ -162,14 +162,22 @@ fn main() -> ExitCode {
                 sources,
                 to,
                 conflict,
-            } => transfer::upload(engine.clone(), folder, sources, to, conflict, &out).await,
+            } => {
+                let mover = transfer::Mover::Local(engine.clone());
+                transfer::upload(mover, folder, sources, to, conflict, &out).await
+            }
             Command::Download {
                 folder,
                 paths,
                 to,
                 conflict,
-            } => transfer::download(engine.clone(), folder, paths, to, conflict, &out).await,
-            Command::Transfers(command) => transfer::transfers(engine.clone(), command, &out).await,
+            } => {
+                let mover = transfer::Mover::Local(engine.clone());
+                transfer::download(mover, folder, paths, to, conflict, &out).await
+            }
+            Command::Transfers(command) => {
+                transfer::transfers(transfer::Mover::Local(engine.clone()), command, &out).await
+            }
             Command::Env(command) => {
                 session::env(session::Target::Local(&engine), command, &out).await
             }
@@ -188,41 +196,52 @@ fn main() -> ExitCode {
     }
 }
 
-/// A command for a Backend.AI profile. Commands the Backend.AI engine cannot serve yet say so
-/// rather than quietly running on the local engine.
+/// A command for a Backend.AI profile: the same commands on the cluster's engine; what only
+/// this computer does (`session exec`, importing environments) says so.
 async fn on_cluster(
-    engine: &berth_backendai::BackendAiEngine,
-    profile: &str,
+    engine: &std::sync::Arc<berth_backendai::BackendAiEngine>,
     command: Command,
     dirs: DataDirs,
     out: &Output,
 ) -> berth_core::Result<ExitCode> {
     let done = |result: berth_core::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    let what = match command {
+    let cluster: &berth_backendai::BackendAiEngine = engine;
+    let mover = || transfer::Mover::Cluster {
+        engine: engine.clone(),
+        data_dir: dirs.data.clone(),
+    };
+    match command {
         Command::Dotfiles(command) => {
             // Only `sync` needs this computer's engine; opening it costs a catalog read.
             let local = match &command {
-                dotfiles::DotfilesCommand::Sync { .. } => Some(LocalEngine::open(dirs)?),
+                dotfiles::DotfilesCommand::Sync { .. } => Some(LocalEngine::open(dirs.clone())?),
                 _ => None,
             };
             let local = local.as_ref().map(|l| l as &dyn berth_core::Engine);
-            return done(dotfiles::dotfiles(engine, local, command, out).await);
+            done(dotfiles::dotfiles(cluster, local, command, out).await)
         }
-        Command::Bootstrap(command) => {
-            return done(dotfiles::bootstrap(engine, command, out).await);
-        }
-        Command::Folder(command) => return done(folder::run(engine, None, command, out).await),
-        Command::Files(command) => return done(files::run(engine, command, out).await),
+        Command::Bootstrap(command) => done(dotfiles::bootstrap(cluster, command, out).await),
+        Command::Folder(command) => done(folder::run(cluster, None, command, out).await),
+        Command::Files(command) => done(files::run(cluster, command, out).await),
         Command::Env(command) => {
-            return done(session::env(session::Target::Cluster(engine), command, out).await);
+            done(session::env(session::Target::Cluster(cluster), command, out).await)
         }
         Command::Session(command) => {
-            return session::run(session::Target::Cluster(engine), command, out).await;
+            session::run(session::Target::Cluster(cluster), command, out).await
         }
-        Command::Upload { .. } | Command::Download { .. } | Command::Transfers(_) => "Transfers",
-        Command::Doctor | Command::Profile(_) => return Ok(ExitCode::SUCCESS),
-    };
-    Err(berth_core::Error::invalid_input(format!(
-        "{what} are not available for Backend.AI profiles (\"{profile}\") in this version of Berth yet; use --profile local for this computer."
-    )))
+        Command::Upload {
+            folder,
+            sources,
+            to,
+            conflict,
+        } => done(transfer::upload(mover(), folder, sources, to, conflict, out).await),
+        Command::Download {
+            folder,
+            paths,
+            to,
+            conflict,
+        } => done(transfer::download(mover(), folder, paths, to, conflict, out).await),
+        Command::Transfers(command) => done(transfer::transfers(mover(), command, out).await),
+        Command::Doctor | Command::Profile(_) => Ok(ExitCode::SUCCESS),
+    }
 }

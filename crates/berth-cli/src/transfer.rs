@@ -6,10 +6,14 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_backendai::BackendAiEngine;
+use berth_backendai::transfer::{StorageProxyOverrides, StorageProxyTransport};
 use berth_core::{Error, ErrorCode, FolderPath};
 use berth_local::LocalEngine;
 use berth_local::transport::LocalTransport;
-use berth_transfer::{ConflictPolicy, Job, JobState, Journal, Queue, QueueEvent};
+use berth_transfer::{
+    ConflictPolicy, Job, JobState, Journal, Queue, QueueEvent, TransferSpec, Transport,
+};
 use clap::Subcommand;
 
 use crate::output::{Output, human_bytes};
@@ -40,19 +44,90 @@ pub fn parse_conflict(text: &str) -> Result<ConflictPolicy, String> {
     }
 }
 
-fn open_queue(engine: &Arc<LocalEngine>) -> berth_core::Result<Queue> {
-    let journal = Journal::open(&engine.dirs().data.join("transfers.sqlite3"))?;
-    let queue = Queue::open(
-        journal,
-        Arc::new(LocalTransport::new(engine.clone())),
-        CONCURRENCY,
-    )?;
-    queue.start();
-    Ok(queue)
+/// Which engine moves the bytes: this computer's, or a cluster profile's (its storage proxy),
+/// each with its own journal — the same ones the app uses.
+pub enum Mover {
+    Local(Arc<LocalEngine>),
+    Cluster {
+        engine: Arc<BackendAiEngine>,
+        data_dir: PathBuf,
+    },
+}
+
+impl Mover {
+    fn open_queue(&self) -> berth_core::Result<Queue> {
+        let (journal, transport): (PathBuf, Arc<dyn Transport>) = match self {
+            Self::Local(engine) => (
+                engine.dirs().data.join("transfers.sqlite3"),
+                Arc::new(LocalTransport::new(engine.clone())),
+            ),
+            Self::Cluster { engine, data_dir } => (
+                {
+                    // A profile used before any local command has no data directory yet.
+                    std::fs::create_dir_all(data_dir).map_err(|e| {
+                        Error::engine_unavailable(format!(
+                            "Cannot create {}: {e}",
+                            data_dir.display()
+                        ))
+                    })?;
+                    data_dir.join(format!("transfers-{}.sqlite3", engine.profile()))
+                },
+                Arc::new(
+                    StorageProxyTransport::new(engine.clone())
+                        .with_overrides(StorageProxyOverrides::from_env()?),
+                ),
+            ),
+        };
+        let queue = Queue::open(Journal::open(&journal)?, transport, CONCURRENCY)?;
+        queue.start();
+        Ok(queue)
+    }
+
+    async fn plan_upload(
+        &self,
+        folder: &str,
+        sources: &[PathBuf],
+        to: &FolderPath,
+        policy: ConflictPolicy,
+        batch: &str,
+    ) -> berth_core::Result<Vec<TransferSpec>> {
+        match self {
+            Self::Local(engine) => engine.plan_upload(folder, sources, to, policy, batch),
+            Self::Cluster { engine, .. } => {
+                engine.plan_upload(folder, sources, to, policy, batch).await
+            }
+        }
+    }
+
+    async fn plan_download(
+        &self,
+        folder: &str,
+        paths: &[FolderPath],
+        to: &std::path::Path,
+        policy: ConflictPolicy,
+        batch: &str,
+    ) -> berth_core::Result<Vec<TransferSpec>> {
+        match self {
+            Self::Local(engine) => engine.plan_download(folder, paths, to, policy, batch),
+            Self::Cluster { engine, .. } => {
+                engine.plan_download(folder, paths, to, policy, batch).await
+            }
+        }
+    }
+
+    async fn existing_destinations(
+        &self,
+        specs: &[TransferSpec],
+    ) -> berth_core::Result<Vec<String>> {
+        match self {
+            Self::Local(engine) => engine.existing_destinations(specs),
+            Self::Cluster { engine, .. } => engine.existing_destinations(specs).await,
+        }
+    }
 }
 
 pub async fn upload(
-    engine: Arc<LocalEngine>,
+    mover: Mover,
     folder: String,
     sources: Vec<PathBuf>,
     to: Option<String>,
@@ -61,19 +136,21 @@ pub async fn upload(
 ) -> berth_core::Result<()> {
     let to = FolderPath::parse(to.as_deref().unwrap_or(""))?;
     let batch = format!("upload-{}", std::process::id());
-    let specs = engine.plan_upload(
-        &folder,
-        &sources,
-        &to,
-        conflict.unwrap_or(ConflictPolicy::Fail),
-        &batch,
-    )?;
-    refuse_unasked_conflicts(&engine, &specs, conflict)?;
-    run_batch(&engine, specs, out).await
+    let specs = mover
+        .plan_upload(
+            &folder,
+            &sources,
+            &to,
+            conflict.unwrap_or(ConflictPolicy::Fail),
+            &batch,
+        )
+        .await?;
+    refuse_unasked_conflicts(&mover, &specs, conflict).await?;
+    run_batch(&mover, specs, out).await
 }
 
 pub async fn download(
-    engine: Arc<LocalEngine>,
+    mover: Mover,
     folder: String,
     paths: Vec<String>,
     to: PathBuf,
@@ -82,25 +159,30 @@ pub async fn download(
 ) -> berth_core::Result<()> {
     let paths = FolderPath::parse_all(&paths)?;
     let batch = format!("download-{}", std::process::id());
-    let specs = engine.plan_download(
-        &folder,
-        &paths,
-        &to,
-        conflict.unwrap_or(ConflictPolicy::Fail),
-        &batch,
-    )?;
-    refuse_unasked_conflicts(&engine, &specs, conflict)?;
-    run_batch(&engine, specs, out).await
+    let specs = mover
+        .plan_download(
+            &folder,
+            &paths,
+            &to,
+            conflict.unwrap_or(ConflictPolicy::Fail),
+            &batch,
+        )
+        .await?;
+    refuse_unasked_conflicts(&mover, &specs, conflict).await?;
+    run_batch(&mover, specs, out).await
 }
 
 /// A shell cannot ask "replace, skip or keep both?" mid-way, so without `--conflict` the whole
 /// command is refused before a byte moves.
-fn refuse_unasked_conflicts(
-    engine: &LocalEngine,
-    specs: &[berth_transfer::TransferSpec],
+async fn refuse_unasked_conflicts(
+    mover: &Mover,
+    specs: &[TransferSpec],
     conflict: Option<ConflictPolicy>,
 ) -> berth_core::Result<()> {
-    let existing = engine.unanswered_conflicts(specs, conflict)?;
+    if conflict.is_some() {
+        return Ok(());
+    }
+    let existing = mover.existing_destinations(specs).await?;
     match existing.first() {
         None => Ok(()),
         Some(first) => Err(Error::new(
@@ -114,11 +196,11 @@ fn refuse_unasked_conflicts(
 }
 
 async fn run_batch(
-    engine: &Arc<LocalEngine>,
-    specs: Vec<berth_transfer::TransferSpec>,
+    mover: &Mover,
+    specs: Vec<TransferSpec>,
     out: &Output,
 ) -> berth_core::Result<()> {
-    let queue = open_queue(engine)?;
+    let queue = mover.open_queue()?;
     let ids = queue.enqueue(specs)?;
     follow(&queue, out).await;
     report(
@@ -132,11 +214,11 @@ async fn run_batch(
 }
 
 pub async fn transfers(
-    engine: Arc<LocalEngine>,
+    mover: Mover,
     command: TransfersCommand,
     out: &Output,
 ) -> berth_core::Result<()> {
-    let queue = open_queue(&engine)?;
+    let queue = mover.open_queue()?;
     match command {
         TransfersCommand::List => {
             let jobs = queue.jobs();

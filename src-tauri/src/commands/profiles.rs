@@ -23,16 +23,28 @@ pub struct LoginExpired {
 fn connect_window(app: &AppHandle, state: &ActiveEngine, engine: BackendAiEngine) -> EngineInfo {
     let info = engine.info();
     let profile = engine.profile().to_string();
-    let app = app.clone();
+    let window = app.clone();
     engine.connection().on_login_expired(Arc::new(move || {
         let event = LoginExpired {
             profile: profile.clone(),
         };
-        if let Err(error) = event.emit(&app) {
+        if let Err(error) = event.emit(&window) {
             tracing::warn!(%error, "cannot tell the window its login expired");
         }
     }));
-    state.set_cluster(Some(Arc::new(engine)));
+    let engine = Arc::new(engine);
+    state.set_cluster(Some(engine.clone()));
+    match state.open_cluster_transfers(&engine) {
+        Ok(Some(queue)) => {
+            crate::batch_notice::show_when_batches_finish(app.clone(), queue.clone());
+            // Unfinished transfers of this profile from the last run continue now.
+            tauri::async_runtime::spawn(async move {
+                queue.start();
+            });
+        }
+        Ok(None) => {}
+        Err(error) => tracing::error!(%error, "the cluster's transfer queue cannot open"),
+    }
     info
 }
 

@@ -28,14 +28,18 @@ fn batch_id(kind: &str) -> String {
     format!("{kind}-{}", now.as_nanos())
 }
 
-fn queue_batch(
+async fn queue_batch(
     state: &ActiveEngine,
     specs: Vec<TransferSpec>,
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
-    let conflicts = state
-        .local("Uploads and downloads")?
-        .unanswered_conflicts(&specs, conflict)?;
+    let conflicts = match (conflict, state.cluster()) {
+        (Some(_), _) => Vec::new(),
+        (None, Some(cluster)) => cluster.existing_destinations(&specs).await?,
+        (None, None) => state
+            .local("Uploads and downloads")?
+            .unanswered_conflicts(&specs, None)?,
+    };
     if !conflicts.is_empty() {
         return Ok(TransferBatch {
             queued: 0,
@@ -62,14 +66,18 @@ pub async fn upload_paths(
 ) -> Result<TransferBatch, Error> {
     let sources: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     let to = FolderPath::parse(&to)?;
-    let specs = state.local("Uploads and downloads")?.plan_upload(
-        &folder,
-        &sources,
-        &to,
-        conflict.unwrap_or(ConflictPolicy::Fail),
-        &batch_id("upload"),
-    )?;
-    queue_batch(&state, specs, conflict)
+    let (policy, batch) = (conflict.unwrap_or(ConflictPolicy::Fail), batch_id("upload"));
+    let specs = match state.cluster() {
+        Some(cluster) => {
+            cluster
+                .plan_upload(&folder, &sources, &to, policy, &batch)
+                .await?
+        }
+        None => state
+            .local("Uploads and downloads")?
+            .plan_upload(&folder, &sources, &to, policy, &batch)?,
+    };
+    queue_batch(&state, specs, conflict).await
 }
 
 /// Downloads files and trees of `folder` into directory `to` on this computer.
@@ -84,14 +92,22 @@ pub async fn download_paths(
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
     let paths = FolderPath::parse_all(&paths)?;
-    let specs = state.local("Uploads and downloads")?.plan_download(
-        &folder,
-        &paths,
-        &PathBuf::from(to),
+    let to = PathBuf::from(to);
+    let (policy, batch) = (
         conflict.unwrap_or(ConflictPolicy::Fail),
-        &batch_id("download"),
-    )?;
-    queue_batch(&state, specs, conflict)
+        batch_id("download"),
+    );
+    let specs = match state.cluster() {
+        Some(cluster) => {
+            cluster
+                .plan_download(&folder, &paths, &to, policy, &batch)
+                .await?
+        }
+        None => state
+            .local("Uploads and downloads")?
+            .plan_download(&folder, &paths, &to, policy, &batch)?,
+    };
+    queue_batch(&state, specs, conflict).await
 }
 
 /// The native picker for files (or, with `directories`, folders) to upload; empty when the

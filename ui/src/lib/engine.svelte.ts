@@ -5,6 +5,7 @@ import { commands, type BerthError, type EngineInfo, type ProfilesView } from ".
 import { load, type Loaded } from "./api";
 import { emptyDraft } from "./launcher";
 import { launcher, sessionsView } from "./launcher.svelte";
+import { transfers } from "./transfers.svelte";
 
 export const engineState = $state<{
   info: Loaded<EngineInfo>;
@@ -52,6 +53,7 @@ export function engineSwitched(info: EngineInfo): void {
   launcher.open = false;
   launcher.draft = emptyDraft();
   sessionsView.drawer = null;
+  void transfers.restart();
   engineState.generation += 1;
 }
 

@@ -14,12 +14,32 @@ class TransferStore {
   /** Events that arrive before the first list; applied on top of it, in order. */
   private early: QueueEvent[] | null = [];
   private reloads = 0;
+  /** Which engine's queue the panel shows; events of an earlier one's channel are dropped. */
+  private watching = 0;
 
   async start() {
     if (this.started) return;
     this.started = true;
+    await this.watch();
+  }
+
+  /** The window switched engines: show the new engine's queue (the old one keeps running). */
+  async restart() {
+    if (!this.started) return;
+    this.jobs = [];
+    this.index = new Map();
+    this.early = [];
+    await this.watch();
+  }
+
+  private async watch() {
+    const generation = ++this.watching;
     const channel = new Channel<QueueEvent>();
-    channel.onmessage = (event) => (this.early ? this.early.push(event) : this.apply(event));
+    channel.onmessage = (event) => {
+      if (generation !== this.watching) return;
+      if (this.early) this.early.push(event);
+      else this.apply(event);
+    };
     await commands.watchTransfers(channel);
     await this.reload();
     const early = this.early ?? [];

@@ -549,3 +549,88 @@ fn sessions_on_a_cluster_from_the_cli() {
     ok(&["--profile", "api", "folder", "delete", &folder]);
     ok(&["--profile", "api", "folder", "purge", &folder]);
 }
+
+#[test]
+fn uploads_and_downloads_go_through_the_clusters_storage_proxy() {
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
+    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
+    let ok = |args: &[&str]| {
+        let output = cmd(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let added = feed(
+        cmd(&[
+            "profile",
+            "add",
+            "api",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]),
+        &format!("{SECRET_KEY}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let folder = unique("cli-xfer");
+    ok(&["--profile", "api", "folder", "create", &folder]);
+
+    let tree = home.path().join("results");
+    std::fs::create_dir_all(tree.join("run1")).unwrap();
+    std::fs::write(tree.join("summary.txt"), "loss 0.1\n").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tree.join("run1/weights.bin"), &big).unwrap();
+    ok(&[
+        "--profile",
+        "api",
+        "upload",
+        &folder,
+        tree.to_str().unwrap(),
+    ]);
+    assert!(
+        ok(&["--profile", "api", "files", "ls", &folder, "results/run1"]).contains("weights.bin")
+    );
+
+    // Again without --conflict: refused before a byte moves, naming the way out.
+    let again = cmd(&[
+        "--profile",
+        "api",
+        "upload",
+        &folder,
+        tree.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--conflict"), "{}", stderr(&again));
+
+    let back = home.path().join("back");
+    ok(&[
+        "--profile",
+        "api",
+        "download",
+        &folder,
+        "results",
+        "--to",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(back.join("results/run1/weights.bin")).unwrap(),
+        big
+    );
+    assert_eq!(
+        std::fs::read_to_string(back.join("results/summary.txt")).unwrap(),
+        "loss 0.1\n"
+    );
+    // The cluster's journal is its own: this computer's is untouched.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "--profile", "api", "transfers", "list"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
+    let local: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "--profile", "local", "transfers", "list"])).unwrap();
+    assert_eq!(local, serde_json::json!([]));
+
+    ok(&["--profile", "api", "folder", "delete", &folder]);
+    ok(&["--profile", "api", "folder", "purge", &folder]);
+}
