@@ -47,8 +47,10 @@ impl RemoteFolder {
     }
 
     fn is_trashed(&self) -> bool {
-        // `delete-complete` and `delete-error` rows are gone from the user's point of view.
-        matches!(self.status.as_str(), "delete-pending" | "delete-ongoing")
+        // Only a pending deletion can be restored. `delete-ongoing` is a purge in progress (it
+        // turns `delete-complete` a second or two later): gone from the user's point of view,
+        // like `delete-complete` and `delete-error`.
+        self.status == "delete-pending"
     }
 
     pub fn to_folder(&self) -> Folder {
@@ -704,6 +706,8 @@ mod tests {
         assert!(row("ready").is_live());
         assert!(row("delete-pending").is_trashed());
         assert!(!row("delete-complete").is_live() && !row("delete-complete").is_trashed());
+        // A purge in progress is not in the trash any more: it cannot be restored.
+        assert!(!row("delete-ongoing").is_live() && !row("delete-ongoing").is_trashed());
         assert_eq!(
             row("delete-pending").to_folder().status,
             FolderStatus::Trashed

@@ -151,3 +151,33 @@ async fn an_expired_webserver_login_is_renewed_or_reported_as_expired() {
     engine.connection().login(&password()).await.unwrap();
     engine.list_hosts().await.unwrap();
 }
+
+/// A server that answers every request like a Backend.AI 23.09 manager: the real peer cannot
+/// be made older, so this STAND-IN plays the one thing that matters here, its announcement.
+async fn old_manager() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = vec![0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let body = r#"{"version": "v7.20230615", "manager": "23.09.10"}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_manager_older_than_24_03_is_named_with_its_version() {
+    let address = old_manager().await;
+    let error = Connection::open(&address, keypair()).await.err().unwrap();
+    assert_eq!(error.code, ErrorCode::UnsupportedServer, "{error}");
+    assert!(error.message.contains("23.09.10"), "{error}");
+    assert!(error.message.contains("24.03"), "{error}");
+}
