@@ -163,6 +163,7 @@ impl Profiles {
         endpoint: &str,
         login: Login,
         secret: String,
+        otp: Option<String>,
     ) -> Result<(Profile, BackendAiEngine)> {
         validate_profile_name(name)?;
         if self.get(name).is_ok() {
@@ -193,7 +194,7 @@ impl Profiles {
             endpoint: parse_endpoint(endpoint)?.to_string(),
             login,
         };
-        let engine = self.connect_with(&profile, secret.clone()).await?;
+        let engine = self.connect_with(&profile, secret.clone(), otp).await?;
         self.secrets.set(&profile.account(), &secret)?;
         let mut file = self.read()?;
         file.profiles.push(profile.clone());
@@ -203,9 +204,14 @@ impl Profiles {
 
     /// Replaces a profile's saved secret after logging in with it (the re-login dialog, or
     /// `berth profile login`).
-    pub async fn login(&self, name: &str, secret: String) -> Result<BackendAiEngine> {
+    pub async fn login(
+        &self,
+        name: &str,
+        secret: String,
+        otp: Option<String>,
+    ) -> Result<BackendAiEngine> {
         let profile = self.get(name)?;
-        let engine = self.connect_with(&profile, secret.clone()).await?;
+        let engine = self.connect_with(&profile, secret.clone(), otp).await?;
         self.secrets.set(&profile.account(), &secret)?;
         Ok(engine)
     }
@@ -250,10 +256,17 @@ impl Profiles {
                 ),
             )
         })?;
-        self.connect_with(&profile, secret).await
+        self.connect_with(&profile, secret, None).await
     }
 
-    async fn connect_with(&self, profile: &Profile, secret: String) -> Result<BackendAiEngine> {
+    /// Logs in to `profile` with `secret` and, where the site asks for one, a one-time code
+    /// (used for this login only: a renewal that needs a new code asks the user again).
+    async fn connect_with(
+        &self,
+        profile: &Profile,
+        secret: String,
+        otp: Option<String>,
+    ) -> Result<BackendAiEngine> {
         // An expired login is renewed with whatever secret is saved by then.
         let renew: CredentialSource = {
             let secrets = self.secrets.clone();
@@ -266,9 +279,13 @@ impl Profiles {
                     .map(|secret| profile.credentials(secret))
             })
         };
-        let connection =
-            Connection::open_renewing(&profile.endpoint, profile.credentials(secret), renew)
-                .await?;
+        let mut credentials = profile.credentials(secret);
+        if let Credentials::Password { otp: code, .. } = &mut credentials {
+            *code = otp
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| c.trim().to_string());
+        }
+        let connection = Connection::open_renewing(&profile.endpoint, credentials, renew).await?;
         let memory = self
             .path
             .with_file_name("backendai")

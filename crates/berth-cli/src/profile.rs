@@ -29,6 +29,10 @@ pub enum ProfileCommand {
         /// Log in to the manager with this access key and its secret key.
         #[arg(long)]
         access_key: Option<String>,
+        /// The one-time code from your authenticator app, where the site asks for one (it is
+        /// valid for seconds, so an argument is fine).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
     },
     /// Every profile, and which one commands use.
     List,
@@ -38,7 +42,12 @@ pub enum ProfileCommand {
     /// Forget a profile and its saved secret.
     Remove { name: String },
     /// Log in again (a changed password), saving the new secret.
-    Login { name: String },
+    Login {
+        name: String,
+        /// The one-time code, where the site asks for one.
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
+    },
 }
 
 /// The secret for `what`: from a no-echo prompt on a terminal, else the first line of stdin.
@@ -76,6 +85,7 @@ pub async fn run(profiles: &Profiles, command: ProfileCommand, out: &Output) -> 
             endpoint,
             email,
             access_key,
+            otp,
         } => {
             let (login, what) = match (email, access_key) {
                 (Some(email), _) => (Login::Password { email }, "Password"),
@@ -87,7 +97,7 @@ pub async fn run(profiles: &Profiles, command: ProfileCommand, out: &Output) -> 
                 }
             };
             let secret = read_secret(what)?;
-            let (profile, engine) = profiles.add(&name, &endpoint, login, secret).await?;
+            let (profile, engine) = profiles.add(&name, &endpoint, login, secret, otp).await?;
             let server = engine.connection().server().clone();
             let mut value = serde_json::to_value(&profile).unwrap_or_default();
             value["manager_version"] = server.manager_version.clone().into();
@@ -148,14 +158,14 @@ pub async fn run(profiles: &Profiles, command: ProfileCommand, out: &Output) -> 
                 format!("Removed profile {name} and its saved secret.\n")
             });
         }
-        ProfileCommand::Login { name } => {
+        ProfileCommand::Login { name, otp } => {
             let profile = profiles.get(&name)?;
             let what = match profile.login {
                 Login::Password { .. } => "Password",
                 Login::Keypair { .. } => "Secret key",
             };
             let secret = read_secret(what)?;
-            let engine = profiles.login(&name, secret).await?;
+            let engine = profiles.login(&name, secret, otp).await?;
             out.print(&serde_json::json!({ "logged_in": name }), || {
                 format!(
                     "Logged in to {} as profile {name}.\n",

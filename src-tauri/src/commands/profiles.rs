@@ -75,7 +75,7 @@ pub fn list_profiles(state: State<'_, ActiveEngine>) -> Result<ProfilesView, Err
 /// Adds a profile after logging in with it, and switches the window to it.
 #[tauri::command]
 #[specta::specta]
-#[tracing::instrument(skip(app, state, secret), err)]
+#[tracing::instrument(skip(app, state, secret, otp), err)]
 pub async fn add_profile(
     app: AppHandle,
     state: State<'_, ActiveEngine>,
@@ -83,9 +83,12 @@ pub async fn add_profile(
     endpoint: String,
     login: Login,
     secret: String,
+    otp: Option<String>,
 ) -> Result<EngineInfo, Error> {
     let profiles = state.profiles()?;
-    let (profile, engine) = profiles.add(name.trim(), &endpoint, login, secret).await?;
+    let (profile, engine) = profiles
+        .add(name.trim(), &endpoint, login, secret, otp)
+        .await?;
     profiles.set_active(Some(&profile.name))?;
     Ok(connect_window(&app, &state, engine))
 }
@@ -119,14 +122,15 @@ pub async fn use_profile(
 /// The open screens stay; their next call works.
 #[tauri::command]
 #[specta::specta]
-#[tracing::instrument(skip(app, state, secret), err)]
+#[tracing::instrument(skip(app, state, secret, otp), err)]
 pub async fn login_profile(
     app: AppHandle,
     state: State<'_, ActiveEngine>,
     name: String,
     secret: String,
+    otp: Option<String>,
 ) -> Result<EngineInfo, Error> {
-    let engine = state.profiles()?.login(&name, secret).await?;
+    let engine = state.profiles()?.login(&name, secret, otp).await?;
     if state.cluster().is_some_and(|c| c.profile() == name) {
         return Ok(connect_window(&app, &state, engine));
     }

@@ -41,9 +41,9 @@ async listProfiles() : Promise<Result<ProfilesView, BerthError>> {
 /**
  * Adds a profile after logging in with it, and switches the window to it.
  */
-async addProfile(name: string, endpoint: string, login: Login, secret: string) : Promise<Result<EngineInfo, BerthError>> {
+async addProfile(name: string, endpoint: string, login: Login, secret: string, otp: string | null) : Promise<Result<EngineInfo, BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("add_profile", { name, endpoint, login, secret }) };
+    return { status: "ok", data: await TAURI_INVOKE("add_profile", { name, endpoint, login, secret, otp }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -65,9 +65,9 @@ async useProfile(name: string | null) : Promise<Result<EngineInfo, BerthError>> 
  * Logs in to profile `name` again with a new password or secret key (after `login_expired`).
  * The open screens stay; their next call works.
  */
-async loginProfile(name: string, secret: string) : Promise<Result<EngineInfo, BerthError>> {
+async loginProfile(name: string, secret: string, otp: string | null) : Promise<Result<EngineInfo, BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("login_profile", { name, secret }) };
+    return { status: "ok", data: await TAURI_INVOKE("login_profile", { name, secret, otp }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
