@@ -476,29 +476,49 @@ fn dotfiles_sync_mirrors_this_computers_setup_onto_a_profile_and_back() {
     );
 }
 
-#[test]
-fn sessions_on_a_cluster_from_the_cli() {
-    let home = tempfile::tempdir().unwrap();
-    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
-    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
-    let ok = |args: &[&str]| {
-        let output = cmd(args).output().unwrap();
+/// A home without a keychain and with the user's keypair saved as profile `api`.
+struct ApiProfile {
+    home: tempfile::TempDir,
+    bus: String,
+}
+
+impl ApiProfile {
+    fn add() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let bus = format!("unix:path={}", home.path().join("no-bus").display());
+        let profile = Self { home, bus };
+        let added = feed(
+            profile.cmd(&[
+                "profile",
+                "add",
+                "api",
+                "--endpoint",
+                MANAGER,
+                "--access-key",
+                ACCESS_KEY,
+            ]),
+            &format!("{SECRET_KEY}\n"),
+        );
+        assert!(added.status.success(), "{}", stderr(&added));
+        profile
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        with_bus(berth(self.home.path(), args), self.home.path(), &self.bus)
+    }
+
+    /// Runs `berth ARGS`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.cmd(args).output().unwrap();
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
         stdout(&output)
-    };
-    let added = feed(
-        cmd(&[
-            "profile",
-            "add",
-            "api",
-            "--endpoint",
-            MANAGER,
-            "--access-key",
-            ACCESS_KEY,
-        ]),
-        &format!("{SECRET_KEY}\n"),
-    );
-    assert!(added.status.success(), "{}", stderr(&added));
+    }
+}
+
+#[test]
+fn sessions_on_a_cluster_from_the_cli() {
+    let cli = ApiProfile::add();
+    let (cmd, ok) = (|args: &[&str]| cli.cmd(args), |args: &[&str]| cli.ok(args));
     assert!(ok(&["--profile", "api", "env", "list"]).contains("python"));
 
     let folder = unique("cli-mount");
@@ -552,31 +572,12 @@ fn sessions_on_a_cluster_from_the_cli() {
 
 #[test]
 fn uploads_and_downloads_go_through_the_clusters_storage_proxy() {
-    let home = tempfile::tempdir().unwrap();
-    let nowhere = format!("unix:path={}", home.path().join("no-bus").display());
-    let cmd = |args: &[&str]| with_bus(berth(home.path(), args), home.path(), &nowhere);
-    let ok = |args: &[&str]| {
-        let output = cmd(args).output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-        stdout(&output)
-    };
-    let added = feed(
-        cmd(&[
-            "profile",
-            "add",
-            "api",
-            "--endpoint",
-            MANAGER,
-            "--access-key",
-            ACCESS_KEY,
-        ]),
-        &format!("{SECRET_KEY}\n"),
-    );
-    assert!(added.status.success(), "{}", stderr(&added));
+    let cli = ApiProfile::add();
+    let (cmd, ok) = (|args: &[&str]| cli.cmd(args), |args: &[&str]| cli.ok(args));
     let folder = unique("cli-xfer");
     ok(&["--profile", "api", "folder", "create", &folder]);
 
-    let tree = home.path().join("results");
+    let tree = cli.home.path().join("results");
     std::fs::create_dir_all(tree.join("run1")).unwrap();
     std::fs::write(tree.join("summary.txt"), "loss 0.1\n").unwrap();
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -605,7 +606,7 @@ fn uploads_and_downloads_go_through_the_clusters_storage_proxy() {
     assert!(!again.status.success());
     assert!(stderr(&again).contains("--conflict"), "{}", stderr(&again));
 
-    let back = home.path().join("back");
+    let back = cli.home.path().join("back");
     ok(&[
         "--profile",
         "api",
