@@ -22,13 +22,14 @@ mod segments;
 mod upload;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use berth_core::{Error, ErrorCode, FolderPath, Result};
+use berth_transfer::names::partial_on_host;
 use berth_transfer::queue::{Outcome, ProgressFn};
 use berth_transfer::{Checkpoint, Direction, Job, StopSignal, TransferError, Transport};
 use reqwest::{Method, StatusCode};
@@ -217,38 +218,6 @@ async fn stopped(stop: &StopSignal) {
     }
 }
 
-/// `.name.berth-part-ID` beside `dest`: hidden, and unique per job (as the local engine names
-/// its partial files).
-fn partial_on_host(dest: &Path, id: i64) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let suffix = format!(".berth-part-{id}");
-    let mut keep = name.len().min(250 - suffix.len());
-    while !name.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    dest.with_file_name(format!(".{}{suffix}", &name[..keep]))
-}
-
-/// `report.pdf` → `report (2).pdf`; `.bashrc` → `.bashrc (2)`; `archive.tar.gz` →
-/// `archive (2).tar.gz` — the local engine's keep-both names.
-fn numbered(name: &str, n: u32) -> String {
-    let split = name.get(1..).and_then(|rest| rest.find('.')).map(|i| i + 1);
-    match split {
-        Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
-        None => format!("{name} ({n})"),
-    }
-}
-
-fn exists_error(what: &str) -> Error {
-    Error::new(
-        ErrorCode::AlreadyExists,
-        format!("\"{what}\" already exists; choose replace, skip or keep both."),
-    )
-}
-
 /// An I/O error on this computer, as the user can act on it.
 fn host_error(path: &Path, e: std::io::Error) -> Error {
     let code = match e.kind() {
@@ -294,20 +263,6 @@ fn modified_ms(metadata: &std::fs::Metadata) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partial_and_numbered_names_match_the_local_engines() {
-        assert_eq!(
-            partial_on_host(Path::new("/d/data.csv"), 7),
-            Path::new("/d/.data.csv.berth-part-7")
-        );
-        let long = "é".repeat(200);
-        let partial = partial_on_host(&Path::new("/d").join(&long), 123_456);
-        assert!(partial.file_name().unwrap().len() <= 255);
-        assert_eq!(numbered("report.pdf", 1), "report (1).pdf");
-        assert_eq!(numbered("archive.tar.gz", 2), "archive (2).tar.gz");
-        assert_eq!(numbered(".bashrc", 1), ".bashrc (1)");
-    }
 
     #[test]
     fn the_token_stays_in_the_query_after_a_rewrite() {

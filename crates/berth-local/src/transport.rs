@@ -5,11 +5,14 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_core::{Error, ErrorCode, FileKind, FolderPath, Result};
+use berth_core::{Error, FileKind, FolderPath, Result};
+use berth_transfer::names::{
+    exists_error, free_host_name, numbered, partial_name, partial_on_host,
+};
 use berth_transfer::queue::{Outcome, ProgressFn};
 use berth_transfer::{ConflictPolicy, Direction, Job, StopSignal, TransferError, Transport};
 
@@ -73,17 +76,6 @@ fn upload_target(engine: &LocalEngine, job: &Job) -> Result<(FolderPath, FolderF
     Ok((dest, files))
 }
 
-/// `.name.berth-part-ID` beside `dest`: hidden, and unique per job.
-fn partial_name(name: &str, id: i64) -> String {
-    let suffix = format!(".berth-part-{id}");
-    // File names are at most 255 bytes; keep the partial name within that.
-    let mut keep = name.len().min(250 - suffix.len());
-    while !name.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!(".{}{suffix}", &name[..keep])
-}
-
 fn partial_in_folder(dest: &FolderPath, id: i64) -> Result<FolderPath> {
     let name = dest
         .file_name()
@@ -91,14 +83,6 @@ fn partial_in_folder(dest: &FolderPath, id: i64) -> Result<FolderPath> {
     dest.parent()
         .unwrap_or_else(FolderPath::root)
         .join(&partial_name(name, id))
-}
-
-fn partial_on_host(dest: &Path, id: i64) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dest.with_file_name(partial_name(&name, id))
 }
 
 fn upload(
@@ -337,56 +321,9 @@ fn free_name(dest: &FolderPath, taken: impl Fn(&FolderPath) -> Result<bool>) -> 
     Err(exists_error(dest.as_str()))
 }
 
-fn free_host_name(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    (1..)
-        .map(|n| dest.with_file_name(numbered(&name, n)))
-        .find(|p| p.symlink_metadata().is_err())
-        .unwrap_or_else(|| dest.to_path_buf())
-}
-
-/// `report.pdf` → `report (2).pdf`; `.bashrc` → `.bashrc (2)`; `archive.tar.gz` → `archive (2).tar.gz`.
-pub fn numbered(name: &str, n: u32) -> String {
-    let split = name.get(1..).and_then(|rest| rest.find('.')).map(|i| i + 1);
-    match split {
-        Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
-        None => format!("{name} ({n})"),
-    }
-}
-
-fn exists_error(what: &str) -> Error {
-    Error::new(
-        ErrorCode::AlreadyExists,
-        format!("\"{what}\" already exists; choose replace, skip or keep both."),
-    )
-}
-
 fn host_error(path: &Path, e: io::Error) -> TransferError {
     if e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED {
         return TransferError::Stopped;
     }
     TransferError::Failed(crate::plan::host_error(path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbered_names_keep_the_extension_and_dotfiles_whole() {
-        assert_eq!(numbered("report.pdf", 1), "report (1).pdf");
-        assert_eq!(numbered("archive.tar.gz", 2), "archive (2).tar.gz");
-        assert_eq!(numbered(".bashrc", 1), ".bashrc (1)");
-        assert_eq!(numbered("README", 3), "README (3)");
-    }
-
-    #[test]
-    fn partial_names_are_hidden_unique_and_short_enough() {
-        assert_eq!(partial_name("data.csv", 7), ".data.csv.berth-part-7");
-        let long = "é".repeat(200);
-        assert!(partial_name(&long, 123456).len() <= 255);
-    }
 }

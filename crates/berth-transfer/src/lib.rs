@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod journal;
+pub mod names;
 pub mod progress;
 pub mod queue;
 

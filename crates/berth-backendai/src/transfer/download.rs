@@ -4,7 +4,7 @@
 //! is taken only once the partial file has the server's full size.
 
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_core::{Error, ErrorCode, FolderPath, Result};
@@ -19,9 +19,10 @@ use url::Url;
 
 use super::segments::{self, SEGMENTED_FROM, Segments};
 use super::{
-    ATTEMPTS, STALL, StorageProxyTransport, back_off, cut, exists_error, host_error, numbered,
-    partial_on_host, refused, stopped, token_refused,
+    ATTEMPTS, STALL, StorageProxyTransport, back_off, cut, host_error, refused, stopped,
+    token_refused,
 };
+use berth_transfer::names::{exists_error, free_host_name, partial_on_host};
 
 /// What the journal keeps of a download: which version of the file the partial file holds
 /// (and for a download in segments, which parts of it).
@@ -149,7 +150,7 @@ pub(super) async fn run(
             let _ = checkpoint.clear();
             return Ok(Outcome::Skipped);
         }
-        (true, ConflictPolicy::KeepBoth) => free_name(&dest),
+        (true, ConflictPolicy::KeepBoth) => free_host_name(&dest),
         (true, ConflictPolicy::Fail) => {
             let _ = std::fs::remove_file(&partial);
             let _ = checkpoint.clear();
@@ -475,18 +476,6 @@ pub(super) fn stalled(url: &Url) -> Error {
             STALL.as_secs()
         ),
     )
-}
-
-/// `name (1).ext`, `name (2).ext`, ... — the first free one on this computer.
-fn free_name(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    (1..)
-        .map(|n| dest.with_file_name(numbered(&name, n)))
-        .find(|p| p.symlink_metadata().is_err())
-        .unwrap_or_else(|| dest.to_path_buf())
 }
 
 #[cfg(test)]

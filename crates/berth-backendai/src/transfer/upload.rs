@@ -21,9 +21,10 @@ use url::Url;
 
 use super::chunk::ChunkSizer;
 use super::{
-    ATTEMPTS, StorageProxyTransport, back_off, cut, exists_error, host_error, modified_ms,
-    numbered, refused, stopped, token_refused,
+    ATTEMPTS, StorageProxyTransport, back_off, cut, host_error, modified_ms, refused, stopped,
+    token_refused,
 };
+use berth_transfer::names::{exists_error, numbered};
 
 /// What the journal keeps of an upload between attempts and across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
