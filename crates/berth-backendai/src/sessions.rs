@@ -734,6 +734,7 @@ impl RemoteSession {
             // A container's root file system is its own throwaway layer.
             writable_root: true,
             root_note: None,
+            environ: Vec::new(),
         }
     }
 }

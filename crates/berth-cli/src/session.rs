@@ -347,6 +347,7 @@ pub async fn run(
                     memory_bytes: None,
                     scratch_bytes: scratch.map(|mib| mib << 20),
                 },
+                environ: Vec::new(),
             };
             let session = engine.create_session(spec).await?;
             out.print(&session, || format!("{}\n", session.id));

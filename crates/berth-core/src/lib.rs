@@ -4,6 +4,7 @@
 
 pub mod dotfiles;
 pub mod engine;
+pub mod environ;
 pub mod error;
 pub mod files;
 pub mod folder;
@@ -14,6 +15,7 @@ pub mod session;
 
 pub use dotfiles::Dotfile;
 pub use engine::{Engine, EngineInfo, EngineKind};
+pub use environ::EnvVar;
 pub use error::{Error, ErrorCode, Result};
 pub use files::{FileEntry, FileKind, FileName};
 pub use folder::{

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, MountRequest, PlannedMount, Result};
+use crate::{EnvVar, Error, MountRequest, PlannedMount, Result, environ::validate_environ};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +83,10 @@ pub struct NewSession {
     pub network: NetworkMode,
     #[serde(default)]
     pub resources: ResourceRequest,
+    /// Environment variables for every process of the session — its startup command, the
+    /// terminals and execs that join it — in the order given (see [`validate_environ`]).
+    #[serde(default)]
+    pub environ: Vec<EnvVar>,
 }
 
 impl NewSession {
@@ -97,14 +101,17 @@ impl NewSession {
             runtime: None,
             network: NetworkMode::Outbound,
             resources: ResourceRequest::default(),
+            environ: Vec::new(),
         }
     }
 
-    /// Checks what can be checked without the engine: the name and the batch command.
+    /// Checks what can be checked without the engine: the name, the environment variables and
+    /// the batch command.
     pub fn validate(&self) -> Result<()> {
         if let Some(name) = &self.name {
             validate_session_name(name)?;
         }
+        validate_environ(&self.environ)?;
         match (self.session_type, self.command.as_deref().map(str::trim)) {
             (SessionType::Batch, None | Some("")) => Err(Error::invalid_input(
                 "A batch session needs a startup command: it runs it and ends with its exit status.",
@@ -226,6 +233,10 @@ pub struct Session {
     /// writable copy (the kernel refused it), in a sentence for the session's details.
     #[serde(default)]
     pub root_note: Option<String>,
+    /// The environment variables the user gave at creation (not the engine's own), for the
+    /// session's details. Empty for a cluster session this computer did not start.
+    #[serde(default)]
+    pub environ: Vec<EnvVar>,
 }
 
 #[cfg(test)]
@@ -266,5 +277,16 @@ mod tests {
                 .message
                 .contains("startup command")
         );
+    }
+
+    #[test]
+    fn variables_are_checked_and_old_json_without_them_still_parses() {
+        let mut spec = NewSession::interactive("host", vec![]);
+        spec.environ = vec![EnvVar::new("HOME", "/root")];
+        assert!(spec.validate().unwrap_err().message.contains("\"HOME\""));
+        let old = r#"{"name":null,"session_type":"interactive","environment":"host",
+            "mounts":[],"command":null,"runtime":null}"#;
+        let parsed: NewSession = serde_json::from_str(old).unwrap();
+        assert!(parsed.environ.is_empty());
     }
 }

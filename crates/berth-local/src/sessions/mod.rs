@@ -238,6 +238,7 @@ impl LocalEngine {
             status_detail: None,
             writable_root: false,
             root_note: None,
+            environ: spec.environ.clone(),
         };
         self.catalog().save_session(&session)?;
         let sources: Vec<PathBuf> = plan
@@ -861,8 +862,23 @@ fn session_plan(session: &Session) -> MountPlan {
     }
 }
 
-/// The environment of the sandbox's processes and of every shell in it.
+/// The environment of the sandbox's processes and of every shell in it: the engine's, then the
+/// user's variables from the session record, which replace a default of the same name (`LANG`,
+/// `SHELL`, ...; the names the session relies on were refused at creation). One list for the
+/// startup command, terminals and execs, on both runtimes.
 fn shell_env(session: &Session, plan: &MountPlan) -> Vec<(String, String)> {
+    let mut env = engine_env(session, plan);
+    for var in &session.environ {
+        match env.iter_mut().find(|(name, _)| *name == var.name) {
+            Some(entry) => entry.1.clone_from(&var.value),
+            None => env.push((var.name.clone(), var.value.clone())),
+        }
+    }
+    env
+}
+
+/// What the engine itself sets for every session.
+fn engine_env(session: &Session, plan: &MountPlan) -> Vec<(String, String)> {
     let brew = plan
         .mounts
         .iter()

@@ -297,6 +297,84 @@ fn a_docker_batch_session_ends_with_its_status_and_logs() {
         .unwrap();
 }
 
+/// A container gets the session's variables at creation, so its startup command sees them, and
+/// every exec and terminal into it gets them again (they are not inherited from the container).
+#[test]
+fn docker_sessions_get_the_variables_everywhere() {
+    let Some(podman) = Podman::start() else {
+        return;
+    };
+    let fixture = engine();
+    fixture.engine.set_docker_socket(podman.socket());
+    let rt = runtime();
+    let environ = vec![
+        berth_core::EnvVar::new("GREETING", "hello world"),
+        berth_core::EnvVar::new("SHELL", "/bin/sh"),
+    ];
+    let mut spec = NewSession::interactive(IMAGE, vec![]);
+    spec.runtime = Some(SessionRuntime::Docker);
+    spec.network = berth_core::NetworkMode::None;
+    spec.session_type = SessionType::Batch;
+    spec.command = Some(r#"echo "batch saw [$GREETING]""#.into());
+    spec.environ = environ.clone();
+    let batch = rt
+        .block_on(fixture.engine.create_session(spec.clone()))
+        .unwrap();
+    let logs = (0..200)
+        .find_map(|_| {
+            let logs = rt.block_on(fixture.engine.session_logs(&batch.id)).unwrap();
+            logs.contains("batch saw").then_some(logs).or_else(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("the batch command printed");
+    assert!(logs.contains("batch saw [hello world]"), "{logs}");
+    rt.block_on(fixture.engine.destroy_session(&batch.id))
+        .unwrap();
+
+    spec.session_type = SessionType::Interactive;
+    spec.command = None;
+    let session = rt.block_on(fixture.engine.create_session(spec)).unwrap();
+    assert_eq!(session.environ, environ);
+    let out = sh(
+        &fixture,
+        &session.id,
+        r#"echo "[$GREETING] [$SHELL] [$HOME]""#,
+    );
+    assert_eq!(
+        out.stdout_text(),
+        "[hello world] [/bin/sh] [/home/work]\n",
+        "{}",
+        out.stderr_text()
+    );
+    let (_, client) = fixture.engine.session_client(&session.id).unwrap();
+    let mut terminal = client.terminal(80, 24).unwrap();
+    terminal
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write_frame(
+        &mut terminal,
+        Frame::Input,
+        b"echo \"terminal saw [$GREETING] $((6*7))\"\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut payload = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("42") {
+        match read_frame(&mut terminal, &mut payload).unwrap() {
+            Some(Frame::Output) => seen.extend_from_slice(&payload),
+            Some(_) => {}
+            None => panic!("terminal ended: {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("terminal saw [hello world] 42"), "{seen}");
+    drop(terminal);
+    rt.block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
+}
+
 #[test]
 fn the_runtime_and_the_environment_must_match() {
     let fixture = engine();

@@ -37,7 +37,7 @@ fn destroy(fixture: &Fixture, id: &str) {
 
 /// Types `line` into a new terminal (a login shell, as the app opens) and returns what it
 /// printed once `marker` appeared.
-fn in_terminal(fixture: &Fixture, id: &str, line: &str, marker: &str) -> String {
+pub(crate) fn in_terminal(fixture: &Fixture, id: &str, line: &str, marker: &str) -> String {
     let (_, client) = fixture.engine.session_client(id).unwrap();
     let mut terminal = client.terminal(120, 30).unwrap();
     terminal

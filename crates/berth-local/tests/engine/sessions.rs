@@ -4,7 +4,7 @@
 
 use crate::{Fixture, Running, engine, runtime};
 use berth_core::{
-    Engine, ErrorCode, FolderPath, FolderPermission, MountAccess, MountRequest, NewFolder,
+    Engine, EnvVar, ErrorCode, FolderPath, FolderPermission, MountAccess, MountRequest, NewFolder,
     NewSession, SessionStatus, SessionType,
 };
 
@@ -390,4 +390,107 @@ fn cpu_and_scratch_limits_hold_inside_the_session() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidInput);
     assert!(error.message.contains("CPUs"), "{}", error.message);
+}
+
+/// Variables given at creation are in the environment of the startup command, of an exec and
+/// of a terminal opened later (a login shell), replace an engine default of the same name
+/// (once, not twice), and are kept on the session's record; values keep their spaces, quotes
+/// and newlines as given.
+#[test]
+fn variables_reach_the_startup_command_execs_and_terminals() {
+    let fixture = engine();
+    let rt = runtime();
+    let tricky = "it's \"quoted\" $HOME;\nsecond line";
+    let environ = vec![
+        EnvVar::new("GREETING", "hello world"),
+        EnvVar::new("TRICKY", tricky),
+        // The engine's default is /bin/bash; the user's value replaces it.
+        EnvVar::new("SHELL", "/bin/sh"),
+        EnvVar::new("EMPTY", ""),
+    ];
+
+    let mut batch = NewSession::interactive("host", vec![]);
+    batch.session_type = SessionType::Batch;
+    batch.command = Some(r#"echo "batch saw [$GREETING] [$SHELL]""#.into());
+    batch.environ = environ.clone();
+    let session = rt.block_on(fixture.engine.create_session(batch)).unwrap();
+    let ended = (0..100)
+        .find_map(|_| {
+            let s = rt.block_on(fixture.engine.session(&session.id)).unwrap();
+            (!s.status.is_live()).then_some(s).or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("batch session ended");
+    assert_eq!(ended.exit_code, Some(0), "{:?}", ended.status_detail);
+    let logs = rt
+        .block_on(fixture.engine.session_logs(&session.id))
+        .unwrap();
+    assert!(logs.contains("batch saw [hello world] [/bin/sh]"), "{logs}");
+
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.environ = environ.clone();
+    let created = rt.block_on(fixture.engine.create_session(spec)).unwrap();
+    assert_eq!(created.environ, environ);
+    let running = Running {
+        fixture: &fixture,
+        id: created.id,
+    };
+    assert_eq!(
+        running.ok(
+            r#"printf '%s|%s|%s|' "$GREETING" "$SHELL" "${EMPTY-unset}"; printf '%s' "$TRICKY""#
+        ),
+        format!("hello world|/bin/sh||{tricky}")
+    );
+    assert_eq!(running.ok("env | grep -c '^SHELL='"), "1\n");
+    // The engine's own variables are still there.
+    assert_eq!(
+        running.ok(r#"echo "$HOME $BERTH_SESSION_ID""#),
+        format!("/home/work {}\n", running.id)
+    );
+    let out = crate::personal::in_terminal(
+        &fixture,
+        &running.id,
+        r#"echo "terminal saw [$GREETING]"; echo DONE-$((1+1))"#,
+        "DONE-2",
+    );
+    assert!(out.contains("terminal saw [hello world]"), "{out}");
+    // The record the sessions page and `berth session info` read keeps them.
+    let listed = rt.block_on(fixture.engine.session(&running.id)).unwrap();
+    assert_eq!(listed.environ, environ);
+}
+
+/// A bad or reserved name is refused before anything starts: no session row, no sandbox.
+#[test]
+fn a_bad_variable_name_starts_nothing() {
+    let fixture = engine();
+    let rt = runtime();
+    for (name, rule) in [
+        ("MY-VAR", "starts with a letter or '_'"),
+        ("1X", "starts with a letter or '_'"),
+        ("HOME", "set by the engine"),
+        ("BERTH_SESSION_ID", "belong to the engine"),
+    ] {
+        let mut spec = NewSession::interactive("host", vec![]);
+        spec.environ = vec![EnvVar::new("FINE", "1"), EnvVar::new(name, "x")];
+        let error = rt
+            .block_on(fixture.engine.create_session(spec))
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{name}");
+        assert!(
+            error.message.contains(&format!("\"{name}\"")) && error.message.contains(rule),
+            "{name}: {}",
+            error.message
+        );
+    }
+    assert!(
+        rt.block_on(fixture.engine.list_sessions())
+            .unwrap()
+            .is_empty()
+    );
+    let sandboxes = std::fs::read_dir(fixture.run.path().join("sessions"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(sandboxes, 0, "a runtime directory was made");
 }
