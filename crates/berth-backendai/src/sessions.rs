@@ -15,9 +15,9 @@ use std::time::Duration;
 use berth_core::mount::{HOME, automount_target};
 use berth_core::session::validate_session_name;
 use berth_core::{
-    Environment, EnvironmentKind, Error, ErrorCode, Folder, FolderPermission, LimitEnforcement,
-    MountPlan, NetworkMode, NewSession, PlannedMount, ResourceLimits, ResourceRequest, Result,
-    Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
+    EnvVar, Environment, EnvironmentKind, Error, ErrorCode, Folder, FolderPermission,
+    LimitEnforcement, MountPlan, NetworkMode, NewSession, PlannedMount, ResourceLimits,
+    ResourceRequest, Result, Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -52,7 +52,9 @@ const MIB: u64 = 1 << 20;
 /// shows a user only the folder names (26.8.1 has no user-facing field with the paths), so the
 /// plan sent is remembered — in a file per profile, so the app and the CLI tell the same;
 /// sessions started elsewhere (the web UI) show each picked folder at its default place,
-/// `/home/work/<name>`.
+/// `/home/work/<name>`. The environment variables sent are remembered with it for the same
+/// reason: the manager keeps them, but shows a user no field with them (GraphQL has none, and
+/// `GET session/{id}` answers a Python repr), so a session started elsewhere shows none.
 #[derive(Default)]
 pub struct MountMemory {
     plans: Mutex<HashMap<String, RememberedPlan>>,
@@ -63,6 +65,8 @@ pub struct MountMemory {
 struct RememberedPlan {
     mounts: Vec<PlannedMount>,
     created_at_ms: i64,
+    #[serde(default)]
+    environ: Vec<EnvVar>,
 }
 
 /// Plans are kept this long: longer than any session shown as ended.
@@ -81,7 +85,7 @@ impl MountMemory {
         }
     }
 
-    fn remember(&self, session_id: &str, mounts: Vec<PlannedMount>) {
+    fn remember(&self, session_id: &str, mounts: Vec<PlannedMount>, environ: Vec<EnvVar>) {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -103,6 +107,7 @@ impl MountMemory {
             RememberedPlan {
                 mounts,
                 created_at_ms: now_ms,
+                environ,
             },
         );
         if let Some(file) = &self.file {
@@ -123,7 +128,7 @@ impl MountMemory {
         }
     }
 
-    fn recall(&self, session_id: &str) -> Option<Vec<PlannedMount>> {
+    fn recall(&self, session_id: &str) -> Option<RememberedPlan> {
         let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
         if !plans.contains_key(session_id)
             && let Some(file) = &self.file
@@ -133,7 +138,7 @@ impl MountMemory {
         {
             *plans = on_disk;
         }
-        plans.get(session_id).map(|plan| plan.mounts.clone())
+        plans.get(session_id).cloned()
     }
 }
 
@@ -679,7 +684,7 @@ impl RemoteSession {
     /// place Backend.AI gives a folder without an alias (automounts always are there).
     fn mounts(&self, memory: &MountMemory, folders: &[Folder]) -> Vec<PlannedMount> {
         if let Some(planned) = memory.recall(&self.id) {
-            return planned;
+            return planned.mounts;
         }
         let mut mounts: Vec<PlannedMount> = self
             .mounts
@@ -734,7 +739,10 @@ impl RemoteSession {
             // A container's root file system is its own throwaway layer.
             writable_root: true,
             root_note: None,
-            environ: Vec::new(),
+            environ: memory
+                .recall(&self.id)
+                .map(|plan| plan.environ)
+                .unwrap_or_default(),
         }
     }
 }
@@ -998,8 +1006,32 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Variables a Backend.AI agent sets in every container over the user's (26.8.1,
+/// `agent/agent.py`, `stage/kernel_lifecycle/docker/environ.py`): the uid and groups its
+/// entrypoint gives the session user, its own preload hook, and the accelerator counts (set to
+/// 0 without one). A user's value would be lost or, for the ids, decide who the session runs as.
+const CLUSTER_ENV_NAMES: &[&str] = &[
+    "LOCAL_USER_ID",
+    "LOCAL_GROUP_ID",
+    "ADDITIONAL_GIDS",
+    "LD_PRELOAD",
+    "GPU_COUNT",
+    "N_GPUS",
+];
+
 /// What a cluster decides for itself and Berth therefore cannot ask for.
 fn refuse_unsupported(spec: &NewSession) -> Result<()> {
+    if let Some(var) = spec
+        .environ
+        .iter()
+        .find(|v| CLUSTER_ENV_NAMES.contains(&v.name.as_str()))
+    {
+        return Err(Error::invalid_input(format!(
+            "Environment variable \"{}\" is set by the Backend.AI cluster in every session and \
+             cannot be replaced; pick another name.",
+            var.name
+        )));
+    }
     if spec.network != NetworkMode::Outbound {
         return Err(Error::invalid_input(
             "A Backend.AI cluster decides a session's network; start it with the default (outbound) network.",
@@ -1067,6 +1099,14 @@ fn creation_body(
     if let Some(group) = &placement.resource_group {
         config["scaling_group"] = json!(group);
     }
+    if !spec.environ.is_empty() {
+        let environ: serde_json::Map<String, Value> = spec
+            .environ
+            .iter()
+            .map(|var| (var.name.clone(), json!(var.value)))
+            .collect();
+        config["environ"] = Value::Object(environ);
+    }
     let mut body = json!({
         "name": name,
         "image": image.reference(),
@@ -1094,8 +1134,8 @@ fn creation_body(
 
 /// Starts a session and follows it until it runs, fails, or [`START_WAIT`] passes (then it is
 /// returned still preparing, waiting in the cluster's queue). Refused before any request to
-/// create it when the name, the command, an option the cluster decides, or a mount breaks a
-/// rule; `already_exists` when a live session has the name.
+/// create it when the name, the command, a variable, an option the cluster decides, or a mount
+/// breaks a rule; `already_exists` when a live session has the name.
 pub async fn create_session(
     connection: &Connection,
     memory: &MountMemory,
@@ -1138,7 +1178,11 @@ pub async fn create_session(
             format!("A session is already called \"{name}\"; pick another name."),
         ));
     }
-    memory.remember(&created.session_id, plan.mounts.clone());
+    memory.remember(
+        &created.session_id,
+        plan.mounts.clone(),
+        spec.environ.clone(),
+    );
     tracing::info!(id = %created.session_id, name, "session enqueued");
 
     let batch = spec.session_type == SessionType::Batch;
@@ -1341,15 +1385,18 @@ mod tests {
             read_only: true,
             automount: false,
         }];
-        memory.remember(&session.id, planned.clone());
+        let environ = vec![EnvVar::new("GREETING", "hello")];
+        memory.remember(&session.id, planned.clone(), environ.clone());
         assert_eq!(session.mounts(&memory, &[]), planned);
+        assert_eq!(session.to_session(&memory, &[]).environ, environ);
 
         // Kept in a file, a plan reaches another process's engine (the app's, then the CLI's).
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("backendai/peer-mounts.json");
-        MountMemory::in_file(file.clone()).remember(&session.id, planned.clone());
+        MountMemory::in_file(file.clone()).remember(&session.id, planned.clone(), environ.clone());
         let other_process = MountMemory::in_file(file.clone());
         assert_eq!(session.mounts(&other_process, &[]), planned);
+        assert_eq!(session.to_session(&other_process, &[]).environ, environ);
         // And one that started before the plan was written still finds it.
         let started_earlier = MountMemory::in_file(dir.path().join("backendai/late.json"));
         std::fs::copy(&file, dir.path().join("backendai/late.json")).unwrap();

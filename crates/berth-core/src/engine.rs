@@ -147,7 +147,8 @@ pub trait Engine: Send + Sync {
     }
 
     /// Starts a session and returns once it runs (or has failed to start, with the reason).
-    /// Refused before anything starts when a mount, the name or the command breaks a rule.
+    /// Refused before anything starts when a mount, the name, a variable or the command breaks
+    /// a rule. `spec.environ` is in the environment of every process of the session.
     async fn create_session(&self, spec: NewSession) -> Result<Session>;
 
     /// One session by id or name. `not_found` when there is none.

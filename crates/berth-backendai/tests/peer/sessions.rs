@@ -4,7 +4,7 @@
 //! nothing here looks inside a session.
 
 use berth_core::{
-    Engine, EnvironmentKind, ErrorCode, MountAccess, MountRequest, NewFolder, NewSession,
+    Engine, EnvVar, EnvironmentKind, ErrorCode, MountAccess, MountRequest, NewFolder, NewSession,
     ResourceRequest, SessionStatus,
 };
 
@@ -228,7 +228,9 @@ async fn a_session_mounts_folders_at_their_aliases_read_only_where_asked_and_des
         Err(error) => {
             assert_eq!(error.code, ErrorCode::Internal, "{error}");
             assert!(
-                error.message.contains(&format!("session/{}/logs", created.id)),
+                error
+                    .message
+                    .contains(&format!("session/{}/logs", created.id)),
                 "{error}"
             );
         }
@@ -303,5 +305,89 @@ async fn a_refused_alias_or_name_never_reaches_the_server() {
         );
         let missing = engine.session(name).await.unwrap_err();
         assert_eq!(missing.code, ErrorCode::NotFound, "{missing}");
+    }
+}
+
+/// The variables a session is given reach the cluster as `config.environ`: the manager keeps
+/// them on the session and hands them to its kernel (`kernels.environ`, `NAME=VALUE` strings,
+/// what the agent starts the container with). The session's details show them back.
+#[tokio::test]
+async fn a_sessions_variables_are_on_its_kernel_record() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let name = unique("bs-env");
+    cleanup.sessions.push(name.clone());
+    let environ = vec![
+        EnvVar::new("GREETING", "hello world"),
+        EnvVar::new("QUOTED", "it's \"x\" = y"),
+        EnvVar::new("EMPTY", ""),
+    ];
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            environ: environ.clone(),
+            ..NewSession::interactive(IMAGE, vec![])
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.environ, environ);
+
+    let kernel: Vec<String> = psql(&format!(
+        "select array_to_string(environ, chr(10)) from kernels where session_id = '{}'",
+        created.id
+    ))
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    for expected in ["GREETING=hello world", "QUOTED=it's \"x\" = y", "EMPTY="] {
+        assert!(
+            kernel.iter().any(|line| line == expected),
+            "{expected} on the kernel: {kernel:?}"
+        );
+    }
+    assert_eq!(
+        psql(&format!(
+            "select environ->>'GREETING' from sessions where id = '{}'",
+            created.id
+        )),
+        "hello world"
+    );
+    assert_eq!(engine.session(&name).await.unwrap().environ, environ);
+
+    let destroyed = engine.destroy_session(&created.id).await.unwrap();
+    assert_eq!(destroyed.status, SessionStatus::Terminated, "{destroyed:?}");
+}
+
+/// A name the engines or the cluster's agent set themselves is refused before any request.
+#[tokio::test]
+async fn a_reserved_variable_never_reaches_the_server() {
+    let engine = engine().await;
+    for (variable, rule) in [
+        ("BACKENDAI_SESSION_ID", "belong to the engine"),
+        ("LOCAL_USER_ID", "set by the Backend.AI cluster"),
+        ("LD_PRELOAD", "set by the Backend.AI cluster"),
+        ("BAD-NAME", "starts with a letter or '_'"),
+    ] {
+        let name = unique("bs-env-refused");
+        let error = engine
+            .create_session(NewSession {
+                name: Some(name.clone()),
+                environ: vec![EnvVar::new(variable, "0")],
+                ..NewSession::interactive(IMAGE, vec![])
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{variable}: {error}");
+        assert!(
+            error.message.contains(&format!("\"{variable}\"")) && error.message.contains(rule),
+            "{variable}: {error}"
+        );
+        assert_eq!(
+            psql(&format!(
+                "select count(*) from sessions where name = '{name}'"
+            )),
+            "0",
+            "{name} reached the manager"
+        );
     }
 }
