@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use berth_backendai::BackendAiEngine;
 use berth_core::frames::{Frame, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::{
-    Engine, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest, Session,
-    SessionRuntime, SessionType,
+    Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest,
+    Session, SessionRuntime, SessionType,
 };
 use berth_local::LocalEngine;
 use clap::{Subcommand, ValueEnum};
@@ -113,6 +113,10 @@ pub enum SessionCommand {
         /// Size of the scratch /home/work in MiB.
         #[arg(long, value_name = "MIB")]
         scratch: Option<u64>,
+        /// An environment variable for every process of the session (the startup command,
+        /// shells, execs): NAME=VALUE, VALUE may be empty. Repeatable.
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<EnvVar>,
     },
     /// Every session, newest first.
     List,
@@ -157,6 +161,19 @@ pub fn parse_mount(text: &str) -> Result<MountRequest, String> {
         }),
         _ => Err(format!(
             "\"{text}\" is not NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro"
+        )),
+    }
+}
+
+/// `NAME=VALUE`, split at the first `=`; the engine checks the name's rules.
+pub fn parse_var(text: &str) -> Result<EnvVar, String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok(EnvVar::new(name, value)),
+        Some(_) => Err(format!(
+            "\"{text}\" has no name before '='; write NAME=VALUE"
+        )),
+        None => Err(format!(
+            "\"{text}\" is not NAME=VALUE; write {text}=VALUE (VALUE may be empty)"
         )),
     }
 }
@@ -281,6 +298,24 @@ fn details(s: &Session) -> String {
         text += &format!("detail:      {detail}\n");
     }
     text += &format!("system:      {}\n", system_word(s));
+    if !s.environ.is_empty() {
+        text += "variables:\n";
+        for var in &s.environ {
+            // A newline or other control character in a value would break the listing.
+            let value: String = var
+                .value
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+            text += &format!("  {}={value}\n", var.name);
+        }
+    }
     text += "mounts:\n";
     for m in &s.mounts {
         text += &format!(
@@ -311,6 +346,7 @@ pub async fn run(
             network,
             cpus,
             scratch,
+            vars,
         } => {
             let env = match env {
                 Some(env) => env,
@@ -347,7 +383,7 @@ pub async fn run(
                     memory_bytes: None,
                     scratch_bytes: scratch.map(|mib| mib << 20),
                 },
-                environ: Vec::new(),
+                environ: vars,
             };
             let session = engine.create_session(spec).await?;
             out.print(&session, || format!("{}\n", session.id));
@@ -556,5 +592,13 @@ mod tests {
         );
         assert!(parse_mount("").is_err());
         assert!(parse_mount("a:b:c:d").is_err());
+    }
+
+    #[test]
+    fn var_arguments_split_at_the_first_equals() {
+        assert_eq!(parse_var("A=b=c"), Ok(EnvVar::new("A", "b=c")));
+        assert_eq!(parse_var("A="), Ok(EnvVar::new("A", "")));
+        assert!(parse_var("A").unwrap_err().contains("A=VALUE"));
+        assert!(parse_var("=x").unwrap_err().contains("no name"));
     }
 }

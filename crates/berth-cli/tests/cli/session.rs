@@ -178,3 +178,84 @@ fn a_bad_mount_is_refused_with_its_code_and_starts_nothing() {
     assert!(error["message"].as_str().unwrap().contains("\"a\""));
     assert_eq!(ok(h, &["--json", "session", "list"]).trim(), "[]");
 }
+
+/// `--var NAME=VALUE` reaches an exec in the session, `session info` lists the variables, and
+/// a malformed or bad one is refused with what to write instead, starting nothing.
+#[test]
+fn variables_given_with_var_reach_the_session_and_info_lists_them() {
+    let home = home();
+    let h = home.path();
+    let id = ok(
+        h,
+        &[
+            "session",
+            "create",
+            "--var",
+            "GREETING=hello world",
+            "--var",
+            "EQUATION=a=b",
+            "--var",
+            "EMPTY=",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+    let output = run(with_runtime(
+        &mut berth(
+            h,
+            &[
+                "session",
+                "exec",
+                &id,
+                "--",
+                "bash",
+                "-c",
+                r#"echo "$GREETING|$EQUATION|${EMPTY-unset}""#,
+            ],
+        ),
+        h,
+    ));
+    assert_eq!(
+        stdout(&output),
+        "hello world|a=b|\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let info = ok(h, &["session", "info", &id]);
+    assert!(
+        info.contains("variables:\n  GREETING=hello world\n  EQUATION=a=b\n  EMPTY=\n"),
+        "{info}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "session", "info", &id])).unwrap();
+    assert_eq!(
+        json["environ"][0],
+        serde_json::json!({ "name": "GREETING", "value": "hello world" })
+    );
+
+    let malformed = run(with_runtime(
+        &mut berth(h, &["session", "create", "--var", "GREETING"]),
+        h,
+    ));
+    assert!(!malformed.status.success());
+    let said = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        said.contains("\"GREETING\" is not NAME=VALUE") && said.contains("GREETING=VALUE"),
+        "{said}"
+    );
+    let bad = run(with_runtime(
+        &mut berth(h, &["--json", "session", "create", "--var", "MY-VAR=1"]),
+        h,
+    ));
+    assert!(!bad.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&bad.stderr).unwrap();
+    assert_eq!(error["code"], "invalid_input");
+    assert!(
+        error["message"].as_str().unwrap().contains("\"MY-VAR\""),
+        "{error}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "session", "list"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
