@@ -308,6 +308,15 @@ impl Connection {
         Ok((url, headers))
     }
 
+    /// The webserver login's session id, which the app proxy is handed (`login_session_token`)
+    /// when it starts an app for this user; `None` for a keypair login.
+    pub fn login_session_token(&self) -> Option<String> {
+        match &*self.lock_auth() {
+            Auth::Webserver { session_id } => Some(session_id.clone()),
+            Auth::Keypair { .. } => None,
+        }
+    }
+
     fn is_webserver(&self) -> bool {
         matches!(&*self.lock_auth(), Auth::Webserver { .. })
     }

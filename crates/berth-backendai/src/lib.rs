@@ -2,6 +2,7 @@
 //! storage proxy. [`Connection`] logs in and signs; [`BackendAiEngine`] serves the screens.
 //! See `reference/backendai-api.md` for the server facts this relies on.
 
+pub mod app_proxy;
 pub mod connection;
 pub mod engine;
 pub mod folders;
@@ -13,7 +14,11 @@ pub mod pty;
 pub mod secrets;
 pub mod sessions;
 pub mod signing;
+#[cfg(unix)]
+pub mod terminal;
 pub mod transfer;
+#[cfg(unix)]
+pub mod ttyd;
 pub mod user_config;
 pub mod version;
 

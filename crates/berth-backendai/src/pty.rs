@@ -60,7 +60,8 @@ pub async fn open_pty(
     Ok(app_end)
 }
 
-fn tls_config() -> Result<rustls::ClientConfig> {
+/// TLS for websockets, with the operating system's roots (the ttyd transport uses it too).
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
     use rustls_platform_verifier::ConfigVerifierExt;
     let _ = rustls::crypto::ring::default_provider().install_default();
     rustls::ClientConfig::with_platform_verifier()

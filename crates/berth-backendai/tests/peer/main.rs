@@ -10,6 +10,7 @@ mod folders;
 mod pty;
 mod sessions;
 mod transfers;
+mod ttyd;
 mod user_config;
 
 use berth_backendai::{BackendAiEngine, Connection, Credentials};

@@ -1,0 +1,219 @@
+//! A terminal in a Backend.AI session, over the way the cluster offers one. Both ways end in the
+//! same frame stream ([`berth_core::frames`]), so the app's terminal (and its flow control) does
+//! not care which carries the bytes:
+//!
+//! * **ttyd through the App Proxy** ([`crate::ttyd`]), preferred: it is the console the WebUI
+//!   opens, a real login shell on a pty in the container, and it does not go through the
+//!   manager, whose pty stream relays every key over ZeroMQ and runs each resize as a kernel
+//!   query.
+//! * **the manager's pty websocket** ([`crate::pty`]) wherever ttyd cannot be reached: the
+//!   session's resource group has no App Proxy (the manager reports `v1`), the manager cannot
+//!   reach the one configured, or the session's image lists no ttyd service.
+//!
+//! With [`TransportChoice::Auto`] a failure on the ttyd way falls back to the pty, and the
+//! reason is returned for the tab or the command line to show; choosing a way makes its
+//! failure the error.
+
+use std::os::unix::net::UnixStream;
+
+use berth_core::{Error, ErrorCode, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::connection::Connection;
+use crate::{app_proxy, pty, ttyd};
+
+/// Which way a terminal's bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalTransport {
+    /// ttyd in the session, through the resource group's App Proxy.
+    Ttyd,
+    /// The manager's pty websocket (`/stream/session/{name}/pty`).
+    Pty,
+}
+
+/// Which way the user wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportChoice {
+    /// ttyd where the cluster offers it, else the pty.
+    #[default]
+    Auto,
+    Ttyd,
+    Pty,
+}
+
+/// An open terminal: the app's end of the frame stream and how it is carried.
+#[derive(Debug)]
+pub struct ClusterTerminal {
+    pub stream: UnixStream,
+    pub transport: TerminalTransport,
+    /// Why ttyd was not used, when [`TransportChoice::Auto`] fell back to the pty.
+    pub ttyd_unavailable: Option<String>,
+}
+
+/// Opens a terminal in session `session_id` (a UUID; `session_name` is its name), `cols` by
+/// `rows`, the way `choice` says. The bridge runs on the current tokio runtime until either side
+/// closes. Side effects: on the ttyd way the manager starts ttyd's service (a no-op when it runs)
+/// and the App Proxy opens or reuses a circuit to it. Errors: those of the way used — with
+/// `Auto`, the pty's; with `Ttyd`, `invalid_input` when the cluster does not offer ttyd for the
+/// session, else the App Proxy's refusal (e.g. `unreachable` when it has no worker free).
+pub async fn open_terminal(
+    connection: &Connection,
+    session_id: &str,
+    session_name: &str,
+    cols: u16,
+    rows: u16,
+    choice: TransportChoice,
+) -> Result<ClusterTerminal> {
+    let ttyd_unavailable = match choice {
+        TransportChoice::Pty => None,
+        TransportChoice::Ttyd | TransportChoice::Auto => {
+            match open_over_ttyd(connection, session_id, cols, rows).await {
+                Ok(stream) => {
+                    tracing::info!(session = session_name, "terminal over ttyd");
+                    return Ok(ClusterTerminal {
+                        stream,
+                        transport: TerminalTransport::Ttyd,
+                        ttyd_unavailable: None,
+                    });
+                }
+                Err(error) if choice == TransportChoice::Ttyd => return Err(error),
+                Err(error) => {
+                    tracing::info!(session = session_name, %error, "ttyd unavailable; terminal over the manager's pty");
+                    Some(error.message)
+                }
+            }
+        }
+    };
+    let stream = pty::open_pty(connection, session_name, cols, rows).await?;
+    Ok(ClusterTerminal {
+        stream,
+        transport: TerminalTransport::Pty,
+        ttyd_unavailable,
+    })
+}
+
+async fn open_over_ttyd(
+    connection: &Connection,
+    session_id: &str,
+    cols: u16,
+    rows: u16,
+) -> Result<UnixStream> {
+    let placement = placement(connection, session_id).await?;
+    let version =
+        app_proxy::proxy_version(connection, &placement.resource_group, &placement.project_id)
+            .await?;
+    if version != "v2" {
+        return Err(Error::invalid_input(format!(
+            "The session's resource group \"{}\" has no App Proxy (the manager reports {version}), so its ttyd cannot be reached; use the manager's pty terminal.",
+            placement.resource_group
+        )));
+    }
+    if !placement.services.iter().any(|s| s == "ttyd") {
+        return Err(Error::invalid_input(
+            "The session's image offers no ttyd service; use the manager's pty terminal.",
+        ));
+    }
+    ttyd::open_ttyd(connection, session_id, cols, rows).await
+}
+
+/// Where a session runs, as far as its apps are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Placement {
+    resource_group: String,
+    project_id: String,
+    /// The names of the apps its image serves (`service_ports`).
+    services: Vec<String>,
+}
+
+async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
+    let not_found = || {
+        Error::new(
+            ErrorCode::NotFound,
+            format!("No session has the id \"{}\".", session_id.escape_debug()),
+        )
+    };
+    // The id goes into a filter string: only a UUID's characters may.
+    if session_id.is_empty()
+        || !session_id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Err(not_found());
+    }
+    let answer: Value = connection
+        .graphql(
+            "query($filter: String) { compute_session_list(limit: 1, offset: 0, filter: $filter) \
+             { items { id scaling_group group_id service_ports } } }",
+            json!({ "filter": format!("id == \"{}\"", session_id.to_lowercase()) }),
+        )
+        .await?;
+    let item = &answer["compute_session_list"]["items"][0];
+    if item.is_null() {
+        return Err(not_found());
+    }
+    parse_placement(item).ok_or_else(|| {
+        Error::internal(format!(
+            "The cluster did not say which resource group and project session {session_id} belongs to."
+        ))
+    })
+}
+
+fn parse_placement(item: &Value) -> Option<Placement> {
+    // JSON in a string (graphene's JSONString), sometimes already a list.
+    let ports = match &item["service_ports"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+        other => other.clone(),
+    };
+    let services = ports
+        .as_array()
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Placement {
+        resource_group: item["scaling_group"].as_str()?.to_string(),
+        project_id: item["group_id"].as_str()?.to_string(),
+        services,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_reads_service_ports_in_either_form() {
+        let item = json!({
+            "scaling_group": "default",
+            "group_id": "2de2b969-1d04-48a6-af16-0bc8adb3c831",
+            "service_ports": "[{\"name\": \"sshd\", \"protocol\": \"tcp\"}, {\"name\": \"ttyd\", \"protocol\": \"http\"}]",
+        });
+        let placement = parse_placement(&item).unwrap();
+        assert_eq!(placement.resource_group, "default");
+        assert_eq!(placement.services, ["sshd", "ttyd"]);
+
+        let listed = json!({ "scaling_group": "g", "group_id": "p", "service_ports": [{"name": "jupyter"}] });
+        assert_eq!(parse_placement(&listed).unwrap().services, ["jupyter"]);
+        // The peer's dummy agent reports none.
+        let none = json!({ "scaling_group": "g", "group_id": "p", "service_ports": "[]" });
+        assert!(parse_placement(&none).unwrap().services.is_empty());
+        assert!(parse_placement(&json!({ "group_id": "p" })).is_none());
+    }
+
+    #[test]
+    fn the_transport_reaches_the_ui_as_a_plain_word() {
+        assert_eq!(
+            serde_json::to_string(&TerminalTransport::Ttyd).unwrap(),
+            "\"ttyd\""
+        );
+        assert_eq!(
+            serde_json::to_string(&TerminalTransport::Pty).unwrap(),
+            "\"pty\""
+        );
+    }
+}
