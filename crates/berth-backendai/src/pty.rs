@@ -169,12 +169,15 @@ async fn bridge<S>(
     // Output from the server, to the app. Awaiting each write is the flow control.
     let downstream = async move {
         while let Some(message) = from_server.next().await {
-            let text = match message {
-                Ok(Message::Text(text)) => text,
+            // The manager sends its JSON as binary frames (`ws.send_bytes(dump_json(…))` in
+            // 26.8's `stream_pty`); text is accepted too.
+            let json = match message {
+                Ok(Message::Binary(bytes)) => bytes,
+                Ok(Message::Text(text)) => text.into(),
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => continue,
             };
-            let Ok(parsed) = serde_json::from_str::<ServerMessage>(&text) else {
+            let Ok(parsed) = serde_json::from_slice::<ServerMessage>(&json) else {
                 continue;
             };
             if parsed.kind != "out" {

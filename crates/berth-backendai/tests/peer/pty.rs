@@ -106,9 +106,12 @@ async fn serve(mut stream: TcpStream, state: Arc<StandIn>) {
 /// on request.
 async fn pty(socket: tokio_tungstenite::WebSocketStream<TcpStream>, state: Arc<StandIn>) {
     let (mut send, mut receive) = socket.split();
+    // As binary frames, the way the 26.8 manager sends them.
     let out = |bytes: &[u8]| {
-        Message::text(
-            serde_json::json!({ "type": "out", "data": BASE64.encode(bytes) }).to_string(),
+        Message::binary(
+            serde_json::json!({ "type": "out", "data": BASE64.encode(bytes) })
+                .to_string()
+                .into_bytes(),
         )
     };
     while let Some(Ok(message)) = receive.next().await {
