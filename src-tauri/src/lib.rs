@@ -101,6 +101,16 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::window::request_quit,
             commands::window::quit_app,
         ])
+        // The launcher checks variable names as they are typed, by the engines' own rules.
+        .constant(
+            "RESERVED_ENV_NAMES",
+            berth_core::environ::RESERVED_ENV_NAMES.to_vec(),
+        )
+        .constant(
+            "RESERVED_ENV_PREFIXES",
+            berth_core::environ::RESERVED_ENV_PREFIXES.to_vec(),
+        )
+        .constant("MAX_ENV_NAME", berth_core::environ::MAX_ENV_NAME)
 }
 
 /// The TypeScript the UI imports, generated from the Rust command and model types.

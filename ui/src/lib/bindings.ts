@@ -711,7 +711,9 @@ sessionReady: "session-ready"
 
 /** user-defined constants **/
 
-
+export const RESERVED_ENV_NAMES = ["HOME","USER","LOGNAME","PATH","TERM"] as const;
+export const RESERVED_ENV_PREFIXES = ["BERTH_","BACKENDAI_"] as const;
+export const MAX_ENV_NAME = 128 as const;
 
 /** user-defined types **/
 
@@ -772,6 +774,14 @@ export type EngineKind =
  * A Backend.AI cluster reached over its manager API and storage proxy.
  */
 "backend_ai"
+/**
+ * One variable set for every process of a session.
+ * 
+ * Values are not secret by design (the session's details show them), but they are the user's:
+ * `Debug` leaves the value out, so a span or log line that records a `NewSession` or a
+ * `Session` never carries one.
+ */
+export type EnvVar = { name: string; value: string }
 /**
  * A place a session runs from: its `/usr` and the rest of its root file system.
  */
@@ -1098,7 +1108,12 @@ command: string | null;
 /**
  * `None` is the engine's default runtime.
  */
-runtime: SessionRuntime | null; network?: NetworkMode; resources?: ResourceRequest }
+runtime: SessionRuntime | null; network?: NetworkMode; resources?: ResourceRequest; 
+/**
+ * Environment variables for every process of the session — its startup command, the
+ * terminals and execs that join it — in the order given (see [`validate_environ`]).
+ */
+environ?: EnvVar[] }
 /**
  * What the tab needs to label itself.
  */
@@ -1199,7 +1214,12 @@ writable_root?: boolean;
  * Why the system directories are read-only although the environment could have had a
  * writable copy (the kernel refused it), in a sentence for the session's details.
  */
-root_note?: string | null }
+root_note?: string | null; 
+/**
+ * The environment variables the user gave at creation (not the engine's own), for the
+ * session's details. Empty for a cluster session this computer did not start.
+ */
+environ?: EnvVar[] }
 /**
  * Sent to the UI once a session it launched can take terminals.
  */

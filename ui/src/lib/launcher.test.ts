@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceLimits } from "./bindings";
-import { emptyDraft, mountRequests, runtimeFor, problemsByFolder, resourceError, stepBlockers, toNewSession, togglePick, type StepContext } from "./launcher";
+import {
+  emptyDraft,
+  mountRequests,
+  runtimeFor,
+  problemsByFolder,
+  resourceError,
+  stepBlockers,
+  toNewSession,
+  togglePick,
+  variableErrors,
+  variableNameError,
+  type StepContext,
+} from "./launcher";
 
 const GIB = 1024 ** 3;
 const limits: ResourceLimits = {
@@ -76,7 +88,23 @@ describe("toNewSession", () => {
       runtime: "bwrap",
       network: "outbound",
       resources: { cpus: null, memory_bytes: 1.5 * GIB, scratch_bytes: null },
+      environ: [],
     });
+  });
+
+  it("sends the variables with a name (trimmed), values exactly as typed, and drops empty rows", () => {
+    const spec = toNewSession({
+      ...emptyDraft(),
+      variables: [
+        { name: " GREETING ", value: " hello world " },
+        { name: "", value: "" },
+        { name: "EMPTY", value: "" },
+      ],
+    });
+    expect(spec.environ).toEqual([
+      { name: "GREETING", value: " hello world " },
+      { name: "EMPTY", value: "" },
+    ]);
   });
 
   it("sends the command only for batch sessions and lets the engine name an unnamed one", () => {
@@ -118,4 +146,43 @@ it("runs Docker images on the Docker runtime and everything else in bubblewrap",
   expect(runtimeFor("docker:alpine:3")).toBe("docker");
   expect(runtimeFor("host")).toBe("bwrap");
   expect(runtimeFor("image:pytorch")).toBe("bwrap");
+});
+
+describe("environment variables", () => {
+  it("takes shell-style names and refuses the rest, naming the variable and the rule", () => {
+    for (const name of ["A", "_x", "MY_VAR_2", "lower", "LANG", "SHELL"]) expect(variableNameError(name)).toBeNull();
+    for (const name of ["1ST", "MY-VAR", "A=B", "A B", "É"]) {
+      expect(variableNameError(name)).toBe(`“${name}”: a name starts with a letter or _ and holds only letters, digits and _.`);
+    }
+    expect(variableNameError("")).toBe("Give this variable a name.");
+    expect(variableNameError("N".repeat(129))).toContain("at most 128");
+  });
+
+  it("refuses the names and prefixes the engines set themselves", () => {
+    for (const name of ["HOME", "USER", "LOGNAME", "TERM"]) {
+      expect(variableNameError(name)).toBe(`${name} is set by the engine for every session and cannot be replaced.`);
+    }
+    expect(variableNameError("PATH")).toContain(".profile");
+    expect(variableNameError("BERTH_SESSION_ID")).toContain("names starting with BERTH_ belong to the engine");
+    expect(variableNameError("BACKENDAI_ACCESS_KEY")).toContain("BACKENDAI_");
+  });
+
+  it("ignores a wholly empty row, asks a value for its name, and marks a repeated name on its second row", () => {
+    expect(
+      variableErrors([
+        { name: "A", value: "1" },
+        { name: "", value: "" },
+        { name: "", value: "orphan" },
+        { name: " A ", value: "2" },
+      ]),
+    ).toEqual([null, null, "Give this variable a name.", "A is set twice; keep one."]);
+  });
+
+  it("holds Session Type (and Review) on a bad variable, not on an empty row", () => {
+    const draft = { ...emptyDraft(), variables: [{ name: "", value: "" }] };
+    expect(stepBlockers("type", draft, fine)).toEqual([]);
+    const bad = { ...emptyDraft(), variables: [{ name: "HOME", value: "/root" }] };
+    expect(stepBlockers("type", bad, fine)).toEqual(["HOME is set by the engine for every session and cannot be replaced."]);
+    expect(stepBlockers("review", bad, fine)).toEqual(["HOME is set by the engine for every session and cannot be replaced."]);
+  });
 });

@@ -1,14 +1,18 @@
 // The launcher's rules that need no window: what each step requires before Next, and how the
 // user's choices become the `NewSession` the engine receives. The engine checks everything
 // again; these only decide what the wizard lets the user do next.
-import type {
-  MountProblem,
-  MountRequest,
-  NetworkMode,
-  NewSession,
-  ResourceLimits,
-  SessionRuntime,
-  SessionType,
+import {
+  MAX_ENV_NAME,
+  RESERVED_ENV_NAMES,
+  RESERVED_ENV_PREFIXES,
+  type EnvVar,
+  type MountProblem,
+  type MountRequest,
+  type NetworkMode,
+  type NewSession,
+  type ResourceLimits,
+  type SessionRuntime,
+  type SessionType,
 } from "./bindings";
 
 export const STEPS = [
@@ -22,6 +26,9 @@ export type StepId = (typeof STEPS)[number]["id"];
 
 export type PickedFolder = { folder: string; alias: string; readOnly: boolean };
 
+/** One row of the Environment variables editor, as typed. */
+export type VariableRow = { name: string; value: string };
+
 export type Draft = {
   sessionType: SessionType;
   name: string;
@@ -34,6 +41,7 @@ export type Draft = {
   network: NetworkMode;
   runtime: SessionRuntime;
   folders: PickedFolder[];
+  variables: VariableRow[];
 };
 
 export function emptyDraft(): Draft {
@@ -49,6 +57,7 @@ export function emptyDraft(): Draft {
     network: "outbound",
     runtime: "bwrap",
     folders: [],
+    variables: [],
   };
 }
 
@@ -74,6 +83,49 @@ function formatMax(max: number): string {
   return Number.isInteger(max) ? String(max) : max.toFixed(1);
 }
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Why `name` cannot name a session's variable, or null: the engines' rules (berth-core's
+ * `environ.rs`; the reserved lists come from there through the bindings), so the launcher says
+ * it while the user types. A cluster's own extra names are its engine's to refuse at launch.
+ */
+export function variableNameError(name: string): string | null {
+  if (name === "") return "Give this variable a name.";
+  if (name.length > MAX_ENV_NAME) return `A variable name can be at most ${MAX_ENV_NAME} characters.`;
+  if (!ENV_NAME.test(name)) {
+    return `“${name}”: a name starts with a letter or _ and holds only letters, digits and _.`;
+  }
+  if ((RESERVED_ENV_NAMES as readonly string[]).includes(name)) {
+    return name === "PATH"
+      ? "PATH is set by the engine for every session; add to it in a dotfile such as .profile instead."
+      : `${name} is set by the engine for every session and cannot be replaced.`;
+  }
+  const prefix = RESERVED_ENV_PREFIXES.find((p) => name.startsWith(p));
+  if (prefix) return `“${name}”: names starting with ${prefix} belong to the engine.`;
+  return null;
+}
+
+/**
+ * Each row's problem, or null. A row left wholly empty is no variable (it is not sent) and so
+ * no problem; a name given twice is a problem on its second row.
+ */
+export function variableErrors(rows: VariableRow[]): (string | null)[] {
+  return rows.map((row, index) => {
+    const name = row.name.trim();
+    if (name === "" && row.value === "") return null;
+    const problem = variableNameError(name);
+    if (problem) return problem;
+    if (rows.slice(0, index).some((earlier) => earlier.name.trim() === name)) return `${name} is set twice; keep one.`;
+    return null;
+  });
+}
+
+/** The variables `create_session` receives: the rows with a name, names trimmed, values as typed. */
+export function environOf(rows: VariableRow[]): EnvVar[] {
+  return rows.filter((r) => r.name.trim() !== "" || r.value !== "").map((r) => ({ name: r.name.trim(), value: r.value }));
+}
+
 export type StepContext = {
   /** The live answer of `check_session_name`, null when the name is fine or empty. */
   nameError: string | null;
@@ -91,6 +143,7 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
       if (draft.sessionType === "batch" && draft.command.trim() === "") {
         blockers.push("A batch session needs a startup command.");
       }
+      for (const problem of variableErrors(draft.variables)) if (problem) blockers.push(problem);
       break;
     case "environment": {
       if (draft.environment === "") blockers.push("Pick an environment.");
@@ -159,6 +212,7 @@ export function toNewSession(draft: Draft): NewSession {
     runtime: draft.runtime,
     network: draft.network,
     resources: { cpus: parsed(draft.cpus), memory_bytes: gib(draft.memoryGiB), scratch_bytes: gib(draft.scratchGiB) },
+    environ: environOf(draft.variables),
   };
 }
 
