@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use berth_backendai::BackendAiEngine;
+use berth_backendai::terminal::{TransportChoice, open_terminal};
 use berth_core::frames::{Frame, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::{
     Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest,
@@ -75,6 +76,16 @@ pub enum RuntimeArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum ViaArg {
+    /// ttyd through the cluster's App Proxy where it offers one, else the manager's pty.
+    Auto,
+    /// ttyd through the App Proxy; an error where the cluster does not offer it.
+    Ttyd,
+    /// The manager's pty websocket.
+    Pty,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum NetworkArg {
     /// The outside world through user-mode networking; not the host's loopback services.
     Outbound,
@@ -134,7 +145,12 @@ pub enum SessionCommand {
         command: Vec<String>,
     },
     /// An interactive shell in the session, in this terminal.
-    Shell { id: String },
+    Shell {
+        id: String,
+        /// On a cluster, how the terminal is carried.
+        #[arg(long, value_enum, default_value = "auto")]
+        via: ViaArg,
+    },
 }
 
 /// `NAME`, `NAME:TARGET`, `NAME:ro`, `NAME:TARGET:ro` (or `:rw`).
@@ -415,18 +431,36 @@ pub async fn run(
                 .await
                 .map_err(|e| Error::internal(e.to_string()))?;
         }
-        SessionCommand::Shell { id } => {
+        SessionCommand::Shell { id, via } => {
             let (cols, rows) = terminal_size();
             let stream = match target {
                 Target::Local(local) => {
                     let (_, client) = local.session_client(&id)?;
                     client.terminal(cols, rows).map_err(session_error)?
                 }
-                // The session's pty websocket, bridged onto the same frames.
+                // ttyd or the manager's pty, bridged onto the same frames.
                 Target::Cluster(cluster) => {
                     let session = cluster.session(&id).await?;
-                    berth_backendai::pty::open_pty(cluster.connection(), &session.name, cols, rows)
-                        .await?
+                    let choice = match via {
+                        ViaArg::Auto => TransportChoice::Auto,
+                        ViaArg::Ttyd => TransportChoice::Ttyd,
+                        ViaArg::Pty => TransportChoice::Pty,
+                    };
+                    let opened = open_terminal(
+                        cluster.connection(),
+                        &session.id,
+                        &session.name,
+                        cols,
+                        rows,
+                        choice,
+                    )
+                    .await?;
+                    if let Some(why) = &opened.ttyd_unavailable {
+                        eprintln!(
+                            "berth: using the manager's pty, since ttyd is not available: {why}"
+                        );
+                    }
+                    opened.stream
                 }
             };
             return tokio::task::spawn_blocking(move || interactive(stream))

@@ -555,6 +555,22 @@ fn sessions_on_a_cluster_from_the_cli() {
         .unwrap();
     assert!(!exec.status.success());
     assert!(stderr(&exec).contains("session shell"), "{}", stderr(&exec));
+    // The shell prefers ttyd through the cluster's App Proxy; the peer's configured one does
+    // not run, so insisting on ttyd fails with the manager's reason.
+    let ttyd = cmd(&[
+        "--profile",
+        "api",
+        "session",
+        "shell",
+        &name,
+        "--via",
+        "ttyd",
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert!(!ttyd.status.success());
+    assert!(stderr(&ttyd).contains("AppProxy"), "{}", stderr(&ttyd));
 
     let destroyed: serde_json::Value = serde_json::from_str(&ok(&[
         "--json",
