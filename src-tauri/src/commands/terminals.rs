@@ -69,13 +69,25 @@ pub async fn open_terminal(
     output: Channel<TerminalChunk>,
 ) -> Result<OpenedTerminal, Error> {
     let (session_name, (terminal, reader)) = match state.cluster() {
-        // A cluster session's pty websocket, bridged onto the same frame stream.
+        // ttyd through the cluster's App Proxy, else the manager's pty, bridged onto the same
+        // frame stream.
         Some(cluster) => {
             let found = berth_core::Engine::session(&*cluster, &session).await?;
-            let stream =
-                berth_backendai::pty::open_pty(cluster.connection(), &found.name, cols, rows)
-                    .await?;
-            (found.name, Terminal::over(stream))
+            let opened = berth_backendai::terminal::open_terminal(
+                cluster.connection(),
+                &found.id,
+                &found.name,
+                cols,
+                rows,
+                berth_backendai::terminal::TransportChoice::Auto,
+            )
+            .await?;
+            tracing::info!(
+                transport = ?opened.transport,
+                ttyd_unavailable = ?opened.ttyd_unavailable,
+                "cluster terminal opened"
+            );
+            (found.name, Terminal::over(opened.stream))
         }
         None => {
             let (session, client) = state.local("Terminals")?.session_client(&session)?;
