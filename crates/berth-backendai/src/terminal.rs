@@ -3,7 +3,7 @@
 //! not care which carries the bytes:
 //!
 //! * **ttyd through the App Proxy** ([`crate::ttyd`]), preferred: it is the console the WebUI
-//!   opens, a real login shell on a pty in the container, and it does not go through the
+//!   opens, a shell on a real pty in the container, and it does not go through the
 //!   manager, whose pty stream relays every key over ZeroMQ and runs each resize as a kernel
 //!   query.
 //! * **the manager's pty websocket** ([`crate::pty`]) wherever ttyd cannot be reached: the
@@ -11,7 +11,7 @@
 //!   reach the one configured, or the session's image lists no ttyd service.
 //!
 //! With [`TransportChoice::Auto`] a failure on the ttyd way falls back to the pty, and the
-//! reason is returned for the tab or the command line to show; choosing a way makes its
+//! reason is returned (the CLI prints it, the window logs it); choosing a way makes its
 //! failure the error.
 
 use std::os::unix::net::UnixStream;
