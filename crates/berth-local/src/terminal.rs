@@ -13,12 +13,13 @@ use std::time::Duration;
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{Frame, parse_exit, read_frame, resize_payload, write_frame};
 
-/// Output in flight to the UI before reading pauses. 2 MiB keeps the webview busy while
-/// acknowledgements travel back (512 KiB measured ~20 MB/s into xterm.js, 2 MiB ~25 MB/s),
-/// and is still nothing next to the app's memory.
-pub const HIGH_WATER: u64 = 2 * 1024 * 1024;
+/// Output in flight to the UI before reading pauses: four of the app's 256 KiB messages, enough
+/// to keep xterm.js busy while acknowledgements travel back (`scripts/bench-terminal`: the same
+/// ~27 MB/s as 2 MiB). More would only add memory: bytes that wait in the webview outlive
+/// JavaScriptCore's young-generation collections and stay until a full one.
+pub const HIGH_WATER: u64 = 1024 * 1024;
 /// Reading resumes once the UI has caught up to this.
-pub const LOW_WATER: u64 = 1024 * 1024;
+pub const LOW_WATER: u64 = 512 * 1024;
 
 /// What the reader hands to the sink.
 #[derive(Debug, PartialEq, Eq)]

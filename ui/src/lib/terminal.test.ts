@@ -45,7 +45,7 @@ describe("AckBatcher", () => {
     vi.useRealTimers();
   });
 
-  it("keeps every batch far below the Rust side's 512 KiB high-water mark", () => {
+  it("keeps every batch far below the Rust side's 1 MiB high-water mark", () => {
     const sent: number[] = [];
     const acks = new AckBatcher((n) => sent.push(n));
     let unacknowledged = 0;

@@ -23,7 +23,7 @@ export function decodeChunk(message: ArrayBuffer | ArrayLike<number>): TerminalM
 /**
  * Counts bytes xterm.js has finished parsing and reports them in batches: one IPC call per
  * 64 KiB instead of one per chunk, and whatever is left once output goes quiet. Rust pauses the
- * shell at 512 KiB unacknowledged, so a batch must stay well below that.
+ * shell at 1 MiB unacknowledged (resuming below 512 KiB), so a batch must stay well below that.
  */
 export class AckBatcher {
   private pending = 0;
