@@ -637,32 +637,77 @@ async fn login(http: &reqwest::Client, endpoint: &Url, credentials: &Credentials
     {
         return Ok(Auth::Webserver { session_id });
     }
-    if answer["data"]["type"]
-        .as_str()
-        .is_some_and(|t| t.contains("two-factor") || t.contains("otp"))
+    Err(refused_login(endpoint, email, &answer))
+}
+
+/// What a webserver's refusal of `/server/login` means for the user. Its answer is
+/// `{"authenticated": false, "data": {"type", "title", "details", …}}`; the TOTP plugin's two
+/// cases (`…/probs/require-totp-authentication`: the account has a code and none or a wrong
+/// one was sent; `…/require-totp-registration`: the site demands one the account has not set
+/// up) need different things from the user than a wrong password does.
+fn refused_login(endpoint: &Url, email: &str, answer: &serde_json::Value) -> Error {
+    let kind = answer["data"]["type"].as_str().unwrap_or_default();
+    if kind.ends_with("require-totp-registration")
         || answer["data"]["two_factor_registration_token"].is_string()
     {
-        return Err(Error::new(
+        return Error::new(
+            ErrorCode::AuthFailed,
+            format!(
+                "{endpoint} requires two-factor authentication for {email}, which is not set up yet: register an authenticator in the site's web page first, then log in here with its code."
+            ),
+        );
+    }
+    if kind.contains("two-factor") || kind.contains("totp") {
+        return Error::new(
             ErrorCode::AuthFailed,
             format!(
                 "{endpoint} asks for a one-time code for {email}: enter the code from your authenticator app."
             ),
-        ));
+        );
     }
     let details = answer["data"]["details"]
         .as_str()
         .or(answer["data"]["title"].as_str())
         .unwrap_or("the server refused the login")
         .trim_end_matches('.');
-    Err(Error::new(
+    Error::new(
         ErrorCode::AuthFailed,
         format!("{endpoint} refused the email or password for {email} ({details})."),
-    ))
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The answers are Backend.AI 26.8.1's `web/server.py` login handler's, word for word: the
+    /// peer runs without the TOTP plugin (it needs an explicit allow in the manager's config),
+    /// so this is the only place its two refusals are checked. (A wrong password is checked
+    /// against the peer itself, in `tests/peer/connect.rs`.)
+    #[test]
+    fn a_refused_login_tells_a_missing_code_from_a_missing_registration() {
+        let endpoint = Url::parse("https://bai.example.com/").unwrap();
+        let code = refused_login(
+            &endpoint,
+            "a@b.c",
+            &serde_json::json!({"authenticated": false, "data": {
+                "type": "https://api.backend.ai/probs/require-totp-authentication",
+                "title": "Two-Factor Authentication needed.",
+                "details": "You must authenticate using Two-Factor Authentication."}}),
+        );
+        assert_eq!(code.code, ErrorCode::AuthFailed);
+        assert!(code.message.contains("one-time code for a@b.c"), "{code}");
+        let register = refused_login(
+            &endpoint,
+            "a@b.c",
+            &serde_json::json!({"authenticated": false, "data": {
+                "type": "https://api.backend.ai/probs/require-totp-registration",
+                "title": "Two-Factor Authentication registration required.",
+                "details": "You must register Two-Factor Authentication.",
+                "two_factor_registration_token": "t"}}),
+        );
+        assert!(register.message.contains("not set up yet"), "{register}");
+    }
 
     #[test]
     fn endpoints_are_normalised_and_bad_ones_named() {
