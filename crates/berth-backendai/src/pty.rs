@@ -1,5 +1,5 @@
 //! A terminal in a Backend.AI session: the manager's pty websocket
-//! (`/stream/session/{name}/pty`, JSON text frames: `{"type":"stdin","chars":<base64>}`,
+//! (`/stream/session/{name}/pty`, JSON messages: `{"type":"stdin","chars":<base64>}`,
 //! `{"type":"resize","rows":R,"cols":C}` out, `{"type":"out","data":<base64>}` in) bridged onto
 //! the frame stream every Berth terminal reads ([`berth_core::frames`]). The app's terminal
 //! then works unchanged, flow control included: when the UI stops acknowledging, the app stops
@@ -11,17 +11,18 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use berth_core::frames::{Frame, encode_frame, exit_payload, parse_header, parse_resize};
+use berth_core::frames::{Frame, encode_frame, exit_payload};
 use berth_core::{Error, ErrorCode, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::connection::Connection;
 use crate::folders::segment;
+use crate::terminal::{FromApp, next_from_app};
 
 /// Opens a shell's pty in session `name` and returns the app's end of the frame stream. The
 /// bridge runs on the current tokio runtime until either side closes.
@@ -136,28 +137,13 @@ async fn bridge<S>(
     // Keys and resizes from the app, to the server.
     let upstream = async move {
         let mut payload = Vec::new();
-        loop {
-            let mut header = [0u8; 5];
-            if from_app.read_exact(&mut header).await.is_err() {
-                break;
-            }
-            let Ok((kind, len)) = parse_header(header) else {
-                break;
-            };
-            payload.resize(len, 0);
-            if from_app.read_exact(&mut payload).await.is_err() {
-                break;
-            }
-            let message = match kind {
-                Frame::Input => Message::text(
-                    serde_json::json!({ "type": "stdin", "chars": BASE64.encode(&payload) })
+        while let Some(from) = next_from_app(&mut from_app, &mut payload).await {
+            let message = match from {
+                FromApp::Keys(keys) => Message::text(
+                    serde_json::json!({ "type": "stdin", "chars": BASE64.encode(keys) })
                         .to_string(),
                 ),
-                Frame::Resize => match parse_resize(&payload) {
-                    Some((cols, rows)) => resize(cols.max(1), rows.max(1)),
-                    None => continue,
-                },
-                _ => continue,
+                FromApp::Resize { cols, rows } => resize(cols, rows),
             };
             if to_server.send(message).await.is_err() {
                 break;

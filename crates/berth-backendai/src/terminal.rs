@@ -182,6 +182,41 @@ fn parse_placement(item: &Value) -> Option<Placement> {
     })
 }
 
+/// What the app sends a terminal bridge: keys, or the tab's new size (at least 1×1).
+pub(crate) enum FromApp<'a> {
+    Keys(&'a [u8]),
+    Resize { cols: u16, rows: u16 },
+}
+
+/// The next keys or resize from the app's end of the frame stream, read into `payload`;
+/// other frames are skipped. `None` once that end closes or sends something that is not a frame.
+pub(crate) async fn next_from_app<'a>(
+    from_app: &mut (impl tokio::io::AsyncRead + Unpin),
+    payload: &'a mut Vec<u8>,
+) -> Option<FromApp<'a>> {
+    use berth_core::frames::{Frame, parse_header, parse_resize};
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut header = [0u8; 5];
+        from_app.read_exact(&mut header).await.ok()?;
+        let (kind, len) = parse_header(header).ok()?;
+        payload.resize(len, 0);
+        from_app.read_exact(payload).await.ok()?;
+        match kind {
+            Frame::Input => return Some(FromApp::Keys(payload)),
+            Frame::Resize => {
+                if let Some((cols, rows)) = parse_resize(payload) {
+                    return Some(FromApp::Resize {
+                        cols: cols.max(1),
+                        rows: rows.max(1),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,11 +16,10 @@
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
 
-use berth_core::frames::{Frame, encode_frame, exit_payload, parse_header, parse_resize};
+use berth_core::frames::{Frame, encode_frame, exit_payload};
 use berth_core::{Error, ErrorCode, Result};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Mutex;
@@ -30,6 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::app_proxy::{self, AppAddress};
 use crate::connection::Connection;
+use crate::terminal::{FromApp, next_from_app};
 
 const INPUT: u8 = b'0';
 const RESIZE: u8 = b'1';
@@ -152,30 +152,15 @@ where
         let to_server = to_server.clone();
         async move {
             let mut payload = Vec::new();
-            loop {
-                let mut header = [0u8; 5];
-                if from_app.read_exact(&mut header).await.is_err() {
-                    break;
-                }
-                let Ok((kind, len)) = parse_header(header) else {
-                    break;
-                };
-                payload.resize(len, 0);
-                if from_app.read_exact(&mut payload).await.is_err() {
-                    break;
-                }
-                let message = match kind {
-                    Frame::Input => command(INPUT, &payload),
-                    Frame::Resize => match parse_resize(&payload) {
-                        Some((cols, rows)) => command(
-                            RESIZE,
-                            serde_json::json!({ "columns": cols.max(1), "rows": rows.max(1) })
-                                .to_string()
-                                .as_bytes(),
-                        ),
-                        None => continue,
-                    },
-                    _ => continue,
+            while let Some(from) = next_from_app(&mut from_app, &mut payload).await {
+                let message = match from {
+                    FromApp::Keys(keys) => command(INPUT, keys),
+                    FromApp::Resize { cols, rows } => command(
+                        RESIZE,
+                        serde_json::json!({ "columns": cols, "rows": rows })
+                            .to_string()
+                            .as_bytes(),
+                    ),
                 };
                 if to_server.lock().await.send(message).await.is_err() {
                     break;

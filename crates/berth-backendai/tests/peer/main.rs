@@ -65,3 +65,29 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
 }
+
+/// What the peer's database answers to `sql` (its PostgreSQL trusts loopback): the manager's
+/// own record of what a test did.
+pub fn psql(sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "8100",
+            "-U",
+            "postgres",
+            "-At",
+            "-c",
+            sql,
+        ])
+        .arg("backend")
+        .output()
+        .expect("run psql against the peer's database");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -12,31 +12,6 @@ use crate::*;
 
 const IMAGE: &str = "cr.backend.ai/stable/python:3.9-ubuntu20.04";
 
-/// What the manager's database answers to `sql` (the peer's PostgreSQL trusts loopback).
-fn psql(sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "8100",
-            "-U",
-            "postgres",
-            "-At",
-            "-c",
-            sql,
-        ])
-        .arg("backend")
-        .output()
-        .expect("run psql against the peer's database");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Sessions and folders a test made, destroyed and purged when it ends, failed or not: a
 /// failing assertion must not leave a session holding the peer's resources, or an automount
 /// folder that every later session would mount.

@@ -793,31 +793,6 @@ async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_a_pty
 // ---------------------------------------------------------------------------------------------
 // The real peer
 
-/// What the peer's database answers to `sql` (its PostgreSQL trusts loopback).
-fn psql(sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "8100",
-            "-U",
-            "postgres",
-            "-At",
-            "-c",
-            sql,
-        ])
-        .arg("backend")
-        .output()
-        .expect("run psql against the peer's database");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The fixtures' second user, whose keypair no other test gives a resource group: the one
 /// this file creates is visible to it alone.
 const USER2_ACCESS_KEY: &str = "AKIANATWOUSEREXAMPLE";
