@@ -122,7 +122,36 @@ pub fn typescript_bindings() -> Result<String, String> {
                 // Sizes and timestamps fit well inside 2^53; plain numbers keep the UI simple.
                 .bigint(BigIntExportBehavior::Number),
         )
+        .map(constants_in_name_order)
         .map_err(|e| e.to_string())
+}
+
+/// tauri-specta keeps constants in a hash map, so each build would print them in another order
+/// and the committed bindings would look stale at random; one constant per line, sorted, is stable.
+fn constants_in_name_order(bindings: String) -> String {
+    const START: &str = "/** user-defined constants **/\n";
+    let Some(start) = bindings.find(START).map(|at| at + START.len()) else {
+        return bindings;
+    };
+    let block_len = bindings[start..]
+        .find("\n\n/**")
+        .unwrap_or(bindings.len() - start);
+    let block = &bindings[start..start + block_len];
+    let mut lines: Vec<&str> = block.lines().collect();
+    let leading_blank = lines.first().is_some_and(|line| line.is_empty());
+    lines.retain(|line| !line.is_empty());
+    lines.sort_unstable();
+    let sorted = lines.join("\n");
+    let sorted = if leading_blank {
+        format!("\n{sorted}")
+    } else {
+        sorted
+    };
+    format!(
+        "{}{sorted}{}",
+        &bindings[..start],
+        &bindings[start + block_len..]
+    )
 }
 
 /// Opens the window on the local engine and runs until the user quits.
@@ -192,6 +221,19 @@ mod tests {
             "{} is stale: run `make bindings` and commit the result",
             path.display()
         );
+    }
+
+    #[test]
+    fn constants_print_in_the_same_order_whatever_order_they_were_kept_in() {
+        let around = |constants: &str| {
+            format!(
+                "head\n/** user-defined constants **/\n\n{constants}\n\n/** user-defined types **/\ntail"
+            )
+        };
+        let one = around("export const B = 1 as const;\nexport const A = 2 as const;");
+        let other = around("export const A = 2 as const;\nexport const B = 1 as const;");
+        assert_eq!(constants_in_name_order(one), other);
+        assert_eq!(constants_in_name_order(other.clone()), other);
     }
 
     #[test]

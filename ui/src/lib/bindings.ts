@@ -711,9 +711,9 @@ sessionReady: "session-ready"
 
 /** user-defined constants **/
 
+export const MAX_ENV_NAME = 128 as const;
 export const RESERVED_ENV_NAMES = ["HOME","USER","LOGNAME","PATH","TERM"] as const;
 export const RESERVED_ENV_PREFIXES = ["BERTH_","BACKENDAI_"] as const;
-export const MAX_ENV_NAME = 128 as const;
 
 /** user-defined types **/
 
