@@ -53,13 +53,10 @@ pub async fn remove_environment(state: State<'_, ActiveEngine>, name: String) ->
 #[tauri::command]
 #[specta::specta]
 pub async fn pick_rootfs_directory(app: AppHandle) -> Result<Option<String>, Error> {
-    Ok(app
-        .dialog()
-        .file()
-        .set_title("Choose a root file system directory")
-        .blocking_pick_folder()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    Ok(super::picker::pick_folder(
+        &app,
+        "Choose a root file system directory",
+    ))
 }
 
 /// Registers the directory at `path` (from the picker) as environment `name`, used in place.

@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use berth_core::folder::validate_name;
 use berth_core::{Error, Folder, FolderUsage, NewFolder, StorageHost};
 use tauri::{AppHandle, State};
-use tauri_plugin_dialog::DialogExt;
 
 use crate::ActiveEngine;
 
@@ -40,13 +39,10 @@ pub async fn remove_host(state: State<'_, ActiveEngine>, id: String) -> Result<(
 #[tauri::command]
 #[specta::specta]
 pub async fn pick_host_directory(app: AppHandle) -> Result<Option<String>, Error> {
-    Ok(app
-        .dialog()
-        .file()
-        .set_title("Keep the host's folders in")
-        .blocking_pick_folder()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    Ok(super::picker::pick_folder(
+        &app,
+        "Keep the host's folders in",
+    ))
 }
 
 /// The Data & Storage page's folders table.

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod environments;
 pub mod files;
 pub mod folders;
+mod picker;
 pub mod profiles;
 pub mod sessions;
 pub mod terminals;

@@ -137,13 +137,7 @@ pub async fn pick_upload_sources(app: AppHandle, directories: bool) -> Result<Ve
 #[tauri::command]
 #[specta::specta]
 pub async fn pick_download_directory(app: AppHandle) -> Result<Option<String>, Error> {
-    Ok(app
-        .dialog()
-        .file()
-        .set_title("Download to")
-        .blocking_pick_folder()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    Ok(super::picker::pick_folder(&app, "Download to"))
 }
 
 #[tauri::command]
