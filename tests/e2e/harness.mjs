@@ -361,6 +361,11 @@ export function run(app, script, ...args) {
   return call(app, "POST", `/session/${app.session}/execute/sync`, { script, args });
 }
 
+/** Calls a Tauri command as the UI does; a refusal rejects with the command's `{code, message}`. */
+export function invoke(app, command, args) {
+  return run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
+}
+
 /** The text of the first element matching `css`, or null when there is none. */
 export async function textOf(app, css) {
   return run(app, "const el = document.querySelector(arguments[0]); return el ? el.innerText : null;", css);

@@ -8,10 +8,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, clear, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, clear, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
-const invoke = (app, command, args) =>
-  run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
 const explorerNames = (app) =>
   run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name).join();");
 

@@ -6,12 +6,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clear, cli, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, cli, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
-const invoke = (app, command, args) =>
-  run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
-
 /** The visible terminal's lines as text (TerminalView exposes its xterm.js instance). */
 export function terminalLines(app) {
   return run(

@@ -3,12 +3,10 @@
 // unsaved text asks first, and the "session ready" toast opens a terminal in one click.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clear, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const CONTROL = "\uE009";
-const invoke = (app, command, args) =>
-  run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
 const disabled = (app, css) => run(app, "return document.querySelector(arguments[0]).disabled;", css);
 const page = (app) => run(app, "return document.querySelector('nav [aria-current=page]')?.dataset.page ?? null;");
 

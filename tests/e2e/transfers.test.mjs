@@ -7,10 +7,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, click, notifications, run, screenshot, textOf, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, click, invoke, notifications, run, screenshot, textOf, until, waitForText, withApp } from "./harness.mjs";
 
-const invoke = (app, command, args) =>
-  run(app, "return window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]);", command, args);
 const rowNames = (app) =>
   run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name);");
 
