@@ -9,7 +9,7 @@ use berth_backendai::{BackendAiEngine, Profiles};
 use berth_core::{Engine, Error, ErrorCode};
 use berth_local::transport::LocalTransport;
 use berth_local::{DataDirs, LocalEngine};
-use berth_transfer::{Journal, Queue};
+use berth_transfer::{Journal, PlanTransfers, Queue};
 
 use crate::settings::Settings;
 
@@ -109,6 +109,16 @@ impl ActiveEngine {
         self.local.clone().map(|engine| engine as Arc<dyn Engine>)
     }
 
+    /// Planning uploads and downloads on the engine the window works with.
+    pub fn planner(&self) -> Result<Arc<dyn PlanTransfers>, Error> {
+        if let Some(cluster) = self.cluster() {
+            return Ok(cluster);
+        }
+        self.local
+            .clone()
+            .map(|engine| engine as Arc<dyn PlanTransfers>)
+    }
+
     pub fn cluster(&self) -> Option<Arc<BackendAiEngine>> {
         self.cluster
             .lock()
@@ -132,8 +142,7 @@ impl ActiveEngine {
         self.local.clone()
     }
 
-    /// The local engine, for what only it does (its environments, sandboxed terminals, planning
-    /// transfers of trees). While a cluster profile is in use this refuses, naming `what`,
+    /// The local engine, for what only it does (its environments, sandboxed terminals). While a cluster profile is in use this refuses, naming `what`,
     /// rather than quietly acting on this computer instead.
     pub fn local(&self, what: &str) -> Result<Arc<LocalEngine>, Error> {
         if let Some(cluster) = self.cluster() {

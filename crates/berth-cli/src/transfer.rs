@@ -12,7 +12,8 @@ use berth_core::{Error, ErrorCode, FolderPath};
 use berth_local::LocalEngine;
 use berth_local::transport::LocalTransport;
 use berth_transfer::{
-    ConflictPolicy, Job, JobState, Journal, Queue, QueueEvent, TransferSpec, Transport,
+    ConflictPolicy, Job, JobState, Journal, PlanTransfers, Queue, QueueEvent, TransferSpec,
+    Transport,
 };
 use clap::Subcommand;
 
@@ -83,45 +84,11 @@ impl Mover {
         Ok(queue)
     }
 
-    async fn plan_upload(
-        &self,
-        folder: &str,
-        sources: &[PathBuf],
-        to: &FolderPath,
-        policy: ConflictPolicy,
-        batch: &str,
-    ) -> berth_core::Result<Vec<TransferSpec>> {
+    /// The active engine's planning: its folders decide what each file becomes.
+    fn planner(&self) -> &dyn PlanTransfers {
         match self {
-            Self::Local(engine) => engine.plan_upload(folder, sources, to, policy, batch),
-            Self::Cluster { engine, .. } => {
-                engine.plan_upload(folder, sources, to, policy, batch).await
-            }
-        }
-    }
-
-    async fn plan_download(
-        &self,
-        folder: &str,
-        paths: &[FolderPath],
-        to: &std::path::Path,
-        policy: ConflictPolicy,
-        batch: &str,
-    ) -> berth_core::Result<Vec<TransferSpec>> {
-        match self {
-            Self::Local(engine) => engine.plan_download(folder, paths, to, policy, batch),
-            Self::Cluster { engine, .. } => {
-                engine.plan_download(folder, paths, to, policy, batch).await
-            }
-        }
-    }
-
-    async fn existing_destinations(
-        &self,
-        specs: &[TransferSpec],
-    ) -> berth_core::Result<Vec<String>> {
-        match self {
-            Self::Local(engine) => engine.existing_destinations(specs),
-            Self::Cluster { engine, .. } => engine.existing_destinations(specs).await,
+            Self::Local(engine) => engine.as_ref(),
+            Self::Cluster { engine, .. } => engine.as_ref(),
         }
     }
 }
@@ -137,6 +104,7 @@ pub async fn upload(
     let to = FolderPath::parse(to.as_deref().unwrap_or(""))?;
     let batch = format!("upload-{}", std::process::id());
     let specs = mover
+        .planner()
         .plan_upload(
             &folder,
             &sources,
@@ -160,6 +128,7 @@ pub async fn download(
     let paths = FolderPath::parse_all(&paths)?;
     let batch = format!("download-{}", std::process::id());
     let specs = mover
+        .planner()
         .plan_download(
             &folder,
             &paths,
@@ -182,7 +151,7 @@ async fn refuse_unasked_conflicts(
     if conflict.is_some() {
         return Ok(());
     }
-    let existing = mover.existing_destinations(specs).await?;
+    let existing = mover.planner().existing_destinations(specs).await?;
     match existing.first() {
         None => Ok(()),
         Some(first) => Err(Error::new(

@@ -135,19 +135,6 @@ impl LocalEngine {
         Ok(specs)
     }
 
-    /// The destinations that already exist when no conflict policy was chosen yet: what the
-    /// user must be asked about before anything is queued. Empty once a policy is given.
-    pub fn unanswered_conflicts(
-        &self,
-        specs: &[TransferSpec],
-        policy: Option<ConflictPolicy>,
-    ) -> Result<Vec<String>> {
-        match policy {
-            Some(_) => Ok(Vec::new()),
-            None => self.existing_destinations(specs),
-        }
-    }
-
     /// The planned transfers whose destination already exists, for the conflict question.
     pub fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
         let mut existing = Vec::new();
@@ -189,4 +176,35 @@ pub(crate) fn host_error(path: &Path, e: std::io::Error) -> Error {
         _ => berth_core::ErrorCode::Internal,
     };
     Error::new(code, format!("{}: {e}", path.display()))
+}
+
+/// The window and the CLI plan through this when the local engine is the active one. Local
+/// planning reads this computer's disks only, so the inherent methods stay synchronous.
+#[async_trait::async_trait]
+impl berth_transfer::PlanTransfers for LocalEngine {
+    async fn plan_upload(
+        &self,
+        folder: &str,
+        sources: &[PathBuf],
+        to: &FolderPath,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        LocalEngine::plan_upload(self, folder, sources, to, conflict, batch)
+    }
+
+    async fn plan_download(
+        &self,
+        folder: &str,
+        paths: &[FolderPath],
+        to: &Path,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        LocalEngine::plan_download(self, folder, paths, to, conflict, batch)
+    }
+
+    async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
+        LocalEngine::existing_destinations(self, specs)
+    }
 }

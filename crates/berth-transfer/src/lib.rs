@@ -9,11 +9,13 @@
 pub mod checkpoint;
 pub mod journal;
 pub mod names;
+pub mod plan;
 pub mod progress;
 pub mod queue;
 
 pub use checkpoint::Checkpoint;
 pub use journal::{JobId, Journal};
+pub use plan::PlanTransfers;
 pub use queue::{
     ConflictPolicy, Direction, Job, JobState, Queue, QueueEvent, StopSignal, TransferError,
     TransferSpec, Transport,

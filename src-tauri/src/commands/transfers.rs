@@ -33,12 +33,9 @@ async fn queue_batch(
     specs: Vec<TransferSpec>,
     conflict: Option<ConflictPolicy>,
 ) -> Result<TransferBatch, Error> {
-    let conflicts = match (conflict, state.cluster()) {
-        (Some(_), _) => Vec::new(),
-        (None, Some(cluster)) => cluster.existing_destinations(&specs).await?,
-        (None, None) => state
-            .local("Uploads and downloads")?
-            .unanswered_conflicts(&specs, None)?,
+    let conflicts = match conflict {
+        Some(_) => Vec::new(),
+        None => state.planner()?.existing_destinations(&specs).await?,
     };
     if !conflicts.is_empty() {
         return Ok(TransferBatch {
@@ -67,16 +64,10 @@ pub async fn upload_paths(
     let sources: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     let to = FolderPath::parse(&to)?;
     let (policy, batch) = (conflict.unwrap_or(ConflictPolicy::Fail), batch_id("upload"));
-    let specs = match state.cluster() {
-        Some(cluster) => {
-            cluster
-                .plan_upload(&folder, &sources, &to, policy, &batch)
-                .await?
-        }
-        None => state
-            .local("Uploads and downloads")?
-            .plan_upload(&folder, &sources, &to, policy, &batch)?,
-    };
+    let specs = state
+        .planner()?
+        .plan_upload(&folder, &sources, &to, policy, &batch)
+        .await?;
     queue_batch(&state, specs, conflict).await
 }
 
@@ -97,16 +88,10 @@ pub async fn download_paths(
         conflict.unwrap_or(ConflictPolicy::Fail),
         batch_id("download"),
     );
-    let specs = match state.cluster() {
-        Some(cluster) => {
-            cluster
-                .plan_download(&folder, &paths, &to, policy, &batch)
-                .await?
-        }
-        None => state
-            .local("Uploads and downloads")?
-            .plan_download(&folder, &paths, &to, policy, &batch)?,
-    };
+    let specs = state
+        .planner()?
+        .plan_download(&folder, &paths, &to, policy, &batch)
+        .await?;
     queue_batch(&state, specs, conflict).await
 }
 

@@ -258,6 +258,35 @@ fn ancestors(path: &FolderPath) -> Vec<String> {
     out
 }
 
+#[async_trait::async_trait]
+impl berth_transfer::PlanTransfers for BackendAiEngine {
+    async fn plan_upload(
+        &self,
+        folder: &str,
+        sources: &[PathBuf],
+        to: &FolderPath,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        BackendAiEngine::plan_upload(self, folder, sources, to, conflict, batch).await
+    }
+
+    async fn plan_download(
+        &self,
+        folder: &str,
+        paths: &[FolderPath],
+        to: &Path,
+        conflict: ConflictPolicy,
+        batch: &str,
+    ) -> Result<Vec<TransferSpec>> {
+        BackendAiEngine::plan_download(self, folder, paths, to, conflict, batch).await
+    }
+
+    async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
+        BackendAiEngine::existing_destinations(self, specs).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
