@@ -22,7 +22,6 @@ mod segments;
 mod upload;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -218,15 +217,7 @@ async fn stopped(stop: &StopSignal) {
     }
 }
 
-/// An I/O error on this computer, as the user can act on it.
-fn host_error(path: &Path, e: std::io::Error) -> Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
-        std::io::ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
-        _ => ErrorCode::Internal,
-    };
-    Error::new(code, format!("{}: {e}", path.display()))
-}
+use berth_transfer::host_error;
 
 /// A connection to the storage proxy that broke or never opened, in words.
 fn cut(url: &Url, e: &reqwest::Error) -> Error {

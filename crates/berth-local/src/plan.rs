@@ -8,9 +8,6 @@ use berth_transfer::{ConflictPolicy, Direction, TransferSpec};
 
 use crate::LocalEngine;
 
-/// Files desktop OSes drop into every directory; nobody wants them in a storage folder.
-const JUNK: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
-
 impl LocalEngine {
     /// One upload per file under `sources` (files or directories on this computer) into
     /// directory `to` of folder `folder`. Creates the directory tree in the folder now;
@@ -25,44 +22,23 @@ impl LocalEngine {
     ) -> Result<Vec<TransferSpec>> {
         let files = self.writable_files(folder)?;
         files.make_dir(to)?;
-        let mut specs = Vec::new();
-        let mut pending: Vec<(PathBuf, FolderPath)> = Vec::new();
-        for source in sources {
-            // The journal outlives this process's working directory.
-            let source = &std::path::absolute(source).map_err(|e| host_error(source, e))?;
-            let name = source.file_name().ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "{} has no file name to upload as.",
-                    source.display()
-                ))
-            })?;
-            pending.push((source.clone(), to.join(&name.to_string_lossy())?));
+        let tree = berth_transfer::walk_sources(sources, to)?;
+        for directory in &tree.directories {
+            files.make_dir(directory)?;
         }
-        while let Some((local, remote)) = pending.pop() {
-            let metadata = local
-                .symlink_metadata()
-                .map_err(|e| host_error(&local, e))?;
-            if metadata.is_dir() {
-                files.make_dir(&remote)?;
-                for entry in std::fs::read_dir(&local).map_err(|e| host_error(&local, e))? {
-                    let entry = entry.map_err(|e| host_error(&local, e))?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if !JUNK.contains(&name.as_str()) {
-                        pending.push((entry.path(), remote.join(&name)?));
-                    }
-                }
-            } else if metadata.is_file() {
-                specs.push(TransferSpec {
-                    batch: batch.to_string(),
-                    direction: Direction::Upload,
-                    folder: folder.to_string(),
-                    remote_path: remote.as_str().to_string(),
-                    local_path: local,
-                    size: metadata.len(),
-                    conflict,
-                });
-            }
-        }
+        let mut specs: Vec<TransferSpec> = tree
+            .files
+            .into_iter()
+            .map(|(local, remote, size)| TransferSpec {
+                batch: batch.to_string(),
+                direction: Direction::Upload,
+                folder: folder.to_string(),
+                remote_path: remote.as_str().to_string(),
+                local_path: local,
+                size,
+                conflict,
+            })
+            .collect();
         specs.sort_by(|a, b| a.remote_path.cmp(&b.remote_path));
         Ok(specs)
     }
@@ -168,15 +144,7 @@ impl LocalEngine {
 /// already told them.
 type PendingDownload = (FolderPath, PathBuf, Option<(FileKind, u64)>);
 
-/// An I/O error on a path of this computer (not inside a folder), as the user can act on it.
-pub(crate) fn host_error(path: &Path, e: std::io::Error) -> Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => berth_core::ErrorCode::NotFound,
-        std::io::ErrorKind::PermissionDenied => berth_core::ErrorCode::PermissionDenied,
-        _ => berth_core::ErrorCode::Internal,
-    };
-    Error::new(code, format!("{}: {e}", path.display()))
-}
+pub(crate) use berth_transfer::host_error;
 
 /// The window and the CLI plan through this when the local engine is the active one. Local
 /// planning reads this computer's disks only, so the inherent methods stay synchronous.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_core::{FolderPath, Result};
+use berth_core::{Error, ErrorCode, FolderPath, Result};
 
 use crate::{ConflictPolicy, TransferSpec};
 
@@ -33,4 +33,116 @@ pub trait PlanTransfers: Send + Sync {
 
     /// The planned transfers whose destination already exists, for the conflict question.
     async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>>;
+}
+
+/// Files desktop OSes drop into every directory; nobody wants them in a storage folder.
+const JUNK: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
+
+/// What uploading some files and trees of this computer into a folder directory means.
+#[derive(Debug, Default)]
+pub struct SourceTree {
+    /// Every regular file, where it goes in the folder, and its size.
+    pub files: Vec<(PathBuf, FolderPath, u64)>,
+    /// Every directory met, where it goes; a parent always before its children.
+    pub directories: Vec<FolderPath>,
+}
+
+/// Walks `sources` (files or directories on this computer) as they would land under `to`.
+/// Symbolic links are skipped, never followed, and so are other special files; paths are made
+/// absolute because the transfer journal outlives this process's working directory.
+pub fn walk_sources(sources: &[PathBuf], to: &FolderPath) -> Result<SourceTree> {
+    let mut tree = SourceTree::default();
+    let mut pending: Vec<(PathBuf, FolderPath)> = Vec::new();
+    for source in sources {
+        let source = std::path::absolute(source).map_err(|e| host_error(source, e))?;
+        let name = source.file_name().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{} has no file name to upload as.",
+                source.display()
+            ))
+        })?;
+        let remote = to.join(&name.to_string_lossy())?;
+        pending.push((source, remote));
+    }
+    while let Some((local, remote)) = pending.pop() {
+        let metadata = local
+            .symlink_metadata()
+            .map_err(|e| host_error(&local, e))?;
+        if metadata.is_dir() {
+            for entry in std::fs::read_dir(&local).map_err(|e| host_error(&local, e))? {
+                let entry = entry.map_err(|e| host_error(&local, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !JUNK.contains(&name.as_str()) {
+                    pending.push((entry.path(), remote.join(&name)?));
+                }
+            }
+            tree.directories.push(remote);
+        } else if metadata.is_file() {
+            tree.files.push((local, remote, metadata.len()));
+        }
+    }
+    Ok(tree)
+}
+
+/// An I/O error on a path of this computer (not inside a folder), as the user can act on it.
+pub fn host_error(path: &Path, e: std::io::Error) -> Error {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
+        std::io::ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
+        _ => ErrorCode::Internal,
+    };
+    Error::new(code, format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_tree_lists_its_files_and_directories_parents_first_and_skips_links_and_junk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("a/b/file"), b"12345").unwrap();
+        std::fs::write(root.join("a/.DS_Store"), b"x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("a/link")).unwrap();
+        std::fs::write(dir.path().join("single"), b"1").unwrap();
+        let to = FolderPath::parse("in").unwrap();
+
+        let tree = walk_sources(&[root.clone(), dir.path().join("single")], &to).unwrap();
+
+        let mut files: Vec<_> = tree
+            .files
+            .iter()
+            .map(|(local, remote, size)| (local.clone(), remote.as_str().to_string(), *size))
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            vec![
+                (root.join("a/b/file"), "in/data/a/b/file".to_string(), 5),
+                (dir.path().join("single"), "in/single".to_string(), 1),
+            ]
+        );
+        let dirs: Vec<&str> = tree.directories.iter().map(FolderPath::as_str).collect();
+        for (parent, child) in [("in/data", "in/data/a"), ("in/data/a", "in/data/a/b")] {
+            let at = |p| dirs.iter().position(|d| *d == p).unwrap();
+            assert!(
+                at(parent) < at(child),
+                "{parent} before {child} in {dirs:?}"
+            );
+        }
+        assert!(dirs.contains(&"in/data/empty"));
+        assert_eq!(dirs.len(), 4);
+    }
+
+    #[test]
+    fn a_missing_source_is_named_as_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = walk_sources(&[dir.path().join("gone")], &FolderPath::root()).unwrap_err();
+        assert_eq!(error.code, ErrorCode::NotFound);
+        assert!(error.message.contains("gone"), "{}", error.message);
+    }
 }

@@ -15,8 +15,6 @@ use super::host_error;
 use crate::engine::BackendAiEngine;
 use crate::folders::{self, segment};
 
-/// Files desktop OSes drop into every directory; nobody wants them in a storage folder.
-const JUNK: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
 /// Paths one `mkdir` call may carry (the manager's limit).
 const MKDIR_BATCH: usize = 50;
 
@@ -197,38 +195,9 @@ type Walked = (Vec<(PathBuf, FolderPath, u64)>, Vec<FolderPath>);
 /// The files under `sources` with their destinations and sizes, and the directories that no
 /// file upload will create (empty ones, deepest only: `mkdir` makes their parents).
 fn walk_local(sources: &[PathBuf], to: &FolderPath) -> Result<Walked> {
-    let mut files = Vec::new();
-    let mut directories: BTreeSet<FolderPath> = BTreeSet::new();
-    let mut pending: Vec<(PathBuf, FolderPath)> = Vec::new();
-    for source in sources {
-        // The journal outlives this process's working directory.
-        let source = std::path::absolute(source).map_err(|e| host_error(source, e))?;
-        let name = source.file_name().ok_or_else(|| {
-            Error::invalid_input(format!(
-                "{} has no file name to upload as.",
-                source.display()
-            ))
-        })?;
-        let remote = to.join(&name.to_string_lossy())?;
-        pending.push((source, remote));
-    }
-    while let Some((local, remote)) = pending.pop() {
-        let metadata = local
-            .symlink_metadata()
-            .map_err(|e| host_error(&local, e))?;
-        if metadata.is_dir() {
-            directories.insert(remote.clone());
-            for entry in std::fs::read_dir(&local).map_err(|e| host_error(&local, e))? {
-                let entry = entry.map_err(|e| host_error(&local, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !JUNK.contains(&name.as_str()) {
-                    pending.push((entry.path(), remote.join(&name)?));
-                }
-            }
-        } else if metadata.is_file() {
-            files.push((local, remote, metadata.len()));
-        }
-    }
+    let berth_transfer::SourceTree { files, directories } =
+        berth_transfer::walk_sources(sources, to)?;
+    let directories: BTreeSet<FolderPath> = directories.into_iter().collect();
     // A directory holding a file, or a directory below it, is created by that upload or mkdir.
     let mut covered: HashSet<String> = HashSet::new();
     for (_, remote, _) in &files {
