@@ -26,21 +26,9 @@ impl LocalEngine {
         for directory in &tree.directories {
             files.make_dir(directory)?;
         }
-        let mut specs: Vec<TransferSpec> = tree
-            .files
-            .into_iter()
-            .map(|(local, remote, size)| TransferSpec {
-                batch: batch.to_string(),
-                direction: Direction::Upload,
-                folder: folder.to_string(),
-                remote_path: remote.as_str().to_string(),
-                local_path: local,
-                size,
-                conflict,
-            })
-            .collect();
-        specs.sort_by(|a, b| a.remote_path.cmp(&b.remote_path));
-        Ok(specs)
+        Ok(berth_transfer::upload_specs(
+            tree.files, folder, conflict, batch,
+        ))
     }
 
     /// One download per file under `paths` (files or directories in folder `folder`) into

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use berth_core::{Error, ErrorCode, FolderPath, Result};
 
-use crate::{ConflictPolicy, TransferSpec};
+use crate::{ConflictPolicy, Direction, TransferSpec};
 
 #[async_trait::async_trait]
 pub trait PlanTransfers: Send + Sync {
@@ -82,6 +82,29 @@ pub fn walk_sources(sources: &[PathBuf], to: &FolderPath) -> Result<SourceTree> 
         }
     }
     Ok(tree)
+}
+
+/// One upload per walked file, in the order of their destinations (the queue runs them so).
+pub fn upload_specs(
+    files: Vec<(PathBuf, FolderPath, u64)>,
+    folder: &str,
+    conflict: ConflictPolicy,
+    batch: &str,
+) -> Vec<TransferSpec> {
+    let mut specs: Vec<TransferSpec> = files
+        .into_iter()
+        .map(|(local, remote, size)| TransferSpec {
+            batch: batch.to_string(),
+            direction: Direction::Upload,
+            folder: folder.to_string(),
+            remote_path: remote.as_str().to_string(),
+            local_path: local,
+            size,
+            conflict,
+        })
+        .collect();
+    specs.sort_by(|a, b| a.remote_path.cmp(&b.remote_path));
+    specs
 }
 
 /// An I/O error on a path of this computer (not inside a folder), as the user can act on it.

@@ -49,20 +49,7 @@ impl BackendAiEngine {
                 )
                 .await?;
         }
-        let mut specs: Vec<TransferSpec> = files
-            .into_iter()
-            .map(|(local, remote, size)| TransferSpec {
-                batch: batch.to_string(),
-                direction: Direction::Upload,
-                folder: folder.to_string(),
-                remote_path: remote.as_str().to_string(),
-                local_path: local,
-                size,
-                conflict,
-            })
-            .collect();
-        specs.sort_by(|a, b| a.remote_path.cmp(&b.remote_path));
-        Ok(specs)
+        Ok(berth_transfer::upload_specs(files, folder, conflict, batch))
     }
 
     /// One download per file under `paths` (files or directories in folder `folder`) into
