@@ -50,13 +50,7 @@ pub async fn open_pty(
             .await
             .map_err(|e| refused(connection, name, &e))?;
 
-    let (app_end, bridge_end) = StdUnixStream::pair()
-        .map_err(|e| Error::internal(format!("Cannot create the terminal's socket: {e}")))?;
-    bridge_end
-        .set_nonblocking(true)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
-    let bridge_end = UnixStream::from_std(bridge_end)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    let (app_end, bridge_end) = crate::terminal::socket_pair()?;
     tokio::spawn(bridge(socket, bridge_end, cols, rows));
     Ok(app_end)
 }
@@ -77,12 +71,7 @@ fn refused(
     use tokio_tungstenite::tungstenite::Error as WsError;
     match error {
         WsError::Http(response) => {
-            let status = response.status();
-            let body = response
-                .body()
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let (status, body) = crate::terminal::refusal(response);
             let code = match status.as_u16() {
                 401 => ErrorCode::AuthFailed,
                 403 => ErrorCode::PermissionDenied,

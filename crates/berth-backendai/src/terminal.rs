@@ -217,6 +217,30 @@ pub(crate) async fn next_from_app<'a>(
     }
 }
 
+/// The two ends of a new terminal: the app's (blocking, handed out) and the bridge's (on tokio).
+pub(crate) fn socket_pair() -> Result<(std::os::unix::net::UnixStream, tokio::net::UnixStream)> {
+    let (app_end, bridge_end) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::internal(format!("Cannot create the terminal's socket: {e}")))?;
+    bridge_end
+        .set_nonblocking(true)
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    let bridge_end = tokio::net::UnixStream::from_std(bridge_end)
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    Ok((app_end, bridge_end))
+}
+
+/// The status and text of a refused websocket upgrade, for the bridge's error message.
+pub(crate) fn refusal(
+    response: &tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>,
+) -> (tokio_tungstenite::tungstenite::http::StatusCode, String) {
+    let body = response
+        .body()
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    (response.status(), body.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,13 +89,7 @@ pub async fn connect(app: &AppAddress, cols: u16, rows: u16) -> Result<StdUnixSt
         .await
         .map_err(|e| Error::internal(format!("The terminal closed as it opened: {e}")))?;
 
-    let (app_end, bridge_end) = StdUnixStream::pair()
-        .map_err(|e| Error::internal(format!("Cannot create the terminal's socket: {e}")))?;
-    bridge_end
-        .set_nonblocking(true)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
-    let bridge_end = UnixStream::from_std(bridge_end)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+    let (app_end, bridge_end) = crate::terminal::socket_pair()?;
     tokio::spawn(bridge(socket, bridge_end));
     Ok(app_end)
 }
@@ -105,12 +99,7 @@ fn refused(app: &AppAddress, error: &tokio_tungstenite::tungstenite::Error) -> E
     let origin = app.url.origin().ascii_serialization();
     match error {
         WsError::Http(response) => {
-            let status = response.status();
-            let body = response
-                .body()
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let (status, body) = crate::terminal::refusal(response);
             let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let said = json["msg"]
                 .as_str()

@@ -39,6 +39,19 @@ pub fn keypair() -> Credentials {
 
 /// Fails with the way to start the peer when it is not running: these tests prove the engine
 /// against the real server and must not pass without one.
+/// A keypair connection to a stand-in server of a test (it accepts any signature).
+pub async fn stand_in_connection(address: &str) -> Connection {
+    Connection::open(
+        address,
+        Credentials::Keypair {
+            access_key: "AKSTANDIN".into(),
+            secret_key: "stand-in-secret".into(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
 pub async fn require_peer() {
     let http = berth_backendai::connection::http_client().unwrap();
     let answered = http.get(format!("{MANAGER}/")).send().await.is_ok();

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::stand_in_connection;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use berth_backendai::pty::open_pty;
-use berth_backendai::{Connection, Credentials};
 use berth_core::frames::{Frame, read_frame, resize_payload, write_frame};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -150,18 +150,6 @@ async fn pty(socket: tokio_tungstenite::WebSocketStream<TcpStream>, state: Arc<S
     }
 }
 
-async fn connect(address: &str) -> Connection {
-    Connection::open(
-        address,
-        Credentials::Keypair {
-            access_key: "AKSTANDIN".into(),
-            secret_key: "stand-in-secret".into(),
-        },
-    )
-    .await
-    .unwrap()
-}
-
 /// Reads output frames until `wanted` shows up (or the stream ends).
 fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
     let mut seen = String::new();
@@ -178,7 +166,7 @@ fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_and_resizes_reach_the_pty_and_its_output_comes_back() {
     let (address, stand_in) = start_stand_in().await;
-    let connection = connect(&address).await;
+    let connection = stand_in_connection(&address).await;
     let stream = open_pty(&connection, "my-session", 80, 24).await.unwrap();
     let seen = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
@@ -214,7 +202,7 @@ async fn keys_and_resizes_reach_the_pty_and_its_output_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_waits_for_a_reader_that_stops_and_arrives_whole_when_it_goes_on() {
     let (address, stand_in) = start_stand_in().await;
-    let connection = connect(&address).await;
+    let connection = stand_in_connection(&address).await;
     let mut stream = open_pty(&connection, "flooding", 80, 24).await.unwrap();
     write_frame(&mut stream, Frame::Input, b"flood\r").unwrap();
 

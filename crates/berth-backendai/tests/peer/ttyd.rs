@@ -484,16 +484,14 @@ async fn ttyd(stream: TcpStream, seen: Arc<Seen>) {
     }
 }
 
-async fn keypair_to(address: &str) -> Connection {
-    Connection::open(
-        address,
-        Credentials::Keypair {
-            access_key: "AKSTANDIN".into(),
-            secret_key: "stand-in-secret".into(),
-        },
-    )
-    .await
-    .unwrap()
+/// A terminal of 80×24 on session `id` (`name`) over the `choice` of transport.
+async fn open_80x24(
+    connection: &Connection,
+    id: &str,
+    name: &str,
+    choice: TransportChoice,
+) -> berth_core::Result<ClusterTerminal> {
+    open_terminal(connection, id, name, 80, 24, choice).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,21 +521,14 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_reach_ttyd_as_input_frames_resizes_as_json_and_output_comes_back_byte_exact() {
     let stand_in = start_stand_in(true).await;
-    let connection = keypair_to(&stand_in.manager).await;
+    let connection = stand_in_connection(&stand_in.manager).await;
     let ClusterTerminal {
         stream,
         transport,
         ttyd_unavailable,
-    } = open_terminal(
-        &connection,
-        SESSION_ID,
-        SESSION_NAME,
-        80,
-        24,
-        TransportChoice::Auto,
-    )
-    .await
-    .unwrap();
+    } = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Auto)
+        .await
+        .unwrap();
     assert_eq!(transport, TerminalTransport::Ttyd);
     assert_eq!(ttyd_unavailable, None);
 
@@ -627,16 +618,9 @@ async fn a_webserver_login_hands_its_session_to_the_app_proxy_and_a_failed_shell
     )
     .await
     .unwrap();
-    let opened = open_terminal(
-        &connection,
-        SESSION_ID,
-        SESSION_NAME,
-        80,
-        24,
-        TransportChoice::Ttyd,
-    )
-    .await
-    .unwrap();
+    let opened = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Ttyd)
+        .await
+        .unwrap();
     assert_eq!(opened.transport, TerminalTransport::Ttyd);
     assert_eq!(
         *stand_in.seen.start_service.lock().unwrap(),
@@ -662,17 +646,10 @@ async fn a_webserver_login_hands_its_session_to_the_app_proxy_and_a_failed_shell
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_pauses_ttyd_while_nobody_reads_and_arrives_whole_after_resume() {
     let stand_in = start_stand_in(true).await;
-    let connection = keypair_to(&stand_in.manager).await;
-    let opened = open_terminal(
-        &connection,
-        SESSION_ID,
-        SESSION_NAME,
-        80,
-        24,
-        TransportChoice::Ttyd,
-    )
-    .await
-    .unwrap();
+    let connection = stand_in_connection(&stand_in.manager).await;
+    let opened = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Ttyd)
+        .await
+        .unwrap();
     let mut stream = opened.stream;
     write_frame(&mut stream, Frame::Input, b"flood\r").unwrap();
 
@@ -745,17 +722,10 @@ async fn a_flood_pauses_ttyd_while_nobody_reads_and_arrives_whole_after_resume()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_a_pty_otherwise() {
     let stand_in = start_stand_in(false).await;
-    let connection = keypair_to(&stand_in.manager).await;
-    let error = open_terminal(
-        &connection,
-        SESSION_ID,
-        SESSION_NAME,
-        80,
-        24,
-        TransportChoice::Ttyd,
-    )
-    .await
-    .unwrap_err();
+    let connection = stand_in_connection(&stand_in.manager).await;
+    let error = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Ttyd)
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::Unreachable, "{error}");
     assert!(
         error.message.contains("503") && error.message.contains("Worker not available."),
@@ -772,16 +742,9 @@ async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_a_pty
     let json = serde_json::to_value(&error).unwrap();
     assert_eq!(json["code"], "unreachable");
 
-    let fallen_back = open_terminal(
-        &connection,
-        SESSION_ID,
-        SESSION_NAME,
-        80,
-        24,
-        TransportChoice::Auto,
-    )
-    .await
-    .unwrap();
+    let fallen_back = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Auto)
+        .await
+        .unwrap();
     assert_eq!(fallen_back.transport, TerminalTransport::Pty);
     assert_eq!(fallen_back.ttyd_unavailable, Some(error.message));
     assert_eq!(
@@ -952,12 +915,10 @@ async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_p
     // The peer's resource group names an App Proxy (the example fixture's 127.0.0.1:5050) that
     // does not run, so the manager cannot say which version it is. Neither this nor the pty's
     // upgrade reaches the dummy agent, so its 60-second kernel sweep cannot change the outcome.
-    let error = open_terminal(
+    let error = open_80x24(
         engine.connection(),
         &created.id,
         &name,
-        80,
-        24,
         TransportChoice::Ttyd,
     )
     .await
@@ -968,12 +929,10 @@ async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_p
         "{error}"
     );
 
-    let opened = open_terminal(
+    let opened = open_80x24(
         engine.connection(),
         &created.id,
         &name,
-        80,
-        24,
         TransportChoice::Auto,
     )
     .await
@@ -982,12 +941,10 @@ async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_p
     assert_eq!(opened.ttyd_unavailable, Some(error.message));
     drop(opened);
 
-    let chosen = open_terminal(
+    let chosen = open_80x24(
         engine.connection(),
         &created.id,
         &name,
-        80,
-        24,
         TransportChoice::Pty,
     )
     .await
