@@ -12,6 +12,7 @@ mod settings;
 mod single_instance;
 mod state;
 mod tray;
+mod web_process;
 
 use specta_typescript::{BigIntExportBehavior, Typescript};
 
@@ -156,6 +157,8 @@ fn constants_in_name_order(bindings: String) -> String {
 
 /// Opens the window on the local engine and runs until the user quits.
 pub fn run() {
+    // SAFETY: first thing the app does; no other thread exists yet.
+    unsafe { web_process::prepare_environment() };
     let _ = commands::window::STARTED.set(std::time::Instant::now());
     let dirs = berth_local::DataDirs::resolve(None);
     let _log_guard = dirs
