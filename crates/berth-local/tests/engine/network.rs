@@ -39,7 +39,11 @@ impl TestHost {
             );
             return None;
         }
-        let id = std::process::id() % 50_000;
+        // Unique per host, not only per process: the tests in this binary run side by side,
+        // and two hosts with one name (or one subnet) would collide.
+        static HOSTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let id = (std::process::id() % 20_000) * 4
+            + HOSTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
         let netns = format!("berth-t{id}");
         let subnet = 20 + id % 200;
         let (outside, inside) = (format!("bh{id}"), format!("bg{id}"));
