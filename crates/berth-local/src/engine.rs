@@ -28,6 +28,8 @@ pub struct LocalEngine {
     supervisor: std::sync::Mutex<Option<PathBuf>>,
     /// The Docker-API socket, when not found the usual way (tests).
     docker: std::sync::Mutex<Option<PathBuf>>,
+    /// How long a new session's supervisor may take to report its sandbox up, in ms.
+    start_timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl LocalEngine {
@@ -40,6 +42,9 @@ impl LocalEngine {
             catalog,
             supervisor: std::sync::Mutex::new(None),
             docker: std::sync::Mutex::new(None),
+            start_timeout_ms: std::sync::atomic::AtomicU64::new(
+                crate::sessions::START_TIMEOUT.as_millis() as u64,
+            ),
         };
         let root = engine.default_root();
         std::fs::create_dir_all(&root).map_err(|e| {
@@ -63,6 +68,22 @@ impl LocalEngine {
     /// Uses `program` as the session supervisor instead of the one next to this program.
     pub fn set_supervisor(&self, program: PathBuf) {
         *self.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(program);
+    }
+
+    /// How long a new session's supervisor may take to report its sandbox up before the start
+    /// counts as failed (and the supervisor, told so, ends the sandbox). 20 s unless changed;
+    /// tests shorten it.
+    pub fn set_start_timeout(&self, timeout: std::time::Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.start_timeout_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn start_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.start_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Uses the Docker-API engine at `socket` for the Docker runtime.

@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_core::{
     Dotfile, Error, ErrorCode, LimitEnforcement, MountPlan, NetworkMode, NewSession,
@@ -25,7 +25,8 @@ use crate::LocalEngine;
 use crate::environments::SystemRoot;
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{
-    BOOTSTRAP_TARGET, Launch, PlacedFile, READ_ONLY_ROOT, STATE_NAME, SupervisorState, WritableRoot,
+    BOOTSTRAP_TARGET, Launch, PlacedFile, READ_ONLY_ROOT, STARTED, STATE_NAME, SupervisorState,
+    WritableRoot,
 };
 
 /// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
@@ -34,8 +35,9 @@ pub const ROOT_SESSION_IDENTITY: (u32, u32) = (65534, 65534);
 
 const GIB: u64 = 1 << 30;
 
-/// How long a supervisor may take to report its sandbox up before the launch counts as failed.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a supervisor may take to report its sandbox up before the launch counts as failed,
+/// unless the engine was told otherwise ([`LocalEngine::set_start_timeout`]).
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The dotfiles and bootstrap script a new session gets, and the dotfiles left out.
 #[derive(Default)]
@@ -489,6 +491,7 @@ impl LocalEngine {
             launch,
             folder_fds,
             log: log.into(),
+            timeout: self.start_timeout(),
         })
     }
 
@@ -609,7 +612,7 @@ impl LocalEngine {
                 return session;
             }
             None if session.status == SessionStatus::Preparing
-                && now_ms() - session.created_at_ms < START_TIMEOUT.as_millis() as i64 =>
+                && now_ms() - session.created_at_ms < self.start_timeout().as_millis() as i64 =>
             {
                 return session;
             }
@@ -950,6 +953,8 @@ struct PreparedLaunch {
     launch: Launch,
     folder_fds: Vec<OwnedFd>,
     log: OwnedFd,
+    /// How long the supervisor may take to answer.
+    timeout: Duration,
 }
 
 /// How a session's system directories turned out.
@@ -957,6 +962,36 @@ struct Root {
     writable: bool,
     /// Why they are read-only when a writable copy was asked for.
     note: Option<String>,
+}
+
+/// Everything `out` says until it closes, or None when that takes past `deadline`.
+fn read_all_within(mut out: std::process::ChildStdout, deadline: Instant) -> Option<String> {
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut poll = libc::pollfd {
+            fd: out.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: one valid pollfd, for the length given.
+        if unsafe { libc::poll(&mut poll, 1, ms) } <= 0 {
+            // Nothing yet (or a signal): the deadline is checked again.
+            continue;
+        }
+        match out.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 impl PreparedLaunch {
@@ -984,25 +1019,37 @@ impl PreparedLaunch {
         let mut child = command.spawn().map_err(|e| {
             Error::engine_unavailable(format!("Cannot run {}: {e}", self.supervisor.display()))
         })?;
-        if let Some(mut stdin) = child.stdin.take() {
+        // The description is one line; the pipe stays open after it, for the answer to `ready`.
+        let mut stdin = child.stdin.take();
+        if let Some(stdin) = stdin.as_mut() {
             stdin
                 .write_all(&description)
+                .and_then(|()| stdin.write_all(b"\n"))
                 .map_err(|e| io_error("Cannot hand the session to its supervisor", e))?;
         }
-        let mut stdout = child.stdout.take();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut answer = String::new();
-            if let Some(out) = stdout.as_mut() {
-                let _ = out.read_to_string(&mut answer);
-            }
-            let _ = tx.send(answer);
-        });
-        let answer = rx.recv_timeout(START_TIMEOUT);
+        let answer = child
+            .stdout
+            .take()
+            .and_then(|out| read_all_within(out, Instant::now() + self.timeout));
+        let Some(answer) = answer else {
+            // Too slow. Closing the supervisor's stdin without `STARTED` tells it that nobody
+            // will list this session, so it ends the sandbox rather than run on unseen.
+            drop(stdin);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::internal(format!(
+                "The sandbox did not come up within {} s.",
+                self.timeout.as_secs_f64()
+            )));
+        };
         let _ = child.wait();
         drop(self.folder_fds);
-        let answer = answer
-            .map_err(|_| Error::internal("The sandbox did not come up within 20 seconds."))?;
+        if answer.starts_with("ready ") {
+            if let Some(stdin) = stdin.as_mut() {
+                let _ = stdin.write_all(format!("{STARTED}\n").as_bytes());
+            }
+        }
+        drop(stdin);
         let mut lines = answer.lines();
         let line = lines.next().unwrap_or_default();
         match line.split_once(' ') {

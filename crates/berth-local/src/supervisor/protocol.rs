@@ -132,6 +132,11 @@ impl WritableRoot {
     }
 }
 
+/// What the engine writes on the supervisor's stdin once it has read `ready` in time: the
+/// session is recorded as running. A supervisor whose stdin ends without it (the engine gave up
+/// waiting, or died while starting the session) ends its sandbox, which nobody would list.
+pub const STARTED: &str = "started";
+
 /// The line the supervisor prints after `ready PID` when a [`WritableRoot`] was asked for but
 /// could not be mounted, followed by why: the session runs with its system read-only.
 pub const READ_ONLY_ROOT: &str = "read-only-root";

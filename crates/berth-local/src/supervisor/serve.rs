@@ -13,16 +13,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use super::protocol::{
-    BOOTSTRAP_TARGET, Frame, Launch, READ_ONLY_ROOT, Reply, Request, SOCKET_NAME, STATE_NAME,
-    SupervisorState, WritableRoot, exit_payload, read_frame, write_frame,
+    BOOTSTRAP_TARGET, Frame, Launch, READ_ONLY_ROOT, Reply, Request, SOCKET_NAME, STARTED,
+    STATE_NAME, SupervisorState, WritableRoot, exit_payload, read_frame, write_frame,
 };
 
 /// The directory shells and commands start in.
 const WORKDIR: &str = "/home/work";
 
 pub(super) fn run_from_stdin() -> i32 {
+    // One line; stdin stays open after it for the engine's `STARTED` (see `await_started`).
     let mut input = String::new();
-    if let Err(e) = io::stdin().read_to_string(&mut input) {
+    if let Err(e) = io::stdin().read_line(&mut input) {
         println!("error cannot read the launch description: {e}");
         return 1;
     }
@@ -88,7 +89,21 @@ pub(super) fn run_from_stdin() -> i32 {
     let _ = io::stdout().flush();
     // The engine reads until EOF; nothing else may hold its pipe.
     redirect_stdout_to_null();
+    if !await_started() {
+        eprintln!(
+            "[berth] the engine stopped waiting for this session to start; ending its sandbox"
+        );
+        supervisor.abandon();
+        return 1;
+    }
     supervisor.serve()
+}
+
+/// Whether the engine, having read `ready` in time, recorded the session (it writes
+/// `STARTED`). Its stdin ends without that when it gave up waiting or died meanwhile.
+fn await_started() -> bool {
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer).is_ok() && answer.trim_end() == STARTED
 }
 
 /// What only root can do for a session that runs as `nobody`, done before dropping to it, in
@@ -794,6 +809,17 @@ impl Supervisor {
                 }
             }
         });
+    }
+
+    /// Ends the sandbox of a session the engine never recorded.
+    fn abandon(mut self) {
+        let _ = self.bwrap.kill();
+        let _ = self.bwrap.wait();
+        let _ = std::fs::remove_file(self.runtime_dir.join(SOCKET_NAME));
+        if let Some((mut tool, stop)) = self.network.take() {
+            drop(stop);
+            let _ = tool.wait();
+        }
     }
 
     fn serve(mut self) -> i32 {

@@ -282,6 +282,89 @@ fn a_dead_supervisor_ends_only_its_own_session() {
     assert_eq!(survivor.ok("echo alive"), "alive\n");
 }
 
+/// Processes that hold `path` open (the session log: the supervisor, bwrap and everything in
+/// the sandbox write their stderr there).
+fn holders_of(path: &std::path::Path) -> Vec<String> {
+    let mut holders = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+        {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            holders.push(format!("{pid} {}", comm.trim()));
+        }
+    }
+    holders
+}
+
+/// A machine too slow to bring a sandbox up within the engine's wait cannot be made on demand,
+/// so this stands in for one: the real supervisor, whose answer reaches the engine 3 s late
+/// (a shell pipe in between), against a 1 s timeout. The start fails with a message saying so,
+/// and the sandbox that came up meanwhile ends instead of running on where no list shows it.
+#[test]
+fn a_start_slower_than_the_timeout_fails_and_leaves_no_sandbox_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = engine();
+    let slow = fixture.root.path().join("slow-supervisor");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\n'{}' \"$@\" | {{ sleep 3; cat; }}\n",
+            env!("CARGO_BIN_EXE_berth-supervisor")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fixture.engine.set_supervisor(slow);
+    fixture
+        .engine
+        .set_start_timeout(std::time::Duration::from_secs(1));
+    let rt = runtime();
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.name = Some("slow".into());
+    let error = rt
+        .block_on(fixture.engine.create_session(spec))
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::Internal);
+    assert!(
+        error.message.contains("did not come up within 1 s"),
+        "{}",
+        error.message
+    );
+    let listed = rt.block_on(fixture.engine.list_sessions()).unwrap();
+    let failed = listed.iter().find(|s| s.name == "slow").unwrap();
+    assert_eq!(failed.status, SessionStatus::Error);
+    let log = fixture
+        .root
+        .path()
+        .join("data/sessions")
+        .join(format!("{}.log", failed.id));
+    // The sandbox comes up about 3 s after the start; its supervisor then finds nobody
+    // recorded it and ends it. Give that 15 s on a busy machine.
+    let mut holders = holders_of(&log);
+    for _ in 0..150 {
+        if holders.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        holders = holders_of(&log);
+    }
+    assert!(holders.is_empty(), "still running: {holders:?}");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("the engine stopped waiting for this session to start"),
+        "{said}"
+    );
+}
+
 #[test]
 fn refused_plans_start_nothing() {
     let fixture = engine();
