@@ -70,6 +70,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::transfers::control_transfer,
             commands::transfers::clear_finished_transfers,
             commands::transfers::transfer_settings,
+            commands::terminals::terminal_scrollback,
+            commands::terminals::set_terminal_scrollback,
             commands::transfers::set_transfer_concurrency,
             commands::transfers::reveal_transfer,
             commands::sessions::list_sessions,
@@ -112,6 +114,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             berth_core::environ::RESERVED_ENV_PREFIXES.to_vec(),
         )
         .constant("MAX_ENV_NAME", berth_core::environ::MAX_ENV_NAME)
+        // Settings checks the scrollback as it is typed, by the same cap Rust keeps.
+        .constant("SCROLLBACK_MAX", settings::SCROLLBACK_MAX)
 }
 
 /// The TypeScript the UI imports, generated from the Rust command and model types.

@@ -10,19 +10,29 @@ use serde::{Deserialize, Serialize};
 pub const CONCURRENCY_MIN: u32 = 1;
 pub const CONCURRENCY_MAX: u32 = 8;
 
+/// The most lines a terminal tab may keep for scrolling back (Settings). Every line is kept per
+/// tab in the web view, a few KB at full width, so the cap keeps a typo from costing gigabytes.
+pub const SCROLLBACK_MAX: u32 = 50_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 // A file written by an older or newer Berth still loads: missing keys take their defaults.
 #[serde(default)]
 pub struct Settings {
     /// Files transferred at once.
     pub transfer_concurrency: u32,
+    /// Lines each terminal tab keeps above its screen.
+    pub terminal_scrollback: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        // Enough to overlap per-file costs on two cores.
         Self {
+            // Enough to overlap per-file costs on two cores.
             transfer_concurrency: 3,
+            // xterm.js's own default. Kept lines are the terminal's memory: with 5000, a tab
+            // that ran a 200 MB `cat` held about 12 MB more than with 1000
+            // (scripts/bench-terminal), which a user who wants them can choose in Settings.
+            terminal_scrollback: 1000,
         }
     }
 }
@@ -49,6 +59,7 @@ impl Settings {
                 transfer_concurrency: settings
                     .transfer_concurrency
                     .clamp(CONCURRENCY_MIN, CONCURRENCY_MAX),
+                terminal_scrollback: settings.terminal_scrollback.min(SCROLLBACK_MAX),
             },
             Err(error) => {
                 tracing::warn!(%error, path = %path.display(), "the settings file is broken; using defaults");
@@ -85,6 +96,20 @@ impl Settings {
         }
         Ok(Self {
             transfer_concurrency: limit,
+            ..self
+        })
+    }
+
+    /// These settings with `lines` of terminal scrollback; `invalid_input` above the cap.
+    pub fn with_scrollback(self, lines: u32) -> Result<Self> {
+        if lines > SCROLLBACK_MAX {
+            return Err(Error::invalid_input(format!(
+                "Terminal scrollback must be between 0 and {SCROLLBACK_MAX} lines, not {lines}."
+            )));
+        }
+        Ok(Self {
+            terminal_scrollback: lines,
+            ..self
         })
     }
 }
@@ -98,7 +123,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Settings::path_in(&dir.path().join("config"));
         assert_eq!(Settings::load(&path), Settings::default());
-        let changed = Settings::default().with_concurrency(6).unwrap();
+        let changed = Settings::default()
+            .with_concurrency(6)
+            .and_then(|s| s.with_scrollback(20_000))
+            .unwrap();
         changed.save(&path).unwrap();
         assert_eq!(Settings::load(&path), changed);
         assert!(!path.with_extension("json.partial").exists());
@@ -109,11 +137,28 @@ mod tests {
         let error = Settings::default().with_concurrency(9).unwrap_err();
         assert_eq!(error.code, berth_core::ErrorCode::InvalidInput);
         assert!(Settings::default().with_concurrency(0).is_err());
+        let error = Settings::default().with_scrollback(50_001).unwrap_err();
+        assert_eq!(error.code, berth_core::ErrorCode::InvalidInput);
+        assert!(error.message.contains("50000"), "{}", error.message);
 
         let dir = tempfile::tempdir().unwrap();
         let path = Settings::path_in(dir.path());
-        std::fs::write(&path, r#"{"transfer_concurrency": 50, "future_key": true}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"transfer_concurrency": 50, "terminal_scrollback": 9999999, "future_key": true}"#,
+        )
+        .unwrap();
         assert_eq!(Settings::load(&path).transfer_concurrency, CONCURRENCY_MAX);
+        assert_eq!(Settings::load(&path).terminal_scrollback, SCROLLBACK_MAX);
+        // A file from before the setting existed keeps its other values.
+        std::fs::write(&path, r#"{"transfer_concurrency": 5}"#).unwrap();
+        assert_eq!(
+            Settings::load(&path),
+            Settings {
+                transfer_concurrency: 5,
+                ..Settings::default()
+            }
+        );
         std::fs::write(&path, "{ not json").unwrap();
         assert_eq!(Settings::load(&path), Settings::default());
     }

@@ -79,16 +79,30 @@ impl ActiveEngine {
     /// Changes how many transfers run at once: saved first, then applied to the queue, so
     /// what the panel shows is what the next start uses.
     pub fn set_transfer_concurrency(&self, limit: u32) -> Result<Settings, Error> {
+        let changed = self.change_settings(|s| s.with_concurrency(limit))?;
+        for queue in self.all_queues() {
+            queue.set_limit(limit as usize);
+        }
+        Ok(changed)
+    }
+
+    /// Changes how many lines terminal tabs keep for scrolling back; saved for the next start.
+    pub fn set_terminal_scrollback(&self, lines: u32) -> Result<Settings, Error> {
+        self.change_settings(|s| s.with_scrollback(lines))
+    }
+
+    /// Applies `change` to the settings and saves them; nothing changes when either fails.
+    fn change_settings(
+        &self,
+        change: impl FnOnce(Settings) -> Result<Settings, Error>,
+    ) -> Result<Settings, Error> {
         let mut settings = self.settings.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = settings.with_concurrency(limit)?;
+        let changed = change(*settings)?;
         let path = self.settings_path.as_deref().ok_or_else(|| {
             Error::engine_unavailable("There is no config directory to save settings in.")
         })?;
         changed.save(path)?;
         *settings = changed;
-        for queue in self.all_queues() {
-            queue.set_limit(limit as usize);
-        }
         Ok(changed)
     }
 

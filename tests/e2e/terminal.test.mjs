@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import { cli, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, cli, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const CONTROL = "\uE009";
@@ -104,6 +104,48 @@ test("terminal tabs: two per session, resize reaches the PTY, copy and paste, a 
       await typeLine(app, "echo still-here; exit 3");
       await waitLines(app, "the exit line", (l) => l.some((x) => x.includes("[exited (status 3)]")));
       assert.equal(await run(app, "return document.querySelector('[data-testid=terminal]').dataset.state;"), "exited");
+    } finally {
+      cli(app, "session", "destroy", session.id);
+    }
+  });
+});
+
+test("terminal scrollback: 1000 lines unless changed in Settings, which refuses more than it can keep; open tabs follow a change", async () => {
+  await withApp("scrollback", {}, async (app) => {
+    await waitForText(app, "nav", "");
+    const session = await startSession(app, "scroll");
+    try {
+      await openTerminal(app, "scroll");
+      const rows = await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box').__xterm.rows;");
+      // More output than it keeps: the tab holds its screen and 1000 lines above it.
+      await typeLine(app, "seq 1 3000");
+      await waitLines(app, "seq's last line", (l) => l.some((x) => x.trim() === "3000"));
+      assert.equal((await lines(app)).length, rows + 1000);
+
+      await click(app, "button[data-page=settings]");
+      const input = "input[name=terminal-scrollback]";
+      await until("the saved value", async () => (await run(app, "return document.querySelector(arguments[0]).value;", input)) === "1000");
+      await clear(app, input);
+      await typeInto(app, input, "60000");
+      await waitForText(app, "[data-testid=scrollback-help]", "At most 50000 lines");
+      assert.equal(await run(app, "return document.querySelector('[data-testid=save-scrollback]').disabled;"), true);
+      await clear(app, input);
+      await typeInto(app, input, `5000${ENTER}`);
+      await waitForText(app, "[data-testid=scrollback-help]", "Saved");
+      // The "session ready" toast would cover the section's last line in the picture.
+      await run(app, "document.querySelectorAll('[data-testid=toast] .close').forEach((b) => b.click()); return true;");
+      await run(app, "document.querySelector('[data-testid=terminal-settings]').scrollIntoView({ block: 'center' }); return true;");
+      await screenshot(app, "settings-scrollback");
+      // Rust keeps the same rule for any caller, and the value is saved for the next start.
+      await assert.rejects(invoke(app, "set_terminal_scrollback", { lines: 50_001 }), /between 0 and 50000 lines, not 50001/);
+      const saved = JSON.parse(readFileSync(`${app.home}/config/settings.json`, "utf8"));
+      assert.equal(saved.terminal_scrollback, 5000);
+
+      // The open tab took it: now it keeps 5000 lines above its screen.
+      await click(app, "button[data-page=terminals]");
+      await typeLine(app, "clear; seq 1 8000");
+      await waitLines(app, "seq's last line", (l) => l.some((x) => x.trim() === "8000"));
+      assert.equal((await lines(app)).length, rows + 5000);
     } finally {
       cli(app, "session", "destroy", session.id);
     }

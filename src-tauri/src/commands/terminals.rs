@@ -191,6 +191,23 @@ pub fn close_terminal(terminals: State<'_, Terminals>, id: u32) -> Result<(), Er
     Ok(())
 }
 
+/// How many lines each terminal tab keeps for scrolling back (Settings).
+#[tauri::command]
+#[specta::specta]
+pub fn terminal_scrollback(state: State<'_, ActiveEngine>) -> u32 {
+    state.settings().terminal_scrollback
+}
+
+/// Saves the terminal scrollback (0–50000 lines); open tabs take it at once.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn set_terminal_scrollback(state: State<'_, ActiveEngine>, lines: u32) -> Result<u32, Error> {
+    state
+        .set_terminal_scrollback(lines)
+        .map(|s| s.terminal_scrollback)
+}
+
 /// Whether terminals should draw with WebGL here: only where a GPU draws it (see
 /// `graphics::gpu_present`); otherwise xterm.js's DOM renderer is faster.
 #[tauri::command]

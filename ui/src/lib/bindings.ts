@@ -408,6 +408,23 @@ async transferSettings() : Promise<Settings> {
     return await TAURI_INVOKE("transfer_settings");
 },
 /**
+ * How many lines each terminal tab keeps for scrolling back (Settings).
+ */
+async terminalScrollback() : Promise<number> {
+    return await TAURI_INVOKE("terminal_scrollback");
+},
+/**
+ * Saves the terminal scrollback (0–50000 lines); open tabs take it at once.
+ */
+async setTerminalScrollback(lines: number) : Promise<Result<number, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_terminal_scrollback", { lines }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * How many files move at once (1–8): saved, and applied at once to waiting transfers; running
  * ones are never stopped by lowering it.
  */
@@ -714,6 +731,7 @@ sessionReady: "session-ready"
 export const MAX_ENV_NAME = 128 as const;
 export const RESERVED_ENV_NAMES = ["HOME","USER","LOGNAME","PATH","TERM"] as const;
 export const RESERVED_ENV_PREFIXES = ["BERTH_","BACKENDAI_"] as const;
+export const SCROLLBACK_MAX = 50000 as const;
 
 /** user-defined types **/
 
@@ -1258,7 +1276,11 @@ export type Settings = {
 /**
  * Files transferred at once.
  */
-transfer_concurrency: number }
+transfer_concurrency: number; 
+/**
+ * Lines each terminal tab keeps above its screen.
+ */
+terminal_scrollback: number }
 /**
  * A place folders live: a directory on some disk for the local engine, a storage volume for
  * Backend.AI.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { byteSize, draftChanged, draftOf, formatMode, parseMode } from "./settings";
+import { byteSize, draftChanged, draftOf, formatMode, parseMode, parseScrollback } from "./settings";
 
 describe("dotfile modes", () => {
   it("reads the ways people type octal and shows three digits", () => {
@@ -31,4 +31,17 @@ it("sees a change to any field of the editor, and none for a fresh copy", () => 
   expect(draftChanged({ ...draftOf(file), mode: "600" }, file)).toBe(true);
   expect(draftChanged(draftOf(null), null)).toBe(false);
   expect(draftChanged({ ...draftOf(null), path: ".vimrc" }, null)).toBe(true);
+});
+
+describe("terminal scrollback", () => {
+  it("takes whole numbers of lines up to the cap Rust keeps", () => {
+    expect(parseScrollback(" 5000 ")).toEqual({ lines: 5000 });
+    expect(parseScrollback("0")).toEqual({ lines: 0 });
+    expect(parseScrollback("50000")).toEqual({ lines: 50000 });
+  });
+
+  it("says why for anything else", () => {
+    for (const text of ["", "-1", "1.5", "1e3", "lots"]) expect(parseScrollback(text)).toHaveProperty("error");
+    expect(parseScrollback("50001")).toEqual({ error: "At most 50000 lines: each one is kept in memory, per tab." });
+  });
 });

@@ -1,6 +1,6 @@
 // The Settings page's rules that need no window: how a dotfile's mode is typed and shown, its
-// size, and whether an editor holds changes that leaving would lose.
-import type { Dotfile } from "./bindings";
+// size, whether an editor holds changes that leaving would lose, and the terminal scrollback.
+import { SCROLLBACK_MAX, type Dotfile } from "./bindings";
 
 /** The mode a new dotfile gets: what `touch` gives under the usual umask. */
 export const DEFAULT_MODE = 0o644;
@@ -37,4 +37,13 @@ export function draftOf(dotfile: Dotfile | null): DotfileDraft {
 export function draftChanged(draft: DotfileDraft, original: Dotfile | null): boolean {
   const base = draftOf(original);
   return draft.path !== base.path || draft.content !== base.content || draft.mode.trim() !== base.mode;
+}
+
+/** The typed terminal scrollback (whole lines, 0 to the cap Rust keeps), or why not. */
+export function parseScrollback(text: string): { lines: number } | { error: string } {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) return { error: `A whole number of lines, 0 to ${SCROLLBACK_MAX}.` };
+  const lines = Number(trimmed);
+  if (lines > SCROLLBACK_MAX) return { error: `At most ${SCROLLBACK_MAX} lines: each one is kept in memory, per tab.` };
+  return { lines };
 }

@@ -1,5 +1,6 @@
 // The open terminal tabs. Tabs outlive page switches (the Terminals page stays mounted, only
 // hidden), so a shell keeps its scrollback while the user looks at something else.
+import { commands } from "./bindings";
 import { goTo } from "./navigation.svelte";
 
 export type TerminalTab = {
@@ -36,4 +37,22 @@ export function closeTerminalTab(key: number): void {
 
 export function tabLabel(tab: TerminalTab): string {
   return `${tab.sessionName} #${tab.number}`;
+}
+
+/** Lines each tab keeps for scrolling back (Settings); open tabs follow a change at once. */
+export const terminalSettings = $state<{ scrollback: number | null }>({ scrollback: null });
+
+let scrollbackAsked: Promise<void> | undefined;
+
+/** Reads the saved scrollback, once per window (again after a failure). */
+export function loadTerminalSettings(): Promise<void> {
+  scrollbackAsked ??= commands.terminalScrollback().then(
+    (lines) => {
+      terminalSettings.scrollback = lines;
+    },
+    () => {
+      scrollbackAsked = undefined;
+    },
+  );
+  return scrollbackAsked;
 }
