@@ -4,9 +4,10 @@
 //! never ends a session; when the supervisor dies, bwrap's `--die-with-parent` takes the
 //! sandbox with it, and only that session ends.
 //!
-//! The binary is `berth-supervisor` (see `src/bin`): `run` reads a [`protocol::Launch`] on stdin,
-//! detaches, starts the sandbox and prints `ready PID` or `error MESSAGE`; `enter` is how it
-//! joins the sandbox for each terminal and exec (see [`enter`]).
+//! The binary is `berth-supervisor` (see `src/bin`): `run` reads a [`protocol::Launch`] line on
+//! stdin, detaches, starts the sandbox and prints `ready PID` or `error MESSAGE`, then serves
+//! once the engine answers [`protocol::STARTED`] (without it, it ends the sandbox); `enter` is
+//! how it joins the sandbox for each terminal and exec (see [`enter`]).
 
 pub mod client;
 pub mod enter;
