@@ -408,23 +408,6 @@ async transferSettings() : Promise<Settings> {
     return await TAURI_INVOKE("transfer_settings");
 },
 /**
- * How many lines each terminal tab keeps for scrolling back (Settings).
- */
-async terminalScrollback() : Promise<number> {
-    return await TAURI_INVOKE("terminal_scrollback");
-},
-/**
- * Saves the terminal scrollback (0–50000 lines); open tabs take it at once.
- */
-async setTerminalScrollback(lines: number) : Promise<Result<number, BerthError>> {
-    try {
-    return { status: "ok", data: await TAURI_INVOKE("set_terminal_scrollback", { lines }) };
-} catch (e) {
-    if(e instanceof Error) throw e;
-    else return { status: "error", error: e  as any };
-}
-},
-/**
  * How many files move at once (1–8): saved, and applied at once to waiting transfers; running
  * ones are never stopped by lowering it.
  */
@@ -637,6 +620,23 @@ async closeTerminal(id: number) : Promise<Result<null, BerthError>> {
  */
 async terminalWebgl() : Promise<boolean> {
     return await TAURI_INVOKE("terminal_webgl");
+},
+/**
+ * How many lines each terminal tab keeps for scrolling back (Settings).
+ */
+async terminalScrollback() : Promise<number> {
+    return await TAURI_INVOKE("terminal_scrollback");
+},
+/**
+ * Saves the terminal scrollback (0–50000 lines); open tabs take it at once.
+ */
+async setTerminalScrollback(lines: number) : Promise<Result<number, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_terminal_scrollback", { lines }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 },
 async listDotfiles() : Promise<Result<Dotfile[], BerthError>> {
     try {
