@@ -16,7 +16,7 @@ use berth_backendai::{
     BackendAiEngine, Connection, Credentials, StorageProxyOverrides, StorageProxyTransport,
 };
 use berth_core::FolderPath;
-use berth_transfer::{ConflictPolicy, JobState, Journal, Queue};
+use berth_transfer::{ConflictPolicy, JobState, Journal, PlanTransfers, Queue};
 
 /// As many files at once as the app's queue runs.
 const CONCURRENCY: usize = 4;

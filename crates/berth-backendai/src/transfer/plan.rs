@@ -18,13 +18,15 @@ use crate::folders::{self, segment};
 /// Paths one `mkdir` call may carry (the manager's limit).
 const MKDIR_BATCH: usize = 50;
 
-impl BackendAiEngine {
+// The engine's only planning: the window, the CLI and the tests all reach it through the trait.
+#[async_trait::async_trait]
+impl berth_transfer::PlanTransfers for BackendAiEngine {
     /// One upload per file under `sources` (files or directories on this computer) into
     /// directory `to` of folder `folder`. Makes `to` and every directory that would otherwise
     /// stay missing (an upload creates its file's parents itself) on the server now; symbolic
     /// links on this computer are skipped, not followed. Errors: `not_found` for a missing
     /// source or folder, `permission_denied` for a read-only folder.
-    pub async fn plan_upload(
+    async fn plan_upload(
         &self,
         folder: &str,
         sources: &[PathBuf],
@@ -57,7 +59,7 @@ impl BackendAiEngine {
     /// folders/{name}/files?path=`) directory by directory and creating the local tree now.
     /// Links inside the folder are skipped, never followed. Errors: `not_found` for a path
     /// the folder does not hold.
-    pub async fn plan_download(
+    async fn plan_download(
         &self,
         folder: &str,
         paths: &[FolderPath],
@@ -120,7 +122,7 @@ impl BackendAiEngine {
     /// The planned transfers whose destination already exists: what the user must be asked
     /// about ("replace, skip or keep both?") before anything is queued. Each destination
     /// directory in the folder is listed once.
-    pub async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
+    async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
         let mut listed: HashMap<(String, String), HashSet<String>> = HashMap::new();
         let mut existing = Vec::new();
         for spec in specs {
@@ -212,35 +214,6 @@ fn ancestors(path: &FolderPath) -> Vec<String> {
         current = parent.parent();
     }
     out
-}
-
-#[async_trait::async_trait]
-impl berth_transfer::PlanTransfers for BackendAiEngine {
-    async fn plan_upload(
-        &self,
-        folder: &str,
-        sources: &[PathBuf],
-        to: &FolderPath,
-        conflict: ConflictPolicy,
-        batch: &str,
-    ) -> Result<Vec<TransferSpec>> {
-        BackendAiEngine::plan_upload(self, folder, sources, to, conflict, batch).await
-    }
-
-    async fn plan_download(
-        &self,
-        folder: &str,
-        paths: &[FolderPath],
-        to: &Path,
-        conflict: ConflictPolicy,
-        batch: &str,
-    ) -> Result<Vec<TransferSpec>> {
-        BackendAiEngine::plan_download(self, folder, paths, to, conflict, batch).await
-    }
-
-    async fn existing_destinations(&self, specs: &[TransferSpec]) -> Result<Vec<String>> {
-        BackendAiEngine::existing_destinations(self, specs).await
-    }
 }
 
 #[cfg(test)]

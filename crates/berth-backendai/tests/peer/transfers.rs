@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use berth_backendai::{BackendAiEngine, StorageProxyOverrides, StorageProxyTransport};
 use berth_core::{Engine, FileKind, FolderPath, NewFolder};
-use berth_transfer::{ConflictPolicy, Job, JobState, Journal, Queue, TransferSpec};
+use berth_transfer::{ConflictPolicy, Job, JobState, Journal, PlanTransfers, Queue, TransferSpec};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
