@@ -598,11 +598,24 @@ impl LocalEngine {
             return self.reconcile_container(session);
         }
         let dir = self.session_runtime_dir(&session.id);
-        let state: Option<SupervisorState> = std::fs::read(dir.join(STATE_NAME))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let read_state = || -> Option<SupervisorState> {
+            std::fs::read(dir.join(STATE_NAME))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        };
+        let mut state = read_state();
+        let mut answering = false;
+        if state.as_ref().is_some_and(|s| s.running) {
+            answering = SupervisorClient::new(&dir).answers();
+            // A supervisor writes its final state before it removes its socket: one that
+            // stopped answering since the state was read has left the final state by now (a
+            // batch command that ends as its session starts hits exactly that moment).
+            if !answering {
+                state = read_state();
+            }
+        }
         match state {
-            Some(state) if state.running && SupervisorClient::new(&dir).answers() => {
+            Some(state) if state.running && answering => {
                 if let (Some(code @ 1..), None) = (state.bootstrap_exit, &session.status_detail) {
                     session.status_detail = Some(format!(
                         "The bootstrap script failed with status {code}; its output is in the session's logs."
