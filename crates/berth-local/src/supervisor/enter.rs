@@ -18,11 +18,30 @@ use std::os::unix::fs::MetadataExt;
 /// `_IO(0xb7, 0x2)` from `linux/nsfs.h`: the user namespace that owns this one.
 const NS_GET_PARENT: libc::c_ulong = 0xb702;
 
+/// When the command starts once the sandbox is joined.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Start {
+    Now,
+    /// Stop (SIGSTOP) after joining and start the command only when continued (SIGCONT). The
+    /// supervisor keeps one such process ready for the next terminal: joining the namespaces is
+    /// paid ahead, but the login shell starts, and reads `.bashrc` and `.profile`, only when a
+    /// tab asks for it — so a tab sees the dotfiles as they are when it opens.
+    WhenContinued,
+}
+
 /// Runs `argv` inside the sandbox whose processes include `pid`, in `cwd`, and returns its exit
 /// status (128 + signal when killed). Must be called while the process has one thread: the
 /// kernel refuses to move a multi-threaded process into a user namespace.
-pub fn enter(pid: u32, cwd: &str, argv: &[OsString]) -> i32 {
-    match join(pid, cwd).and_then(|()| run(argv)) {
+pub fn enter(pid: u32, cwd: &str, argv: &[OsString], start: Start) -> i32 {
+    let held = |()| {
+        if start == Start::WhenContinued {
+            // SAFETY: raise with a constant signal; SIGSTOP cannot be caught or lost, so the
+            // supervisor can tell from /proc that this process is waiting for its SIGCONT.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+        Ok(())
+    };
+    match join(pid, cwd).and_then(held).and_then(|()| run(argv)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("berth: cannot enter the session (sandbox pid {pid}): {error}");

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
+use super::enter::Start;
 use super::protocol::{
     BOOTSTRAP_TARGET, Frame, Launch, READ_ONLY_ROOT, Reply, Request, SOCKET_NAME, STARTED,
     STATE_NAME, SupervisorState, WritableRoot, exit_payload, read_frame, write_frame,
@@ -545,7 +546,7 @@ struct Shared {
     destroyed: Mutex<bool>,
     /// How the bootstrap script ended, once it has.
     bootstrap_exit: Mutex<Option<i32>>,
-    /// A shell already started for the next terminal.
+    /// A shell already inside the sandbox, held before it starts, for the next terminal.
     spare: Mutex<Option<Shell>>,
     /// Set once the sandbox is gone, so a destroy can answer after the fact.
     ended: Mutex<Option<SupervisorState>>,
@@ -743,8 +744,8 @@ impl Supervisor {
             ended: Mutex::new(None),
             ended_signal: Condvar::new(),
         });
-        // The first terminal's shell starts while the socket and state are made and the engine
-        // hears the sandbox is up.
+        // The first terminal's shell joins the sandbox while the socket and state are made and
+        // the engine hears the sandbox is up.
         prepare_spare(&shared);
         let socket = launch.runtime_dir.join(SOCKET_NAME);
         let _ = std::fs::remove_file(&socket);
@@ -946,9 +947,13 @@ fn handle(mut connection: UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
     }
 }
 
-fn enter_args(shared: &Shared) -> Vec<String> {
+fn enter_args(shared: &Shared, start: Start) -> Vec<String> {
+    let mode = match start {
+        Start::Now => "enter",
+        Start::WhenContinued => "enter-held",
+    };
     vec![
-        "enter".to_owned(),
+        mode.to_owned(),
         shared.sandbox_pid.to_string(),
         WORKDIR.to_owned(),
         "--".to_owned(),
@@ -959,8 +964,8 @@ fn enter_args(shared: &Shared) -> Vec<String> {
 /// unprivileged uid, the directory it was installed in may not be searchable by that uid.
 const SELF: &str = "/proc/self/exe";
 
-/// Where a shell's output goes: kept while nobody watches (a spare shell printing its prompt),
-/// then to the client that claimed it.
+/// Where a shell's output goes: kept until a client attaches (what a shell printed between its
+/// start and the attach), then to the client that claimed it.
 enum Sink {
     Buffer(Vec<u8>),
     Client(UnixStream),
@@ -972,13 +977,15 @@ struct Shell {
     master: Box<dyn portable_pty::MasterPty + Send>,
     killer: Box<dyn portable_pty::ChildKiller + Send + Sync>,
     sink: Arc<Mutex<Sink>>,
+    /// The `enter-held` process waiting for its SIGCONT, until [`Shell::start`] sends it.
+    held: Option<u32>,
 }
 
 /// What a shell that nobody has claimed yet may print before it is cut short.
 const SPARE_BUFFER: usize = 256 * 1024;
 
 impl Shell {
-    fn spawn(shared: &Shared, cols: u16, rows: u16) -> io::Result<Self> {
+    fn spawn(shared: &Shared, cols: u16, rows: u16, start: Start) -> io::Result<Self> {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: rows.max(1),
@@ -988,7 +995,7 @@ impl Shell {
             })
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut command = CommandBuilder::new(SELF);
-        command.args(enter_args(shared));
+        command.args(enter_args(shared, start));
         command.args(&shared.shell);
         command.env_clear();
         for (key, value) in &shared.shell_env {
@@ -1007,6 +1014,10 @@ impl Shell {
         let sink = Arc::new(Mutex::new(Sink::Buffer(Vec::new())));
         let forward = sink.clone();
         let killer = child.clone_killer();
+        let held = match start {
+            Start::WhenContinued => child.process_id(),
+            Start::Now => None,
+        };
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             while let Ok(n @ 1..) = output.read(&mut buf) {
@@ -1037,7 +1048,33 @@ impl Shell {
             master: pair.master,
             killer,
             sink,
+            held,
         })
+    }
+
+    /// Lets a held shell start: waits until it has joined the sandbox and stopped itself (a
+    /// SIGCONT sent before that would be lost and leave it stopped for good), then continues it.
+    fn start(&mut self) -> io::Result<()> {
+        let Some(pid) = self.held.take() else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + HELD_START_WAIT;
+        loop {
+            match process_state(pid) {
+                Some('T') => break,
+                // Gone (or a zombie): the caller starts a new shell instead.
+                None | Some('Z' | 'X') => return Err(io::Error::other("the held shell ended")),
+                Some(_) if std::time::Instant::now() >= deadline => {
+                    return Err(io::Error::other("the held shell did not reach its stop"));
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        // SAFETY: signalling our own child, which has not been reaped (its state was just read).
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     fn alive(&self) -> bool {
@@ -1066,12 +1103,23 @@ impl Shell {
     }
 }
 
-/// Starts the shell the next terminal will get, so opening a terminal does not wait for a
-/// login shell to read its profile (a few milliseconds of every "shell ready").
+/// How long a claimed spare may take to reach its stop before a new shell is started instead.
+const HELD_START_WAIT: Duration = Duration::from_secs(2);
+
+/// The one-letter state in `/proc/PID/stat` (`T` stopped, `Z` zombie...), `None` when gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold anything; the state follows the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Prepares the shell the next terminal will get, joined to the sandbox but held before it
+/// starts: opening a terminal skips starting a process and joining five namespaces, yet the
+/// login shell reads the dotfiles when the tab opens, not when the previous one did.
 fn prepare_spare(shared: &Arc<Shared>) {
     let shared = shared.clone();
     std::thread::spawn(move || {
-        if let Ok(shell) = Shell::spawn(&shared, 80, 24) {
+        if let Ok(shell) = Shell::spawn(&shared, 80, 24, Start::WhenContinued) {
             *lock(&shared.spare) = Some(shell);
         }
     });
@@ -1084,12 +1132,21 @@ fn terminal(
     rows: u16,
 ) -> io::Result<()> {
     let spare = lock(&shared.spare).take().filter(Shell::alive);
-    let shell = match spare {
-        Some(shell) => {
-            shell.resize(cols, rows);
-            shell
+    // Sized before it starts, so the shell's first prompt already fits the tab.
+    let started = spare.and_then(|mut shell| {
+        shell.resize(cols, rows);
+        match shell.start() {
+            Ok(()) => Some(shell),
+            Err(_) => {
+                let mut killer = shell.killer;
+                let _ = killer.kill();
+                None
+            }
         }
-        None => match Shell::spawn(shared, cols, rows) {
+    });
+    let shell = match started {
+        Some(shell) => shell,
+        None => match Shell::spawn(shared, cols, rows, Start::Now) {
             Ok(shell) => shell,
             Err(e) => {
                 let message = format!("cannot open a terminal: {e}");
@@ -1127,7 +1184,7 @@ fn exec(mut connection: UnixStream, shared: &Shared, argv: Vec<String>) -> io::R
         return reply(&mut connection, &Reply::error("no command given"));
     }
     let spawned = Command::new(SELF)
-        .args(enter_args(shared))
+        .args(enter_args(shared, Start::Now))
         .args(&argv)
         .env_clear()
         .envs(shared.shell_env.iter().map(|(k, v)| (k, v)))

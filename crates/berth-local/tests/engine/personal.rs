@@ -121,6 +121,37 @@ fn dotfiles_are_in_home_and_a_bashrc_pythonpath_holds_in_every_terminal() {
     }
 }
 
+/// The user guide's example: a `PYTHONPATH` added to `~/.bashrc` in one tab holds in the next
+/// tab at once. Regression: the next tab's shell was started (and had read `.bashrc`) when the
+/// previous tab opened, so it missed the edit and only the tab after it saw the variable.
+#[test]
+fn a_bashrc_edited_in_one_tab_holds_in_the_next_tab() {
+    let fixture = engine();
+    folder(&fixture, "user2-vfolder");
+    let session = start(&fixture, &["user2-vfolder"]);
+    // The pause lets whatever is kept ready for the next tab get as far as it ever would
+    // before the edit: a shell started ahead would have read the old `.bashrc` by then.
+    let out = in_terminal(
+        &fixture,
+        &session.id,
+        "sleep 1; echo 'export PYTHONPATH=/home/work/user2-vfolder' >> ~/.bashrc; echo DONE-$((1+1))",
+        "DONE-2",
+    );
+    assert!(!out.contains("rror"), "{out}");
+    for tab in ["second", "third"] {
+        let out = in_terminal(
+            &fixture,
+            &session.id,
+            r#"echo "PYTHONPATH=[$PYTHONPATH]"; echo DONE-$((1+1))"#,
+            "DONE-2",
+        );
+        assert!(
+            out.contains("PYTHONPATH=[/home/work/user2-vfolder]"),
+            "the {tab} tab missed the .bashrc edit: {out}"
+        );
+    }
+}
+
 fn logs_until(fixture: &Fixture, id: &str, marker: &str) -> String {
     let rt = runtime();
     for _ in 0..200 {
