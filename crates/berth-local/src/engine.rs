@@ -212,7 +212,8 @@ impl LocalEngine {
     /// The live folder `name`'s contents, confined beneath its directory.
     pub(crate) fn files(&self, name: &str) -> Result<(Folder, FolderFiles)> {
         let folder = self.catalog.live_folder(name)?;
-        let files = FolderFiles::open(&self.folder_path(&folder), &folder.name)?;
+        let files = FolderFiles::open(&self.folder_path(&folder), &folder.name)?
+            .new_entries_owned_by(crate::sessions::session_identity());
         Ok((folder, files))
     }
 
@@ -357,7 +358,8 @@ impl Engine for LocalEngine {
             )));
         }
         let clone = self.create_folder(target).await?;
-        let to = FolderFiles::open(&self.folder_path(&clone), &clone.name)?;
+        let to = FolderFiles::open(&self.folder_path(&clone), &clone.name)?
+            .new_entries_owned_by(crate::sessions::session_identity());
         if let Err(error) = blocking(move || from.copy_all_into(&to)).await {
             // No half-made clone stays behind under the name the user chose.
             let _ = self.trash_folder(&clone.name).await;

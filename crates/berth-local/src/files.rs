@@ -18,6 +18,9 @@ pub struct FolderFiles {
     dir: Dir,
     /// The folder's name, for error messages.
     folder: String,
+    /// Who the files and directories this writes belong to, when not whoever runs Berth
+    /// (see [`FolderFiles::new_entries_owned_by`]).
+    owner: Option<(u32, u32)>,
 }
 
 impl FolderFiles {
@@ -33,7 +36,69 @@ impl FolderFiles {
         Ok(Self {
             dir,
             folder: folder.to_string(),
+            owner: None,
         })
+    }
+
+    /// Makes every file, directory and link this creates belong to `owner` (uid, gid). When
+    /// Berth runs as root, sessions run as an unprivileged uid and a folder is handed to it at
+    /// session start; what Berth writes afterwards (an upload, a new directory) must be
+    /// writable by a session that has the folder mounted, so it is handed over as it is made.
+    pub fn new_entries_owned_by(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Gives a file this just created, open as `opened`, to the folder's owner.
+    fn own(&self, opened: &impl std::os::fd::AsFd, path: &FolderPath) -> Result<()> {
+        match self.owner {
+            #[cfg(unix)]
+            Some((uid, gid)) => std::os::unix::fs::fchown(opened, Some(uid), Some(gid))
+                .map_err(|e| self.error(e, path)),
+            _ => {
+                let _ = (opened, path);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives a directory or link this just created to the folder's owner, never following a
+    /// link: the entry is named relative to its parent, opened confined like every other path.
+    /// (cap-std opens directories `O_PATH`, which `fchown` refuses.)
+    fn own_entry(&self, path: &FolderPath) -> Result<()> {
+        let Some((uid, gid)) = self.owner else {
+            return Ok(());
+        };
+        let parent = path.parent().unwrap_or_else(FolderPath::root);
+        let name = path.file_name().unwrap_or_default();
+        let dir = match parent.is_root() {
+            true => self.dir.try_clone(),
+            false => self.dir.open_dir(parent.as_str()),
+        }
+        .map_err(|e| self.error(e, &parent))?;
+        let name = std::ffi::CString::new(name)
+            .map_err(|_| Error::invalid_input(format!("\"{path}\" contains a NUL byte.")))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a directory descriptor we hold and a NUL-terminated single-component
+            // name; AT_SYMLINK_NOFOLLOW re-owns the link itself, never its target.
+            let done = unsafe {
+                libc::fchownat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    uid,
+                    gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            if done != 0 {
+                return Err(self.error(io::Error::last_os_error(), path));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (dir, name, uid, gid);
+        Ok(())
     }
 
     /// Entries of directory `path`, sorted by name. Symlinks are reported as links with their
@@ -113,28 +178,36 @@ impl FolderFiles {
         .map_err(|e| self.error(e, path))
     }
 
+    /// Makes directory `path` and any missing parents; each one made is given to the folder's
+    /// owner.
     pub fn make_dir(&self, path: &FolderPath) -> Result<()> {
-        if path.is_root() {
-            return Ok(());
-        }
-        match self.dir.create_dir_all(path.as_str()) {
-            // Something is already there: fine if it is a directory (a link to one inside the
-            // folder included); a link out of the folder gets the "leads outside" refusal.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                match self.dir.metadata(path.as_str()) {
-                    Ok(metadata) if metadata.is_dir() => Ok(()),
-                    Ok(_) => Err(Error::new(
-                        ErrorCode::AlreadyExists,
-                        format!(
-                            "\"{path}\" in folder \"{}\" is a file, not a directory.",
-                            self.folder
-                        ),
-                    )),
-                    Err(e) => Err(self.error(e, path)),
+        let mut made = FolderPath::root();
+        for component in path.as_str().split('/').filter(|c| !c.is_empty()) {
+            made = made.join(component)?;
+            match self.dir.create_dir(made.as_str()) {
+                Ok(()) => self.own_entry(&made)?,
+                // Something is already there: fine if it is a directory (a link to one inside
+                // the folder included); a link out of the folder gets the "leads outside"
+                // refusal.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match self.dir.metadata(made.as_str()) {
+                        Ok(metadata) if metadata.is_dir() => {}
+                        Ok(_) => {
+                            return Err(Error::new(
+                                ErrorCode::AlreadyExists,
+                                format!(
+                                    "\"{made}\" in folder \"{}\" is a file, not a directory.",
+                                    self.folder
+                                ),
+                            ));
+                        }
+                        Err(e) => return Err(self.error(e, &made)),
+                    }
                 }
+                Err(e) => return Err(self.error(e, &made)),
             }
-            other => other.map_err(|e| self.error(e, path)),
         }
+        Ok(())
     }
 
     pub fn move_path(&self, from: &FolderPath, to: &FolderPath) -> Result<()> {
@@ -214,6 +287,7 @@ impl FolderFiles {
             .dir
             .open_with(path.as_str(), &options)
             .map_err(|e| self.error(e, path))?;
+        self.own(&file, path)?;
         Ok(file.into_std())
     }
 
@@ -244,6 +318,7 @@ impl FolderFiles {
                             .dir
                             .symlink_contents(link, path.as_str())
                             .map_err(|e| target.error(e, &path))?;
+                        target.own_entry(&path)?;
                     }
                     FileKind::Other => {}
                 }
@@ -289,6 +364,7 @@ impl FolderFiles {
             .dir
             .open_with(path.as_str(), &options)
             .map_err(|e| self.error(e, path))?;
+        self.own(&file, path)?;
         Ok(file.into_std())
     }
 

@@ -447,3 +447,30 @@ fn docker_sessions_get_the_dotfiles_and_run_the_bootstrap_script() {
     rt.block_on(fixture.engine.destroy_session(&session.id))
         .unwrap();
 }
+
+/// As with bubblewrap: what Berth writes into a mounted folder while a Docker session runs
+/// (upload, new directory, move) is writable by the container's user.
+#[test]
+fn what_berth_writes_into_a_mounted_folder_is_writable_by_the_running_container() {
+    let Some(podman) = Podman::start() else {
+        return;
+    };
+    let fixture = engine();
+    fixture.engine.set_docker_socket(podman.socket());
+    let rt = runtime();
+    rt.block_on(
+        fixture
+            .engine
+            .create_folder(NewFolder::named("user2-vfolder")),
+    )
+    .unwrap();
+    let session = docker_session(&fixture, vec![MountRequest::folder("user2-vfolder")]);
+    crate::writes_while_running::assert_engine_writes_are_writable_inside(
+        &fixture,
+        "user2-vfolder",
+        "/home/work/user2-vfolder",
+        |script| sh(&fixture, &session.id, script),
+    );
+    rt.block_on(fixture.engine.destroy_session(&session.id))
+        .unwrap();
+}

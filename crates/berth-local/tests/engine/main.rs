@@ -11,6 +11,7 @@ mod network;
 mod personal;
 mod sessions;
 mod transfers;
+mod writes_while_running;
 
 use berth_core::Engine;
 use berth_local::supervisor::client::{ExecOutput, finish_exec};

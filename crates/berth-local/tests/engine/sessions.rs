@@ -577,3 +577,17 @@ fn a_bad_variable_name_starts_nothing() {
         .unwrap_or(0);
     assert_eq!(sandboxes, 0, "a runtime directory was made");
 }
+
+/// An upload, a new directory and a move made while a session runs are writable inside it.
+#[test]
+fn what_berth_writes_into_a_mounted_folder_is_writable_by_the_running_session() {
+    let fixture = engine();
+    folder(&fixture, "user2-vfolder");
+    let session = start(&fixture, vec![MountRequest::folder("user2-vfolder")]);
+    crate::writes_while_running::assert_engine_writes_are_writable_inside(
+        &fixture,
+        "user2-vfolder",
+        "/home/work/user2-vfolder",
+        |script| session.exec(script),
+    );
+}
