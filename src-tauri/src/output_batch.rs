@@ -5,7 +5,7 @@
 //! other go out together (up to `MAX_MESSAGE`); after a pause, the first bytes (a keystroke's
 //! echo) go out at once, so typing gains no latency.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Largest message. Each one costs the webview an eval, a fetch and their garbage whatever its
@@ -71,69 +71,127 @@ impl OutputBatch {
         while state.bytes.is_empty() && state.exit.is_none() && !state.closed {
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
-        if last_send.is_some_and(|t| t.elapsed() < STREAMING) {
-            let deadline = Instant::now() + GATHER;
-            while state.bytes.len() < MAX_MESSAGE && state.exit.is_none() && !state.closed {
-                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                    break;
-                };
-                state = self
-                    .changed
-                    .wait_timeout(state, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+        let deadline = Instant::now() + GATHER;
+        take(
+            state,
+            streaming(last_send, Instant::now()),
+            |state| match deadline.checked_duration_since(Instant::now()) {
+                Some(left) => {
+                    let state = self.changed.wait_timeout(state, left);
+                    (state.unwrap_or_else(|p| p.into_inner()).0, true)
+                }
+                None => (state, false),
+            },
+        )
+    }
+}
+
+/// Whether a message sent at `last_send` means output is still streaming at `now`.
+fn streaming(last_send: Option<Instant>, now: Instant) -> bool {
+    last_send.is_some_and(|t| now.saturating_duration_since(t) < STREAMING)
+}
+
+/// Takes the next message out of `state`, which holds something. While `streaming`, first
+/// gathers more: `wait` lets the reader add bytes and says whether there is time left to wait
+/// again (a separate function so tests can play the reader without a clock).
+fn take<'a>(
+    mut state: MutexGuard<'a, State>,
+    streaming: bool,
+    mut wait: impl FnMut(MutexGuard<'a, State>) -> (MutexGuard<'a, State>, bool),
+) -> Batch {
+    if streaming {
+        while state.bytes.len() < MAX_MESSAGE && state.exit.is_none() && !state.closed {
+            let (next, more) = wait(state);
+            state = next;
+            if !more {
+                break;
             }
         }
-        if !state.bytes.is_empty() {
-            let take = state.bytes.len().min(MAX_MESSAGE);
-            let rest = state.bytes.split_off(take);
-            return Batch::Output(std::mem::replace(&mut state.bytes, rest));
-        }
-        match state.exit {
-            Some(status) => Batch::Exit(status),
-            None => Batch::Closed,
-        }
+    }
+    if !state.bytes.is_empty() {
+        let size = state.bytes.len().min(MAX_MESSAGE);
+        let rest = state.bytes.split_off(size);
+        return Batch::Output(std::mem::replace(&mut state.bytes, rest));
+    }
+    match state.exit {
+        Some(status) => Batch::Exit(status),
+        None => Batch::Closed,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    #[test]
-    fn after_a_pause_the_first_bytes_go_out_at_once() {
-        let batch = OutputBatch::default();
-        batch.push(b"a");
-        let started = Instant::now();
-        assert_eq!(batch.next(None), Batch::Output(b"a".to_vec()));
-        assert!(started.elapsed() < GATHER);
+    /// Plays the reader during a gathering wait: each wait, `chunk` more bytes arrive, until
+    /// `chunks` have; after that the gathering window has run out.
+    fn reader_adding(
+        chunk: usize,
+        chunks: usize,
+    ) -> impl FnMut(MutexGuard<'_, State>) -> (MutexGuard<'_, State>, bool) {
+        let mut left = chunks;
+        move |mut state| {
+            if left == 0 {
+                return (state, false);
+            }
+            left -= 1;
+            state.bytes.extend(std::iter::repeat_n(b'x', chunk));
+            (state, true)
+        }
     }
 
     #[test]
-    fn streaming_output_is_gathered_into_large_messages() {
-        let batch = Arc::new(OutputBatch::default());
-        let writer = {
-            let batch = batch.clone();
-            std::thread::spawn(move || {
-                for _ in 0..64 {
-                    batch.push(&[b'x'; 4096]);
-                }
-            })
-        };
-        writer.join().unwrap();
-        let Batch::Output(first) = batch.next(Some(Instant::now())) else {
-            panic!("output expected");
-        };
-        assert_eq!(first.len(), MAX_MESSAGE, "capped");
-        let mut total = first.len();
-        while total < 64 * 4096 {
-            let Batch::Output(more) = batch.next(Some(Instant::now())) else {
-                panic!("output expected");
-            };
-            total += more.len();
+    fn after_a_pause_the_first_bytes_go_out_without_waiting_for_more() {
+        let batch = OutputBatch::default();
+        batch.push(b"a");
+        let state = batch.state.lock().unwrap();
+        let sent = take(state, false, |_| panic!("a keystroke's echo must not wait"));
+        assert_eq!(sent, Batch::Output(b"a".to_vec()));
+    }
+
+    #[test]
+    fn output_counts_as_streaming_only_shortly_after_a_send() {
+        let now = Instant::now() + Duration::from_secs(1);
+        assert!(!streaming(None, now), "nothing sent yet");
+        assert!(streaming(Some(now - STREAMING / 2), now));
+        assert!(!streaming(Some(now - STREAMING * 2), now), "after a pause");
+    }
+
+    /// The length of an output message (lengths only: a failed comparison of 256 KiB vectors
+    /// prints all of them).
+    fn output_len(batch: Batch) -> usize {
+        match batch {
+            Batch::Output(bytes) => bytes.len(),
+            other => panic!("output expected, got {other:?}"),
         }
-        assert_eq!(total, 64 * 4096);
+    }
+
+    #[test]
+    fn streaming_output_is_gathered_up_to_the_cap() {
+        let batch = OutputBatch::default();
+        batch.push(&[b'x'; 5000]);
+        // More chunks arrive while the sender gathers: it stops waiting once it holds the cap
+        // (53 chunks, 265,000 bytes) and sends exactly the cap.
+        let first = take(batch.state.lock().unwrap(), true, reader_adding(5000, 100));
+        assert_eq!(output_len(first), MAX_MESSAGE, "gathered, and capped");
+        let rest = take(batch.state.lock().unwrap(), false, reader_adding(0, 0));
+        assert_eq!(
+            output_len(rest),
+            53 * 5000 - MAX_MESSAGE,
+            "the rest comes next"
+        );
+    }
+
+    #[test]
+    fn gathering_stops_when_the_window_ends() {
+        let batch = OutputBatch::default();
+        batch.push(&[b'x'; 100]);
+        let sent = take(batch.state.lock().unwrap(), true, reader_adding(100, 2));
+        assert_eq!(
+            output_len(sent),
+            300,
+            "what arrived before the window ended"
+        );
     }
 
     #[test]
