@@ -98,14 +98,7 @@ impl StorageProxyTransport {
 
     /// Where to send a grant's requests: its URL, rewritten by the overrides, with its token.
     fn address(&self, grant_url: &str, token: &str) -> Result<Url> {
-        let url = Url::parse(grant_url).map_err(|e| {
-            Error::internal(format!(
-                "The server handed out a storage proxy address Berth cannot use ({grant_url:?}: {e})."
-            ))
-        })?;
-        let mut url = self.overrides.rewrite(&url);
-        url.query_pairs_mut().append_pair("token", token);
-        Ok(url)
+        address(&self.overrides, grant_url, token)
     }
 
     /// The names in directory `dir` of `folder`, from a listing at most a couple of seconds
@@ -217,7 +210,7 @@ async fn stopped(stop: &StopSignal) {
     }
 }
 
-use berth_transfer::host_error;
+use berth_transfer::{host_error, host_read_error};
 
 /// A connection to the storage proxy that broke or never opened, in words.
 fn cut(url: &Url, e: &reqwest::Error) -> Error {
@@ -225,6 +218,19 @@ fn cut(url: &Url, e: &reqwest::Error) -> Error {
     origin.set_query(None);
     origin.set_path("/");
     crate::connection::unreachable(&origin, e)
+}
+
+/// Where to send a grant's requests: `grant_url`, rewritten by `overrides`, with `token` in
+/// its query. Fails when the server handed out something that is not a URL.
+fn address(overrides: &StorageProxyOverrides, grant_url: &str, token: &str) -> Result<Url> {
+    let url = Url::parse(grant_url).map_err(|e| {
+        Error::internal(format!(
+            "The server handed out a storage proxy address Berth cannot use ({grant_url:?}: {e})."
+        ))
+    })?;
+    let mut url = overrides.rewrite(&url);
+    url.query_pairs_mut().append_pair("token", token);
+    Ok(url)
 }
 
 /// A refusal by the storage proxy, with its own words.
@@ -257,12 +263,18 @@ mod tests {
 
     #[test]
     fn the_token_stays_in_the_query_after_a_rewrite() {
-        let engine_free = StorageProxyOverrides::parse("127.0.0.1:6021=127.0.0.1:7777").unwrap();
-        let mut url = engine_free.rewrite(&Url::parse("http://127.0.0.1:6021/upload").unwrap());
-        url.query_pairs_mut().append_pair("token", "a.b+c/d=");
+        let overrides = StorageProxyOverrides::parse("127.0.0.1:6021=127.0.0.1:7777").unwrap();
+        let url = address(&overrides, "http://127.0.0.1:6021/upload", "a.b+c/d=").unwrap();
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:7777/upload?token=a.b%2Bc%2Fd%3D"
         );
+    }
+
+    #[test]
+    fn a_grant_url_that_is_not_a_url_is_refused_with_what_it_was() {
+        let error = address(&StorageProxyOverrides::default(), "not a url", "t").unwrap_err();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(error.message.contains("\"not a url\""), "{}", error.message);
     }
 }
