@@ -1,7 +1,8 @@
 //! Moving bytes between this computer and a local folder, for the transfer queue. Each file is
 //! written under a hidden partial name next to its destination, continued from that file's
-//! length after a pause or a crash, verified (size and SHA-256 of source and destination), and
-//! only then renamed to its final name — so no half-written file ever carries the final name.
+//! length after a pause or a crash, verified (size, and a BLAKE3 hash of source and
+//! destination), and only then renamed to its final name — so no half-written file ever carries
+//! the final name.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -93,7 +94,7 @@ fn upload(
 ) -> Result<Outcome, TransferError> {
     let (dest, files) = upload_target(engine, job)?;
     let source =
-        File::open(&job.spec.local_path).map_err(|e| host_error(&job.spec.local_path, e))?;
+        File::open(&job.spec.local_path).map_err(|e| source_error(&job.spec.local_path, e))?;
     // The directories were made when the batch was planned. Only "skip" needs to know before
     // copying whether the destination exists; the others decide when the copy is complete.
     if job.spec.conflict == ConflictPolicy::Skip && files.kind(&dest)?.is_some() {
@@ -102,7 +103,7 @@ fn upload(
     let partial = partial_in_folder(&dest, job.id)?;
     let target = files.open_partial(&partial)?;
     let copied = copy_verified(&source, &target, stop, progress)
-        .map_err(|e| host_error(&job.spec.local_path, e))?;
+        .map_err(|e| source_error(&job.spec.local_path, e))?;
     drop(target);
     let size = copied.inspect_err(|_| {
         let _ = files.remove_file(&partial);
@@ -321,8 +322,23 @@ fn free_name(dest: &FolderPath, taken: impl Fn(&FolderPath) -> Result<bool>) -> 
     Err(exists_error(dest.as_str()))
 }
 
+/// An upload's source could not be read (or, for a full disk, the folder written).
+fn source_error(path: &Path, e: io::Error) -> TransferError {
+    match e.kind() {
+        _ if is_stop(&e) => TransferError::Stopped,
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => TransferError::Failed(
+            Error::internal("The folder's disk is full: free some space there, then retry."),
+        ),
+        _ => TransferError::Failed(berth_transfer::host_read_error(path, e)),
+    }
+}
+
+fn is_stop(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED
+}
+
 fn host_error(path: &Path, e: io::Error) -> TransferError {
-    if e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED {
+    if is_stop(&e) {
         return TransferError::Stopped;
     }
     TransferError::Failed(crate::plan::host_error(path, e))
