@@ -117,12 +117,20 @@ describe("filterByName", () => {
     expect(filterByName(names, "   ")).toBe(names);
   });
 
-  it("filters 100,000 names quickly enough for every keystroke", () => {
-    const many = Array.from({ length: 100_000 }, (_, i) => ({ name: `File-${String(i).padStart(6, "0")}.dat`, kind: "file" as const }));
-    const started = performance.now();
+  it("reads each of 100,000 names once per keystroke, so filtering stays one pass", () => {
+    let reads = 0;
+    const many = Array.from({ length: 100_000 }, (_, i) => {
+      const name = `File-${String(i).padStart(6, "0")}.dat`;
+      return {
+        kind: "file" as const,
+        get name() {
+          reads += 1;
+          return name;
+        },
+      };
+    });
     const found = filterByName(many, "file-09999");
-    const elapsed = performance.now() - started;
+    expect(reads).toBe(100_000);
     expect(found.map((e) => e.name)).toEqual(Array.from({ length: 10 }, (_, i) => `File-09999${i}.dat`));
-    expect(elapsed).toBeLessThan(250);
   });
 });
