@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
@@ -15,6 +15,45 @@ const ESCAPE = "\uE00C";
 const ARROW_DOWN = "\uE015";
 const rowNames = (app) =>
   run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name);");
+
+/** Ctrl+click on the first element matching `css`: adds it to the selection, as a user does. */
+async function controlClick(app, css) {
+  const call = async (method, path, body) => {
+    const response = await fetch(`${app.base}/session/${app.session}${path}`, {
+      method,
+      headers: body ? { "content-type": "application/json" } : undefined,
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(15_000),
+    });
+    const parsed = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(`WebDriver ${method} ${path} → ${response.status}: ${JSON.stringify(parsed)}`);
+    return parsed.value;
+  };
+  const found = await call("POST", "/element", { using: "css selector", value: css });
+  const origin = { "element-6066-11e4-a52e-4f735466cecf": found["element-6066-11e4-a52e-4f735466cecf"] };
+  await call("POST", "/actions", {
+    actions: [
+      {
+        type: "key",
+        id: "keyboard",
+        actions: [{ type: "keyDown", value: CONTROL }, { type: "pause" }, { type: "pause" }, { type: "pause" }, { type: "keyUp", value: CONTROL }],
+      },
+      {
+        type: "pointer",
+        id: "mouse",
+        parameters: { pointerType: "mouse" },
+        actions: [
+          { type: "pause" },
+          { type: "pointerMove", duration: 0, origin, x: 0, y: 0 },
+          { type: "pointerDown", button: 0 },
+          { type: "pointerUp", button: 0 },
+          { type: "pause" },
+        ],
+      },
+    ],
+  });
+  await call("DELETE", "/actions");
+}
 
 async function openEntry(app, name) {
   await click(app, `[data-testid=explorer-rows] [data-name='${name}']`);
@@ -29,7 +68,11 @@ test("browse, manage and stay inside a folder in the explorer", async () => {
   const root = JSON.parse(berth("--json", "folder", "info", "user2-vfolder")).path;
   writeFileSync(join(root, "test_file"), "file inside user2-vfolder\n");
   mkdirSync(join(root, "results/run1"), { recursive: true });
-  symlinkSync("/etc", join(root, "escape"));
+  // A directory of the test's own outside the folder, for a link that leads out of it.
+  const outside = join(home, "outside");
+  mkdirSync(outside);
+  writeFileSync(join(outside, "keep.txt"), "outside the folder\n");
+  symlinkSync(outside, join(root, "escape"));
   mkdirSync(join(root, "many"));
   for (let i = 0; i < 2000; i++) writeFileSync(join(root, "many", `f${String(i).padStart(4, "0")}.txt`), "x");
 
@@ -39,11 +82,11 @@ test("browse, manage and stay inside a folder in the explorer", async () => {
     await click(app, "tr[data-folder=user2-vfolder] .folder-link");
     await waitForText(app, "[data-testid=explorer-count]", "4 items");
     assert.deepEqual(await rowNames(app), ["many", "results", "escape", "test_file"], "directories first");
-    assert.match(await textOf(app, "[data-name=escape]"), /→ \/etc/);
+    assert.ok((await textOf(app, "[data-name=escape]")).includes(`→ ${outside}`), "the link's target is shown");
     assert.match(await textOf(app, "[data-name=test_file]"), /26 B/);
     await screenshot(app, "explorer");
 
-    // The link to /etc is listed, but opening it is refused: nothing outside is read.
+    // The link out of the folder is listed, but opening it is refused: nothing outside is read.
     await openEntry(app, "escape");
     await waitForText(app, "[role=alert]", "leads outside folder \"user2-vfolder\"");
     await click(app, "[data-testid=crumb-root]");
@@ -94,13 +137,18 @@ test("browse, manage and stay inside a folder in the explorer", async () => {
     await until("the renamed file", async () => (await rowNames(app)).includes("test_file.txt"));
     assert.equal(readFileSync(join(root, "test_file.txt"), "utf8"), "file inside user2-vfolder\n");
 
+    // Deleting the link (with a directory) removes the link itself, never what it leads to.
     await click(app, "[data-name=escape]");
-    await click(app, "[data-name=results]", );
+    await controlClick(app, "[data-name=results]");
+    await waitForText(app, "[data-testid=explorer-count]", "2 selected");
     await click(app, "[data-testid=explorer-delete]");
-    await waitForText(app, "[data-testid=confirm]", "Delete “results”?");
+    await waitForText(app, "[data-testid=confirm]", "Delete 2 items?");
     await click(app, "[data-testid=confirm-button]");
-    await waitForText(app, "[data-testid=explorer-count]", "4 items");
+    await waitForText(app, "[data-testid=explorer-count]", "3 items");
+    assert.deepEqual(await rowNames(app), ["many", "new", "test_file.txt"]);
     assert.ok(!existsSync(join(root, "results")));
-    assert.ok(existsSync("/etc/hostname"), "the world outside is intact");
+    assert.throws(() => lstatSync(join(root, "escape")), { code: "ENOENT" }, "the link itself is gone");
+    assert.deepEqual(readdirSync(outside), ["keep.txt"], "what the link led to is untouched");
+    assert.equal(readFileSync(join(outside, "keep.txt"), "utf8"), "outside the folder\n");
   });
 });
