@@ -15,7 +15,9 @@ pub mod queue;
 
 pub use checkpoint::Checkpoint;
 pub use journal::{JobId, Journal};
-pub use plan::{PlanTransfers, SourceTree, host_error, upload_specs, walk_sources};
+pub use plan::{
+    PlanTransfers, SourceTree, host_error, host_read_error, upload_specs, walk_sources,
+};
 pub use queue::{
     ConflictPolicy, Direction, Job, JobState, Queue, QueueEvent, StopSignal, TransferError,
     TransferSpec, Transport,

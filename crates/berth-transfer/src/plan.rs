@@ -54,7 +54,7 @@ pub fn walk_sources(sources: &[PathBuf], to: &FolderPath) -> Result<SourceTree> 
     let mut tree = SourceTree::default();
     let mut pending: Vec<(PathBuf, FolderPath)> = Vec::new();
     for source in sources {
-        let source = std::path::absolute(source).map_err(|e| host_error(source, e))?;
+        let source = std::path::absolute(source).map_err(|e| host_read_error(source, e))?;
         let name = source.file_name().ok_or_else(|| {
             Error::invalid_input(format!(
                 "{} has no file name to upload as.",
@@ -67,10 +67,10 @@ pub fn walk_sources(sources: &[PathBuf], to: &FolderPath) -> Result<SourceTree> 
     while let Some((local, remote)) = pending.pop() {
         let metadata = local
             .symlink_metadata()
-            .map_err(|e| host_error(&local, e))?;
+            .map_err(|e| host_read_error(&local, e))?;
         if metadata.is_dir() {
-            for entry in std::fs::read_dir(&local).map_err(|e| host_error(&local, e))? {
-                let entry = entry.map_err(|e| host_error(&local, e))?;
+            for entry in std::fs::read_dir(&local).map_err(|e| host_read_error(&local, e))? {
+                let entry = entry.map_err(|e| host_read_error(&local, e))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !JUNK.contains(&name.as_str()) {
                     pending.push((entry.path(), remote.join(&name)?));
@@ -107,20 +107,129 @@ pub fn upload_specs(
     specs
 }
 
-/// An I/O error on a path of this computer (not inside a folder), as the user can act on it.
-pub fn host_error(path: &Path, e: std::io::Error) -> Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
-        std::io::ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
-        _ => ErrorCode::Internal,
+/// Reading `path` of this computer (a file or tree picked for upload) failed: which path, and
+/// why in words the user can act on, never the OS's bare text.
+pub fn host_read_error(path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind as Kind;
+    let why = match e.kind() {
+        Kind::NotFound => "it does not exist (moved or deleted since it was picked?)".to_string(),
+        Kind::PermissionDenied => {
+            "Berth is not allowed to read it (check its permissions).".to_string()
+        }
+        _ => reason(&e),
     };
-    Error::new(code, format!("{}: {e}", path.display()))
+    Error::new(
+        code_of(&e),
+        format!("Cannot read {} on this computer: {why}", path.display()),
+    )
+}
+
+/// Writing to `path` of this computer (a download, or a directory for one) failed: which
+/// path, and why in words the user can act on.
+pub fn host_error(path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind as Kind;
+    let why = match e.kind() {
+        Kind::NotFound => "a directory on the way does not exist (moved or deleted?)".to_string(),
+        Kind::PermissionDenied => {
+            "Berth is not allowed to write there (check its permissions).".to_string()
+        }
+        _ => reason(&e),
+    };
+    Error::new(
+        code_of(&e),
+        format!("Cannot write to {} on this computer: {why}", path.display()),
+    )
+}
+
+fn code_of(e: &std::io::Error) -> ErrorCode {
+    use std::io::ErrorKind as Kind;
+    match e.kind() {
+        Kind::NotFound => ErrorCode::NotFound,
+        Kind::PermissionDenied | Kind::ReadOnlyFilesystem => ErrorCode::PermissionDenied,
+        _ => ErrorCode::Internal,
+    }
+}
+
+/// Why an I/O error happened, for the kinds a user meets, else the OS's words without its
+/// error number.
+fn reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as Kind;
+    match e.kind() {
+        Kind::NotADirectory => "a part of the path is a file, not a directory.".to_string(),
+        Kind::IsADirectory => "it is a directory, not a file.".to_string(),
+        Kind::StorageFull => "the disk is full.".to_string(),
+        Kind::ReadOnlyFilesystem => "the disk is read-only.".to_string(),
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error ").next().unwrap_or_default();
+            let mut chars = text.trim_end_matches('.').chars();
+            match chars.next() {
+                Some(first) => format!("{}{}.", first.to_lowercase(), chars.as_str()),
+                None => "an error without a description.".to_string(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_picked_file_that_is_gone_is_named_with_why_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("y.txt");
+
+        let error = walk_sources(std::slice::from_ref(&gone), &FolderPath::root()).unwrap_err();
+
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({
+                "code": "not_found",
+                "message": format!(
+                    "Cannot read {} on this computer: it does not exist (moved or deleted since \
+                     it was picked?)",
+                    gone.display()
+                ),
+            })
+        );
+    }
+
+    #[test]
+    fn host_errors_say_what_was_done_with_which_path_without_os_numbers() {
+        let path = Path::new("/x/y.txt");
+        let denied = host_read_error(path, std::io::ErrorKind::PermissionDenied.into());
+        assert_eq!(denied.code, ErrorCode::PermissionDenied);
+        assert_eq!(
+            denied.message,
+            "Cannot read /x/y.txt on this computer: Berth is not allowed to read it (check its \
+             permissions)."
+        );
+        let full = host_error(path, std::io::Error::from_raw_os_error(libc_enospc()));
+        assert_eq!(full.code, ErrorCode::Internal);
+        assert_eq!(
+            full.message,
+            "Cannot write to /x/y.txt on this computer: the disk is full."
+        );
+        let other = host_error(path, std::io::Error::from_raw_os_error(libc_eio()));
+        assert!(!other.message.contains("os error"), "{}", other.message);
+        assert!(
+            other
+                .message
+                .starts_with("Cannot write to /x/y.txt on this computer: "),
+            "{}",
+            other.message
+        );
+    }
+
+    /// ENOSPC and EIO on the systems Berth tests on (Linux, macOS).
+    fn libc_enospc() -> i32 {
+        28
+    }
+    fn libc_eio() -> i32 {
+        5
+    }
 
     #[test]
     fn a_tree_lists_its_files_and_directories_parents_first_and_skips_links_and_junk() {

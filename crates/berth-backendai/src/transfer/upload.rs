@@ -21,7 +21,7 @@ use url::Url;
 
 use super::chunk::ChunkSizer;
 use super::{
-    ATTEMPTS, StorageProxyTransport, back_off, cut, host_error, modified_ms, refused, stopped,
+    ATTEMPTS, StorageProxyTransport, back_off, cut, host_read_error, modified_ms, refused, stopped,
     token_refused,
 };
 use berth_transfer::names::{exists_error, numbered};
@@ -74,8 +74,8 @@ pub(super) async fn run(
     checkpoint: &Checkpoint,
 ) -> Result<Outcome, TransferError> {
     let source = &job.spec.local_path;
-    let file = File::open(source).map_err(|e| host_error(source, e))?;
-    let metadata = file.metadata().map_err(|e| host_error(source, e))?;
+    let file = File::open(source).map_err(|e| host_read_error(source, e))?;
+    let metadata = file.metadata().map_err(|e| host_read_error(source, e))?;
     if !metadata.is_file() {
         return Err(Error::invalid_input(format!(
             "{} is not a file; only files can be uploaded one by one.",
@@ -348,7 +348,7 @@ fn unchanged(
     modified: Option<i64>,
     checkpoint: &Checkpoint,
 ) -> Result<()> {
-    let metadata = file.metadata().map_err(|e| host_error(source, e))?;
+    let metadata = file.metadata().map_err(|e| host_read_error(source, e))?;
     if metadata.len() == size && modified_ms(&metadata) == modified {
         return Ok(());
     }
