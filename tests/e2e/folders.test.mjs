@@ -24,6 +24,22 @@ test("create folders with the dialog, with the name rules checked as you type", 
     assert.equal(await run(app, "return document.querySelector('[data-testid=create-folder] button[type=submit]').disabled;"), true);
     await screenshot(app, "folders-create-invalid-name");
 
+    // Too long: the rule is said (the field does not silently cut the name at 64), Create is
+    // blocked, and the hint wraps inside the dialog instead of widening it.
+    await clear(app, "[data-testid=create-folder] input[name=name]");
+    const long = "experiment-results-of-the-whole-quarter-with-every-run-and-its-logs-kept";
+    await typeInto(app, "[data-testid=create-folder] input[name=name]", long);
+    await waitForText(app, "[data-testid=folder-name-help]", "longer than 64 characters");
+    assert.equal(await run(app, "return document.querySelector('[data-testid=create-folder] input[name=name]').value;"), long);
+    assert.equal(await run(app, "return document.querySelector('[data-testid=create-folder] button[type=submit]').disabled;"), true);
+    const overflow = "const f = document.querySelector('[data-testid=create-folder] form'); return f.scrollWidth - f.clientWidth;";
+    assert.equal(await run(app, overflow), 0, "nothing in the dialog is wider than the dialog");
+    await clear(app, "[data-testid=create-folder] input[name=name]");
+    await typeInto(app, "[data-testid=create-folder] input[name=name]", long.slice(0, 64));
+    await waitForText(app, "[data-testid=folder-mount-target]", `/home/work/${long.slice(0, 64)}`);
+    assert.equal(await run(app, overflow), 0, "a long mount target wraps inside the dialog");
+    await screenshot(app, "folders-create-long-name");
+
     await clear(app, "[data-testid=create-folder] input[name=name]");
     await typeInto(app, "[data-testid=create-folder] input[name=name]", "user1-ml-test");
     await waitForText(app, "[data-testid=folder-name-help]", "/home/work/user1-ml-test");

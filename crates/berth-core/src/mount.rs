@@ -274,6 +274,16 @@ pub fn preview_mounts(requests: &[MountRequest], folders: &[Folder]) -> MountPre
     }
 }
 
+/// Where folder `name` is mounted when it is picked without a path or alias (or mounted
+/// automatically): what the create dialog, the launcher and both engines show and use.
+pub fn default_target(name: &str) -> String {
+    if crate::folder::is_automount_name(name) {
+        automount_target(name)
+    } else {
+        format!("{HOME}/{name}")
+    }
+}
+
 /// Where an automount folder goes: `/home/work/<name>`, or Homebrew's fixed prefix.
 pub fn automount_target(name: &str) -> String {
     if name == LINUXBREW_FOLDER {

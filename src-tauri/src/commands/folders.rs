@@ -72,11 +72,25 @@ pub async fn list_trash(state: State<'_, ActiveEngine>) -> Result<Vec<Folder>, E
     state.get()?.list_trash().await
 }
 
+/// A name that passed [`check_folder_name`], with what the create dialog says about it.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct FolderNameCheck {
+    /// Where sessions mount the folder when it is picked without a path or alias (or, for a
+    /// dot folder, always): the planner's own answer, so the dialog and the launcher agree.
+    pub mount_target: String,
+    /// Mounted into every session without being picked.
+    pub automount: bool,
+}
+
 /// Checks a name as the user types, with the same rules every engine applies on create.
 #[tauri::command]
 #[specta::specta]
-pub fn check_folder_name(name: String) -> Result<(), Error> {
-    validate_name(&name)
+pub fn check_folder_name(name: String) -> Result<FolderNameCheck, Error> {
+    validate_name(&name)?;
+    Ok(FolderNameCheck {
+        mount_target: berth_core::mount::default_target(&name),
+        automount: berth_core::folder::is_automount_name(&name),
+    })
 }
 
 #[tauri::command]

@@ -175,7 +175,7 @@ async folderUsage(name: string) : Promise<Result<FolderUsage, BerthError>> {
 /**
  * Checks a name as the user types, with the same rules every engine applies on create.
  */
-async checkFolderName(name: string) : Promise<Result<null, BerthError>> {
+async checkFolderName(name: string) : Promise<Result<FolderNameCheck, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("check_folder_name", { name }) };
 } catch (e) {
@@ -923,6 +923,19 @@ automount: boolean;
  * Only cluster engines have projects.
  */
 project?: string | null }
+/**
+ * A name that passed [`check_folder_name`], with what the create dialog says about it.
+ */
+export type FolderNameCheck = { 
+/**
+ * Where sessions mount the folder when it is picked without a path or alias (or, for a
+ * dot folder, always): the planner's own answer, so the dialog and the launcher agree.
+ */
+mount_target: string; 
+/**
+ * Mounted into every session without being picked.
+ */
+automount: boolean }
 /**
  * What the owner may do with the folder's contents.
  */

@@ -465,3 +465,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_default_target_is_where_the_planner_puts_a_folder_picked_without_an_alias() {
+    let folders = [rw(".local"), rw(".linuxbrew"), rw("data")];
+    let plan = plan_mounts(&[MountRequest::folder("data")], &folders).unwrap();
+    for mount in &plan.mounts {
+        assert_eq!(mount.target, default_target(&mount.folder_name));
+    }
+    assert_eq!(default_target(".linuxbrew"), "/home/linuxbrew/.linuxbrew");
+    assert_eq!(default_target(".local"), "/home/work/.local");
+    assert_eq!(default_target("data"), "/home/work/data");
+}
