@@ -259,3 +259,84 @@ fn variables_given_with_var_reach_the_session_and_info_lists_them() {
         serde_json::from_str(&ok(h, &["--json", "session", "list"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
+
+/// As an ordinary user (root runs the CLI as `nobody` for this): a file uploaded and directories
+/// made while a session runs are writable inside it, as the files there at its start are. (As
+/// root, the engine tests prove the same for both runtimes.)
+#[test]
+fn as_an_ordinary_user_what_berth_writes_while_a_session_runs_is_writable_in_it() {
+    // SAFETY: geteuid cannot fail.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let home = home();
+    let h = home.path();
+    // The binaries go where nobody can reach them (the checkout may be under a private home).
+    let bin = h.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_berth"));
+    for name in ["berth", "berth-supervisor"] {
+        let from = [
+            built.with_file_name(name),
+            built.parent().unwrap().join("..").join(name),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} is not built next to {}", built.display()));
+        std::fs::copy(&from, bin.join(name)).unwrap();
+    }
+    std::fs::write(h.join("notes.txt"), "from this computer\n").unwrap();
+    if as_root {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(h)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let user = |args: &[&str]| -> String {
+        let mut command = if as_root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin.join("berth"));
+            c
+        } else {
+            std::process::Command::new(bin.join("berth"))
+        };
+        command
+            .args(args)
+            .env("HOME", h)
+            .env("BERTH_DATA_DIR", h.join("data"))
+            .env("BERTH_CONFIG_DIR", h.join("config"))
+            .env("BERTH_RUNTIME_DIR", h.join("run"))
+            .env_remove("RUST_LOG");
+        let output = run(&mut command);
+        assert!(
+            output.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout(&output)
+    };
+    user(&["folder", "create", "w"]);
+    // No network: an ordinary user may not be allowed to open /dev/net/tun.
+    let id = user(&["session", "create", "--mount", "w", "--network", "none"])
+        .trim()
+        .to_owned();
+    let notes = h.join("notes.txt");
+    let result = std::panic::catch_unwind(|| {
+        user(&["upload", "w", &notes.to_string_lossy()]);
+        user(&["files", "mkdir", "w", "made/in/explorer"]);
+        user(&[
+            "session",
+            "exec",
+            &id,
+            "--",
+            "bash",
+            "-c",
+            "echo more >> w/notes.txt && echo new > w/made/in/explorer/new.txt && \
+             mkdir w/made/sub && cat w/notes.txt",
+        ])
+    });
+    user(&["session", "destroy", &id]);
+    let out = result.unwrap();
+    assert_eq!(out, "from this computer\nmore\n");
+}
