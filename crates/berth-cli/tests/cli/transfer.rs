@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -55,25 +55,29 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Waits until a partial file with data appears in `dir`, then SIGKILLs `child`. Returns false
-/// when the child finished first (the machine was too fast to catch it mid-way).
-fn kill_when_partial_appears(child: &mut Child, dir: &Path) -> bool {
+/// Waits until a partial file in `dir` holds at least `at_least` bytes, then SIGKILLs `child`.
+/// Returns the partial's length after the kill, or None when the child finished first (the
+/// machine was too fast to catch it mid-way).
+fn kill_when_partial_has(child: &mut Child, dir: &Path, at_least: u64) -> Option<u64> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
-            return false;
+            return None;
         }
-        if partials(dir)
-            .iter()
-            .any(|p| p.metadata().map(|m| m.len() > 0).unwrap_or(false))
+        if let Some(partial) = partials(dir)
+            .into_iter()
+            .find(|p| p.metadata().map(|m| m.len() >= at_least).unwrap_or(false))
         {
             child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
             child.wait().unwrap();
-            return true;
+            return Some(partial.metadata().unwrap().len());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    panic!("no partial file appeared in {}", dir.display());
+    panic!(
+        "no partial file of {at_least} bytes appeared in {}",
+        dir.display()
+    );
 }
 
 fn folder_root(home: &Path) -> PathBuf {
@@ -82,22 +86,54 @@ fn folder_root(home: &Path) -> PathBuf {
     PathBuf::from(value["path"].as_str().unwrap())
 }
 
-fn resume(home: &Path) {
-    let output = run(&mut berth(home, &["transfers", "resume"]));
+/// Runs `berth transfers resume`, which must finish the one interrupted transfer, and returns
+/// how many bytes it wrote: the kernel's count for the process (`wchar`, which includes
+/// `copy_file_range`), read from the shell that ran it once it was reaped.
+fn resume_counting_writes(home: &Path) -> u64 {
+    let command = berth(home, &["transfers", "resume"]);
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(r#""$0" "$@" >&2; status=$?; grep '^wchar:' /proc/$$/io; exit $status"#)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(name, value),
+            None => shell.env_remove(name),
+        };
+    }
+    let output = run(&mut shell);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("1 transferred"), "{said}");
+    stdout(&output)
+        .trim()
+        .strip_prefix("wchar:")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no write count in {:?}", stdout(&output)))
+}
+
+/// What a resume may write beyond the file's missing part: the journal, its log lines.
+const BOOKKEEPING: u64 = 16 << 20;
+
+/// A resume continued the file instead of starting over: it wrote the missing part (so the
+/// count sees the copy), and not the `kept` bytes again.
+fn assert_continued(written: u64, size: u64, kept: u64) {
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        written >= size - kept,
+        "the resume wrote {written} bytes, less than the {} missing",
+        size - kept
     );
     assert!(
-        stdout(&output).contains("1 transferred"),
-        "{}",
-        stdout(&output)
+        written < size - kept + BOOKKEEPING,
+        "the resume wrote {written} bytes: it copied again some of the {kept} bytes kept from \
+         before the kill"
     );
 }
 
 #[test]
-fn an_upload_killed_mid_way_resumes_to_an_identical_file() {
+fn an_upload_killed_mid_way_continues_where_it_stopped_to_an_identical_file() {
     let home = tempfile::tempdir().unwrap();
     run(&mut berth(home.path(), &["folder", "create", "w"]));
     let root = folder_root(home.path());
@@ -107,16 +143,15 @@ fn an_upload_killed_mid_way_resumes_to_an_identical_file() {
     let mut child = berth(home.path(), &["upload", "w", source.to_str().unwrap()])
         .spawn()
         .unwrap();
-    assert!(
-        kill_when_partial_appears(&mut child, &root),
-        "the upload finished before it could be killed"
-    );
+    let kept = kill_when_partial_has(&mut child, &root, 128 << 20)
+        .expect("the upload finished before it could be killed");
     assert!(
         !root.join("big.bin").exists(),
         "no file under the final name after the kill"
     );
 
-    resume(home.path());
+    let written = resume_counting_writes(home.path());
+    assert_continued(written, 768 << 20, kept);
     assert_eq!(sha256(&root.join("big.bin")), sha256(&source));
     assert!(
         partials(&root).is_empty(),
@@ -125,7 +160,7 @@ fn an_upload_killed_mid_way_resumes_to_an_identical_file() {
 }
 
 #[test]
-fn a_download_killed_mid_way_resumes_to_an_identical_file() {
+fn a_download_killed_mid_way_continues_where_it_stopped_to_an_identical_file() {
     let home = tempfile::tempdir().unwrap();
     run(&mut berth(home.path(), &["folder", "create", "w"]));
     let root = folder_root(home.path());
@@ -138,16 +173,15 @@ fn a_download_killed_mid_way_resumes_to_an_identical_file() {
     )
     .spawn()
     .unwrap();
-    assert!(
-        kill_when_partial_appears(&mut child, &out),
-        "the download finished before it could be killed"
-    );
+    let kept = kill_when_partial_has(&mut child, &out, 128 << 20)
+        .expect("the download finished before it could be killed");
     assert!(
         !out.join("big.bin").exists(),
         "no file under the final name after the kill"
     );
 
-    resume(home.path());
+    let written = resume_counting_writes(home.path());
+    assert_continued(written, 768 << 20, kept);
     assert_eq!(sha256(&out.join("big.bin")), sha256(&root.join("big.bin")));
     assert!(partials(&out).is_empty());
 }

@@ -230,15 +230,12 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
         )
         .unwrap();
     let id = s.queue.enqueue(specs).unwrap()[0];
-    let mut events = s.queue.subscribe();
-    // Pause as soon as the copy reports its start: the stop is seen at the next 32 MiB chunk
-    // boundary, long before 300 MiB are through.
-    while let Ok(event) = events.recv().await {
-        if matches!(event, berth_transfer::QueueEvent::Progress { id: job, .. } if job == id) {
-            s.queue.pause(id).unwrap();
-            break;
-        }
+    // Pause once the first 32 MiB chunk is through: the stop is seen at the next chunk
+    // boundary, long before 300 MiB are, so the partial holds a part to continue from.
+    while s.queue.job(id).unwrap().done_bytes == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
+    s.queue.pause(id).unwrap();
     s.queue.wait_idle().await;
     let job = s.queue.job(id).unwrap();
     assert_eq!(job.state, JobState::Paused, "{job:?}");
@@ -250,11 +247,71 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
     let kept = std::fs::metadata(&partial)
         .expect("the partial file stays for the resume")
         .len();
-    assert!(kept < 300 << 20, "paused mid-way, {kept} bytes in");
+    assert!(
+        kept > 0 && kept < 300 << 20,
+        "paused mid-way, {kept} bytes in"
+    );
+    let partial_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&partial).unwrap());
+    let mut events = s.queue.subscribe();
     s.queue.resume(id).unwrap();
     s.queue.wait_idle().await;
     assert_eq!(s.queue.job(id).unwrap().state, JobState::Done);
-    assert_eq!(sha(&root_of(&s).join("big.bin")), sha(&source));
+    let done = root_of(&s).join("big.bin");
+    assert_eq!(sha(&done), sha(&source));
+    // Continued, not started over: the copy after the resume starts at the partial's length
+    // (its first report), never below it, into the very file the pause left.
+    let mut reported = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let berth_transfer::QueueEvent::Progress {
+            id: job,
+            done_bytes,
+            ..
+        } = event
+            && job == id
+        {
+            reported.push(done_bytes);
+        }
+    }
+    assert_eq!(reported.first(), Some(&kept), "{reported:?}");
+    assert!(reported.iter().all(|&at| at >= kept), "{reported:?}");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&done).unwrap()),
+        partial_inode,
+        "the paused partial became the file"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_whose_source_is_gone_says_which_file_and_why() {
+    let s = setup(1).await;
+    let source = s.home.join("picked.txt");
+    std::fs::write(&source, b"soon gone").unwrap();
+    let specs = s
+        .engine
+        .plan_upload(
+            "w",
+            std::slice::from_ref(&source),
+            &FolderPath::root(),
+            ConflictPolicy::Fail,
+            "b",
+        )
+        .unwrap();
+    std::fs::remove_file(&source).unwrap();
+    let id = s.queue.enqueue(specs).unwrap()[0];
+    s.queue.wait_idle().await;
+    let job = s.queue.job(id).unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(
+        job.error.as_deref(),
+        Some(
+            format!(
+                "Cannot read {} on this computer: it does not exist (moved or deleted since it \
+                 was picked?)",
+                source.display()
+            )
+            .as_str()
+        )
+    );
 }
 
 #[tokio::test]
