@@ -455,3 +455,26 @@ export async function withApp(name, options, body) {
     await checkNoSessionsLeft(app).catch(() => {});
   }
 }
+
+/**
+ * Presses `keys` (WebDriver key codes, e.g. "\uE007" for Enter) on whatever has the focus, as a
+ * user's keyboard does: unlike typeInto, no element is picked (or focused) first. Shift, Control
+ * and Alt are held down until the other keys have been pressed ("\uE008\uE010": Shift+End).
+ */
+export async function pressKeys(app, keys) {
+  const MODIFIERS = ["\uE008", "\uE009", "\uE00A"];
+  const held = [...keys].filter((key) => MODIFIERS.includes(key));
+  const actions = held.map((key) => ({ type: "keyDown", value: key }));
+  for (const key of keys) if (!MODIFIERS.includes(key)) actions.push({ type: "keyDown", value: key }, { type: "keyUp", value: key });
+  for (const key of held.reverse()) actions.push({ type: "keyUp", value: key });
+  await call(app, "POST", `/session/${app.session}/actions`, { actions: [{ type: "key", id: "keyboard", actions }] });
+  await call(app, "DELETE", `/session/${app.session}/actions`);
+}
+
+/** Moves the mouse pointer onto the middle of the first element matching `css`, and leaves it there. */
+export async function hover(app, css) {
+  const origin = { [ELEMENT]: await element(app, css) };
+  await call(app, "POST", `/session/${app.session}/actions`, {
+    actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: [{ type: "pointerMove", duration: 0, origin, x: 0, y: 0 }] }],
+  });
+}

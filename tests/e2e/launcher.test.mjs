@@ -2,7 +2,7 @@
 // explorer that comes back to the same step. Nothing here starts a session except where said.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clear, cli, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, cli, click, pressKeys, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const ESCAPE = "\uE00C";
@@ -92,5 +92,36 @@ test("launcher: Enter walks the steps, a bad Path and Alias is refused inline an
     await typeInto(app, "[data-testid=launch]", ESCAPE);
     await until("the launcher closed", async () => (await step(app)) === null);
     await waitForText(app, "[data-testid=sessions-empty]", "No compute sessions yet.");
+  });
+});
+
+test("launcher: Enter on Review launches, from the keyboard, after Back and Next, and with the focus on the page", async () => {
+  await withApp("launcher-enter", {}, async (app) => {
+    await click(app, "[data-testid=start-first-session]");
+    await until("the type step", async () => (await step(app)) === "type");
+    await typeInto(app, "[data-testid=session-name]", `enter-launch${ENTER}`);
+    await until("the environment step", async () => (await step(app)) === "environment");
+    await typeInto(app, "input[name=environment]", ENTER);
+    await until("the storage step", async () => (await step(app)) === "storage");
+    assert.equal(await focused(app), "launcher-folder-search");
+    await until("Next enabled once the plan is checked", async () => !(await disabled(app, "[data-testid=launcher-next]")));
+    await pressKeys(app, [ENTER]);
+    await until("the review step", async () => (await step(app)) === "review");
+    assert.equal(await focused(app), "launch", "Review's Launch button has the focus, so Enter launches");
+
+    // Back, then Next with the mouse (the button pressed goes away): Enter still launches,
+    // even after a click on the review's text left the focus on the page.
+    await click(app, "[data-testid=launcher-back]");
+    await until("back on the storage step", async () => (await step(app)) === "storage");
+    await until("Next enabled once the plan is checked", async () => !(await disabled(app, "[data-testid=launcher-next]")));
+    await click(app, "[data-testid=launcher-next]");
+    await until("the review step again", async () => (await step(app)) === "review");
+    await waitForText(app, "[data-testid=launcher-review]", "enter-launch");
+    await click(app, "[data-testid=launcher-review] dt");
+    await run(app, "document.activeElement?.blur();");
+    await pressKeys(app, [ENTER]);
+    await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 20_000);
+    const id = await run(app, "return document.querySelector('[data-testid=session-drawer]').dataset.session;");
+    cli(app, "session", "destroy", id);
   });
 });
