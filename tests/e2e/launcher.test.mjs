@@ -95,6 +95,21 @@ test("launcher: Enter walks the steps, a bad Path and Alias is refused inline an
   });
 });
 
+test("launcher: Back looks disabled on the first step, enabled on the next", async () => {
+  await withApp("launcher-back", {}, async (app) => {
+    const look = (css) => run(app, "const s = getComputedStyle(document.querySelector(arguments[0])); return s.opacity + ' ' + s.cursor;", css);
+    await click(app, "[data-testid=start-first-session]");
+    await until("the type step", async () => (await step(app)) === "type");
+    assert.equal(await disabled(app, "[data-testid=launcher-back]"), true);
+    const backOnFirst = await look("[data-testid=launcher-back]");
+    await screenshot(app, "launcher-first-step-back");
+    await typeInto(app, "[data-testid=session-name]", ENTER);
+    await until("the environment step", async () => (await step(app)) === "environment");
+    assert.equal(await disabled(app, "[data-testid=launcher-back]"), false);
+    assert.notEqual(backOnFirst, await look("[data-testid=launcher-back]"), "a disabled Back must not look like an enabled one");
+  });
+});
+
 test("launcher: Enter on Review launches, from the keyboard, after Back and Next, and with the focus on the page", async () => {
   await withApp("launcher-enter", {}, async (app) => {
     await click(app, "[data-testid=start-first-session]");
