@@ -2,7 +2,7 @@
 // (the in-app toast waits in the window, with its Open terminal button, for when the user is back).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cli, notifications, requestClose, run, until, waitForText, windowShown, withApp } from "./harness.mjs";
+import { cli, click, notifications, requestClose, run, until, waitForText, windowShown, withApp } from "./harness.mjs";
 
 const create = (app, name) =>
   run(
@@ -32,6 +32,41 @@ test("session ready: with the window hidden, a session the app launched is annou
       );
     } finally {
       for (const id of ids) cli(app, "session", "destroy", id);
+    }
+  });
+});
+
+test("session ready: the toast goes when its session is destroyed, from the drawer or from elsewhere", async () => {
+  await withApp("session-ready-destroyed", {}, async (app) => {
+    await waitForText(app, "nav", "");
+    const readyToasts = () =>
+      run(app, "return [...document.querySelectorAll('[data-testid=toast][data-kind=session-ready]')].map((t) => t.textContent);");
+    const first = await create(app, "toast-then-drawer");
+    const second = await create(app, "toast-then-cli");
+    try {
+      await until("both toasts", async () => (await readyToasts()).length === 2);
+      // Destroyed in its drawer: its toast goes at once, the other one stays.
+      await click(app, "button[data-page=storage]");
+      await click(app, "button[data-page=sessions]");
+      await click(app, "tr[data-session=toast-then-drawer] [data-testid=session-link]");
+      await click(app, "[data-testid=destroy-session]");
+      await click(app, "[data-testid=confirm-button]");
+      await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);
+      await until("the destroyed session's toast gone", async () => {
+        const left = await readyToasts();
+        return left.length === 1 && left[0].includes("toast-then-cli");
+      }, 5_000);
+      // Destroyed from the CLI: the window notices and takes its toast away too.
+      cli(app, "session", "destroy", second.id);
+      await until("the other toast gone", async () => (await readyToasts()).length === 0, 10_000);
+    } finally {
+      for (const { id } of [first, second]) {
+        try {
+          cli(app, "session", "destroy", id);
+        } catch {
+          /* already destroyed */
+        }
+      }
     }
   });
 });

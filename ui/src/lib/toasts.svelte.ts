@@ -9,6 +9,8 @@ export type Toast = {
   action: ToastAction | null;
   /** For tests and styling: what kind of notice it is. */
   kind: string;
+  /** What it is about (a session's id), so it can go when that thing does; null: nothing. */
+  subject: string | null;
 };
 
 /** Long enough to notice after looking away for a moment; the × closes it sooner. */
@@ -19,9 +21,14 @@ let nextKey = 1;
 export const toasts = $state<{ list: Toast[] }>({ list: [] });
 
 /** Shows a toast; it goes by itself after `ms`, after its action runs, or when closed. */
-export function showToast(kind: string, message: string, action: ToastAction | null = null, ms = TOAST_MS): number {
+export function showToast(
+  kind: string,
+  message: string,
+  action: ToastAction | null = null,
+  { ms = TOAST_MS, subject = null }: { ms?: number; subject?: string | null } = {},
+): number {
   const key = nextKey++;
-  toasts.list.push({ key, message, action, kind });
+  toasts.list.push({ key, message, action, kind, subject });
   setTimeout(() => dismissToast(key), ms);
   return key;
 }
@@ -29,4 +36,9 @@ export function showToast(kind: string, message: string, action: ToastAction | n
 export function dismissToast(key: number): void {
   const index = toasts.list.findIndex((t) => t.key === key);
   if (index >= 0) toasts.list.splice(index, 1);
+}
+
+/** Takes away every toast about `subject` (a destroyed session's "ready · Open terminal"). */
+export function dismissToastsAbout(subject: string): void {
+  for (const toast of toasts.list.filter((t) => t.subject === subject)) dismissToast(toast.key);
 }
