@@ -121,3 +121,61 @@ export function filterByName<T extends { name: string }>(entries: T[], query: st
   if (needle === "") return entries;
   return entries.filter((entry) => entry.name.toLowerCase().includes(needle));
 }
+
+// Extensions of two parts, kept whole when a rename preselects the name (as file managers do).
+const DOUBLE_EXTENSIONS = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst"];
+
+/**
+ * How much of `name` a rename preselects: a file's name without its extension (`report` of
+ * `report.csv`, `data` of `data.tar.gz`), all of a directory's name or of a name whose only dot
+ * leads it (`.bashrc`).
+ */
+export function renameStem(name: string, kind: FileKind): number {
+  if (kind === "directory") return name.length;
+  const lower = name.toLowerCase();
+  const double = DOUBLE_EXTENSIONS.find((ext) => lower.endsWith(ext) && lower.length > ext.length);
+  if (double) return name.length - double.length;
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? dot : name.length;
+}
+
+/** The keys that move the explorer's cursor, as in file managers. */
+export type MoveKey = "ArrowUp" | "ArrowDown" | "Home" | "End" | "PageUp" | "PageDown";
+
+export function isMoveKey(key: string): key is MoveKey {
+  return ["ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"].includes(key);
+}
+
+/**
+ * The selection after a cursor key, the file-manager convention: the key moves the cursor (one
+ * row, a page of `pageRows`, the first or the last), the row under it becomes the selection, and
+ * with `extend` (Shift) the selection runs from the anchor to the cursor instead. `cursor` null:
+ * nothing was chosen yet, so any key starts at the top (End: at the bottom). Null when there is
+ * no row at all.
+ */
+export function keySelection(
+  names: string[],
+  position: { anchor: number | null; cursor: number | null },
+  key: MoveKey,
+  { extend, pageRows }: { extend: boolean; pageRows: number },
+): { selected: Set<string>; anchor: number; cursor: number } | null {
+  const last = names.length - 1;
+  if (last < 0) return null;
+  const from = position.cursor === null ? null : Math.min(position.cursor, last);
+  const page = Math.max(1, pageRows);
+  let to: number;
+  if (key === "Home") to = 0;
+  else if (key === "End") to = last;
+  else if (from === null) to = 0;
+  else if (key === "ArrowDown") to = from + 1;
+  else if (key === "ArrowUp") to = from - 1;
+  else if (key === "PageDown") to = from + page;
+  else to = from - page;
+  to = Math.min(last, Math.max(0, to));
+  if (extend && position.anchor !== null && position.anchor <= last) {
+    const anchor = position.anchor;
+    const [low, high] = anchor < to ? [anchor, to] : [to, anchor];
+    return { selected: new Set(names.slice(low, high + 1)), anchor, cursor: to };
+  }
+  return { selected: new Set([names[to]]), anchor: to, cursor: to };
+}
