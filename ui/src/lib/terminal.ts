@@ -65,6 +65,29 @@ export class AckBatcher {
   }
 }
 
+/** Why a tab's shell ended, for its tab (`short`) and the bar over the terminal (`message`). */
+export type TerminalEnd = { short: string; message: string };
+
+/**
+ * What the user is told when a tab's shell ends with `status`, given its session as it is now
+ * (null: the session is gone). A session being destroyed or already destroyed took the shell
+ * with it; an ended session says why; a live one means the shell itself exited (`exit`).
+ */
+export function terminalEnd(
+  status: number,
+  session: { name: string; status: string; status_detail: string | null } | null,
+): TerminalEnd {
+  if (session === null) return { short: "ended", message: "The session is gone; this shell ended with it." };
+  if (session.status === "terminating" || session.status === "terminated") {
+    return { short: "destroyed", message: `Session ${session.name} was destroyed; this shell ended with it.` };
+  }
+  if (session.status === "error") {
+    const why = session.status_detail ? `: ${session.status_detail}` : ".";
+    return { short: "ended", message: `Session ${session.name} stopped${why}` };
+  }
+  return { short: "exited", message: `The shell exited (status ${status}). Session ${session.name} is still running.` };
+}
+
 /** The line written into the terminal when its shell ends. */
 export function exitLine(status: number): string {
   return `\r\n\x1b[2m[exited (status ${status})]\x1b[0m\r\n`;

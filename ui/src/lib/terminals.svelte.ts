@@ -2,6 +2,7 @@
 // hidden), so a shell keeps its scrollback while the user looks at something else.
 import { commands } from "./bindings";
 import { goTo } from "./navigation.svelte";
+import type { TerminalEnd } from "./terminal";
 
 export type TerminalTab = {
   /** Stable key for the tab (the Rust terminal id arrives later, after the shell opened). */
@@ -10,6 +11,8 @@ export type TerminalTab = {
   sessionName: string;
   /** 1, 2, … per session, for the label. */
   number: number;
+  /** Set when the shell ended: why, for the tab and the bar over the terminal. */
+  ended: TerminalEnd | null;
 };
 
 let nextKey = 1;
@@ -20,7 +23,7 @@ export const terminalTabs = $state<{ tabs: TerminalTab[]; active: number | null 
 export function openTerminalTab(sessionId: string, sessionName: string): void {
   const numbers = terminalTabs.tabs.filter((t) => t.sessionId === sessionId).map((t) => t.number);
   const number = numbers.length === 0 ? 1 : Math.max(...numbers) + 1;
-  const tab = { key: nextKey++, sessionId, sessionName, number };
+  const tab: TerminalTab = { key: nextKey++, sessionId, sessionName, number, ended: null };
   terminalTabs.tabs.push(tab);
   terminalTabs.active = tab.key;
   goTo("terminals");
