@@ -383,9 +383,16 @@ struct Placement {
     resource_group: Option<String>,
 }
 
-/// The user's project (`default` when they belong to it, else their first) and the first
-/// resource group that project may use (`default` first).
-async fn placement(connection: &Connection) -> Result<Placement> {
+/// Where a new session goes: the project and resource group the user asked for, checked
+/// against what the cluster lets them use, or else the user's project (`default` when they
+/// belong to it, else their first) and the first resource group that project may use
+/// (`default` first). Errors: `invalid_input` naming the project or group and listing the
+/// ones the user may pick.
+async fn placement(
+    connection: &Connection,
+    project: Option<&str>,
+    resource_group: Option<&str>,
+) -> Result<Placement> {
     #[derive(Deserialize)]
     struct Me {
         user: Option<User>,
@@ -411,18 +418,39 @@ async fn placement(connection: &Connection) -> Result<Placement> {
     let user = me
         .user
         .ok_or_else(|| Error::internal("The server did not say who is logged in."))?;
-    let project = user
-        .groups
-        .iter()
-        .find(|g| g.name == "default")
-        .or_else(|| user.groups.first())
-        .map(|g| g.name.clone())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::PermissionDenied,
-                "Your account belongs to no project on this cluster, so it cannot start sessions. Ask your administrator to add you to one.",
-            )
-        })?;
+    let names = |groups: &[Group]| {
+        groups
+            .iter()
+            .map(|g| format!("\"{}\"", g.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if user.groups.is_empty() {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "Your account belongs to no project on this cluster, so it cannot start sessions. Ask your administrator to add you to one.",
+        ));
+    }
+    let project = match project {
+        Some(wanted) => user
+            .groups
+            .iter()
+            .find(|g| g.name == wanted)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "You are not a member of project \"{}\" on this cluster; your projects: {}.",
+                    wanted.escape_debug(),
+                    names(&user.groups)
+                ))
+            })?,
+        None => user
+            .groups
+            .iter()
+            .find(|g| g.name == "default")
+            .unwrap_or(&user.groups[0]),
+    }
+    .name
+    .clone();
     let groups: ResourceGroups = connection
         .call_json(
             Method::GET,
@@ -430,12 +458,32 @@ async fn placement(connection: &Connection) -> Result<Placement> {
             None,
         )
         .await?;
-    let resource_group = groups
-        .scaling_groups
-        .iter()
-        .find(|g| g.name == "default")
-        .or_else(|| groups.scaling_groups.first())
-        .map(|g| g.name.clone());
+    let resource_group = match resource_group {
+        Some(wanted) => Some(
+            groups
+                .scaling_groups
+                .iter()
+                .find(|g| g.name == wanted)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "Project \"{project}\" may not use resource group \"{}\"; it may use: {}.",
+                        wanted.escape_debug(),
+                        match groups.scaling_groups.is_empty() {
+                            true => "none".to_owned(),
+                            false => names(&groups.scaling_groups),
+                        }
+                    ))
+                })?
+                .name
+                .clone(),
+        ),
+        None => groups
+            .scaling_groups
+            .iter()
+            .find(|g| g.name == "default")
+            .or_else(|| groups.scaling_groups.first())
+            .map(|g| g.name.clone()),
+    };
     Ok(Placement {
         domain: user.domain_name,
         project,
@@ -461,7 +509,7 @@ fn amount(value: &Value) -> Option<f64> {
 /// the least of what the keypair, the project and the resource group have left. The cluster
 /// enforces CPU and memory; the size of `/home/work` is its agents' to decide.
 pub async fn resource_limits(connection: &Connection) -> Result<ResourceLimits> {
-    let placement = placement(connection).await?;
+    let placement = placement(connection, None, None).await?;
     let mut body = json!({ "group": placement.project });
     if let Some(group) = &placement.resource_group {
         body["scaling_group"] = json!(group);
@@ -1156,7 +1204,12 @@ pub async fn create_session(
             format!("A session is already called \"{name}\"; pick another name."),
         ));
     }
-    let placement = placement(connection).await?;
+    let placement = placement(
+        connection,
+        spec.project.as_deref(),
+        spec.resource_group.as_deref(),
+    )
+    .await?;
     let body = creation_body(&name, &spec, &image, &plan, &placement);
 
     #[derive(Deserialize)]

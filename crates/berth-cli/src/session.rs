@@ -77,11 +77,15 @@ pub enum RuntimeArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ViaArg {
-    /// ttyd through the cluster's App Proxy where it offers one, else the manager's pty.
+    /// ttyd through the cluster's App Proxy where it offers one, else through the manager's
+    /// tcpproxy.
     Auto,
     /// ttyd through the App Proxy; an error where the cluster does not offer it.
     Ttyd,
-    /// The manager's pty websocket.
+    /// ttyd through the manager's tcpproxy websocket (what `backend.ai app` uses).
+    Tcpproxy,
+    /// The manager's pty websocket. It opens but carries nothing on 26.x kernels; kept for
+    /// older clusters whose kernels answer it.
     Pty,
 }
 
@@ -128,6 +132,14 @@ pub enum SessionCommand {
         /// shells, execs): NAME=VALUE, VALUE may be empty. Repeatable.
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<EnvVar>,
+        /// On a cluster: the project the session belongs to (the cluster's `default` when
+        /// you are a member of it, else your first).
+        #[arg(long)]
+        project: Option<String>,
+        /// On a cluster: the resource group whose agents run the session (one the project may
+        /// use; `default` first when omitted).
+        #[arg(long = "resource-group")]
+        resource_group: Option<String>,
     },
     /// Every session, newest first.
     List,
@@ -150,6 +162,9 @@ pub enum SessionCommand {
         /// On a cluster, how the terminal is carried.
         #[arg(long, value_enum, default_value = "auto")]
         via: ViaArg,
+        /// Say on stderr how the terminal is carried and why.
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -363,6 +378,8 @@ pub async fn run(
             cpus,
             scratch,
             vars,
+            project,
+            resource_group,
         } => {
             let env = match env {
                 Some(env) => env,
@@ -400,6 +417,8 @@ pub async fn run(
                     scratch_bytes: scratch.map(|mib| mib << 20),
                 },
                 environ: vars,
+                project,
+                resource_group,
             };
             let session = engine.create_session(spec).await?;
             out.print(&session, || format!("{}\n", session.id));
@@ -431,19 +450,21 @@ pub async fn run(
                 .await
                 .map_err(|e| Error::internal(e.to_string()))?;
         }
-        SessionCommand::Shell { id, via } => {
+        SessionCommand::Shell { id, via, verbose } => {
             let (cols, rows) = terminal_size();
             let stream = match target {
                 Target::Local(local) => {
                     let (_, client) = local.session_client(&id)?;
                     client.terminal(cols, rows).map_err(session_error)?
                 }
-                // ttyd or the manager's pty, bridged onto the same frames.
+                // ttyd (App Proxy or tcpproxy) or the manager's pty, bridged onto the same
+                // frames.
                 Target::Cluster(cluster) => {
                     let session = cluster.session(&id).await?;
                     let choice = match via {
                         ViaArg::Auto => TransportChoice::Auto,
                         ViaArg::Ttyd => TransportChoice::Ttyd,
+                        ViaArg::Tcpproxy => TransportChoice::Tcpproxy,
                         ViaArg::Pty => TransportChoice::Pty,
                     };
                     let opened = open_terminal(
@@ -455,10 +476,8 @@ pub async fn run(
                         choice,
                     )
                     .await?;
-                    if let Some(why) = &opened.ttyd_unavailable {
-                        eprintln!(
-                            "berth: using the manager's pty, since ttyd is not available: {why}"
-                        );
+                    if verbose {
+                        eprintln!("berth: terminal: {}", opened.describe());
                     }
                     opened.stream
                 }

@@ -87,6 +87,14 @@ pub struct NewSession {
     /// terminals and execs that join it — in the order given (see [`validate_environ`]).
     #[serde(default)]
     pub environ: Vec<EnvVar>,
+    /// The cluster project the session belongs to (and is charged to); `None` lets the
+    /// engine choose. Only cluster engines have projects.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The resource group (Backend.AI's scaling group) whose agents run the session; `None`
+    /// lets the engine choose among those the project may use. Only cluster engines have them.
+    #[serde(default)]
+    pub resource_group: Option<String>,
 }
 
 impl NewSession {
@@ -102,6 +110,8 @@ impl NewSession {
             network: NetworkMode::Outbound,
             resources: ResourceRequest::default(),
             environ: Vec::new(),
+            project: None,
+            resource_group: None,
         }
     }
 

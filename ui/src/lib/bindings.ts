@@ -1144,7 +1144,17 @@ runtime: SessionRuntime | null; network?: NetworkMode; resources?: ResourceReque
  * Environment variables for every process of the session — its startup command, the
  * terminals and execs that join it — in the order given (see [`validate_environ`]).
  */
-environ?: EnvVar[] }
+environ?: EnvVar[]; 
+/**
+ * The cluster project the session belongs to (and is charged to); `None` lets the
+ * engine choose. Only cluster engines have projects.
+ */
+project?: string | null; 
+/**
+ * The resource group (Backend.AI's scaling group) whose agents run the session; `None`
+ * lets the engine choose among those the project may use. Only cluster engines have them.
+ */
+resource_group?: string | null }
 /**
  * What the tab needs to label itself.
  */

@@ -161,6 +161,13 @@ impl LocalEngine {
 
     pub(crate) async fn start_session(&self, spec: NewSession) -> Result<Session> {
         spec.validate()?;
+        if let Some(asked) = spec.project.as_ref().or(spec.resource_group.as_ref()) {
+            return Err(Error::invalid_input(format!(
+                "The local engine has no projects or resource groups (\"{}\" was asked for): \
+                 sessions run on this computer. Pick a cluster profile to place a session there.",
+                asked.escape_debug()
+            )));
+        }
         let runtime = spec.runtime.unwrap_or(SessionRuntime::Bwrap);
         let (environment, system) = self.environment(&spec.environment)?;
         let docker_image = environment.id.strip_prefix(docker::IMAGE_PREFIX);
