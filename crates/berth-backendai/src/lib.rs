@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod signing;
 #[cfg(unix)]
+pub mod tcpproxy;
 pub mod terminal;
 pub mod transfer;
 #[cfg(unix)]

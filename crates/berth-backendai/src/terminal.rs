@@ -1,18 +1,20 @@
-//! A terminal in a Backend.AI session, over the way the cluster offers one. Both ways end in the
-//! same frame stream ([`berth_core::frames`]), so the app's terminal (and its flow control) does
-//! not care which carries the bytes:
+//! A terminal in a Backend.AI session, over the way the cluster offers one. Every way ends in
+//! the same frame stream ([`berth_core::frames`]), so the app's terminal (and its flow control)
+//! does not care which carries the bytes:
 //!
-//! * **ttyd through the App Proxy** ([`crate::ttyd`]), preferred: it is the console the WebUI
-//!   opens, a shell on a real pty in the container, and it does not go through the
-//!   manager, whose pty stream relays every key over ZeroMQ and runs each resize as a kernel
-//!   query.
-//! * **the manager's pty websocket** ([`crate::pty`]) wherever ttyd cannot be reached: the
-//!   session's resource group has no App Proxy (the manager reports `v1`), the manager cannot
-//!   reach the one configured, or the session's image lists no ttyd service.
+//! * **ttyd through the App Proxy** ([`crate::ttyd`]), preferred where the session's resource
+//!   group has one (v2): the console the WebUI opens, a shell on a real pty in the container.
+//! * **ttyd through the manager's tcpproxy** ([`crate::tcpproxy`]) everywhere else: the same
+//!   ttyd, reached over the manager's own websocket as the official `backend.ai app` does. It
+//!   needs no App Proxy, so it is what clusters without one (and the team's peer) use.
+//! * **the manager's pty websocket** ([`crate::pty`]) only when asked for by name: on 26.x
+//!   kernels it opens and then carries nothing (the manager's ZeroMQ sockets do not match the
+//!   kernel runner's, and the runner's terminal ports are not published; see
+//!   `backendai-api.md` §2.4), so choosing it for the user would show a blank screen.
 //!
-//! With [`TransportChoice::Auto`] a failure on the ttyd way falls back to the pty, and the
-//! reason is returned (the CLI prints it, the window logs it); choosing a way makes its
-//! failure the error.
+//! With [`TransportChoice::Auto`] a failure through the App Proxy falls back to the tcpproxy,
+//! and the reason is kept ([`ClusterTerminal::describe`] says it in the tab's tooltip and the
+//! CLI's `--verbose`); choosing a way makes its failure the error.
 
 use std::os::unix::net::UnixStream;
 
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::connection::Connection;
-use crate::{app_proxy, pty, ttyd};
+use crate::{app_proxy, pty, tcpproxy, ttyd};
 
 /// Which way a terminal's bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -29,6 +31,8 @@ use crate::{app_proxy, pty, ttyd};
 pub enum TerminalTransport {
     /// ttyd in the session, through the resource group's App Proxy.
     Ttyd,
+    /// ttyd in the session, through the manager's `tcpproxy` websocket.
+    Tcpproxy,
     /// The manager's pty websocket (`/stream/session/{name}/pty`).
     Pty,
 }
@@ -36,10 +40,14 @@ pub enum TerminalTransport {
 /// Which way the user wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TransportChoice {
-    /// ttyd where the cluster offers it, else the pty.
+    /// ttyd through the App Proxy where the cluster offers one, else through the tcpproxy.
     #[default]
     Auto,
+    /// ttyd through the App Proxy only.
     Ttyd,
+    /// ttyd through the manager's tcpproxy only.
+    Tcpproxy,
+    /// The manager's pty websocket.
     Pty,
 }
 
@@ -48,16 +56,36 @@ pub enum TransportChoice {
 pub struct ClusterTerminal {
     pub stream: UnixStream,
     pub transport: TerminalTransport,
-    /// Why ttyd was not used, when [`TransportChoice::Auto`] fell back to the pty.
-    pub ttyd_unavailable: Option<String>,
+    /// Why the App Proxy was not used, when [`TransportChoice::Auto`] went through the tcpproxy.
+    pub app_proxy_unavailable: Option<String>,
+}
+
+impl ClusterTerminal {
+    /// How the terminal is carried and why, in a sentence for a tooltip or `--verbose`.
+    pub fn describe(&self) -> String {
+        let way = match self.transport {
+            TerminalTransport::Ttyd => "ttyd in the session, through the cluster's App Proxy",
+            TerminalTransport::Tcpproxy => {
+                "ttyd in the session, through the manager's tcpproxy websocket"
+            }
+            TerminalTransport::Pty => {
+                "the manager's pty websocket (asked for; it carries nothing on 26.x kernels)"
+            }
+        };
+        match &self.app_proxy_unavailable {
+            Some(why) => format!("{way}. The App Proxy was not used: {why}"),
+            None => format!("{way}."),
+        }
+    }
 }
 
 /// Opens a terminal in session `session_id` (a UUID; `session_name` is its name), `cols` by
 /// `rows`, the way `choice` says. The bridge runs on the current tokio runtime until either side
-/// closes. Side effects: on the ttyd way the manager starts ttyd's service (a no-op when it runs)
-/// and the App Proxy opens or reuses a circuit to it. Errors: those of the way used — with
-/// `Auto`, the pty's; with `Ttyd`, `invalid_input` when the cluster does not offer ttyd for the
-/// session, else the App Proxy's refusal (e.g. `unreachable` when it has no worker free).
+/// closes. Side effects: on the App Proxy way the manager starts ttyd's service (a no-op when it
+/// runs) and the App Proxy opens or reuses a circuit to it; on the tcpproxy way the manager
+/// opens a TCP connection to ttyd. Errors: those of the way used — with `Auto`, the tcpproxy's,
+/// with the App Proxy's reason added; with `Ttyd`, `invalid_input` when the cluster does not
+/// offer ttyd through an App Proxy for the session, else the App Proxy's refusal.
 pub async fn open_terminal(
     connection: &Connection,
     session_id: &str,
@@ -66,32 +94,58 @@ pub async fn open_terminal(
     rows: u16,
     choice: TransportChoice,
 ) -> Result<ClusterTerminal> {
-    let ttyd_unavailable = match choice {
-        TransportChoice::Pty => None,
-        TransportChoice::Ttyd | TransportChoice::Auto => {
-            match open_over_ttyd(connection, session_id, cols, rows).await {
+    let opened = |stream, transport, app_proxy_unavailable| ClusterTerminal {
+        stream,
+        transport,
+        app_proxy_unavailable,
+    };
+    match choice {
+        TransportChoice::Pty => {
+            let stream = pty::open_pty(connection, session_name, cols, rows).await?;
+            Ok(opened(stream, TerminalTransport::Pty, None))
+        }
+        TransportChoice::Ttyd => {
+            let stream = open_over_ttyd(connection, session_id, cols, rows).await?;
+            Ok(opened(stream, TerminalTransport::Ttyd, None))
+        }
+        TransportChoice::Tcpproxy => {
+            let stream = open_over_tcpproxy(connection, session_name, cols, rows).await?;
+            Ok(opened(stream, TerminalTransport::Tcpproxy, None))
+        }
+        TransportChoice::Auto => {
+            let why = match open_over_ttyd(connection, session_id, cols, rows).await {
                 Ok(stream) => {
-                    tracing::info!(session = session_name, "terminal over ttyd");
-                    return Ok(ClusterTerminal {
-                        stream,
-                        transport: TerminalTransport::Ttyd,
-                        ttyd_unavailable: None,
-                    });
+                    tracing::info!(session = session_name, "terminal over ttyd (App Proxy)");
+                    return Ok(opened(stream, TerminalTransport::Ttyd, None));
                 }
-                Err(error) if choice == TransportChoice::Ttyd => return Err(error),
-                Err(error) => {
-                    tracing::info!(session = session_name, %error, "ttyd unavailable; terminal over the manager's pty");
-                    Some(error.message)
+                Err(error) => error.message,
+            };
+            match open_over_tcpproxy(connection, session_name, cols, rows).await {
+                Ok(stream) => {
+                    tracing::info!(session = session_name, app_proxy_unavailable = %why, "terminal over ttyd (manager tcpproxy)");
+                    Ok(opened(stream, TerminalTransport::Tcpproxy, Some(why)))
                 }
+                Err(error) => Err(Error::new(
+                    error.code,
+                    format!(
+                        "No terminal could be opened in session \"{session_name}\". Through the \
+                         manager's tcpproxy: {} Through the App Proxy: {why}",
+                        error.message
+                    ),
+                )),
             }
         }
-    };
-    let stream = pty::open_pty(connection, session_name, cols, rows).await?;
-    Ok(ClusterTerminal {
-        stream,
-        transport: TerminalTransport::Pty,
-        ttyd_unavailable,
-    })
+    }
+}
+
+async fn open_over_tcpproxy(
+    connection: &Connection,
+    session_name: &str,
+    cols: u16,
+    rows: u16,
+) -> Result<UnixStream> {
+    let stream = tcpproxy::open_app_stream(connection, session_name, "ttyd").await?;
+    ttyd::connect_over(stream, cols, rows).await
 }
 
 async fn open_over_ttyd(
@@ -106,13 +160,13 @@ async fn open_over_ttyd(
             .await?;
     if version != "v2" {
         return Err(Error::invalid_input(format!(
-            "The session's resource group \"{}\" has no App Proxy (the manager reports {version}), so its ttyd cannot be reached; use the manager's pty terminal.",
+            "The session's resource group \"{}\" has no App Proxy (the manager reports {version}).",
             placement.resource_group
         )));
     }
     if !placement.services.iter().any(|s| s == "ttyd") {
         return Err(Error::invalid_input(
-            "The session's image offers no ttyd service; use the manager's pty terminal.",
+            "The session's image offers no ttyd service.",
         ));
     }
     ttyd::open_ttyd(connection, session_id, cols, rows).await

@@ -1,6 +1,7 @@
 //! A terminal in a Backend.AI session over ttyd, the web terminal every Backend.AI kernel runs
-//! (`ttyd -W -p PORT /bin/bash`), reached through the App Proxy ([`crate::app_proxy`]) and
-//! bridged onto the frame stream every Berth terminal reads ([`berth_core::frames`]).
+//! (`ttyd -W -p PORT /bin/bash`), reached through the App Proxy ([`crate::app_proxy`]) or the
+//! manager's tcpproxy ([`crate::tcpproxy`]) and bridged onto the frame stream every Berth
+//! terminal reads ([`berth_core::frames`]).
 //!
 //! ttyd's websocket (`<app>/ws`, subprotocol `tty`): the client first sends the JSON
 //! `{"AuthToken","columns","rows"}`, which makes ttyd spawn the shell; after that every message
@@ -36,6 +37,9 @@ const RESIZE: u8 = b'1';
 const PAUSE: u8 = b'2';
 const RESUME: u8 = b'3';
 const OUTPUT: u8 = b'0';
+
+/// How long ttyd may take to answer its websocket upgrade through the manager's tcpproxy.
+const TTYD_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Opens ttyd in session `session_id` (a UUID) through the resource group's App Proxy and
 /// returns the app's end of the frame stream; the bridge runs on the current tokio runtime
@@ -77,11 +81,68 @@ pub async fn connect(app: &AppAddress, cols: u16, rows: u16) -> Result<StdUnixSt
         headers.insert("Cookie", cookie);
     }
     let connector = tokio_tungstenite::Connector::Rustls(Arc::new(crate::pty::tls_config()?));
-    let (mut socket, _) =
+    let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
             .await
             .map_err(|e| refused(app, &e))?;
+    start(socket, cols, rows).await
+}
 
+/// Opens ttyd's websocket over `stream`, a byte stream to ttyd's port (the manager's tcpproxy,
+/// [`crate::tcpproxy::open_app_stream`]), and bridges it; see [`open_ttyd`]. ttyd serves its
+/// websocket at `/ws` of whatever host it is asked for.
+pub async fn connect_over<S>(stream: S, cols: u16, rows: u16) -> Result<StdUnixStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut request = "ws://localhost/ws"
+        .into_client_request()
+        .map_err(|e| Error::internal(format!("Cannot form the terminal request: {e}")))?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("tty"),
+    );
+    // A manager that opened the tunnel but whose ttyd never answers must not hang the tab.
+    let handshake = tokio::time::timeout(
+        TTYD_ANSWER_WAIT,
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .map_err(|_| {
+        Error::new(
+            ErrorCode::Unreachable,
+            format!(
+                "The session's ttyd did not answer through the manager within {} s; the session \
+                 may still be starting, or its image runs no ttyd.",
+                TTYD_ANSWER_WAIT.as_secs()
+            ),
+        )
+    })?;
+    let (socket, _) = handshake.map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            let (status, body) = crate::terminal::refusal(&response);
+            Error::internal(format!(
+                "The session's ttyd refused the terminal ({status}): {}",
+                body.trim().chars().take(200).collect::<String>()
+            ))
+        }
+        other => Error::new(
+            ErrorCode::Unreachable,
+            format!("The session's ttyd did not answer through the manager: {other}"),
+        ),
+    })?;
+    start(socket, cols, rows).await
+}
+
+/// Says hello to ttyd at the tab's size and starts the bridge; returns the app's end.
+async fn start<S>(
+    mut socket: tokio_tungstenite::WebSocketStream<S>,
+    cols: u16,
+    rows: u16,
+) -> Result<StdUnixStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // ttyd spawns the shell at this size when it reads this; no command byte before it.
     let hello = serde_json::json!({ "AuthToken": "", "columns": cols.max(1), "rows": rows.max(1) });
     socket

@@ -69,8 +69,8 @@ pub async fn open_terminal(
     output: Channel<TerminalChunk>,
 ) -> Result<OpenedTerminal, Error> {
     let (session_name, (terminal, reader)) = match state.cluster() {
-        // ttyd through the cluster's App Proxy, else the manager's pty, bridged onto the same
-        // frame stream.
+        // ttyd through the cluster's App Proxy, else through the manager's tcpproxy, bridged
+        // onto the same frame stream.
         Some(cluster) => {
             let found = berth_core::Engine::session(&*cluster, &session).await?;
             let opened = berth_backendai::terminal::open_terminal(
@@ -84,7 +84,7 @@ pub async fn open_terminal(
             .await?;
             tracing::info!(
                 transport = ?opened.transport,
-                ttyd_unavailable = ?opened.ttyd_unavailable,
+                app_proxy_unavailable = ?opened.app_proxy_unavailable,
                 "cluster terminal opened"
             );
             (found.name, Terminal::over(opened.stream))

@@ -8,6 +8,7 @@
 mod connect;
 mod folders;
 mod pty;
+mod real_kernel;
 mod sessions;
 mod transfers;
 mod ttyd;

@@ -71,6 +71,8 @@ struct Seen {
     /// Output of the flood handed to the socket so far.
     flooded: AtomicU64,
     pty_upgrades: Mutex<Vec<String>>,
+    /// The manager's tcpproxy upgrades, path with query.
+    tcpproxy_upgrades: Mutex<Vec<String>>,
 }
 
 struct StandIn {
@@ -345,21 +347,35 @@ fn worker(head: &Head, addresses: &Addresses) -> Reply {
     }
 }
 
-/// The manager's pty websocket, as silent as the peer's dummy agent leaves it.
+/// The manager's websockets: the pty, as silent as the peer's dummy agent leaves it, and the
+/// tcpproxy, which closes at once, as the manager does when it cannot reach the app.
 async fn pty(stream: TcpStream, seen: Arc<Seen>) {
     let record = seen.clone();
+    let tcpproxy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let is_tcpproxy = tcpproxy.clone();
     #[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
     let callback = move |request: &Request, response: Response| {
-        record
-            .pty_upgrades
-            .lock()
-            .unwrap()
-            .push(request.uri().path().to_string());
+        let path = request.uri().path().to_string();
+        if path.ends_with("/tcpproxy") {
+            is_tcpproxy.store(true, Ordering::SeqCst);
+            let query = request.uri().query().unwrap_or_default();
+            record
+                .tcpproxy_upgrades
+                .lock()
+                .unwrap()
+                .push(format!("{path}?{query}"));
+        } else {
+            record.pty_upgrades.lock().unwrap().push(path);
+        }
         Ok(response)
     };
     let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
         return;
     };
+    if tcpproxy.load(Ordering::SeqCst) {
+        let _ = socket.close(None).await;
+        return;
+    }
     while let Some(Ok(_)) = socket.next().await {}
 }
 
@@ -525,12 +541,12 @@ async fn keys_reach_ttyd_as_input_frames_resizes_as_json_and_output_comes_back_b
     let ClusterTerminal {
         stream,
         transport,
-        ttyd_unavailable,
+        app_proxy_unavailable,
     } = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Auto)
         .await
         .unwrap();
     assert_eq!(transport, TerminalTransport::Ttyd);
-    assert_eq!(ttyd_unavailable, None);
+    assert_eq!(app_proxy_unavailable, None);
 
     let (prompt, echoed, raw, resized) = blocking(move || {
         let mut stream = stream;
@@ -720,7 +736,8 @@ async fn a_flood_pauses_ttyd_while_nobody_reads_and_arrives_whole_after_resume()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_a_pty_otherwise() {
+async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_the_tcpproxy_is_tried_otherwise()
+ {
     let stand_in = start_stand_in(false).await;
     let connection = stand_in_connection(&stand_in.manager).await;
     let error = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Ttyd)
@@ -742,11 +759,26 @@ async fn an_app_proxy_without_a_free_worker_is_an_error_when_asked_for_and_a_pty
     let json = serde_json::to_value(&error).unwrap();
     assert_eq!(json["code"], "unreachable");
 
-    let fallen_back = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Auto)
+    // Auto goes on to ttyd through the manager's tcpproxy (never to the silent pty); this
+    // stand-in's manager cannot reach the app, so both reasons are the error.
+    let both = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Auto)
+        .await
+        .unwrap_err();
+    assert!(
+        both.message.contains("tcpproxy") && both.message.contains(&error.message),
+        "{both}"
+    );
+    assert_eq!(
+        *stand_in.seen.tcpproxy_upgrades.lock().unwrap(),
+        [format!("/stream/session/{SESSION_NAME}/tcpproxy?app=ttyd")]
+    );
+    assert!(stand_in.seen.pty_upgrades.lock().unwrap().is_empty());
+
+    // The pty only when asked for by name.
+    let chosen = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Pty)
         .await
         .unwrap();
-    assert_eq!(fallen_back.transport, TerminalTransport::Pty);
-    assert_eq!(fallen_back.ttyd_unavailable, Some(error.message));
+    assert_eq!(chosen.transport, TerminalTransport::Pty);
     assert_eq!(
         *stand_in.seen.pty_upgrades.lock().unwrap(),
         [format!("/stream/session/{SESSION_NAME}/pty")]
@@ -899,7 +931,7 @@ impl Drop for PeerSession {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_pty_and_says_why() {
+async fn on_the_dummy_agent_no_terminal_opens_and_the_error_says_why_for_each_way() {
     let engine = engine().await;
     let name = unique("bs-ttyd");
     let mut cleanup = PeerSession(None);
@@ -929,17 +961,20 @@ async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_p
         "{error}"
     );
 
-    let opened = open_80x24(
+    // The dummy agent runs no ttyd either: Auto says so for both ways rather than opening the
+    // pty, which would leave the tab blank.
+    let both = open_80x24(
         engine.connection(),
         &created.id,
         &name,
         TransportChoice::Auto,
     )
     .await
-    .unwrap();
-    assert_eq!(opened.transport, TerminalTransport::Pty);
-    assert_eq!(opened.ttyd_unavailable, Some(error.message));
-    drop(opened);
+    .unwrap_err();
+    assert!(
+        both.message.contains("tcpproxy") && both.message.contains(&error.message),
+        "{both}"
+    );
 
     let chosen = open_80x24(
         engine.connection(),
@@ -950,5 +985,5 @@ async fn on_the_peer_whose_app_proxy_does_not_run_a_terminal_falls_back_to_the_p
     .await
     .unwrap();
     assert_eq!(chosen.transport, TerminalTransport::Pty);
-    assert_eq!(chosen.ttyd_unavailable, None);
+    assert_eq!(chosen.app_proxy_unavailable, None);
 }

@@ -1,0 +1,166 @@
+//! Sessions on the peer's real agent (`../shared/backendai-peer/agent`: real kernels in Podman,
+//! resource group `podman`, image alias `python-podman`), where code runs: the terminal through
+//! the manager's tcpproxy, and placing a session in the project and resource group the user
+//! picks — with the cluster's refusal, in words, when they may not.
+
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use berth_backendai::terminal::{TerminalTransport, TransportChoice, open_terminal};
+use berth_core::frames::{Frame, read_frame, resize_payload, write_frame};
+use berth_core::{Engine, ErrorCode, NewSession, SessionStatus};
+
+use crate::*;
+
+/// The real agent's resource group and image (see the peer's README, "A real agent").
+pub const REAL_GROUP: &str = "podman";
+pub const REAL_IMAGE: &str = "cr.backend.ai/stable/python:3.11-debian12";
+
+/// Destroys the session when the test ends, pass or fail.
+struct Destroy(Option<String>);
+
+impl Drop for Destroy {
+    fn drop(&mut self) {
+        let Some(id) = self.0.take() else { return };
+        // The test's own runtime is the one being dropped from; this gets its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Err(error) = engine().await.destroy_session(&id).await {
+                    eprintln!("cleanup: session {id}: {error}");
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Output frames until `wanted` has arrived; panics with what came when the stream ends.
+fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
+    let mut seen = Vec::new();
+    let mut payload = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(wanted) {
+        match read_frame(stream, &mut payload) {
+            Ok(Some(Frame::Output)) => seen.extend_from_slice(&payload),
+            Ok(Some(_)) => {}
+            other => panic!(
+                "the terminal ended or stalled ({other:?}) before {wanted:?}: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_on_a_real_kernel_runs_commands_and_follows_resizes_through_the_tcpproxy() {
+    let engine = engine().await;
+    let name = unique("bs-real-tty");
+    let mut cleanup = Destroy(None);
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            resource_group: Some(REAL_GROUP.into()),
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        })
+        .await
+        .unwrap();
+    cleanup.0 = Some(created.id.clone());
+    assert_eq!(created.status, SessionStatus::Running, "{created:?}");
+    assert_eq!(
+        psql(&format!(
+            "select scaling_group_name from sessions where id = '{}'",
+            created.id
+        )),
+        REAL_GROUP,
+        "the manager placed it where it was asked to"
+    );
+
+    // The peer's groups have no working App Proxy, so the terminal goes through the manager's
+    // tcpproxy to the session's ttyd — and says why.
+    let opened = open_terminal(
+        engine.connection(),
+        &created.id,
+        &name,
+        100,
+        30,
+        TransportChoice::Auto,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.transport, TerminalTransport::Tcpproxy);
+    let described = opened.describe();
+    assert!(
+        described.contains("tcpproxy") && described.contains("App Proxy was not used"),
+        "{described}"
+    );
+
+    let (first, resized) = tokio::task::spawn_blocking(move || {
+        let mut stream = opened.stream;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // The marker is computed by the shell, so the echoed command line does not hold it.
+        write_frame(
+            &mut stream,
+            Frame::Input,
+            b"stty size; echo kernel-$((6*7)) $(id -u)\r",
+        )
+        .unwrap();
+        let first = read_until(&mut stream, "kernel-42");
+        write_frame(&mut stream, Frame::Resize, &resize_payload(120, 40)).unwrap();
+        // bash in tmux (as Backend.AI's ttyd runs it) redraws on the resize; then ask again.
+        std::thread::sleep(Duration::from_millis(500));
+        write_frame(
+            &mut stream,
+            Frame::Input,
+            b"stty size; echo resized-$((6*7))\r",
+        )
+        .unwrap();
+        let resized = read_until(&mut stream, "resized-42");
+        (first, resized)
+    })
+    .await
+    .unwrap();
+    // Backend.AI's ttyd runs bash in tmux, whose status line takes the tab's last row.
+    assert!(
+        first.contains("29 100\r\nkernel-42 0"),
+        "the shell's pane has the tab's size, as root (kernel-uid -1 here): {first:?}"
+    );
+    assert!(
+        resized.contains("39 120\r\nresized-42"),
+        "the pane follows the resize: {resized:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resource_group_or_project_the_user_may_not_use_is_refused_in_words_before_launch() {
+    let engine = engine().await;
+    let refused = |group: Option<&str>, project: Option<&str>| {
+        let spec = NewSession {
+            name: Some(unique("bs-refused")),
+            resource_group: group.map(str::to_owned),
+            project: project.map(str::to_owned),
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        };
+        let engine = &engine;
+        async move { engine.create_session(spec).await.unwrap_err() }
+    };
+    let error = refused(Some("gpu-a100"), None).await;
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(
+        error.message.contains("\"gpu-a100\"")
+            && error.message.contains("\"default\"")
+            && error.message.contains(&format!("\"{REAL_GROUP}\"")),
+        "names the group and the ones the project may use: {error}"
+    );
+    let error = refused(None, Some("research")).await;
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(
+        error.message.contains("\"research\"") && error.message.contains("\"default\""),
+        "names the project and the user's projects: {error}"
+    );
+}
