@@ -38,6 +38,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::profiles::use_profile,
             commands::profiles::login_profile,
             commands::profiles::remove_profile,
+            commands::profiles::edit_profile,
             commands::folders::list_hosts,
             commands::folders::add_host,
             commands::folders::remove_host,

@@ -55,6 +55,27 @@ fn account(name: &str) -> String {
     format!("profile:{name}")
 }
 
+/// Refuses an email that is not one and an empty access key, before any network call.
+fn check_login(login: &Login) -> Result<()> {
+    match login {
+        Login::Password { email } if !email.contains('@') => Err(Error::invalid_input(format!(
+            "\"{email}\" is not an email address."
+        ))),
+        Login::Keypair { access_key } if access_key.trim().is_empty() => {
+            Err(Error::invalid_input("The access key is empty."))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of a login without its password or secret key (the form shows it by that field).
+fn empty_secret(login: &Login) -> Error {
+    Error::invalid_input(match login {
+        Login::Password { .. } => "The password is empty.",
+        Login::Keypair { .. } => "The secret key is empty.",
+    })
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ProfilesFile {
     /// `None`: the local engine.
@@ -172,22 +193,9 @@ impl Profiles {
                 format!("A profile named \"{name}\" exists; remove it first or pick another name."),
             ));
         }
-        match &login {
-            Login::Password { email } if !email.contains('@') => {
-                return Err(Error::invalid_input(format!(
-                    "\"{email}\" is not an email address."
-                )));
-            }
-            Login::Keypair { access_key } if access_key.trim().is_empty() => {
-                return Err(Error::invalid_input("The access key is empty."));
-            }
-            _ => {}
-        }
+        check_login(&login)?;
         if secret.is_empty() {
-            return Err(Error::invalid_input(match login {
-                Login::Password { .. } => "The password is empty.",
-                Login::Keypair { .. } => "The secret key is empty.",
-            }));
+            return Err(empty_secret(&login));
         }
         let profile = Profile {
             name: name.to_string(),
@@ -198,6 +206,46 @@ impl Profiles {
         self.secrets.set(&profile.account(), &secret)?;
         let mut file = self.read()?;
         file.profiles.push(profile.clone());
+        self.write(&file)?;
+        Ok((profile, engine))
+    }
+
+    /// Changes profile `name`'s address and login. As with [`Profiles::add`], it logs in with
+    /// the result first and saves only when that worked. `secret` `None` (or empty) keeps the
+    /// saved password or secret key, which only a login of the same kind can use. The name
+    /// stays: the profile's transfer journal is kept under it.
+    pub async fn edit(
+        &self,
+        name: &str,
+        endpoint: &str,
+        login: Login,
+        secret: Option<String>,
+        otp: Option<String>,
+    ) -> Result<(Profile, BackendAiEngine)> {
+        let old = self.get(name)?;
+        check_login(&login)?;
+        let same_kind = std::mem::discriminant(&old.login) == std::mem::discriminant(&login);
+        let secret = match secret.filter(|s| !s.is_empty()) {
+            Some(secret) => secret,
+            None if same_kind => self
+                .secrets
+                .get(&old.account())?
+                .ok_or_else(|| empty_secret(&login))?,
+            // The saved secret belongs to the other way of logging in.
+            None => return Err(empty_secret(&login)),
+        };
+        let profile = Profile {
+            name: name.to_string(),
+            endpoint: parse_endpoint(endpoint)?.to_string(),
+            login,
+        };
+        let engine = self.connect_with(&profile, secret.clone(), otp).await?;
+        self.secrets.set(&profile.account(), &secret)?;
+        let mut file = self.read()?;
+        match file.profiles.iter_mut().find(|p| p.name == name) {
+            Some(slot) => *slot = profile.clone(),
+            None => file.profiles.push(profile.clone()),
+        }
         self.write(&file)?;
         Ok((profile, engine))
     }

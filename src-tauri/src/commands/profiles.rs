@@ -93,6 +93,31 @@ pub async fn add_profile(
     Ok(connect_window(&app, &state, engine))
 }
 
+/// Changes profile `name`'s address and login after logging in with the result; `secret` `None`
+/// keeps the saved password or secret key. When the window is connected to that profile it
+/// reconnects with the new settings and the answer is its engine; otherwise `None`.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(app, state, secret, otp), err)]
+pub async fn edit_profile(
+    app: AppHandle,
+    state: State<'_, ActiveEngine>,
+    name: String,
+    endpoint: String,
+    login: Login,
+    secret: Option<String>,
+    otp: Option<String>,
+) -> Result<Option<EngineInfo>, Error> {
+    let (_, engine) = state
+        .profiles()?
+        .edit(&name, &endpoint, login, secret, otp)
+        .await?;
+    if state.cluster().is_some_and(|c| c.profile() == name) {
+        return Ok(Some(connect_window(&app, &state, engine)));
+    }
+    Ok(None)
+}
+
 /// Switches the window to profile `name` (logging in with its saved secret), or to the local
 /// engine with `None`. The choice is remembered for the next start.
 #[tauri::command]

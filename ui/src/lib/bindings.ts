@@ -85,6 +85,19 @@ async removeProfile(name: string) : Promise<Result<null, BerthError>> {
 }
 },
 /**
+ * Changes profile `name`'s address and login after logging in with the result; `secret` `None`
+ * keeps the saved password or secret key. When the window is connected to that profile it
+ * reconnects with the new settings and the answer is its engine; otherwise `None`.
+ */
+async editProfile(name: string, endpoint: string, login: Login, secret: string | null, otp: string | null) : Promise<Result<EngineInfo | null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("edit_profile", { name, endpoint, login, secret, otp }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Storage hosts for the create dialog, with free space.
  */
 async listHosts() : Promise<Result<StorageHost[], BerthError>> {
