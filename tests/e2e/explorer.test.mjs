@@ -132,7 +132,8 @@ test("browse, manage and stay inside a folder in the explorer", async () => {
 
     await click(app, "[data-name=test_file]");
     await click(app, "[data-testid=explorer-rename]");
-    await typeInto(app, "[data-testid=explorer-rename-dialog] input", ".txt");
+    // The name starts selected (typing would replace it): End, then add the extension.
+    await typeInto(app, "[data-testid=explorer-rename-dialog] input", "\uE010.txt");
     await click(app, "[data-testid=explorer-rename-dialog] button[type=submit]");
     await until("the renamed file", async () => (await rowNames(app)).includes("test_file.txt"));
     assert.equal(readFileSync(join(root, "test_file.txt"), "utf8"), "file inside user2-vfolder\n");
