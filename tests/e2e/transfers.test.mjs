@@ -71,6 +71,7 @@ test("the transfers-at-once setting is saved in the config directory and read at
   const settingsFile = join(configDir, "settings.json");
 
   await withApp("transfer-settings", { env }, async (app) => {
+    await click(app, "button[data-page=storage]");
     await invoke(app, "upload_paths", { folder: "w", to: "", paths: [file], conflict: null });
     await waitForText(app, "[data-testid=transfer-summary]", "All done");
     assert.equal(await run(app, "return document.querySelector('[data-testid=transfer-concurrency]').value;"), "3", "the default");
@@ -79,6 +80,8 @@ test("the transfers-at-once setting is saved in the config directory and read at
     await screenshot(app, "transfer-panel-settings");
   });
   await withApp("transfer-settings-reopened", { env }, async (app) => {
+    // Finished transfers are listed where transfers are made (Data & Storage).
+    await click(app, "button[data-page=storage]");
     await waitForText(app, "[data-testid=transfer-panel]", "a.txt");
     await until("the saved setting", async () => (await run(app, "return document.querySelector('[data-testid=transfer-concurrency]')?.value;")) === "6");
     const refused = await run(app, "return window.__TAURI_INTERNALS__.invoke('set_transfer_concurrency', { limit: 9 }).then(() => null, (e) => e);");

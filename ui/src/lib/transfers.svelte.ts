@@ -2,6 +2,7 @@
 // the queue's event channel (progress, state changes, finished batches).
 import { Channel } from "@tauri-apps/api/core";
 import { commands, type Job, type QueueEvent } from "./bindings";
+import type { Page } from "./navigation.svelte";
 
 export type Live = Job & { bytes_per_second: number; eta_seconds: number | null };
 
@@ -11,9 +12,13 @@ class TransferStore {
   finishedBatches = $state(0);
   private started = false;
   private index = new Map<number, number>();
-  /** Events that arrive before the first list; applied on top of it, in order. */
-  private early: QueueEvent[] | null = [];
   private reloads = 0;
+  /**
+   * For each list being read: the jobs events changed meanwhile. The list is a snapshot taken
+   * at some moment during the call, so for those jobs what the events said is at least as new
+   * (and any later change still has its event on the way); the snapshot must not undo them.
+   */
+  private reading = new Set<Set<number>>();
   /** Which engine's queue the panel shows; events of an earlier one's channel are dropped. */
   private watching = 0;
 
@@ -28,7 +33,6 @@ class TransferStore {
     if (!this.started) return;
     this.jobs = [];
     this.index = new Map();
-    this.early = [];
     await this.watch();
   }
 
@@ -36,29 +40,44 @@ class TransferStore {
     const generation = ++this.watching;
     const channel = new Channel<QueueEvent>();
     channel.onmessage = (event) => {
-      if (generation !== this.watching) return;
-      if (this.early) this.early.push(event);
-      else this.apply(event);
+      if (generation === this.watching) this.apply(event);
     };
-    await commands.watchTransfers(channel);
-    await this.reload();
-    const early = this.early ?? [];
-    this.early = null;
-    for (const event of early) this.apply(event);
+    // Events that arrive while the first list is read are kept over it, like any reload's.
+    await this.reload(async () => {
+      await commands.watchTransfers(channel);
+    });
   }
 
-  /** Reads the whole list again (after clearing finished jobs, which sends no events). */
-  async reload() {
+  /**
+   * Reads the whole list again (after clearing finished jobs, which sends no events), keeping
+   * what events said about a job while the list was read. `before` runs first, inside the
+   * window in which events are kept.
+   */
+  async reload(before?: () => Promise<void>) {
     const seq = ++this.reloads;
-    const result = await commands.listTransfers();
-    if (result.status !== "ok" || seq !== this.reloads) return;
-    const previous = new Map(this.jobs.map((j) => [j.id, j]));
-    this.jobs = result.data.map((job) => ({
-      ...job,
-      bytes_per_second: previous.get(job.id)?.bytes_per_second ?? 0,
-      eta_seconds: previous.get(job.id)?.eta_seconds ?? null,
-    }));
-    this.index = new Map(this.jobs.map((job, i) => [job.id, i]));
+    const changed = new Set<number>();
+    this.reading.add(changed);
+    try {
+      await before?.();
+      const result = await commands.listTransfers();
+      if (result.status !== "ok" || seq !== this.reloads) return;
+      const live = new Map(this.jobs.map((j) => [j.id, j]));
+      const listed = new Set(result.data.map((job) => job.id));
+      const jobs: Live[] = result.data.map((job) => {
+        const now = live.get(job.id);
+        if (now && changed.has(job.id)) return now;
+        return { ...job, bytes_per_second: now?.bytes_per_second ?? 0, eta_seconds: now?.eta_seconds ?? null };
+      });
+      // Queued while the list was read, after its snapshot.
+      for (const id of changed) {
+        const now = live.get(id);
+        if (now && !listed.has(id)) jobs.push(now);
+      }
+      this.jobs = jobs;
+      this.index = new Map(this.jobs.map((job, i) => [job.id, i]));
+    } finally {
+      this.reading.delete(changed);
+    }
   }
 
   private apply(event: QueueEvent) {
@@ -66,6 +85,8 @@ class TransferStore {
       this.finishedBatches += 1;
       return;
     }
+    const id = event.kind === "state" ? event.job.id : event.id;
+    for (const changed of this.reading) changed.add(id);
     if (event.kind === "state") {
       const at = this.index.get(event.job.id);
       const moving = event.job.state === "running";
@@ -93,7 +114,17 @@ class TransferStore {
 
 export const transfers = new TransferStore();
 
-export type Summary = { active: number; total: number; done: number; percent: number; speed: number; eta: number | null; failed: number };
+export type Summary = {
+  active: number;
+  total: number;
+  done: number;
+  percent: number;
+  speed: number;
+  eta: number | null;
+  failed: number;
+  /** What "Resume all" would resume. */
+  paused: number;
+};
 
 /** Overall figures for the panel header: what is still moving, and how far along it is. */
 export function summarize(jobs: (Job & Partial<Live>)[]): Summary {
@@ -111,7 +142,28 @@ export function summarize(jobs: (Job & Partial<Live>)[]): Summary {
     speed,
     eta: speed > 0 ? left / speed : null,
     failed: relevant.filter((j) => j.state === "failed").length,
+    paused: relevant.filter((j) => j.state === "paused").length,
   };
+}
+
+/**
+ * The file name a transfer row shows: where the file ended up once it is done ("Keep both"
+ * saves `a (1).txt`), else where it is going.
+ */
+export function transferName(job: Job): string {
+  const planned = job.spec.direction === "upload" ? job.spec.remote_path : job.spec.local_path;
+  const path = job.state === "done" && job.final_path ? job.final_path : planned;
+  return path.split("/").pop() || path;
+}
+
+/**
+ * Whether the transfer panel takes room on `page`. On Data & Storage, where transfers start,
+ * whenever it has rows; on the session pages only while something moves or needs a retry;
+ * never on Settings.
+ */
+export function panelShown(page: Page, summary: Summary, rows: number): boolean {
+  if (rows === 0 || page === "settings") return false;
+  return page === "storage" || summary.active > 0 || summary.failed > 0;
 }
 
 /** `95` → "1 min 35 s"; under a minute in seconds. */
