@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Answers a native GTK file dialog the way a user at the keyboard does: waits for the window
 titled ARGV[1], gives it the keyboard focus (Xvfb has no window manager to do that), types
-ARGV[2] into GTK's location field (Ctrl+L) and presses Enter. Tests need
+ARGV[2] into GTK's location field (Ctrl+L) and presses Enter (then, in a folder chooser, which
+opens the folder on Enter, its Open button). Tests need
 this because WebDriver reaches only the webview, never the app's native dialogs.
 
 Usage: DISPLAY=:N pick-file.py TITLE PATH   (exit 1 when no such window shows within 15 s)
@@ -61,6 +62,10 @@ def main():
     target.set_input_focus(X.RevertToParent, X.CurrentTime)
     screen.sync()
     time.sleep(0.2)
+    # Alt+Home leaves the "Recent" view a folder chooser opens in, where the location field
+    # takes no Enter.
+    press(screen, XK.XK_Home, False, XK.XK_Alt_L)
+    time.sleep(0.5)
     # Ctrl+L opens the location field first: a '/' typed into the file list opens it too, but
     # swallows the keys typed while it appears. Ctrl+A then replaces whatever it holds.
     press(screen, XK.string_to_keysym("l"), False, XK.XK_Control_L)
@@ -74,6 +79,16 @@ def main():
         press(screen, keysym, shift)
     time.sleep(0.5)  # the location field completes as it is typed; let it settle
     press(screen, XK.XK_Return, False)
+    # A folder chooser takes Enter as "open this folder": its Open button (Alt+O) then
+    # chooses the folder it shows. A file chooser is gone after the Enter.
+    for _ in range(10):
+        time.sleep(0.1)
+        if find(screen.screen().root, title) is None:
+            return 0
+    if find(screen.screen().root, title) is not None:
+        target.set_input_focus(X.RevertToParent, X.CurrentTime)
+        screen.sync()
+        press(screen, XK.string_to_keysym("o"), False, XK.XK_Alt_L)
     return 0
 
 
