@@ -140,3 +140,25 @@ test("launcher: Enter on Review launches, from the keyboard, after Back and Next
     cli(app, "session", "destroy", id);
   });
 });
+
+test("launcher: Enter typed right after an alias goes on once the mounts are checked, and not past a refused one", async () => {
+  await withApp("launcher-enter-checking", {}, async (app) => {
+    cli(app, "folder", "create", "data");
+    await click(app, "[data-testid=start-first-session]");
+    await until("the type step", async () => (await step(app)) === "type");
+    await typeInto(app, "[data-testid=session-name]", ENTER);
+    await until("the environment step", async () => (await step(app)) === "environment");
+    await typeInto(app, "input[name=environment]", ENTER);
+    await until("the storage step", async () => (await step(app)) === "storage");
+    await click(app, "tr[data-folder=data] [data-testid=pick-folder]");
+    // A refused alias and Enter in one go: the check refuses it, and the wizard stays.
+    await typeInto(app, "li[data-mount=data] [data-testid=mount-alias]", `../../etc${ENTER}`);
+    await waitForText(app, "li[data-mount=data] [data-testid=mount-problem]", "data");
+    assert.equal(await step(app), "storage");
+    // A good one and Enter in one go (the check is still running when Enter lands): Review.
+    await clear(app, "li[data-mount=data] [data-testid=mount-alias]");
+    await typeInto(app, "li[data-mount=data] [data-testid=mount-alias]", `in/data${ENTER}`);
+    await until("the review step", async () => (await step(app)) === "review", 5_000);
+    await waitForText(app, "[data-testid=launcher-review]", "/home/work/in/data");
+  });
+});
