@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { CLI, click, run, screenshot, textOf, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 /** The big upload: large enough to be still copying when Pause is clicked. */
 const MIB = 1024 * 1024;
@@ -26,6 +26,7 @@ function writeBig(path) {
   closeSync(fd);
 }
 const PICK_FILE = join(dirname(fileURLToPath(import.meta.url)), "pick-file.py");
+const DROP_FILES = join(dirname(fileURLToPath(import.meta.url)), "drop-files.py");
 
 /** Answers the native dialog titled `title` with `path`, typed as a user would. */
 function answerPicker(app, title, path) {
@@ -230,5 +231,33 @@ test("pause, resume, cancel and retry from the panel's buttons", async () => {
     await clickRowButton(app, "big.bin", "Retry");
     await waitForState(app, "big.bin", "done", 120_000);
     execFileSync("cmp", [join(root, "big.bin"), big]);
+  });
+});
+
+test("files and a tree dropped from the file manager are uploaded into the open directory", async () => {
+  const { dataDir, root, local } = setup("berth-e2e-transfer-drop-");
+  writeFileSync(join(local, "dropped file.txt"), "dropped\n");
+  mkdirSync(join(local, "tree/empty"), { recursive: true });
+  writeFileSync(join(local, "tree/inner.csv"), "a,b\n");
+  mkdirSync(join(root, "inbox"));
+
+  await withApp("transfer-drop", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
+    await click(app, "button[data-page=storage]");
+    await click(app, "tr[data-folder=w] .folder-link");
+    await waitForText(app, "[data-testid=explorer-count]", "1 item");
+    await click(app, "[data-testid=explorer-rows] [data-name=inbox]");
+    await typeInto(app, "[data-testid=explorer-rows]", "\uE007"); // Enter opens it
+    await waitForText(app, "[data-testid=explorer-count]", "0 items");
+
+    execFileSync("/usr/bin/python3", [DROP_FILES, "Berth", join(local, "dropped file.txt"), join(local, "tree")], {
+      env: { ...process.env, DISPLAY: app.display },
+      timeout: 30_000,
+    });
+    await until("the dropped files listed", async () => (await rowNames(app))?.join() === "tree,dropped file.txt");
+    await waitForText(app, "[data-testid=transfer-summary]", "All done");
+    assert.equal(readFileSync(join(root, "inbox/dropped file.txt"), "utf8"), "dropped\n");
+    assert.equal(readFileSync(join(root, "inbox/tree/inner.csv"), "utf8"), "a,b\n");
+    assert.ok(statSync(join(root, "inbox/tree/empty")).isDirectory(), "empty directories come too");
+    await screenshot(app, "transfer-controls-dropped");
   });
 });
