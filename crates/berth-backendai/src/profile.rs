@@ -391,4 +391,78 @@ mod tests {
         assert_eq!(profiles.active().unwrap(), None, "back to the local engine");
         assert_eq!(profiles.secrets.get("profile:lab").unwrap(), None);
     }
+
+    #[tokio::test]
+    async fn an_edit_is_refused_before_any_login_when_it_cannot_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let profiles = Profiles {
+            path: dir.path().join("profiles.json"),
+            secrets: Arc::new(SecretStore::File {
+                dir: dir.path().to_path_buf(),
+            }),
+        };
+        let lab = Profile {
+            name: "lab".into(),
+            endpoint: "https://lab.example/".into(),
+            login: Login::Keypair {
+                access_key: "AKIA".into(),
+            },
+        };
+        let mut file = profiles.read().unwrap();
+        file.profiles.push(lab.clone());
+        profiles.write(&file).unwrap();
+        profiles
+            .secrets
+            .set("profile:lab", "the-secret-key")
+            .unwrap();
+        let password = |email: &str| Login::Password {
+            email: email.into(),
+        };
+
+        // The saved secret key is no password: switching the way in needs the new secret.
+        let refused = profiles
+            .edit(
+                "lab",
+                "https://lab.example",
+                password("me@lab.example"),
+                None,
+                None,
+            )
+            .await
+            .err()
+            .expect("no password to log in with");
+        assert_eq!(refused.code, ErrorCode::InvalidInput);
+        assert_eq!(refused.message, "The password is empty.");
+        let refused = profiles
+            .edit(
+                "lab",
+                "https://lab.example",
+                password("me"),
+                Some("pw".into()),
+                None,
+            )
+            .await
+            .err()
+            .expect("not an email");
+        assert_eq!(refused.code, ErrorCode::InvalidInput, "{refused}");
+        let missing = profiles
+            .edit(
+                "nope",
+                "https://lab.example",
+                password("me@lab.example"),
+                Some("pw".into()),
+                None,
+            )
+            .await
+            .err()
+            .expect("no such profile");
+        assert_eq!(missing.code, ErrorCode::NotFound);
+
+        // Nothing was saved by the refusals.
+        assert_eq!(profiles.list().unwrap(), vec![lab]);
+        assert_eq!(
+            profiles.secrets.get("profile:lab").unwrap().as_deref(),
+            Some("the-secret-key")
+        );
+    }
 }
