@@ -44,8 +44,12 @@ test("terminal tabs: five stay in reach; a destroyed session's tab says so and o
       assert.deepEqual(tabs.filter((t) => !t.inReach).map((t) => t.label), [], "tabs cut off at the strip's right edge");
       await screenshot(app, "terminal-tabs-five");
 
-      // Destroyed from elsewhere: every tab of it says "destroyed", the open one explains and offers Close.
-      cli(app, "session", "destroy", session.id);
+      // Destroyed in its drawer: every tab of it says "destroyed", the open one explains and offers Close.
+      await click(app, "button[data-page=sessions]");
+      await click(app, "[data-testid=destroy-session]");
+      await click(app, "[data-testid=confirm-button]");
+      await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);
+      await click(app, "button[data-page=terminals]");
       await until("the tabs marked ended", async () =>
         (await run(app, "return [...document.querySelectorAll('[data-testid=terminal-tab-ended]')].map((m) => m.innerText.trim());")).join() ===
         "destroyed,destroyed,destroyed,destroyed,destroyed",
