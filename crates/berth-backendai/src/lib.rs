@@ -5,6 +5,7 @@
 pub mod app_proxy;
 pub mod connection;
 pub mod engine;
+pub mod exec;
 pub mod folders;
 pub mod problem;
 pub mod profile;

@@ -150,7 +150,7 @@ pub enum SessionCommand {
     /// End a session: its processes and scratch are gone, mounted folders keep their files.
     Destroy { id: String },
     /// Run a command in a session without a terminal; its stdout, stderr and exit status are
-    /// passed through.
+    /// passed through. On a cluster it runs through the manager's execute API, with no input.
     Exec {
         id: String,
         #[arg(last = true, required = true)]
@@ -442,9 +442,33 @@ pub async fn run(
             });
         }
         SessionCommand::Exec { id, command } => {
-            let (_, client) = target
-                .local("`session exec` (use `session shell` on a cluster)")?
-                .session_client(&id)?;
+            let local = match target {
+                Target::Local(local) => local,
+                // Through the manager's execute API; output as it comes, no input.
+                Target::Cluster(cluster) => {
+                    let session = cluster.session(&id).await?;
+                    let code = berth_backendai::exec::exec(
+                        cluster.connection(),
+                        &session.name,
+                        &command,
+                        |stream, text| {
+                            use std::io::Write;
+                            let _ = match stream {
+                                berth_backendai::exec::Stream::Stdout => {
+                                    let mut out = std::io::stdout();
+                                    out.write_all(text.as_bytes()).and_then(|()| out.flush())
+                                }
+                                berth_backendai::exec::Stream::Stderr => {
+                                    std::io::stderr().write_all(text.as_bytes())
+                                }
+                            };
+                        },
+                    )
+                    .await?;
+                    return Ok(exit_code(code));
+                }
+            };
+            let (_, client) = local.session_client(&id)?;
             let stream = client.exec(command).map_err(session_error)?;
             return tokio::task::spawn_blocking(move || pass_through(stream))
                 .await

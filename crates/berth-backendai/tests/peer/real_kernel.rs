@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use berth_backendai::terminal::{TerminalTransport, TransportChoice, open_terminal};
 use berth_core::frames::{Frame, read_frame, resize_payload, write_frame};
-use berth_core::{Engine, ErrorCode, NewSession, SessionStatus};
+use berth_core::{Engine, ErrorCode, MountAccess, MountRequest, NewSession, SessionStatus};
 
+use crate::sessions::{Cleanup, folder};
 use crate::*;
 
 /// The real agent's resource group and image (see the peer's README, "A real agent").
@@ -163,4 +164,85 @@ async fn a_resource_group_or_project_the_user_may_not_use_is_refused_in_words_be
         error.message.contains("\"research\"") && error.message.contains("\"default\""),
         "names the project and the user's projects: {error}"
     );
+}
+
+/// What `berth session exec` prints and returns: stdout and stderr apart, and the status.
+async fn exec(
+    engine: &berth_backendai::BackendAiEngine,
+    name: &str,
+    script: &str,
+) -> (String, String, i32) {
+    let (mut out, mut err) = (String::new(), String::new());
+    let argv = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let code =
+        berth_backendai::exec::exec(
+            engine.connection(),
+            name,
+            &argv,
+            |stream, text| match stream {
+                berth_backendai::exec::Stream::Stdout => out.push_str(text),
+                berth_backendai::exec::Stream::Stderr => err.push_str(text),
+            },
+        )
+        .await
+        .unwrap();
+    (out, err, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_on_a_real_kernel_passes_output_and_status_through_and_sees_the_mounts() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let input = folder(&engine, &mut cleanup, unique("bs-exec-in")).await;
+    let output = folder(&engine, &mut cleanup, unique("bs-exec-out")).await;
+    let name = unique("bs-real-exec");
+    cleanup.sessions.push(name.clone());
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            resource_group: Some(REAL_GROUP.into()),
+            ..NewSession::interactive(
+                REAL_IMAGE,
+                vec![
+                    MountRequest {
+                        folder: input.clone(),
+                        alias: Some("/data/in".into()),
+                        access: Some(MountAccess::ReadOnly),
+                    },
+                    MountRequest {
+                        folder: output.clone(),
+                        alias: Some("results".into()),
+                        access: None,
+                    },
+                ],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, SessionStatus::Running, "{created:?}");
+
+    // Output from the first instant (the execute API's own `exec` step loses it), both
+    // streams apart, and the status.
+    let (out, err, code) = exec(
+        &engine,
+        &name,
+        "echo first; echo oops >&2; ls /home/work; echo written > /home/work/results/from-exec; \
+         (echo x > /data/in/x) 2>/dev/null || echo read-only-refused; exit 3",
+    )
+    .await;
+    assert_eq!(code, 3, "stdout {out:?} stderr {err:?}");
+    assert_eq!(err, "oops\n");
+    assert!(out.starts_with("first\n"), "{out:?}");
+    assert!(
+        out.contains("results\n"),
+        "the relative alias under /home/work: {out:?}"
+    );
+    assert!(out.ends_with("read-only-refused\n"), "{out:?}");
+
+    // Again, longer than the manager's 2-second flush: the kernel is still usable, and the
+    // write above landed in the folder.
+    let (out, err, code) = exec(&engine, &name, "sleep 3; cat /home/work/results/from-exec").await;
+    assert_eq!((out.as_str(), err.as_str(), code), ("written\n", "", 0));
+    let (_, _, killed) = exec(&engine, &name, "kill -9 $$").await;
+    assert_eq!(killed, 137, "a signal reads as a shell's 128 + signal");
 }

@@ -15,10 +15,11 @@ const IMAGE: &str = "cr.backend.ai/stable/python:3.9-ubuntu20.04";
 /// Sessions and folders a test made, destroyed and purged when it ends, failed or not: a
 /// failing assertion must not leave a session holding the peer's resources, or an automount
 /// folder that every later session would mount.
+/// Destroys the sessions and purges the folders a test made, when it ends, pass or fail.
 #[derive(Default)]
-struct Cleanup {
-    sessions: Vec<String>,
-    folders: Vec<String>,
+pub(crate) struct Cleanup {
+    pub(crate) sessions: Vec<String>,
+    pub(crate) folders: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -50,7 +51,11 @@ impl Drop for Cleanup {
     }
 }
 
-async fn folder(engine: &BackendAiEngine, cleanup: &mut Cleanup, name: String) -> String {
+pub(crate) async fn folder(
+    engine: &BackendAiEngine,
+    cleanup: &mut Cleanup,
+    name: String,
+) -> String {
     engine.create_folder(NewFolder::named(&name)).await.unwrap();
     cleanup.folders.push(name.clone());
     name

@@ -986,4 +986,15 @@ async fn on_the_dummy_agent_no_terminal_opens_and_the_error_says_why_for_each_wa
     .unwrap();
     assert_eq!(chosen.transport, TerminalTransport::Pty);
     assert_eq!(chosen.app_proxy_unavailable, None);
+
+    // Nor can it run a command: exec says so instead of hanging or passing.
+    let argv = ["true".to_owned()];
+    let refused = berth_backendai::exec::exec(engine.connection(), &name, &argv, |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Internal);
+    assert!(
+        refused.message.contains("could not run the command") && refused.message.contains(&name),
+        "{refused}"
+    );
 }

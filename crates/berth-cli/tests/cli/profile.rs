@@ -535,6 +535,11 @@ fn sessions_on_a_cluster_from_the_cli() {
         &name,
         "--mount",
         &mount,
+        // The peer's real agent, where commands run (the dummy agent's group runs none).
+        "--resource-group",
+        "podman",
+        "--env",
+        "cr.backend.ai/stable/python:3.11-debian12",
     ]))
     .unwrap();
     assert_eq!(created["status"], "running", "{created}");
@@ -549,14 +554,42 @@ fn sessions_on_a_cluster_from_the_cli() {
     assert_eq!(mounted["read_only"], true);
     assert!(ok(&["--profile", "api", "session", "list"]).contains(&name));
 
-    // Exec is the local engine's; on a cluster the shell is the way in, and the CLI says so.
-    let exec = cmd(&["--profile", "api", "session", "exec", &name, "--", "true"])
-        .output()
-        .unwrap();
-    assert!(!exec.status.success());
-    assert!(stderr(&exec).contains("session shell"), "{}", stderr(&exec));
-    // The shell prefers ttyd through the cluster's App Proxy; the peer's configured one does
-    // not run, so insisting on ttyd fails with the manager's reason.
+    // Exec passes the command's streams and status through, and sees the read-only mount.
+    let exec = cmd(&[
+        "--profile",
+        "api",
+        "session",
+        "exec",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "ls -d /data/in; (touch /data/in/x) 2>/dev/null || echo ro-refused; echo err >&2; exit 3",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(exec.status.code(), Some(3), "{}", stderr(&exec));
+    assert_eq!(stdout(&exec), "/data/in\nro-refused\n");
+    assert_eq!(stderr(&exec), "err\n");
+    // A project the user does not belong to is refused before anything starts.
+    let refused = cmd(&[
+        "--profile",
+        "api",
+        "session",
+        "create",
+        "--project",
+        "research",
+    ])
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("\"research\""),
+        "{}",
+        stderr(&refused)
+    );
+    // Insisting on ttyd through an App Proxy fails with the reason: the real agent's group
+    // has none (`auto` goes through the manager's tcpproxy instead).
     let ttyd = cmd(&[
         "--profile",
         "api",
@@ -570,7 +603,11 @@ fn sessions_on_a_cluster_from_the_cli() {
     .output()
     .unwrap();
     assert!(!ttyd.status.success());
-    assert!(stderr(&ttyd).contains("AppProxy"), "{}", stderr(&ttyd));
+    assert!(
+        stderr(&ttyd).contains("\"podman\" has no App Proxy"),
+        "{}",
+        stderr(&ttyd)
+    );
 
     let destroyed: serde_json::Value = serde_json::from_str(&ok(&[
         "--json",
