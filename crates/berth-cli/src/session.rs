@@ -447,6 +447,18 @@ pub async fn run(
                 // Through the manager's execute API; output as it comes, no input.
                 Target::Cluster(cluster) => {
                     let session = cluster.session(&id).await?;
+                    if session.status != berth_core::SessionStatus::Running {
+                        return Err(Error::invalid_input(format!(
+                            "Session \"{}\" is not running ({:?}), so it cannot run a command.{}",
+                            session.name,
+                            session.status,
+                            session
+                                .status_detail
+                                .as_deref()
+                                .map(|d| format!(" {d}"))
+                                .unwrap_or_default()
+                        )));
+                    }
                     let code = berth_backendai::exec::exec(
                         cluster.connection(),
                         &session.name,

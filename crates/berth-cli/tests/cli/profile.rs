@@ -688,3 +688,130 @@ fn uploads_and_downloads_go_through_the_clusters_storage_proxy() {
     ok(&["--profile", "api", "folder", "delete", &folder]);
     ok(&["--profile", "api", "folder", "purge", &folder]);
 }
+
+/// The user guide's walkthrough on the peer's real kernel, from the CLI (issue 13, item 4): two
+/// folders mounted (one at an absolute alias, one relative), a file written in the session
+/// that outlives it and downloads byte for byte, scratch gone in the next session, a read-only
+/// mount refusing a write inside the container, and `.local` automounted in both.
+#[test]
+fn the_user_guides_walkthrough_on_a_real_kernel_from_the_cli() {
+    const IMAGE: &str = "cr.backend.ai/stable/python:3.11-debian12";
+    let cli = ApiProfile::add();
+    let ok = |args: &[&str]| {
+        let mut all = vec!["--profile", "api"];
+        all.extend_from_slice(args);
+        cli.ok(&all)
+    };
+    let exec = |session: &str, script: &str| -> (String, String, Option<i32>) {
+        let output = cli
+            .cmd(&[
+                "--profile",
+                "api",
+                "session",
+                "exec",
+                session,
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .unwrap();
+        (stdout(&output), stderr(&output), output.status.code())
+    };
+    let ml = unique("user1-ml-test");
+    let v2 = unique("user2-vfolder");
+    ok(&["folder", "create", &ml]);
+    ok(&["folder", "create", &v2]);
+    // `.local` is the user's own automount folder: an earlier run may have made it.
+    let _ = cli
+        .cmd(&["--profile", "api", "folder", "create", ".local"])
+        .output();
+    let marker = unique("pip-marker");
+    let first = unique("walk-1");
+    let second = unique("walk-2");
+    // The real agent has room for two sessions: none of this test's may outlive a failure.
+    struct Destroy<'a>(&'a ApiProfile, Vec<String>);
+    impl Drop for Destroy<'_> {
+        fn drop(&mut self) {
+            for name in &self.1 {
+                let _ = self
+                    .0
+                    .cmd(&["--profile", "api", "session", "destroy", name])
+                    .output();
+            }
+        }
+    }
+    let _destroy = Destroy(&cli, vec![first.clone(), second.clone()]);
+    let create = |name: &str, ml_mount: &str| {
+        let created: serde_json::Value = serde_json::from_str(&cli.ok(&[
+            "--json",
+            "--profile",
+            "api",
+            "session",
+            "create",
+            "--name",
+            name,
+            "--resource-group",
+            "podman",
+            "--env",
+            IMAGE,
+            "--mount",
+            ml_mount,
+            "--mount",
+            &format!("{v2}:data/v2"),
+        ]))
+        .unwrap();
+        assert_eq!(created["status"], "running", "{created}");
+    };
+
+    create(&first, &format!("{ml}:/workspace/ml"));
+    let (out, err, code) = exec(
+        &first,
+        &format!(
+            "ls /home/work /home/work/data; ls -d /workspace/ml /home/work/.local && \
+             echo 'file inside user2-vfolder' > /home/work/data/v2/test_file && \
+             echo scratch > /home/work/scratch.txt && echo kept > /home/work/.local/{marker}"
+        ),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("data\n") && out.contains("v2\n"), "{out}");
+    // `ls -d` sorts its arguments.
+    assert!(out.contains("/home/work/.local\n/workspace/ml\n"), "{out}");
+    ok(&["session", "destroy", &first]);
+
+    let back = tempfile::tempdir().unwrap();
+    ok(&[
+        "download",
+        &v2,
+        "test_file",
+        "--to",
+        &back.path().to_string_lossy(),
+    ]);
+    assert_eq!(
+        std::fs::read(back.path().join("test_file")).unwrap(),
+        b"file inside user2-vfolder\n"
+    );
+
+    create(&second, &format!("{ml}:/workspace/ml:ro"));
+    let (out, err, code) = exec(
+        &second,
+        &format!(
+            "ls /home/work/scratch.txt 2>/dev/null || echo scratch-gone; \
+             cat /home/work/.local/{marker} /home/work/data/v2/test_file; \
+             (echo x > /workspace/ml/x) 2>/dev/null || echo read-only-refused"
+        ),
+    );
+    ok(&["session", "destroy", &second]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "scratch-gone\nkept\nfile inside user2-vfolder\nread-only-refused\n"
+    );
+
+    ok(&["files", "rm", ".local", &marker]);
+    for folder in [&ml, &v2] {
+        ok(&["folder", "delete", folder]);
+        ok(&["folder", "purge", folder]);
+    }
+}
