@@ -166,8 +166,10 @@ test("upload and download with the native pickers, answer a conflict, and see th
   });
 });
 
-test("pause, resume, cancel and retry from the panel's buttons", async () => {
-  const { dataDir, root, local } = setup("berth-e2e-transfer-buttons-");
+test("pause, resume, cancel and retry from the panel's buttons", async (t) => {
+  const { home, dataDir, root, local } = setup("berth-e2e-transfer-buttons-");
+  // Three copies of a 2 GiB file: not left behind in /tmp.
+  t.after(() => rmSync(home, { recursive: true, force: true }));
   // A tree whose big file is still copying when Pause is clicked, and a small one behind it.
   const tree = join(local, "batch");
   mkdirSync(tree);
