@@ -81,6 +81,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::environments::pick_rootfs_directory,
             commands::environments::add_rootfs_environment,
             commands::sessions::resource_limits,
+            commands::sessions::session_placements,
+            commands::sessions::remember_placement,
             commands::sessions::check_session_name,
             commands::sessions::preview_mounts,
             commands::sessions::create_session,

@@ -4,7 +4,8 @@
 
 use berth_core::{
     Dotfile, Engine, EngineInfo, EngineKind, Environment, FileEntry, FileName, Folder, FolderPath,
-    FolderUsage, NewFolder, NewSession, ResourceLimits, Result, Session, StorageHost,
+    FolderUsage, NewFolder, NewSession, Placements, ResourceLimits, Result, Session,
+    SessionPlacement, StorageHost,
 };
 
 use crate::connection::Connection;
@@ -141,8 +142,12 @@ impl Engine for BackendAiEngine {
         sessions::list_environments(&self.connection).await
     }
 
-    async fn resource_limits(&self) -> Result<ResourceLimits> {
-        sessions::resource_limits(&self.connection).await
+    async fn placements(&self) -> Result<Placements> {
+        sessions::placements(&self.connection).await
+    }
+
+    async fn resource_limits(&self, placement: &SessionPlacement) -> Result<ResourceLimits> {
+        sessions::resource_limits(&self.connection, placement).await
     }
 
     async fn create_session(&self, spec: NewSession) -> Result<Session> {

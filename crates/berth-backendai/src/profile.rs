@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_core::{Error, ErrorCode, Result};
+use berth_core::{Error, ErrorCode, Result, SessionPlacement};
 use serde::{Deserialize, Serialize};
 
 use crate::connection::{Connection, CredentialSource, Credentials, parse_endpoint};
@@ -83,6 +83,9 @@ struct ProfilesFile {
     active: Option<String>,
     #[serde(default)]
     profiles: Vec<Profile>,
+    /// The project and resource group last chosen in the launcher, per profile name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    placements: std::collections::BTreeMap<String, SessionPlacement>,
 }
 
 /// The profiles of one user, read from and written to `profiles.json` on every change (the
@@ -288,8 +291,28 @@ impl Profiles {
         if file.active.as_deref() == Some(name) {
             file.active = None;
         }
+        file.placements.remove(name);
         self.write(&file)?;
         self.secrets.remove(&account(name))
+    }
+
+    /// The project and resource group last chosen for profile `name`'s sessions, if any.
+    pub fn placement(&self, name: &str) -> Result<Option<SessionPlacement>> {
+        Ok(self.read()?.placements.get(name).cloned())
+    }
+
+    /// Remembers `placement` as profile `name`'s last choice (written to `profiles.json`, so
+    /// it outlives the window). `not_found` for an unknown profile.
+    pub fn remember_placement(&self, name: &str, placement: SessionPlacement) -> Result<()> {
+        let mut file = self.read()?;
+        if !file.profiles.iter().any(|p| p.name == name) {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("There is no profile named \"{name}\"."),
+            ));
+        }
+        file.placements.insert(name.to_owned(), placement);
+        self.write(&file)
     }
 
     /// Logs in to profile `name` with its saved secret.
@@ -345,6 +368,51 @@ impl Profiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_placement_is_kept_per_profile_and_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // The file store, so removing the profile never touches a real keychain's entry.
+        let profiles = Profiles {
+            path: dir.path().join("profiles.json"),
+            secrets: Arc::new(SecretStore::File {
+                dir: dir.path().to_path_buf(),
+            }),
+        };
+        let podman = SessionPlacement {
+            project: Some("default".into()),
+            resource_group: Some("podman".into()),
+        };
+        let refused = profiles
+            .remember_placement("lab", podman.clone())
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::NotFound);
+        let mut file = profiles.read().unwrap();
+        for name in ["lab", "other"] {
+            file.profiles.push(Profile {
+                name: name.into(),
+                endpoint: "http://127.0.0.1:8081/".into(),
+                login: Login::Keypair {
+                    access_key: "AK".into(),
+                },
+            });
+        }
+        profiles.write(&file).unwrap();
+        assert_eq!(profiles.placement("lab").unwrap(), None);
+        profiles.remember_placement("lab", podman.clone()).unwrap();
+        // Read back from the file, as another process (the CLI, the next run) would.
+        let again: ProfilesFile =
+            serde_json::from_slice(&std::fs::read(dir.path().join("profiles.json")).unwrap())
+                .unwrap();
+        assert_eq!(again.placements.get("lab"), Some(&podman));
+        assert_eq!(profiles.placement("other").unwrap(), None);
+        profiles.remove("lab").unwrap();
+        assert!(
+            !std::fs::read_to_string(dir.path().join("profiles.json"))
+                .unwrap()
+                .contains("podman")
+        );
+    }
 
     #[test]
     fn profile_names_are_short_and_plain() {

@@ -16,8 +16,9 @@ use berth_core::mount::{HOME, automount_target};
 use berth_core::session::validate_session_name;
 use berth_core::{
     EnvVar, Environment, EnvironmentKind, Error, ErrorCode, Folder, FolderPermission,
-    LimitEnforcement, MountPlan, NetworkMode, NewSession, PlannedMount, ResourceLimits,
-    ResourceRequest, Result, Session, SessionRuntime, SessionStatus, SessionType, plan_mounts,
+    LimitEnforcement, MountPlan, NetworkMode, NewSession, Placements, PlannedMount,
+    ProjectPlacements, ResourceGroupFree, ResourceLimits, ResourcePreset, ResourceRequest, Result,
+    Session, SessionPlacement, SessionRuntime, SessionStatus, SessionType, plan_mounts,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -505,11 +506,21 @@ fn amount(value: &Value) -> Option<f64> {
     number.is_finite().then_some(number)
 }
 
-/// What the user's resource group can give a new session now, from `resource/check-presets`:
-/// the least of what the keypair, the project and the resource group have left. The cluster
-/// enforces CPU and memory; the size of `/home/work` is its agents' to decide.
-pub async fn resource_limits(connection: &Connection) -> Result<ResourceLimits> {
-    let placement = placement(connection, None, None).await?;
+/// What resource group `placement.resource_group` (the engine's pick when `None`) of project
+/// `placement.project` can give a new session now, from `resource/check-presets`: the least of
+/// what the keypair, the project and the resource group have left, with the cluster's presets.
+/// The cluster enforces CPU and memory; the size of `/home/work` is its agents' to decide.
+/// Errors: those of [`placement`] for a project or group the user may not use.
+pub async fn resource_limits(
+    connection: &Connection,
+    placement: &SessionPlacement,
+) -> Result<ResourceLimits> {
+    let placement = self::placement(
+        connection,
+        placement.project.as_deref(),
+        placement.resource_group.as_deref(),
+    )
+    .await?;
     let mut body = json!({ "group": placement.project });
     if let Some(group) = &placement.resource_group {
         body["scaling_group"] = json!(group);
@@ -520,10 +531,96 @@ pub async fn resource_limits(connection: &Connection) -> Result<ResourceLimits> 
     Ok(limits_from(&answer, &placement))
 }
 
-fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
-    let group_remaining = placement
-        .resource_group
-        .as_ref()
+/// Every project the user belongs to with the resource groups it may use and what each has
+/// free now (one `scaling-groups` and one `check-presets` call per project), and the
+/// placement [`placement`] picks when the user does not.
+pub async fn placements(connection: &Connection) -> Result<Placements> {
+    #[derive(Deserialize)]
+    struct Me {
+        user: Option<User>,
+    }
+    #[derive(Deserialize)]
+    struct User {
+        #[serde(default)]
+        groups: Vec<Group>,
+    }
+    #[derive(Deserialize)]
+    struct Group {
+        name: String,
+    }
+    #[derive(Deserialize)]
+    struct ResourceGroups {
+        #[serde(default)]
+        scaling_groups: Vec<Group>,
+    }
+    let chosen = placement(connection, None, None).await?;
+    let me: Me = connection
+        .graphql("{ user { groups { id name } } }", json!({}))
+        .await?;
+    let mut projects = Vec::new();
+    for project in me.user.map(|u| u.groups).unwrap_or_default() {
+        let groups: ResourceGroups = connection
+            .call_json(
+                Method::GET,
+                &format!("scaling-groups?group={}", folders::segment(&project.name)),
+                None,
+            )
+            .await?;
+        let answer: Value = connection
+            .call_json(
+                Method::POST,
+                "resource/check-presets",
+                Some(&json!({ "group": project.name })),
+            )
+            .await?;
+        let resource_groups = groups
+            .scaling_groups
+            .into_iter()
+            .map(|group| {
+                let (cpus, memory) = free_in(&answer, Some(&group.name));
+                ResourceGroupFree {
+                    name: group.name,
+                    free_cpus: cpus.floor() as u32,
+                    free_memory_bytes: memory as u64,
+                }
+            })
+            .collect();
+        projects.push(ProjectPlacements {
+            project: project.name,
+            resource_groups,
+        });
+    }
+    Ok(Placements {
+        projects,
+        default: SessionPlacement {
+            project: Some(chosen.project),
+            resource_group: chosen.resource_group,
+        },
+    })
+}
+
+/// The presets of a `check-presets` answer: name, CPUs, memory, allocatable now.
+fn presets_in(answer: &Value) -> Vec<ResourcePreset> {
+    answer["presets"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ResourcePreset {
+            name: p["name"].as_str().unwrap_or("?").to_owned(),
+            cpus: amount(&p["resource_slots"]["cpu"]).unwrap_or(0.0),
+            memory_bytes: amount(&p["resource_slots"]["mem"]).unwrap_or(0.0) as u64,
+            allocatable: p["allocatable"].as_bool().unwrap_or(false),
+        })
+        .collect()
+}
+
+/// CPUs and memory bytes a new session could get in resource group `group` (the answer's
+/// aggregate when `None` or unreported): the least of the keypair's, the project's and the
+/// group's remaining. Without any finite limit (an unlimited keypair on an unreported group),
+/// the largest preset, rather than an invented number.
+fn free_in(answer: &Value, group: Option<&str>) -> (f64, f64) {
+    let group_remaining = group
         .map(|g| &answer["scaling_groups"][g]["remaining"])
         .filter(|v| v.is_object())
         .unwrap_or(&answer["scaling_group_remaining"]);
@@ -537,32 +634,21 @@ fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
         .filter_map(|m| amount(&m[slot]))
         .reduce(f64::min)
     };
-    let presets: Vec<(String, f64, f64, bool)> = answer["presets"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap_or("?").to_owned(),
-                amount(&p["resource_slots"]["cpu"]).unwrap_or(0.0),
-                amount(&p["resource_slots"]["mem"]).unwrap_or(0.0),
-                p["allocatable"].as_bool().unwrap_or(false),
-            )
-        })
-        .collect();
-    // Without any finite limit (rare: an unlimited keypair on an unreported group), the largest
-    // preset is the most the launcher offers rather than an invented number.
-    let largest =
-        |pick: fn(&(String, f64, f64, bool)) -> f64| presets.iter().map(pick).fold(0.0, f64::max);
+    let presets = presets_in(answer);
+    let largest = |pick: fn(&ResourcePreset) -> f64| presets.iter().map(pick).fold(0.0, f64::max);
     let cpus = remaining("cpu")
-        .unwrap_or_else(|| largest(|p| p.1))
+        .unwrap_or_else(|| largest(|p| p.cpus))
         .max(0.0);
     let memory = remaining("mem")
-        .unwrap_or_else(|| largest(|p| p.2))
+        .unwrap_or_else(|| largest(|p| p.memory_bytes as f64))
         .max(0.0);
+    (cpus, memory)
+}
+
+fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
+    let (cpus, memory) = free_in(answer, placement.resource_group.as_deref());
     let group = placement.resource_group.as_deref().unwrap_or("default");
-    let mut note = format!(
+    let note = format!(
         "Resource group \"{group}\" of project \"{}\" can give a new session {} CPUs and {} now \
          (what is free within your keypair's and project's limits); the cluster enforces CPU \
          and memory. The size of /home/work is the cluster's to decide.",
@@ -570,16 +656,6 @@ fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
         cpus.floor(),
         humanize_bytes(memory as u64),
     );
-    if !presets.is_empty() {
-        let listed: Vec<String> = presets
-            .iter()
-            .map(|(name, cpu, mem, allocatable)| {
-                let now = if *allocatable { "" } else { ", not now" };
-                format!("{name} ({cpu} CPU, {}{now})", humanize_bytes(*mem as u64))
-            })
-            .collect();
-        note.push_str(&format!(" Presets: {}.", listed.join("; ")));
-    }
     ResourceLimits {
         max_cpus: cpus.floor() as u32,
         cpus: LimitEnforcement::Enforced,
@@ -589,6 +665,7 @@ fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
         max_scratch_bytes: 0,
         scratch: LimitEnforcement::Advisory,
         note: Some(note),
+        presets: presets_in(answer),
     }
 }
 
@@ -1480,8 +1557,21 @@ mod tests {
         assert_eq!(limits.max_cpus, 3);
         assert_eq!(limits.max_memory_bytes, 8 << 30);
         assert_eq!(limits.cpus, LimitEnforcement::Enforced);
-        let note = limits.note.unwrap();
-        assert!(note.contains("large (8 CPU, 16.0 GiB, not now)"), "{note}");
+        assert_eq!(
+            limits.presets[1],
+            ResourcePreset {
+                name: "large".into(),
+                cpus: 8.0,
+                memory_bytes: 16 << 30,
+                allocatable: false
+            }
+        );
+        // Each group's own remainder; a group the answer does not report gets the aggregate.
+        assert_eq!(
+            free_in(&answer, Some("default")),
+            (3.0, (8u64 << 30) as f64)
+        );
+        assert_eq!(free_in(&answer, Some("other")), (4.0, (8u64 << 30) as f64));
     }
 
     #[test]

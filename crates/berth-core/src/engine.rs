@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Dotfile, Environment, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage,
-    MountPreview, MountRequest, NewFolder, NewSession, ResourceLimits, Result, Session,
-    StorageHost,
+    MountPreview, MountRequest, NewFolder, NewSession, Placements, ResourceLimits, Result, Session,
+    SessionPlacement, StorageHost,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -136,8 +136,17 @@ pub trait Engine: Send + Sync {
     /// Environments a session can run in, the default first.
     async fn list_environments(&self) -> Result<Vec<Environment>>;
 
-    /// What the launcher may offer, and which limits this machine really enforces.
-    async fn resource_limits(&self) -> Result<ResourceLimits>;
+    /// Where a new session can go: the user's projects, each with the resource groups it may
+    /// use and what each has free now, and the engine's own pick. No projects (and so no
+    /// picker) for engines without them, which is what this default says.
+    async fn placements(&self) -> Result<Placements> {
+        Ok(Placements::default())
+    }
+
+    /// What the launcher may offer a session placed at `placement` (engines without projects
+    /// ignore it), and which limits this machine really enforces. `invalid_input` for a
+    /// project or resource group the user may not use.
+    async fn resource_limits(&self, placement: &SessionPlacement) -> Result<ResourceLimits>;
 
     /// Where `requests` (plus the user's automount folders) would be mounted, with every problem:
     /// what the launcher's Data & Storage step shows while the user types.

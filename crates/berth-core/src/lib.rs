@@ -27,6 +27,7 @@ pub use mount::{
 };
 pub use path::FolderPath;
 pub use session::{
-    Environment, EnvironmentKind, LimitEnforcement, NetworkMode, NewSession, ResourceLimits,
-    ResourceRequest, Session, SessionRuntime, SessionStatus, SessionType,
+    Environment, EnvironmentKind, LimitEnforcement, NetworkMode, NewSession, Placements,
+    ProjectPlacements, ResourceGroupFree, ResourceLimits, ResourcePreset, ResourceRequest, Session,
+    SessionPlacement, SessionRuntime, SessionStatus, SessionType,
 };

@@ -212,6 +212,58 @@ pub struct ResourceLimits {
     pub scratch: LimitEnforcement,
     /// Why a limit is advisory, in a sentence, when one is.
     pub note: Option<String>,
+    /// Sizes the cluster's administrator set up, picked with one click in the launcher. Empty
+    /// for engines without presets (the local engine).
+    #[serde(default)]
+    pub presets: Vec<ResourcePreset>,
+}
+
+/// A named size of session a cluster offers (Backend.AI's resource presets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct ResourcePreset {
+    pub name: String,
+    pub cpus: f64,
+    pub memory_bytes: u64,
+    /// Whether the chosen resource group can give a session this size now.
+    pub allocatable: bool,
+}
+
+// `f64` has no `Eq`; preset sizes are never NaN (the engine drops what does not parse).
+impl Eq for ResourcePreset {}
+
+/// Where a new session goes on a cluster: the same two choices [`NewSession`] carries. `None`
+/// lets the engine choose.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct SessionPlacement {
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub resource_group: Option<String>,
+}
+
+/// A resource group a project may use, with what it could give a new session now: the least
+/// of what the group, the project and the user's keypair have left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct ResourceGroupFree {
+    pub name: String,
+    pub free_cpus: u32,
+    pub free_memory_bytes: u64,
+}
+
+/// One project the user belongs to and the resource groups it may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct ProjectPlacements {
+    pub project: String,
+    pub resource_groups: Vec<ResourceGroupFree>,
+}
+
+/// Every place a new session can go, for the launcher's project and resource group pickers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct Placements {
+    /// Empty for engines without projects (the local engine): the launcher shows no picker.
+    pub projects: Vec<ProjectPlacements>,
+    /// What the engine picks when the user does not.
+    pub default: SessionPlacement,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]

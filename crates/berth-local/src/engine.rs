@@ -9,7 +9,7 @@ use berth_core::folder::{is_automount_name, validate_name};
 use berth_core::{
     Engine, EngineInfo, EngineKind, Environment, Error, ErrorCode, FileEntry, FileName, Folder,
     FolderPath, FolderPermission, FolderStatus, FolderUsage, NewFolder, NewSession, ResourceLimits,
-    Result, Session, StorageHost,
+    Result, Session, SessionPlacement, StorageHost,
 };
 
 use crate::files::FolderFiles;
@@ -465,7 +465,8 @@ impl Engine for LocalEngine {
         self.environments()
     }
 
-    async fn resource_limits(&self) -> Result<ResourceLimits> {
+    async fn resource_limits(&self, _placement: &SessionPlacement) -> Result<ResourceLimits> {
+        // This computer has no projects or resource groups: the launcher shows no picker.
         Ok(self.limits())
     }
 

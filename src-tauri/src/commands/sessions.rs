@@ -1,8 +1,8 @@
 //! The launcher, the Sessions page and its detail drawer: thin calls into the engine.
 
 use berth_core::{
-    Environment, Error, MountPreview, MountRequest, NewSession, ResourceLimits, Session,
-    session::validate_session_name,
+    Environment, Error, MountPreview, MountRequest, NewSession, Placements, ResourceLimits,
+    Session, SessionPlacement, session::validate_session_name,
 };
 use tauri::{AppHandle, State};
 
@@ -26,8 +26,49 @@ pub async fn list_environments(state: State<'_, ActiveEngine>) -> Result<Vec<Env
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(state), err)]
-pub async fn resource_limits(state: State<'_, ActiveEngine>) -> Result<ResourceLimits, Error> {
-    state.get()?.resource_limits().await
+pub async fn resource_limits(
+    state: State<'_, ActiveEngine>,
+    placement: SessionPlacement,
+) -> Result<ResourceLimits, Error> {
+    state.get()?.resource_limits(&placement).await
+}
+
+/// The launcher's project and resource group pickers: every place a session can go, with
+/// `default` the profile's last choice while the cluster still offers it, else the engine's.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn session_placements(state: State<'_, ActiveEngine>) -> Result<Placements, Error> {
+    let mut placements = state.get()?.placements().await?;
+    if let Some(cluster) = state.cluster()
+        && let Some(last) = state.profiles()?.placement(cluster.profile())?
+        && placements.projects.iter().any(|p| {
+            Some(&p.project) == last.project.as_ref()
+                && p.resource_groups
+                    .iter()
+                    .any(|g| Some(&g.name) == last.resource_group.as_ref())
+        })
+    {
+        placements.default = last;
+    }
+    Ok(placements)
+}
+
+/// Remembers the launcher's project and resource group for the connected profile (nothing to
+/// remember on this computer).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub fn remember_placement(
+    state: State<'_, ActiveEngine>,
+    placement: SessionPlacement,
+) -> Result<(), Error> {
+    match state.cluster() {
+        Some(cluster) => state
+            .profiles()?
+            .remember_placement(cluster.profile(), placement),
+        None => Ok(()),
+    }
 }
 
 /// The launcher's name field, checked by the same rule the engine applies.

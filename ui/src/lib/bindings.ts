@@ -515,9 +515,33 @@ async addRootfsEnvironment(name: string, path: string) : Promise<Result<Environm
     else return { status: "error", error: e  as any };
 }
 },
-async resourceLimits() : Promise<Result<ResourceLimits, BerthError>> {
+async resourceLimits(placement: SessionPlacement) : Promise<Result<ResourceLimits, BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("resource_limits") };
+    return { status: "ok", data: await TAURI_INVOKE("resource_limits", { placement }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The launcher's project and resource group pickers: every place a session can go, with
+ * `default` the profile's last choice while the cluster still offers it, else the engine's.
+ */
+async sessionPlacements() : Promise<Result<Placements, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("session_placements") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Remembers the launcher's project and resource group for the connected profile (nothing to
+ * remember on this computer).
+ */
+async rememberPlacement(placement: SessionPlacement) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remember_placement", { placement }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -1177,6 +1201,18 @@ export type OpenedTerminal = { id: number; session_name: string }
  */
 export type PersonalSetupSync = { added: string[]; updated: string[]; removed: string[]; bootstrap_changed: boolean }
 /**
+ * Every place a new session can go, for the launcher's project and resource group pickers.
+ */
+export type Placements = { 
+/**
+ * Empty for engines without projects (the local engine): the launcher shows no picker.
+ */
+projects: ProjectPlacements[]; 
+/**
+ * What the engine picks when the user does not.
+ */
+default: SessionPlacement }
+/**
  * A folder at its place in the session.
  */
 export type PlannedMount = { folder_id: string; folder_name: string; 
@@ -1206,6 +1242,10 @@ connected: string | null;
  * Set when secrets go to an encrypted file because no keychain service runs.
  */
 secret_store_warning: string | null }
+/**
+ * One project the user belongs to and the resource groups it may use.
+ */
+export type ProjectPlacements = { project: string; resource_groups: ResourceGroupFree[] }
 export type QueueEvent = { kind: "progress"; id: number; done_bytes: number; total_bytes: number; bytes_per_second: number; eta_seconds: number | null } | 
 /**
  * A job was queued or changed state; carries the whole job so a listener that has not
@@ -1226,13 +1266,31 @@ unfinished: number;
  */
 sessions: number }
 /**
+ * A resource group a project may use, with what it could give a new session now: the least
+ * of what the group, the project and the user's keypair have left.
+ */
+export type ResourceGroupFree = { name: string; free_cpus: number; free_memory_bytes: number }
+/**
  * The resources this engine can give a session, for the launcher's sliders.
  */
 export type ResourceLimits = { max_cpus: number; cpus: LimitEnforcement; max_memory_bytes: number; memory: LimitEnforcement; default_scratch_bytes: number; max_scratch_bytes: number; scratch: LimitEnforcement; 
 /**
  * Why a limit is advisory, in a sentence, when one is.
  */
-note: string | null }
+note: string | null; 
+/**
+ * Sizes the cluster's administrator set up, picked with one click in the launcher. Empty
+ * for engines without presets (the local engine).
+ */
+presets?: ResourcePreset[] }
+/**
+ * A named size of session a cluster offers (Backend.AI's resource presets).
+ */
+export type ResourcePreset = { name: string; cpus: number; memory_bytes: number; 
+/**
+ * Whether the chosen resource group can give a session this size now.
+ */
+allocatable: boolean }
 /**
  * What the user asked for; `None` means the engine's default.
  */
@@ -1274,6 +1332,11 @@ root_note?: string | null;
  * session's details. Empty for a cluster session this computer did not start.
  */
 environ?: EnvVar[] }
+/**
+ * Where a new session goes on a cluster: the same two choices [`NewSession`] carries. `None`
+ * lets the engine choose.
+ */
+export type SessionPlacement = { project?: string | null; resource_group?: string | null }
 /**
  * Sent to the UI once a session it launched can take terminals.
  */

@@ -7,6 +7,7 @@ import {
   problemsByFolder,
   resourceError,
   stepBlockers,
+  nothingFree,
   toNewSession,
   togglePick,
   variableErrors,
@@ -65,6 +66,19 @@ describe("stepBlockers", () => {
   });
 });
 
+describe("nothingFree", () => {
+  it("refuses a group without a whole CPU or without memory, and says which", () => {
+    expect(nothingFree("podman", limits)).toBeNull();
+    expect(nothingFree(null, { ...limits, max_cpus: 0 })).toBeNull();
+    const none = nothingFree("podman", { ...limits, max_cpus: 0 });
+    expect(none).toContain("“podman” has nothing free now (0 CPUs, 8.0 GiB");
+    expect(nothingFree("podman", { ...limits, max_memory_bytes: 0 })).toContain("0.0 GiB");
+    const blocked = stepBlockers("environment", emptyDraft(), { ...fine, placementProblem: none });
+    expect(blocked[0]).toBe(none);
+    expect(stepBlockers("review", emptyDraft(), { ...fine, placementProblem: none })).toContain(none);
+  });
+});
+
 describe("toNewSession", () => {
   it("turns the draft into what create_session takes", () => {
     const draft = {
@@ -89,7 +103,15 @@ describe("toNewSession", () => {
       network: "outbound",
       resources: { cpus: null, memory_bytes: 1.5 * GIB, scratch_bytes: null },
       environ: [],
+      project: null,
+      resource_group: null,
     });
+  });
+
+  it("sends the cluster's project and resource group the user picked", () => {
+    const spec = toNewSession({ ...emptyDraft(), project: "default", resourceGroup: "podman" });
+    expect(spec.project).toBe("default");
+    expect(spec.resource_group).toBe("podman");
   });
 
   it("sends the variables with a name (trimmed), values exactly as typed, and drops empty rows", () => {

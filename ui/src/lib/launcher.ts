@@ -42,6 +42,9 @@ export type Draft = {
   runtime: SessionRuntime;
   folders: PickedFolder[];
   variables: VariableRow[];
+  /** A cluster's project and resource group; null on engines without them (and until read). */
+  project: string | null;
+  resourceGroup: string | null;
 };
 
 export function emptyDraft(): Draft {
@@ -58,6 +61,8 @@ export function emptyDraft(): Draft {
     runtime: "bwrap",
     folders: [],
     variables: [],
+    project: null,
+    resourceGroup: null,
   };
 }
 
@@ -132,7 +137,21 @@ export type StepContext = {
   limits: ResourceLimits | null;
   /** The last `preview_mounts` answer's problems; null while a preview is on its way. */
   mountProblems: MountProblem[] | null;
+  /** Why the chosen resource group cannot take a session now (see `nothingFree`), or null. */
+  placementProblem?: string | null;
 };
+
+/**
+ * Why a cluster's resource group cannot take a new session now, or null: not one whole CPU or
+ * no memory free (the figures `resource_limits` gives for that group). Said before launch, so
+ * the user picks another group rather than wait on a session the cluster cannot place.
+ */
+export function nothingFree(group: string | null, limits: ResourceLimits | null): string | null {
+  if (group === null || limits === null) return null;
+  if (limits.max_cpus >= 1 && limits.max_memory_bytes > 0) return null;
+  const memory = limits.max_memory_bytes / GIB;
+  return `Resource group “${group}” has nothing free now (${limits.max_cpus} CPUs, ${memory.toFixed(1)} GiB of memory): pick another group, or wait for sessions there to end.`;
+}
 
 /** Why the user cannot leave `step` with Next yet; empty when they can. */
 export function stepBlockers(step: StepId, draft: Draft, context: StepContext): string[] {
@@ -146,6 +165,7 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
       for (const problem of variableErrors(draft.variables)) if (problem) blockers.push(problem);
       break;
     case "environment": {
+      if (context.placementProblem) blockers.push(context.placementProblem);
       if (draft.environment === "") blockers.push("Pick an environment.");
       else if (draft.runtime !== runtimeFor(draft.environment)) {
         blockers.push(
@@ -213,6 +233,8 @@ export function toNewSession(draft: Draft): NewSession {
     network: draft.network,
     resources: { cpus: parsed(draft.cpus), memory_bytes: gib(draft.memoryGiB), scratch_bytes: gib(draft.scratchGiB) },
     environ: environOf(draft.variables),
+    project: draft.project,
+    resource_group: draft.resourceGroup,
   };
 }
 

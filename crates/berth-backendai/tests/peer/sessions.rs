@@ -5,7 +5,7 @@
 
 use berth_core::{
     Engine, EnvVar, EnvironmentKind, ErrorCode, MountAccess, MountRequest, NewFolder, NewSession,
-    ResourceRequest, SessionStatus,
+    ResourceRequest, SessionPlacement, SessionStatus,
 };
 
 use crate::*;
@@ -74,14 +74,73 @@ async fn environments_and_resource_limits_come_from_the_cluster() {
     assert_eq!(python.name, "Python 3.9 (Ubuntu 20.04)");
     assert!(python.description.contains(IMAGE), "{python:?}");
 
-    let limits = engine.resource_limits().await.unwrap();
+    let limits = engine.resource_limits(&Default::default()).await.unwrap();
     assert!(limits.max_cpus >= 1, "{limits:?}");
     assert!(limits.max_memory_bytes >= 1 << 30, "{limits:?}");
-    let note = limits.note.unwrap();
+    let note = limits.note.clone().unwrap();
     assert!(note.contains("\"default\""), "{note}");
     assert!(
-        note.contains("cpu01-small"),
-        "the presets are named: {note}"
+        limits
+            .presets
+            .iter()
+            .any(|p| p.name == "cpu01-small" && p.cpus == 1.0 && p.memory_bytes == 1 << 30),
+        "the presets come as sizes: {limits:?}"
+    );
+}
+
+#[tokio::test]
+async fn placements_list_projects_and_their_groups_and_limits_follow_the_choice() {
+    let engine = engine().await;
+    let placements = engine.placements().await.unwrap();
+    let default = placements
+        .projects
+        .iter()
+        .find(|p| p.project == "default")
+        .unwrap_or_else(|| panic!("the user's project: {placements:?}"));
+    let names: Vec<&str> = default
+        .resource_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"podman"),
+        "{names:?}"
+    );
+    assert_eq!(
+        placements.default,
+        SessionPlacement {
+            project: Some("default".into()),
+            resource_group: Some("default".into())
+        }
+    );
+    // The dummy agent's group always has room (nothing runs there for long).
+    let dummy = &default.resource_groups[names.iter().position(|n| *n == "default").unwrap()];
+    assert!(
+        dummy.free_cpus >= 1 && dummy.free_memory_bytes >= 1 << 30,
+        "{dummy:?}"
+    );
+
+    let in_podman = SessionPlacement {
+        project: Some("default".into()),
+        resource_group: Some("podman".into()),
+    };
+    let limits = engine.resource_limits(&in_podman).await.unwrap();
+    assert!(
+        limits.note.as_deref().unwrap().contains("\"podman\""),
+        "{limits:?}"
+    );
+    let refused = engine
+        .resource_limits(&SessionPlacement {
+            project: Some("default".into()),
+            resource_group: Some("no-such-group".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::InvalidInput);
+    assert!(
+        refused.message.contains("\"podman\""),
+        "{}",
+        refused.message
     );
 }
 

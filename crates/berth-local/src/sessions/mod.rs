@@ -156,6 +156,7 @@ impl LocalEngine {
                  tmpfs (it uses memory)."
                     .to_owned(),
             ),
+            presets: Vec::new(),
         }
     }
 

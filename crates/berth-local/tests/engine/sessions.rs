@@ -443,7 +443,7 @@ with zipfile.ZipFile("/tmp/berthdemo-1.0-py3-none-any.whl", "w") as whl:
 fn cpu_and_scratch_limits_hold_inside_the_session() {
     let fixture = engine();
     let limits = runtime()
-        .block_on(fixture.engine.resource_limits())
+        .block_on(fixture.engine.resource_limits(&Default::default()))
         .unwrap();
     assert_eq!(limits.cpus, berth_core::LimitEnforcement::Enforced);
     assert_eq!(limits.scratch, berth_core::LimitEnforcement::Enforced);
