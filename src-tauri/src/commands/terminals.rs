@@ -50,6 +50,9 @@ impl Terminals {
 pub struct OpenedTerminal {
     pub id: u32,
     pub session_name: String,
+    /// How a cluster terminal's bytes travel and why that way, in a sentence for the tab's
+    /// tooltip; `None` for a local session's (a pty on this computer).
+    pub transport: Option<String>,
 }
 
 fn io_error(e: std::io::Error) -> Error {
@@ -68,7 +71,7 @@ pub async fn open_terminal(
     rows: u16,
     output: Channel<TerminalChunk>,
 ) -> Result<OpenedTerminal, Error> {
-    let (session_name, (terminal, reader)) = match state.cluster() {
+    let (session_name, transport, (terminal, reader)) = match state.cluster() {
         // ttyd through the cluster's App Proxy, else through the manager's tcpproxy, bridged
         // onto the same frame stream.
         Some(cluster) => {
@@ -87,7 +90,8 @@ pub async fn open_terminal(
                 app_proxy_unavailable = ?opened.app_proxy_unavailable,
                 "cluster terminal opened"
             );
-            (found.name, Terminal::over(opened.stream))
+            let transport = opened.describe();
+            (found.name, Some(transport), Terminal::over(opened.stream))
         }
         None => {
             let (session, client) = state.local("Terminals")?.session_client(&session)?;
@@ -96,7 +100,7 @@ pub async fn open_terminal(
                     .await
                     .map_err(|e| Error::internal(e.to_string()))?
                     .map_err(io_error)?;
-            (session.name, opened)
+            (session.name, None, opened)
         }
     };
     let id = terminals.next.fetch_add(1, Ordering::Relaxed);
@@ -144,7 +148,11 @@ pub async fn open_terminal(
             last_send = Some(std::time::Instant::now());
         }
     });
-    Ok(OpenedTerminal { id, session_name })
+    Ok(OpenedTerminal {
+        id,
+        session_name,
+        transport,
+    })
 }
 
 #[tauri::command]

@@ -1195,7 +1195,12 @@ resource_group?: string | null }
 /**
  * What the tab needs to label itself.
  */
-export type OpenedTerminal = { id: number; session_name: string }
+export type OpenedTerminal = { id: number; session_name: string; 
+/**
+ * How a cluster terminal's bytes travel and why that way, in a sentence for the tab's
+ * tooltip; `None` for a local session's (a pty on this computer).
+ */
+transport: string | null }
 /**
  * What [`mirror_personal_setup`] changed on the target engine.
  */

@@ -13,6 +13,10 @@ export type TerminalTab = {
   number: number;
   /** Set when the shell ended: why, for the tab and the bar over the terminal. */
   ended: TerminalEnd | null;
+  /** How a cluster terminal is carried and why that way (the tab's tooltip); null locally. */
+  transport: string | null;
+  /** Why the terminal could not open, for the tab; null while opening or once open. */
+  failure: string | null;
 };
 
 let nextKey = 1;
@@ -23,7 +27,7 @@ export const terminalTabs = $state<{ tabs: TerminalTab[]; active: number | null 
 export function openTerminalTab(sessionId: string, sessionName: string): void {
   const numbers = terminalTabs.tabs.filter((t) => t.sessionId === sessionId).map((t) => t.number);
   const number = numbers.length === 0 ? 1 : Math.max(...numbers) + 1;
-  const tab: TerminalTab = { key: nextKey++, sessionId, sessionName, number, ended: null };
+  const tab: TerminalTab = { key: nextKey++, sessionId, sessionName, number, ended: null, transport: null, failure: null };
   terminalTabs.tabs.push(tab);
   terminalTabs.active = tab.key;
   goTo("terminals");
@@ -40,6 +44,14 @@ export function closeTerminalTab(key: number): void {
 
 export function tabLabel(tab: TerminalTab): string {
   return `${tab.sessionName} #${tab.number}`;
+}
+
+/** The tab's tooltip: its label, then why it failed or ended, else how its bytes travel. */
+export function tabTitle(tab: TerminalTab): string {
+  const label = tabLabel(tab);
+  if (tab.failure) return `${label}: could not open. ${tab.failure}`;
+  if (tab.ended) return `${label}: ${tab.ended.message}`;
+  return tab.transport ? `${label}: ${tab.transport}` : label;
 }
 
 /** Lines each tab keeps for scrolling back (Settings); open tabs follow a change at once. */
