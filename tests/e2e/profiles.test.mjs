@@ -1,14 +1,37 @@
 // Backend.AI profiles in the window, against the real peer (scripts/backendai-peer): add one
 // from the status bar's engine switch (wrong password, wrong address, then right), work with
-// the cluster's folders, switch back to this computer. No keychain runs on the test's bus, so
-// the dialog must warn that the secret goes to an encrypted file.
+// the cluster's folders, launch a session on a real kernel (resource group podman) and use its
+// terminal, switch back to this computer. No keychain runs on the test's bus, so the dialog must
+// warn that the secret goes to an encrypted file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, clear, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, clear, click, hover, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+
+const ENTER = "\uE007";
+const TEXTAREA = "[data-testid=terminal]:not([hidden]) .xterm-helper-textarea";
+const typeLine = (app, text) => typeInto(app, TEXTAREA, text + ENTER);
+/** What the visible terminal shows, line by line (xterm.js's buffer). */
+const lines = (app) =>
+  run(
+    app,
+    `const term = document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box')?.__xterm;
+     if (!term) return null;
+     const b = term.buffer.active, out = [];
+     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+     return out;`,
+  );
+const waitLines = (app, what, predicate, ms) =>
+  until(what, async () => {
+    const got = await lines(app);
+    return got && predicate(got) ? got : null;
+  }, ms);
+/** The tooltips the page draws (ui/src/lib/tooltips.ts), as shown. */
+const tooltips = (app) =>
+  run(app, "return [...document.querySelectorAll('[role=tooltip]')].filter((t) => t.getClientRects().length > 0).map((t) => t.textContent);");
 
 const explorerNames = (app) =>
   run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name).join();");
@@ -121,7 +144,9 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await click(app, "button[data-page=storage]");
     assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
 
-    // A session on the cluster from the same launcher: the folder read-only at /data/in.
+    // A session on a real kernel from the same launcher, placed as a user places it: resource
+    // group `podman` (the peer's real agent), its image, the smallest preset, and the folder
+    // read-only at /data/in.
     const sessionName = `e2e-${Date.now().toString(36)}`;
     await click(app, "button[data-page=sessions]");
     await click(app, "[data-testid=start-session]");
@@ -129,10 +154,21 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await typeInto(app, "[data-testid=session-name]", sessionName);
     await until("the name typed", () => run(app, "return document.querySelector('[data-testid=session-name]').value === arguments[0];", sessionName));
     await click(app, "[data-testid=launcher-next]");
-    await waitForText(app, "[data-testid=launcher]", "Python");
+    await waitForText(app, "[data-testid=launcher-placement]", "podman");
+    await click(app, "[data-resource-group=podman] input");
+    await waitForText(app, "[data-testid=limits-note]", 'Resource group "podman"');
+    const realImage = await run(
+      app,
+      "return [...document.querySelectorAll('[data-testid=launcher-environments] .env-row')].find((r) => r.textContent.includes('also called python-podman'))?.dataset.environment;",
+    );
+    assert.ok(realImage, "the real kernels' image is listed");
+    await click(app, `.env-row[data-environment='${realImage}'] input`);
+    await click(app, "[data-preset=cpu01-small]");
     await waitForText(app, "[data-testid=cluster-note]", "The cluster decides");
     await screenshot(app, "launcher-on-cluster");
     await click(app, "[data-testid=launcher-next]");
+    // The project's folders are offered with the user's own, marked as the project's.
+    await waitForText(app, `tr[data-folder='${projectFolder}'] [data-testid=project-badge]`, "project default");
     // A cluster has many folders: find it as a user would, by searching.
     await typeInto(app, "[data-testid=launcher-folder-search]", folder);
     await click(app, `tr[data-folder='${folder}'] [data-testid=pick-folder]`);
@@ -142,24 +178,49 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await click(app, "[data-testid=launcher-next]");
     await waitForText(app, "[data-testid=launcher-review]", "/data/in");
     await waitForText(app, "[data-testid=review-cluster]", "Backend.AI · peer");
+    await waitForText(app, "[data-testid=review-placement]", "project default · resource group podman");
+    // The real agent has two CPUs for everyone's tests: Launch waits (disabled, saying why)
+    // while other sessions hold them, and comes back once one ends.
+    await until("Launch enabled", () => run(app, "return document.querySelector('[data-testid=launch]')?.disabled === false;"), 300_000, 500);
     await click(app, "[data-testid=launch]");
-    // The dummy agent takes 6-14 s to call a session running.
-    await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 60_000);
-    await waitForText(app, "[data-testid=drawer-mounts]", "/data/in");
-    await waitForText(app, "[data-testid=drawer-cluster]", "Backend.AI · peer");
-    await screenshot(app, "session-on-cluster");
-    const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", sessionName));
-    assert.equal(onServer.status, "running");
-    assert.ok(onServer.mounts.some((m) => m.folder_name === folder && m.target === "/data/in" && m.read_only), JSON.stringify(onServer.mounts));
+    try {
+      // A real kernel takes 12-50 s to start (longer while the group is busy).
+      await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 240_000);
+      await waitForText(app, "[data-testid=drawer-mounts]", "/data/in");
+      await waitForText(app, "[data-testid=drawer-cluster]", "Backend.AI · peer");
+      await screenshot(app, "session-on-cluster");
+      const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", sessionName));
+      assert.equal(onServer.status, "running");
+      assert.ok(onServer.mounts.some((m) => m.folder_name === folder && m.target === "/data/in" && m.read_only), JSON.stringify(onServer.mounts));
 
-    // Its terminal connects through the pty websocket (the peer's dummy agent runs no shell,
-    // so nothing answers in it: the bridge's traffic is proven in the Rust stand-in tests).
-    await click(app, "[data-testid=execute-terminal]");
-    await until("the terminal connected", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open");
-    await click(app, "button[data-page=sessions]");
-    await click(app, "[data-testid=destroy-session]");
-    await click(app, "[data-testid=confirm-button]");
-    await waitForText(app, "[data-testid=drawer-status]", "Terminated", 60_000);
+      // Its terminal: ttyd through the manager's tcpproxy (the peer has no App Proxy), which
+      // the tab says on hover; a real shell, the folder's file in it, a write refused.
+      await click(app, "[data-testid=execute-terminal]");
+      await until("the terminal connected", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open", 60_000);
+      await hover(app, "[data-testid=terminal-tab]");
+      const tip = await until("the tab's tooltip", async () => (await tooltips(app)).find((t) => t.includes("tcpproxy")), 5_000);
+      assert.match(tip, /ttyd in the session, through the manager's tcpproxy websocket\. The App Proxy was not used: /);
+      await typeLine(app, "ls /data/in");
+      await waitLines(app, "the folder's file listed", (got) => got.some((l) => l.trim() === "test_file"), 30_000);
+      await typeLine(app, "touch /data/in/refused; echo touch-status=$?");
+      await waitLines(app, "the write refused", (got) => got.some((l) => l.includes("Read-only file system")) && got.some((l) => l.trim() === "touch-status=1"), 30_000);
+      await screenshot(app, "terminal-on-cluster");
+    } finally {
+      await click(app, "button[data-page=sessions]").catch(() => {});
+      try {
+        await click(app, "[data-testid=destroy-session]");
+        await click(app, "[data-testid=confirm-button]");
+        await waitForText(app, "[data-testid=drawer-status]", "Terminated", 60_000);
+      } catch (error) {
+        // The window could not: the CLI does, so no kernel outlives the test.
+        try {
+          berthLikeTheApp(app, "--profile", "peer", "session", "destroy", sessionName);
+        } catch {
+          /* already gone */
+        }
+        throw error;
+      }
+    }
 
     // The cluster's dotfiles on the Settings page, and this computer's copied there.
     await click(app, "button[data-page=settings]");
