@@ -2,13 +2,18 @@
 // belongs to and the resource groups each may use, with what each has free; the allocatable
 // figures follow the choice, the choice is kept in the profile's config and comes back in the
 // next launcher; a preset fills the CPU and memory fields in one click; a cluster's images
-// cannot be removed. Nothing is launched here (profiles.test.mjs launches on a real kernel).
+// cannot be removed; a session on the dummy agent, whose terminal cannot open, says so in its
+// tab (profiles.test.mjs launches on a real kernel).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, click, run, screenshot, textOf, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, click, hover, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+
+/** The tooltips the page draws (ui/src/lib/tooltips.ts), as shown. */
+const tooltips = (app) =>
+  run(app, "return [...document.querySelectorAll('[role=tooltip]')].filter((t) => t.getClientRects().length > 0).map((t) => t.textContent);");
 
 /** The CLI on the app's own config, so the window sees the profile it adds. */
 function berthLikeTheApp(app, ...args) {
@@ -33,9 +38,7 @@ async function openEnvironmentStep(app) {
 
 test("launcher on a cluster: project and resource group with their free figures, remembered per profile, presets in one click", async () => {
   await withApp("launcher-cluster", {}, async (app) => {
-    berthLikeTheApp(app, "profile", "add", "peer", "--endpoint", "127.0.0.1:8081", "--access-key", "AKIANABBDUSEREXAMPLE", {
-      input: "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf\n",
-    });
+    berthLikeTheApp(app, "profile", "add", "peer", "--endpoint", "127.0.0.1:8090", "--email", "user@lablup.com", { input: "C8qnIo29\n" });
     await click(app, "[data-testid=engine-switch]");
     await click(app, "[data-testid=engine-menu] button[data-profile=peer]");
     await until("the cluster in the status bar", () =>
@@ -75,6 +78,37 @@ test("launcher on a cluster: project and resource group with their free figures,
     await openEnvironmentStep(app);
     await until("podman picked again", () => run(app, "return document.querySelector('[data-resource-group=podman] input')?.checked === true;"));
     await waitForText(app, "[data-testid=limits-note]", 'Resource group "podman"');
-    await click(app, "[data-testid=launcher-cancel]");
+
+    // A session on the dummy agent (group default), which runs no code: its terminal cannot
+    // open, and the tab says so and why rather than sitting blank.
+    const name = `e2e-noterm-${Date.now().toString(36)}`;
+    await click(app, "[data-resource-group=default] input");
+    await waitForText(app, "[data-testid=limits-note]", 'Resource group "default"');
+    const dummyImage = await run(
+      app,
+      "return [...document.querySelectorAll('[data-testid=launcher-environments] .env-row')].find((r) => r.textContent.includes('3.9-ubuntu20.04'))?.dataset.environment;",
+    );
+    await click(app, `.env-row[data-environment='${dummyImage}'] input`);
+    await click(app, "[data-testid=launcher-back]");
+    await typeInto(app, "[data-testid=session-name]", name);
+    await click(app, "[data-testid=launcher-next]");
+    await click(app, "[data-testid=launcher-next]");
+    await click(app, "[data-testid=launcher-next]");
+    await waitForText(app, "[data-testid=review-placement]", "project default · resource group default");
+    await until("Launch enabled", () => run(app, "return document.querySelector('[data-testid=launch]')?.disabled === false;"), 60_000, 500);
+    await click(app, "[data-testid=launch]");
+    try {
+      await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 90_000);
+      await click(app, "[data-testid=execute-terminal]");
+      await waitForText(app, "[data-testid=terminal-tab-failed]", "failed", 60_000);
+      await waitForText(app, "[data-testid=terminal-failed]", "No terminal could be opened");
+      assert.equal(await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])').dataset.state;"), "failed");
+      await hover(app, "[data-testid=terminal-tab]");
+      const tip = await until("the failed tab's tooltip", async () => (await tooltips(app)).find((t) => t.includes("could not open")), 5_000);
+      assert.match(tip, /Through the manager's tcpproxy: .*Through the App Proxy: /);
+      await screenshot(app, "terminal-cannot-open");
+    } finally {
+      berthLikeTheApp(app, "--profile", "peer", "session", "destroy", name);
+    }
   });
 });
