@@ -292,13 +292,17 @@ impl Connection {
                 secret_key,
             } => {
                 let url = join(&self.endpoint, path)?;
-                let headers = signed_headers(
+                let mut headers = signed_headers(
                     &Method::GET,
                     &url,
                     access_key,
                     secret_key,
                     self.server.api_version,
                 );
+                // The signature covers the content type, which the manager reads from this
+                // header (aiohttp's default without one is application/octet-stream); a
+                // websocket upgrade has no body, so nothing else sends it.
+                headers.push(("Content-Type", "application/json".to_owned()));
                 (url, headers)
             }
         };

@@ -126,6 +126,27 @@ async fn a_terminal_on_a_real_kernel_runs_commands_and_follows_resizes_through_t
     })
     .await
     .unwrap();
+    // The same through the manager with an API keypair (the CLI's and power users' login):
+    // the websocket upgrade is signed, content type included.
+    let keypair = berth_backendai::Connection::open(MANAGER, keypair())
+        .await
+        .unwrap();
+    let opened = open_terminal(&keypair, &created.id, &name, 80, 24, TransportChoice::Auto)
+        .await
+        .unwrap();
+    assert_eq!(opened.transport, TerminalTransport::Tcpproxy);
+    let signed = tokio::task::spawn_blocking(move || {
+        let mut stream = opened.stream;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write_frame(&mut stream, Frame::Input, b"echo signed-$((6*7))\r").unwrap();
+        read_until(&mut stream, "signed-42")
+    })
+    .await
+    .unwrap();
+    assert!(signed.contains("signed-42"));
+
     // Backend.AI's ttyd runs bash in tmux, whose status line takes the tab's last row.
     assert!(
         first.contains("29 100\r\nkernel-42 0"),
