@@ -70,3 +70,34 @@ test("session ready: the toast goes when its session is destroyed, from the draw
     }
   });
 });
+
+test("session ready: the toast goes once a terminal of its session is open, however it was opened", async () => {
+  await withApp("session-ready-opened", {}, async (app) => {
+    await waitForText(app, "nav", "");
+    const readyToasts = () =>
+      run(app, "return [...document.querySelectorAll('[data-testid=toast][data-kind=session-ready]')].map((t) => t.textContent);");
+    const first = await create(app, "toast-then-terminal");
+    const second = await create(app, "toast-stays");
+    try {
+      await until("both toasts", async () => (await readyToasts()).length === 2);
+      // The terminal opened from the drawer, not from the toast: the toast's offer is done.
+      await click(app, "button[data-page=storage]");
+      await click(app, "button[data-page=sessions]");
+      await click(app, "tr[data-session=toast-then-terminal] [data-testid=session-link]");
+      await click(app, "[data-testid=execute-terminal]");
+      await until("the shell", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open");
+      await until("the opened session's toast gone", async () => {
+        const left = await readyToasts();
+        return left.length === 1 && left[0].includes("toast-stays");
+      }, 5_000);
+    } finally {
+      for (const { id } of [first, second]) {
+        try {
+          cli(app, "session", "destroy", id);
+        } catch {
+          /* already destroyed */
+        }
+      }
+    }
+  });
+});

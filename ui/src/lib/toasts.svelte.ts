@@ -38,7 +38,12 @@ export function dismissToast(key: number): void {
   if (index >= 0) toasts.list.splice(index, 1);
 }
 
-/** Takes away every toast about `subject` (a destroyed session's "ready · Open terminal"). */
-export function dismissToastsAbout(subject: string): void {
-  for (const toast of toasts.list.filter((t) => t.subject === subject)) dismissToast(toast.key);
+/**
+ * Takes away every toast about `subject` (a destroyed session's "ready · Open terminal"), or
+ * only those of `kind` (the offer to open a terminal, once one is open).
+ */
+export function dismissToastsAbout(subject: string, kind: string | null = null): void {
+  for (const toast of toasts.list.filter((t) => t.subject === subject && (kind === null || t.kind === kind))) {
+    dismissToast(toast.key);
+  }
 }
