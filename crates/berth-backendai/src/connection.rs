@@ -124,7 +124,17 @@ impl Connection {
             Credentials::Password { .. } => "func/",
             Credentials::Keypair { .. } => "",
         };
-        let server = announcement(&http, &endpoint, announce_path).await?;
+        let server = match announcement(&http, &endpoint, announce_path).await {
+            // An email and password typed with the manager's address, which has no web login.
+            Err(error)
+                if error.code == ErrorCode::UnsupportedServer
+                    && announce_path == "func/"
+                    && announcement(&http, &endpoint, "").await.is_ok() =>
+            {
+                return Err(manager_takes_a_keypair(&endpoint));
+            }
+            other => other?,
+        };
         let auth = login(&http, &endpoint, &credentials).await?;
         let connection = Self {
             http,
@@ -642,6 +652,17 @@ async fn login(http: &reqwest::Client, endpoint: &Url, credentials: &Credentials
         return Ok(Auth::Webserver { session_id });
     }
     Err(refused_login(endpoint, email, &answer))
+}
+
+fn manager_takes_a_keypair(endpoint: &Url) -> Error {
+    Error::new(
+        ErrorCode::AuthFailed,
+        format!(
+            "{endpoint} is a Backend.AI manager (its API), which takes no email and password: log \
+             in there with an API keypair (access key and secret key, from the web page's user \
+             settings), or use the web server's address with your email."
+        ),
+    )
 }
 
 /// What a webserver's refusal of `/server/login` means for the user. Its answer is

@@ -53,6 +53,17 @@ async fn a_wrong_password_and_a_wrong_secret_key_are_auth_failed() {
     );
     assert!(wrong_password.message.contains(EMAIL), "{wrong_password}");
 
+    // An email login at the manager's address: the API-keypair login is what it takes.
+    let at_manager = Connection::open(MANAGER, password())
+        .await
+        .err()
+        .expect("the manager takes no email login");
+    assert_eq!(at_manager.code, ErrorCode::AuthFailed, "{at_manager}");
+    assert!(
+        at_manager.message.contains("API keypair") && at_manager.message.contains("web server"),
+        "{at_manager}"
+    );
+
     let wrong_secret = Connection::open(
         MANAGER,
         Credentials::Keypair {
