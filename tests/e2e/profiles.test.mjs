@@ -102,8 +102,17 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     });
     berthLikeTheApp(app, "--profile", "admin", "folder", "create", projectFolder, "--project", "default");
 
-    // The cluster's folders, created from the same dialog as local ones.
+    // The cluster's storage volumes: how full the manager says they are, and no "Add host"
+    // (a cluster's volumes are its administrators' to add).
     await click(app, "button[data-page=storage]");
+    await click(app, "[data-testid=tab-hosts]");
+    await waitForText(app, "tr[data-host='local:volume1'] [data-testid=host-used]", "% used");
+    assert.equal(await textOf(app, "[data-testid=add-host]"), null, "no Add host on a cluster");
+    await waitForText(app, "[data-testid=cluster-hosts-note]", "administrators");
+    await screenshot(app, "hosts-on-cluster");
+    await click(app, "[data-testid=tab-folders]");
+
+    // The cluster's folders, created from the same dialog as local ones.
     await waitForText(app, `tr[data-folder='${projectFolder}'] [data-testid=project-badge]`, "project default");
     await click(app, "[data-testid=new-folder]");
     await until("the project choice", () =>

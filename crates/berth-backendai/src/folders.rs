@@ -150,16 +150,17 @@ pub async fn list_hosts(connection: &Connection) -> Result<Vec<StorageHost>> {
                 .and_then(|i| i["backend"].as_str())
                 .unwrap_or("storage volume");
             // The manager reports a percentage only; bytes stay unknown rather than invented.
-            let used = info
+            let used_percent = info
                 .and_then(|i| i["usage"]["percentage"].as_f64())
-                .map(|p| format!(", {p:.0}% used"))
-                .unwrap_or_default();
+                .filter(|p| p.is_finite())
+                .map(|p| p.round().clamp(0.0, 100.0) as u8);
             StorageHost {
                 id: id.clone(),
-                location: format!("{backend} volume{used}"),
+                location: format!("{backend} volume"),
                 is_default: hosts.default.as_deref() == Some(id.as_str()),
                 total_bytes: None,
                 free_bytes: None,
+                used_percent,
             }
         })
         .collect())

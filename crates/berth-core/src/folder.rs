@@ -239,4 +239,7 @@ pub struct StorageHost {
     /// Capacity of the disk or volume; `None` where the engine cannot tell.
     pub total_bytes: Option<u64>,
     pub free_bytes: Option<u64>,
+    /// How full it is (0–100) where only that is reported (a cluster's volumes: the manager
+    /// gives a percentage, not bytes); `None` where the bytes above tell, or nothing does.
+    pub used_percent: Option<u8>,
 }

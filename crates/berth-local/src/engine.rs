@@ -206,6 +206,7 @@ impl LocalEngine {
             is_default: id == DEFAULT_HOST,
             total_bytes: capacity.map(|c| c.total_bytes),
             free_bytes: capacity.map(|c| c.free_bytes),
+            used_percent: None,
         }
     }
 

@@ -1401,7 +1401,12 @@ location: string; is_default: boolean;
 /**
  * Capacity of the disk or volume; `None` where the engine cannot tell.
  */
-total_bytes: number | null; free_bytes: number | null }
+total_bytes: number | null; free_bytes: number | null; 
+/**
+ * How full it is (0–100) where only that is reported (a cluster's volumes: the manager
+ * gives a percentage, not bytes); `None` where the bytes above tell, or nothing does.
+ */
+used_percent: number | null }
 export type TAURI_CHANNEL<TSend> = null
 /**
  * One message on a terminal's channel, as raw bytes: `0` then output bytes, or `1` then the

@@ -19,6 +19,14 @@ async fn a_folder_is_created_renamed_trashed_restored_and_purged() {
     let hosts = engine.list_hosts().await.unwrap();
     let default_host = hosts.iter().find(|h| h.is_default).expect("a default host");
     assert_eq!(default_host.id, "local:volume1");
+    // The manager reports how full the volume is as a percentage only: that, not bytes, and
+    // not folded into the location's words.
+    assert!(
+        default_host.used_percent.is_some_and(|p| p <= 100)
+            && default_host.total_bytes.is_none()
+            && !default_host.location.contains('%'),
+        "{default_host:?}"
+    );
 
     let created = engine
         .create_folder(NewFolder {
