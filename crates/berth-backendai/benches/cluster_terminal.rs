@@ -12,13 +12,15 @@
 //! side, on the same kernel and the same file, is in the script.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use berth_backendai::terminal::{TransportChoice, open_terminal};
-use berth_backendai::{BackendAiEngine, Connection, Credentials};
+
 use berth_core::frames::{Frame, read_frame, write_frame};
 use berth_core::{Engine, NewSession};
 
@@ -57,17 +59,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(name: String) -> Result<serde_json::Value, String> {
-    let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-    let connection = Connection::open(
-        &env("BACKEND_ENDPOINT")?,
-        Credentials::Keypair {
-            access_key: env("BACKEND_ACCESS_KEY")?,
-            secret_key: env("BACKEND_SECRET_KEY")?,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let engine = BackendAiEngine::new("bench", connection);
+    let engine = support::engine_like_the_client().await?;
 
     let started = Instant::now();
     let session = engine

@@ -7,14 +7,14 @@
 //! transfer itself took (login excluded) on stdout.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use berth_backendai::{
-    BackendAiEngine, Connection, Credentials, StorageProxyOverrides, StorageProxyTransport,
-};
+use berth_backendai::{StorageProxyOverrides, StorageProxyTransport};
 use berth_core::FolderPath;
 use berth_transfer::{ConflictPolicy, JobState, Journal, PlanTransfers, Queue};
 
@@ -44,17 +44,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &[String]) -> Result<f64, String> {
-    let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-    let connection = Connection::open(
-        &env("BACKEND_ENDPOINT")?,
-        Credentials::Keypair {
-            access_key: env("BACKEND_ACCESS_KEY")?,
-            secret_key: env("BACKEND_SECRET_KEY")?,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let engine = Arc::new(BackendAiEngine::new("bench", connection));
+    let engine = Arc::new(support::engine_like_the_client().await?);
     let overrides = StorageProxyOverrides::from_env().map_err(|e| e.to_string())?;
     let transport = Arc::new(StorageProxyTransport::new(engine.clone()).with_overrides(overrides));
     let journal_dir = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -322,6 +322,34 @@ impl Connection {
         Ok((url, headers))
     }
 
+    /// Opens a websocket to the manager at `path` (`stream/session/…`), signed or carrying the
+    /// login's session, as [`Connection::websocket_request`] forms it. `refused` words the
+    /// server's refusal (or an unreachable server) for what was being opened.
+    pub async fn open_websocket(
+        &self,
+        path: &str,
+        refused: impl FnOnce(&tokio_tungstenite::tungstenite::Error) -> Error,
+    ) -> Result<ManagerWebSocket> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let (url, headers) = self.websocket_request(path)?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::internal(format!("Cannot form the request for {path}: {e}")))?;
+        for (header, value) in headers {
+            let value = value
+                .parse()
+                .map_err(|_| Error::internal(format!("A {header} header Berth cannot send")))?;
+            request.headers_mut().insert(header, value);
+        }
+        let connector = tokio_tungstenite::Connector::Rustls(Arc::new(websocket_tls()?));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
+                .await
+                .map_err(|e| refused(&e))?;
+        Ok(socket)
+    }
+
     /// The webserver login's session id, which the app proxy is handed (`login_session_token`)
     /// when it starts an app for this user; `None` for a keypair login.
     pub fn login_session_token(&self) -> Option<String> {
@@ -471,6 +499,18 @@ fn signed_headers(
         ("X-BackendAI-Domain", "default".to_string()),
         ("Authorization", authorization),
     ]
+}
+
+/// A websocket to the manager (or an App Proxy worker), over TLS where the address says so.
+pub type ManagerWebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// TLS for websockets, with the operating system's roots.
+pub(crate) fn websocket_tls() -> Result<rustls::ClientConfig> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rustls::ClientConfig::with_platform_verifier()
+        .map_err(|e| Error::internal(format!("Cannot set up TLS for the terminal: {e}")))
 }
 
 /// `host[:port]` as reqwest writes the `Host` header: the port only when it is not the

@@ -7,7 +7,6 @@
 //! and TCP makes the manager wait — memory stays bounded end to end.
 
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,7 +17,6 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::connection::Connection;
 use crate::folders::segment;
@@ -32,35 +30,15 @@ pub async fn open_pty(
     cols: u16,
     rows: u16,
 ) -> Result<StdUnixStream> {
-    let (url, headers) =
-        connection.websocket_request(&format!("stream/session/{}/pty", segment(name)))?;
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| Error::internal(format!("Cannot form the terminal request: {e}")))?;
-    for (header, value) in headers {
-        let value = value
-            .parse()
-            .map_err(|_| Error::internal(format!("A {header} header Berth cannot send")))?;
-        request.headers_mut().insert(header, value);
-    }
-    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(tls_config()?));
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
-            .await
-            .map_err(|e| refused(connection, name, &e))?;
+    let socket = connection
+        .open_websocket(&format!("stream/session/{}/pty", segment(name)), |e| {
+            refused(connection, name, e)
+        })
+        .await?;
 
     let (app_end, bridge_end) = crate::terminal::socket_pair()?;
     tokio::spawn(bridge(socket, bridge_end, cols, rows));
     Ok(app_end)
-}
-
-/// TLS for websockets, with the operating system's roots (the ttyd transport uses it too).
-pub(crate) fn tls_config() -> Result<rustls::ClientConfig> {
-    use rustls_platform_verifier::ConfigVerifierExt;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    rustls::ClientConfig::with_platform_verifier()
-        .map_err(|e| Error::internal(format!("Cannot set up TLS for the terminal: {e}")))
 }
 
 fn refused(
@@ -71,7 +49,7 @@ fn refused(
     use tokio_tungstenite::tungstenite::Error as WsError;
     match error {
         WsError::Http(response) => {
-            let (status, body) = crate::terminal::refusal(response);
+            let (status, said) = crate::terminal::refusal(response);
             let code = match status.as_u16() {
                 401 => ErrorCode::AuthFailed,
                 403 => ErrorCode::PermissionDenied,
@@ -81,9 +59,8 @@ fn refused(
             Error::new(
                 code,
                 format!(
-                    "{} refused a terminal in session \"{name}\" ({status}): {}",
+                    "{} refused a terminal in session \"{name}\" ({status}): {said}",
                     connection.endpoint(),
-                    body.trim()
                 ),
             )
         }

@@ -8,13 +8,10 @@
 //! Flow control: the byte stream is a bounded in-memory pipe. When whoever reads it stops, the
 //! pipe fills, the pump stops reading the websocket, and TCP makes the manager wait.
 
-use std::sync::Arc;
-
 use berth_core::{Error, ErrorCode, Result};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::connection::Connection;
 use crate::folders::segment;
@@ -32,26 +29,14 @@ pub async fn open_app_stream(
     session_name: &str,
     app: &str,
 ) -> Result<DuplexStream> {
-    let (url, headers) = connection.websocket_request(&format!(
+    let path = format!(
         "stream/session/{}/tcpproxy?app={}",
         segment(session_name),
         segment(app)
-    ))?;
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| Error::internal(format!("Cannot form the {app} request: {e}")))?;
-    for (header, value) in headers {
-        let value = value
-            .parse()
-            .map_err(|_| Error::internal(format!("A {header} header Berth cannot send")))?;
-        request.headers_mut().insert(header, value);
-    }
-    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(crate::pty::tls_config()?));
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
-            .await
-            .map_err(|e| refused(connection, session_name, app, &e))?;
+    );
+    let socket = connection
+        .open_websocket(&path, |e| refused(connection, session_name, app, e))
+        .await?;
     let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
     tokio::spawn(pump(socket, theirs));
     Ok(ours)
@@ -67,13 +52,7 @@ fn refused(
     let manager = connection.endpoint();
     match error {
         WsError::Http(response) => {
-            let (status, body) = crate::terminal::refusal(response);
-            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let said = json["msg"]
-                .as_str()
-                .or(json["title"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| body.trim().chars().take(200).collect());
+            let (status, said) = crate::terminal::refusal(response);
             let code = match status.as_u16() {
                 401 => ErrorCode::AuthFailed,
                 403 => ErrorCode::PermissionDenied,

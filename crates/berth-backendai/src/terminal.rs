@@ -283,7 +283,9 @@ pub(crate) fn socket_pair() -> Result<(std::os::unix::net::UnixStream, tokio::ne
     Ok((app_end, bridge_end))
 }
 
-/// The status and text of a refused websocket upgrade, for the bridge's error message.
+/// The status of a refused websocket upgrade and what the server said, for an error message:
+/// a Backend.AI problem's `msg` or `title` where the body is one, else the body's first 200
+/// characters.
 pub(crate) fn refusal(
     response: &tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>,
 ) -> (tokio_tungstenite::tungstenite::http::StatusCode, String) {
@@ -292,7 +294,13 @@ pub(crate) fn refusal(
         .as_deref()
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
-    (response.status(), body.into_owned())
+    let json: Value = serde_json::from_str(&body).unwrap_or_default();
+    let said = json["msg"]
+        .as_str()
+        .or(json["title"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| body.trim().chars().take(200).collect());
+    (response.status(), said)
 }
 
 #[cfg(test)]

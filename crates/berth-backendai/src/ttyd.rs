@@ -80,7 +80,8 @@ pub async fn connect(app: &AppAddress, cols: u16, rows: u16) -> Result<StdUnixSt
             .map_err(|_| Error::internal("The app proxy set a cookie Berth cannot send back."))?;
         headers.insert("Cookie", cookie);
     }
-    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(crate::pty::tls_config()?));
+    let connector =
+        tokio_tungstenite::Connector::Rustls(Arc::new(crate::connection::websocket_tls()?));
     let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
             .await
@@ -120,10 +121,9 @@ where
     })?;
     let (socket, _) = handshake.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
-            let (status, body) = crate::terminal::refusal(&response);
+            let (status, said) = crate::terminal::refusal(&response);
             Error::internal(format!(
-                "The session's ttyd refused the terminal ({status}): {}",
-                body.trim().chars().take(200).collect::<String>()
+                "The session's ttyd refused the terminal ({status}): {said}"
             ))
         }
         other => Error::new(
@@ -160,13 +160,7 @@ fn refused(app: &AppAddress, error: &tokio_tungstenite::tungstenite::Error) -> E
     let origin = app.url.origin().ascii_serialization();
     match error {
         WsError::Http(response) => {
-            let (status, body) = crate::terminal::refusal(response);
-            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let said = json["msg"]
-                .as_str()
-                .or(json["title"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| body.trim().chars().take(200).collect());
+            let (status, said) = crate::terminal::refusal(response);
             let code = match status.as_u16() {
                 401 | 403 => ErrorCode::PermissionDenied,
                 404 => ErrorCode::NotFound,

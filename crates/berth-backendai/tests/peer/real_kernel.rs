@@ -17,28 +17,6 @@ use crate::*;
 pub const REAL_GROUP: &str = "podman";
 pub const REAL_IMAGE: &str = "cr.backend.ai/stable/python:3.11-debian12";
 
-/// Destroys the session when the test ends, pass or fail.
-struct Destroy(Option<String>);
-
-impl Drop for Destroy {
-    fn drop(&mut self) {
-        let Some(id) = self.0.take() else { return };
-        // The test's own runtime is the one being dropped from; this gets its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Err(error) = engine().await.destroy_session(&id).await {
-                    eprintln!("cleanup: session {id}: {error}");
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// Output frames until `wanted` has arrived; panics with what came when the stream ends.
 fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
     let mut seen = Vec::new();
@@ -60,7 +38,8 @@ fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
 async fn a_terminal_on_a_real_kernel_runs_commands_and_follows_resizes_through_the_tcpproxy() {
     let engine = engine().await;
     let name = unique("bs-real-tty");
-    let mut cleanup = Destroy(None);
+    let mut cleanup = Cleanup::default();
+    cleanup.sessions.push(name.clone());
     let created = engine
         .create_session(NewSession {
             name: Some(name.clone()),
@@ -69,7 +48,6 @@ async fn a_terminal_on_a_real_kernel_runs_commands_and_follows_resizes_through_t
         })
         .await
         .unwrap();
-    cleanup.0 = Some(created.id.clone());
     assert_eq!(created.status, SessionStatus::Running, "{created:?}");
     assert_eq!(
         psql(&format!(
