@@ -257,6 +257,9 @@ export async function openApp({ env = {} } = {}) {
       XDG_DATA_HOME: join(home, "xdg-data"),
       XDG_CACHE_HOME: join(home, "xdg-cache"),
       DBUS_SESSION_BUS_ADDRESS: app.busAddress,
+      // No Docker-API engine unless a test brings one: the machine's own Podman service (the
+      // Backend.AI peer's real agent runs one) must not add its images to the window's lists.
+      DOCKER_HOST: `unix://${join(home, "no-docker-engine.sock")}`,
       ...env,
     };
     const driver = launch(

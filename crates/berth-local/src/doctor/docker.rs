@@ -14,8 +14,7 @@ pub(super) async fn examine() -> Finding {
     } else {
         "Install and start Docker Desktop, Podman Desktop, Colima or Rancher Desktop (or set DOCKER_HOST)."
     };
-    let candidates = socket_candidates();
-    let Some(socket) = candidates.iter().find(|path| path.exists()) else {
+    let Some(socket) = find_socket() else {
         return Finding::warn(
             CheckId::DockerApi,
             "no Docker or Podman API socket found",
@@ -36,14 +35,25 @@ pub(super) async fn examine() -> Finding {
     }
 }
 
+/// The Docker-API socket to use: the one `DOCKER_HOST` names — the user's explicit choice,
+/// used as the docker CLI uses it, even when nothing answers there — else the first of
+/// [`socket_candidates`] that exists.
+pub(crate) fn find_socket() -> Option<PathBuf> {
+    docker_host_socket().or_else(|| socket_candidates().into_iter().find(|p| p.exists()))
+}
+
+/// The socket `DOCKER_HOST` names (`unix://PATH`), if it is set to one.
+fn docker_host_socket() -> Option<PathBuf> {
+    let host = std::env::var_os("DOCKER_HOST")?;
+    host.to_string_lossy()
+        .strip_prefix("unix://")
+        .map(PathBuf::from)
+}
+
 /// Where Docker-API engines put their socket, most specific first; `DOCKER_HOST` wins.
 pub(crate) fn socket_candidates() -> Vec<PathBuf> {
     let mut found = Vec::new();
-    if let Some(host) = std::env::var_os("DOCKER_HOST") {
-        if let Some(path) = host.to_string_lossy().strip_prefix("unix://") {
-            found.push(PathBuf::from(path));
-        }
-    }
+    found.extend(docker_host_socket());
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
         found.push(PathBuf::from(&runtime).join("podman/podman.sock"));
         found.push(PathBuf::from(&runtime).join("docker.sock"));

@@ -749,16 +749,13 @@ impl LocalEngine {
         if let Some(socket) = self.docker_override() {
             return Ok(socket);
         }
-        crate::doctor::docker::socket_candidates()
-            .into_iter()
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                Error::engine_unavailable(
-                    "No Docker or Podman API socket was found, so the Docker runtime cannot run. \
+        crate::doctor::docker::find_socket().ok_or_else(|| {
+            Error::engine_unavailable(
+                "No Docker or Podman API socket was found, so the Docker runtime cannot run. \
                      Start Docker Desktop or Podman (on Linux: `sudo apt-get install podman` and \
                      `systemctl --user enable --now podman.socket`), or set DOCKER_HOST.",
-                )
-            })
+            )
+        })
     }
 
     async fn start_container(
