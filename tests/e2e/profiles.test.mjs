@@ -197,6 +197,9 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
       await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 240_000);
       await waitForText(app, "[data-testid=drawer-mounts]", "/data/in");
       await waitForText(app, "[data-testid=drawer-cluster]", "Backend.AI · peer");
+      // Nothing of this computer's sandboxes on a cluster session: no system row, no scratch.
+      assert.equal(await textOf(app, "[data-testid=drawer-system]"), null, "no local system row on a cluster");
+      assert.doesNotMatch(await textOf(app, "[data-testid=drawer-resources]"), /scratch/);
       await screenshot(app, "session-on-cluster");
       const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", sessionName));
       assert.equal(onServer.status, "running");

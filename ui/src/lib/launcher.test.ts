@@ -164,6 +164,11 @@ it("accepts an empty resource field as the engine's default", () => {
   expect(resourceError("CPUs", "  ", 4, true)).toBeNull();
 });
 
+it("says whose limit a resource field went over: this machine's, or a cluster group's", () => {
+  expect(resourceError("CPUs", "8", 4, true)).toBe("CPUs can be at most 4 on this machine.");
+  expect(resourceError("CPUs", "8", 4, true, 'in resource group "podman"')).toBe('CPUs can be at most 4 in resource group "podman".');
+});
+
 it("runs Docker images on the Docker runtime and everything else in bubblewrap", () => {
   expect(runtimeFor("docker:alpine:3")).toBe("docker");
   expect(runtimeFor("host")).toBe("bwrap");

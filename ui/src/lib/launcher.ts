@@ -74,13 +74,16 @@ function parsed(text: string): number | null {
   return trimmed === "" ? null : Number(trimmed);
 }
 
-/** What is wrong with a resource field, or null. `max` is in the field's unit. */
-export function resourceError(label: string, text: string, max: number, integer: boolean): string | null {
+/**
+ * What is wrong with a resource field, or null. `max` is in the field's unit; `where` says
+ * whose limit it is ("on this machine", or a cluster's resource group).
+ */
+export function resourceError(label: string, text: string, max: number, integer: boolean, where = "on this machine"): string | null {
   const value = parsed(text);
   if (value === null) return null;
   if (!Number.isFinite(value) || value <= 0) return `${label} must be a positive number.`;
   if (integer && !Number.isInteger(value)) return `${label} must be a whole number.`;
-  if (value > max) return `${label} can be at most ${formatMax(max)} on this machine.`;
+  if (value > max) return `${label} can be at most ${formatMax(max)} ${where}.`;
   return null;
 }
 
@@ -139,6 +142,8 @@ export type StepContext = {
   mountProblems: MountProblem[] | null;
   /** Why the chosen resource group cannot take a session now (see `nothingFree`), or null. */
   placementProblem?: string | null;
+  /** Whose limits `limits` are, for the refusals: "on this machine" unless said otherwise. */
+  limitsWhere?: string;
 };
 
 /**
@@ -177,9 +182,9 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
       const limits = context.limits;
       if (limits) {
         for (const error of [
-          resourceError("CPUs", draft.cpus, limits.max_cpus, true),
-          resourceError("Memory", draft.memoryGiB, limits.max_memory_bytes / GIB, false),
-          resourceError("Scratch space", draft.scratchGiB, limits.max_scratch_bytes / GIB, false),
+          resourceError("CPUs", draft.cpus, limits.max_cpus, true, context.limitsWhere),
+          resourceError("Memory", draft.memoryGiB, limits.max_memory_bytes / GIB, false, context.limitsWhere),
+          resourceError("Scratch space", draft.scratchGiB, limits.max_scratch_bytes / GIB, false, context.limitsWhere),
         ]) {
           if (error) blockers.push(error);
         }

@@ -27,6 +27,8 @@ it("files preparing, running and terminating sessions under Running, the rest un
 
 it("summarises resources, saying where the default applies", () => {
   expect(resourcesSummary({ cpus: 2, memory_bytes: null, scratch_bytes: 1024 ** 3 })).toBe("2 CPUs · memory: default · 1.0 GiB scratch");
+  // A cluster decides /home/work's size: nothing to say about scratch there.
+  expect(resourcesSummary({ cpus: 1, memory_bytes: null, scratch_bytes: null }, false)).toBe("1 CPU · memory: default");
 });
 
 it("names the three network modes the way the launcher offers them", () => {

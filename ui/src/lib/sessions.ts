@@ -31,12 +31,13 @@ export function elapsedOf(session: Pick<Session, "created_at_ms" | "ended_at_ms"
   return (session.ended_at_ms ?? now) - session.created_at_ms;
 }
 
-export function resourcesSummary(resources: ResourceRequest): string {
+/** The resources asked for; `scratch` false where the engine decides it (a cluster). */
+export function resourcesSummary(resources: ResourceRequest, scratch = true): string {
   const parts = [
     resources.cpus !== null ? `${resources.cpus} CPU${resources.cpus === 1 ? "" : "s"}` : "CPUs: default",
     resources.memory_bytes !== null ? `${humanBytes(resources.memory_bytes)} memory` : "memory: default",
-    resources.scratch_bytes !== null ? `${humanBytes(resources.scratch_bytes)} scratch` : "scratch: default",
   ];
+  if (scratch) parts.push(resources.scratch_bytes !== null ? `${humanBytes(resources.scratch_bytes)} scratch` : "scratch: default");
   return parts.join(" · ");
 }
 
