@@ -254,6 +254,10 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await click(app, "button[data-page=storage]");
     await waitForText(app, "[data-testid=folders-empty]", "No storage folders yet");
     assert.deepEqual(await folderRows(app), [], "none of the cluster's folders on this computer");
+    // The cluster session's terminal tab is still in the strip, and says whose it is.
+    await click(app, "button[data-page=terminals]");
+    await waitForText(app, "[data-testid=terminal-tab-engine]", "Backend.AI · peer");
+    await screenshot(app, "terminal-tab-of-another-engine");
 
     berthLikeTheApp(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
     berthLikeTheApp(app, "--profile", "admin", "folder", "delete", projectFolder);

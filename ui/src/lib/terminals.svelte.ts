@@ -1,6 +1,7 @@
 // The open terminal tabs. Tabs outlive page switches (the Terminals page stays mounted, only
 // hidden), so a shell keeps its scrollback while the user looks at something else.
 import { commands } from "./bindings";
+import { engineState } from "./engine.svelte";
 import { goTo } from "./navigation.svelte";
 import type { TerminalEnd } from "./terminal";
 
@@ -17,6 +18,9 @@ export type TerminalTab = {
   transport: string | null;
   /** Why the terminal could not open, for the tab; null while opening or once open. */
   failure: string | null;
+  /** The engine the session belongs to ("Local engine", "Backend.AI · prod"), as named when the
+   * tab opened: tabs outlive a switch of engine, and then say whose they are. */
+  engine: string;
 };
 
 let nextKey = 1;
@@ -27,7 +31,8 @@ export const terminalTabs = $state<{ tabs: TerminalTab[]; active: number | null 
 export function openTerminalTab(sessionId: string, sessionName: string): void {
   const numbers = terminalTabs.tabs.filter((t) => t.sessionId === sessionId).map((t) => t.number);
   const number = numbers.length === 0 ? 1 : Math.max(...numbers) + 1;
-  const tab: TerminalTab = { key: nextKey++, sessionId, sessionName, number, ended: null, transport: null, failure: null };
+  const engine = engineState.info.state === "ready" ? engineState.info.data.label : "";
+  const tab: TerminalTab = { key: nextKey++, sessionId, sessionName, number, ended: null, transport: null, failure: null, engine };
   terminalTabs.tabs.push(tab);
   terminalTabs.active = tab.key;
   goTo("terminals");
@@ -46,9 +51,14 @@ export function tabLabel(tab: TerminalTab): string {
   return `${tab.sessionName} #${tab.number}`;
 }
 
-/** The tab's tooltip: its label, then why it failed or ended, else how its bytes travel. */
+/** The engine to name on a tab: its own, when the window has switched to another since. */
+export function foreignEngine(tab: TerminalTab, activeEngine: string): string | null {
+  return tab.engine !== "" && tab.engine !== activeEngine ? tab.engine : null;
+}
+
+/** The tab's tooltip: its label (and engine), then why it failed or ended, else how its bytes travel. */
 export function tabTitle(tab: TerminalTab): string {
-  const label = tabLabel(tab);
+  const label = tab.engine === "" ? tabLabel(tab) : `${tabLabel(tab)} on ${tab.engine}`;
   if (tab.failure) return `${label}: could not open. ${tab.failure}`;
   if (tab.ended) return `${label}: ${tab.ended.message}`;
   return tab.transport ? `${label}: ${tab.transport}` : label;
