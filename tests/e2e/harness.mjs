@@ -439,6 +439,28 @@ export async function screenshot(app, name) {
  * Runs `body(app)` against a freshly opened app and always closes it; when the body fails, a
  * screenshot named `<name>-FAILED` is kept next to the others before the app goes away.
  */
+/**
+ * Clicks the review's Launch until the launcher hands over (it is gone): Launch can be held
+ * for a moment, and a click on a held button does nothing. Fails at once on a launch error.
+ */
+export async function launchFromReview(app, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await run(
+      app,
+      `const b = document.querySelector('[data-testid=launch]');
+       if (b === null) return 'gone';
+       if (document.querySelector('[data-testid=launch-error]')) return 'error';
+       return b.disabled ? 'held' : 'ready';`,
+    );
+    if (state === "gone") return;
+    if (state === "error") throw new Error(`the launch failed: ${await textOf(app, "[data-testid=launch-error]")}`);
+    if (Date.now() > deadline) throw new Error(`Launch was still ${state} after ${timeoutMs} ms`);
+    if (state === "ready") await click(app, "[data-testid=launch]");
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 export async function withApp(name, options, body) {
   const app = await openApp(options);
   try {

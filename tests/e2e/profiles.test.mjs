@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, clear, click, hover, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { CLI, clear, click, hover, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const TEXTAREA = "[data-testid=terminal]:not([hidden]) .xterm-helper-textarea";
@@ -190,8 +190,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await waitForText(app, "[data-testid=review-placement]", "project default · resource group podman");
     // The real agent has two CPUs for everyone's tests: Launch waits (disabled, saying why)
     // while other sessions hold them, and comes back once one ends.
-    await until("Launch enabled", () => run(app, "return document.querySelector('[data-testid=launch]')?.disabled === false;"), 300_000, 500);
-    await click(app, "[data-testid=launch]");
+    await launchFromReview(app, 300_000);
     try {
       // A real kernel takes 12-50 s to start (longer while the group is busy).
       await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 240_000);
