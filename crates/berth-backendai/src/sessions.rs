@@ -384,6 +384,76 @@ struct Placement {
     resource_group: Option<String>,
 }
 
+/// The user's domain and the projects they belong to (one GraphQL query).
+struct Membership {
+    domain: Option<String>,
+    projects: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+async fn membership(connection: &Connection) -> Result<Membership> {
+    #[derive(Deserialize)]
+    struct Me {
+        user: Option<User>,
+    }
+    #[derive(Deserialize)]
+    struct User {
+        domain_name: Option<String>,
+        #[serde(default)]
+        groups: Vec<Named>,
+    }
+    let me: Me = connection
+        .graphql("{ user { domain_name groups { id name } } }", json!({}))
+        .await?;
+    let user = me
+        .user
+        .ok_or_else(|| Error::internal("The server did not say who is logged in."))?;
+    if user.groups.is_empty() {
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "Your account belongs to no project on this cluster, so it cannot start sessions. Ask your administrator to add you to one.",
+        ));
+    }
+    Ok(Membership {
+        domain: user.domain_name,
+        projects: user.groups.into_iter().map(|g| g.name).collect(),
+    })
+}
+
+/// The resource groups project `project` may use.
+async fn resource_groups(connection: &Connection, project: &str) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct ResourceGroups {
+        #[serde(default)]
+        scaling_groups: Vec<Named>,
+    }
+    let groups: ResourceGroups = connection
+        .call_json(
+            Method::GET,
+            &format!("scaling-groups?group={}", folders::segment(project)),
+            None,
+        )
+        .await?;
+    Ok(groups.scaling_groups.into_iter().map(|g| g.name).collect())
+}
+
+/// The pick when the user makes none: the one called `default`, else the first.
+fn default_of(names: &[String]) -> Option<&String> {
+    names.iter().find(|n| *n == "default").or(names.first())
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where a new session goes: the project and resource group the user asked for, checked
 /// against what the cluster lets them use, or else the user's project (`default` when they
 /// belong to it, else their first) and the first resource group that project may use
@@ -394,99 +464,44 @@ async fn placement(
     project: Option<&str>,
     resource_group: Option<&str>,
 ) -> Result<Placement> {
-    #[derive(Deserialize)]
-    struct Me {
-        user: Option<User>,
-    }
-    #[derive(Deserialize)]
-    struct User {
-        domain_name: Option<String>,
-        #[serde(default)]
-        groups: Vec<Group>,
-    }
-    #[derive(Deserialize)]
-    struct Group {
-        name: String,
-    }
-    #[derive(Deserialize)]
-    struct ResourceGroups {
-        #[serde(default)]
-        scaling_groups: Vec<Group>,
-    }
-    let me: Me = connection
-        .graphql("{ user { domain_name groups { id name } } }", json!({}))
-        .await?;
-    let user = me
-        .user
-        .ok_or_else(|| Error::internal("The server did not say who is logged in."))?;
-    let names = |groups: &[Group]| {
-        groups
-            .iter()
-            .map(|g| format!("\"{}\"", g.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if user.groups.is_empty() {
-        return Err(Error::new(
-            ErrorCode::PermissionDenied,
-            "Your account belongs to no project on this cluster, so it cannot start sessions. Ask your administrator to add you to one.",
-        ));
-    }
+    let member = membership(connection).await?;
     let project = match project {
-        Some(wanted) => user
-            .groups
+        Some(wanted) => member
+            .projects
             .iter()
-            .find(|g| g.name == wanted)
+            .find(|p| *p == wanted)
             .ok_or_else(|| {
                 Error::invalid_input(format!(
                     "You are not a member of project \"{}\" on this cluster; your projects: {}.",
                     wanted.escape_debug(),
-                    names(&user.groups)
+                    quoted(&member.projects)
                 ))
             })?,
-        None => user
-            .groups
-            .iter()
-            .find(|g| g.name == "default")
-            .unwrap_or(&user.groups[0]),
+        None => default_of(&member.projects).unwrap_or(&member.projects[0]),
     }
-    .name
     .clone();
-    let groups: ResourceGroups = connection
-        .call_json(
-            Method::GET,
-            &format!("scaling-groups?group={}", folders::segment(&project)),
-            None,
-        )
-        .await?;
+    let groups = resource_groups(connection, &project).await?;
     let resource_group = match resource_group {
         Some(wanted) => Some(
             groups
-                .scaling_groups
                 .iter()
-                .find(|g| g.name == wanted)
+                .find(|g| *g == wanted)
                 .ok_or_else(|| {
                     Error::invalid_input(format!(
                         "Project \"{project}\" may not use resource group \"{}\"; it may use: {}.",
                         wanted.escape_debug(),
-                        match groups.scaling_groups.is_empty() {
+                        match groups.is_empty() {
                             true => "none".to_owned(),
-                            false => names(&groups.scaling_groups),
+                            false => quoted(&groups),
                         }
                     ))
                 })?
-                .name
                 .clone(),
         ),
-        None => groups
-            .scaling_groups
-            .iter()
-            .find(|g| g.name == "default")
-            .or_else(|| groups.scaling_groups.first())
-            .map(|g| g.name.clone()),
+        None => default_of(&groups).cloned(),
     };
     Ok(Placement {
-        domain: user.domain_name,
+        domain: member.domain,
         project,
         resource_group,
     })
@@ -535,68 +550,44 @@ pub async fn resource_limits(
 /// free now (one `scaling-groups` and one `check-presets` call per project), and the
 /// placement [`placement`] picks when the user does not.
 pub async fn placements(connection: &Connection) -> Result<Placements> {
-    #[derive(Deserialize)]
-    struct Me {
-        user: Option<User>,
-    }
-    #[derive(Deserialize)]
-    struct User {
-        #[serde(default)]
-        groups: Vec<Group>,
-    }
-    #[derive(Deserialize)]
-    struct Group {
-        name: String,
-    }
-    #[derive(Deserialize)]
-    struct ResourceGroups {
-        #[serde(default)]
-        scaling_groups: Vec<Group>,
-    }
-    let chosen = placement(connection, None, None).await?;
-    let me: Me = connection
-        .graphql("{ user { groups { id name } } }", json!({}))
-        .await?;
+    let member = membership(connection).await?;
     let mut projects = Vec::new();
-    for project in me.user.map(|u| u.groups).unwrap_or_default() {
-        let groups: ResourceGroups = connection
-            .call_json(
-                Method::GET,
-                &format!("scaling-groups?group={}", folders::segment(&project.name)),
-                None,
-            )
-            .await?;
+    for project in member.projects {
+        let groups = resource_groups(connection, &project).await?;
         let answer: Value = connection
             .call_json(
                 Method::POST,
                 "resource/check-presets",
-                Some(&json!({ "group": project.name })),
+                Some(&json!({ "group": project })),
             )
             .await?;
         let resource_groups = groups
-            .scaling_groups
             .into_iter()
-            .map(|group| {
-                let (cpus, memory) = free_in(&answer, Some(&group.name));
+            .map(|name| {
+                let (cpus, memory) = free_in(&answer, Some(&name));
                 ResourceGroupFree {
-                    name: group.name,
+                    name,
                     free_cpus: cpus.floor() as u32,
                     free_memory_bytes: memory as u64,
                 }
             })
             .collect();
         projects.push(ProjectPlacements {
-            project: project.name,
+            project,
             resource_groups,
         });
     }
-    Ok(Placements {
-        projects,
-        default: SessionPlacement {
-            project: Some(chosen.project),
-            resource_group: chosen.resource_group,
-        },
-    })
+    // What `placement` picks when the user does not, from what was just read.
+    let names: Vec<String> = projects.iter().map(|p| p.project.clone()).collect();
+    let chosen = default_of(&names).and_then(|n| projects.iter().find(|p| &p.project == n));
+    let default = SessionPlacement {
+        project: chosen.map(|p| p.project.clone()),
+        resource_group: chosen.and_then(|p| {
+            let groups: Vec<String> = p.resource_groups.iter().map(|g| g.name.clone()).collect();
+            default_of(&groups).cloned()
+        }),
+    };
+    Ok(Placements { projects, default })
 }
 
 /// The presets of a `check-presets` answer: name, CPUs, memory, allocatable now.
