@@ -2,6 +2,8 @@
 //! sessions and their environments, and the user's dotfiles and bootstrap script (the cluster's
 //! user config).
 
+use std::sync::Arc;
+
 use berth_core::{
     Dotfile, Engine, EngineInfo, EngineKind, Environment, FileEntry, FileName, Folder, FolderPath,
     FolderUsage, NewFolder, NewSession, Placements, ResourceLimits, Result, Session,
@@ -14,7 +16,8 @@ use crate::sessions::{self, MountMemory};
 use crate::user_config;
 
 pub struct BackendAiEngine {
-    connection: Connection,
+    /// Shared with what outlives a call: an open terminal asks after its session.
+    connection: Arc<Connection>,
     /// The profile's name, shown in the status bar.
     profile: String,
     /// Where the sessions this engine started mount their folders.
@@ -24,7 +27,7 @@ pub struct BackendAiEngine {
 impl BackendAiEngine {
     pub fn new(profile: impl Into<String>, connection: Connection) -> Self {
         Self {
-            connection,
+            connection: Arc::new(connection),
             profile: profile.into(),
             mounts: MountMemory::default(),
         }
@@ -37,7 +40,7 @@ impl BackendAiEngine {
         self
     }
 
-    pub fn connection(&self) -> &Connection {
+    pub fn connection(&self) -> &Arc<Connection> {
         &self.connection
     }
 

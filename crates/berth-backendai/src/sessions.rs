@@ -664,7 +664,8 @@ fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
 // Sessions as the server reports them
 
 const SESSION_FIELDS: &str = "id name type image status status_info status_data created_at \
-     terminated_at startup_command result mounts requested_slots";
+     terminated_at startup_command result mounts requested_slots \
+     containers { cluster_role status_info status_data }";
 
 /// One `compute_session_list` item.
 #[derive(Debug, Clone, Deserialize)]
@@ -695,6 +696,21 @@ struct RemoteSession {
     /// JSON in a string: `{"cpu": "1", "mem": "536870912"}`.
     #[serde(default)]
     requested_slots: Option<String>,
+    /// Its kernels. When a kernel ends by itself the manager says why on the kernel only
+    /// (`self-terminated`, with the session's own `status_info` left empty).
+    #[serde(default)]
+    containers: Option<Vec<RemoteKernel>>,
+}
+
+/// One `containers` item of a session.
+#[derive(Debug, Clone, Deserialize)]
+struct RemoteKernel {
+    #[serde(default)]
+    cluster_role: Option<String>,
+    #[serde(default)]
+    status_info: Option<String>,
+    #[serde(default)]
+    status_data: Option<Value>,
 }
 
 /// Statuses of a session on its way to running.
@@ -724,22 +740,41 @@ impl RemoteSession {
         }
     }
 
+    /// The main kernel, which speaks for the session.
+    fn main_kernel(&self) -> Option<&RemoteKernel> {
+        let kernels = self.containers.as_deref()?;
+        kernels
+            .iter()
+            .find(|k| k.cluster_role.as_deref() == Some("main"))
+            .or(kernels.first())
+    }
+
+    /// Why the session is where it is: its own word, else its main kernel's.
     fn info(&self) -> &str {
-        self.status_info.as_deref().unwrap_or_default()
+        match self.status_info.as_deref() {
+            Some(info) if !info.is_empty() => info,
+            _ => self
+                .main_kernel()
+                .and_then(|k| k.status_info.as_deref())
+                .unwrap_or_default(),
+        }
     }
 
     fn data(&self) -> Value {
-        match &self.status_data {
-            Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
-            Some(other) => other.clone(),
-            None => Value::Null,
+        let own = json_value(self.status_data.as_ref());
+        if own.is_null() {
+            json_value(self.main_kernel().and_then(|k| k.status_data.as_ref()))
+        } else {
+            own
         }
     }
 
     fn exit_code(&self) -> Option<i32> {
+        // -1 is the agent's "no exit status" (a container killed from outside).
         self.data()["kernel"]["exit_code"]
             .as_i64()
             .and_then(|c| i32::try_from(c).ok())
+            .filter(|c| *c >= 0)
     }
 
     /// Berth's status and the sentence that explains it, the way the local engine words them:
@@ -752,10 +787,13 @@ impl RemoteSession {
                 .as_str()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            if info.is_empty() {
-                format!("The cluster reports {}{said}.", self.status)
-            } else {
-                format!("The cluster reports {} ({info}){said}.", self.status)
+            match (info, reason_in_words(info)) {
+                ("", _) => format!("The cluster reports {}{said}.", self.status),
+                (_, Some(words)) => format!(
+                    "The cluster ended it: {words} ({} {info}){said}.",
+                    self.status
+                ),
+                (_, None) => format!("The cluster reports {} ({info}){said}.", self.status),
             }
         };
         match self.status.as_str() {
@@ -860,6 +898,30 @@ impl RemoteSession {
                 .map(|plan| plan.environ)
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// A Backend.AI status reason in words a user reads, where Berth knows it.
+fn reason_in_words(info: &str) -> Option<&'static str> {
+    Some(match info {
+        "self-terminated" => "its container stopped on its own",
+        "failed-to-start" => "it failed to start",
+        "agent-lost" | "agent-termination" => "the node it ran on stopped answering",
+        "force-terminated" | "terminated-by-admin" => "an administrator ended it",
+        "idle-timeout" => "it was idle for too long",
+        "idle-session-lifetime" | "session-lifetime" => "it reached its longest allowed lifetime",
+        "idle-utilization" => "it used too little of what it was given",
+        "pending-timeout" => "it waited too long for resources",
+        _ => return None,
+    })
+}
+
+/// A JSON field the manager sends as a string (graphene's JSONString) or as JSON.
+pub(crate) fn json_value(field: Option<&Value>) -> Value {
+    match field {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+        Some(other) => other.clone(),
+        None => Value::Null,
     }
 }
 
@@ -1476,7 +1538,36 @@ mod tests {
         // Ended without being asked: an error, with the cluster's reason.
         let died = remote("TERMINATED", Some("idle-timeout"), "INTERACTIVE").status();
         assert_eq!(died.0, SessionStatus::Error);
-        assert!(died.1.unwrap().contains("idle-timeout"));
+        assert_eq!(
+            died.1.unwrap(),
+            "The cluster ended it: it was idle for too long (TERMINATED idle-timeout)."
+        );
+        // A kernel that ended by itself: the session says nothing, its main kernel why (as
+        // the peer's real agent reports a container killed from outside).
+        let mut killed = remote("TERMINATED", Some(""), "INTERACTIVE");
+        killed.containers = Some(vec![RemoteKernel {
+            cluster_role: Some("main".into()),
+            status_info: Some("self-terminated".into()),
+            status_data: Some(json!("{\"kernel\": {\"exit_code\": -1}}")),
+        }]);
+        assert_eq!(
+            killed.status(),
+            (
+                SessionStatus::Error,
+                Some(
+                    "The cluster ended it: its container stopped on its own (TERMINATED \
+                     self-terminated)."
+                        .into()
+                )
+            )
+        );
+        assert_eq!(killed.exit_code(), None, "-1 is no status");
+        // A reason Berth has no words for is passed on as the cluster says it.
+        let unknown = remote("TERMINATED", Some("rebalanced"), "INTERACTIVE").status();
+        assert_eq!(
+            unknown.1.unwrap(),
+            "The cluster reports TERMINATED (rebalanced)."
+        );
         assert_eq!(status("ERROR", None, "INTERACTIVE"), SessionStatus::Error);
         let batch = remote("TERMINATED", Some("task-finished"), "BATCH");
         assert_eq!(batch.status().0, SessionStatus::Terminated);

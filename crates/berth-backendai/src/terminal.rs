@@ -14,9 +14,14 @@
 //!
 //! With [`TransportChoice::Auto`] a failure through the App Proxy falls back to the tcpproxy,
 //! and the reason is kept ([`ClusterTerminal::describe`] says it in the tab's tooltip and the
-//! CLI's `--verbose`); choosing a way makes its failure the error.
+//! CLI's `--verbose`); choosing a way makes its failure the error. Both ttyd ways are kept
+//! attached to the session by [`keep`]: the terminal ends, saying so, when the session does, and
+//! a dropped tunnel is reconnected once.
+
+pub(crate) mod keep;
 
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use berth_core::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
@@ -81,13 +86,13 @@ impl ClusterTerminal {
 
 /// Opens a terminal in session `session_id` (a UUID; `session_name` is its name), `cols` by
 /// `rows`, the way `choice` says. The bridge runs on the current tokio runtime until either side
-/// closes. Side effects: on the App Proxy way the manager starts ttyd's service (a no-op when it
+/// closes, the session ends, or a dropped tunnel cannot be reconnected ([`keep`]). Side effects: on the App Proxy way the manager starts ttyd's service (a no-op when it
 /// runs) and the App Proxy opens or reuses a circuit to it; on the tcpproxy way the manager
 /// opens a TCP connection to ttyd. Errors: those of the way used — with `Auto`, the tcpproxy's,
 /// with the App Proxy's reason added; with `Ttyd`, `invalid_input` when the cluster does not
 /// offer ttyd through an App Proxy for the session, else the App Proxy's refusal.
 pub async fn open_terminal(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     session_id: &str,
     session_name: &str,
     cols: u16,
@@ -105,22 +110,23 @@ pub async fn open_terminal(
             Ok(opened(stream, TerminalTransport::Pty, None))
         }
         TransportChoice::Ttyd => {
-            let stream = open_over_ttyd(connection, session_id, cols, rows).await?;
+            let stream = open_over_ttyd(connection, session_id, session_name, cols, rows).await?;
             Ok(opened(stream, TerminalTransport::Ttyd, None))
         }
         TransportChoice::Tcpproxy => {
-            let stream = open_over_tcpproxy(connection, session_name, cols, rows).await?;
+            let stream =
+                open_over_tcpproxy(connection, session_id, session_name, cols, rows).await?;
             Ok(opened(stream, TerminalTransport::Tcpproxy, None))
         }
         TransportChoice::Auto => {
-            let why = match open_over_ttyd(connection, session_id, cols, rows).await {
+            let why = match open_over_ttyd(connection, session_id, session_name, cols, rows).await {
                 Ok(stream) => {
                     tracing::info!(session = session_name, "terminal over ttyd (App Proxy)");
                     return Ok(opened(stream, TerminalTransport::Ttyd, None));
                 }
                 Err(error) => error.message,
             };
-            match open_over_tcpproxy(connection, session_name, cols, rows).await {
+            match open_over_tcpproxy(connection, session_id, session_name, cols, rows).await {
                 Ok(stream) => {
                     tracing::info!(session = session_name, app_proxy_unavailable = %why, "terminal over ttyd (manager tcpproxy)");
                     Ok(opened(stream, TerminalTransport::Tcpproxy, Some(why)))
@@ -139,18 +145,38 @@ pub async fn open_terminal(
 }
 
 async fn open_over_tcpproxy(
-    connection: &Connection,
+    connection: &Arc<Connection>,
+    session_id: &str,
     session_name: &str,
     cols: u16,
     rows: u16,
 ) -> Result<UnixStream> {
-    let stream = tcpproxy::open_app_stream(connection, session_name, "ttyd").await?;
-    ttyd::connect_over(stream, cols, rows).await
+    let reopen: keep::Reopen<tokio::io::DuplexStream> = {
+        let connection = connection.clone();
+        let name = session_name.to_string();
+        Box::new(move |cols, rows| {
+            let connection = connection.clone();
+            let name = name.clone();
+            Box::pin(async move {
+                let stream = tcpproxy::open_app_stream(&connection, &name, "ttyd").await?;
+                ttyd::open_over(stream, cols, rows).await
+            })
+        })
+    };
+    let socket = reopen(cols, rows).await?;
+    keep::keep(
+        on_cluster(connection, session_id, session_name),
+        socket,
+        cols,
+        rows,
+        reopen,
+    )
 }
 
 async fn open_over_ttyd(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     session_id: &str,
+    session_name: &str,
     cols: u16,
     rows: u16,
 ) -> Result<UnixStream> {
@@ -169,7 +195,37 @@ async fn open_over_ttyd(
             "The session's image offers no ttyd service.",
         ));
     }
-    ttyd::open_ttyd(connection, session_id, cols, rows).await
+    let reopen: keep::Reopen<_> = {
+        let connection = connection.clone();
+        let id = session_id.to_string();
+        Box::new(move |cols, rows| {
+            let connection = connection.clone();
+            let id = id.clone();
+            Box::pin(
+                async move { ttyd::open_through_app_proxy(&connection, &id, cols, rows).await },
+            )
+        })
+    };
+    let socket = reopen(cols, rows).await?;
+    keep::keep(
+        on_cluster(connection, session_id, session_name),
+        socket,
+        cols,
+        rows,
+        reopen,
+    )
+}
+
+fn on_cluster(
+    connection: &Arc<Connection>,
+    session_id: &str,
+    session_name: &str,
+) -> keep::SessionOnCluster {
+    keep::SessionOnCluster {
+        connection: connection.clone(),
+        id: session_id.to_string(),
+        name: session_name.to_string(),
+    }
 }
 
 /// Where a session runs, as far as its apps are concerned.
@@ -182,44 +238,57 @@ struct Placement {
 }
 
 async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
-    let not_found = || {
-        Error::new(
-            ErrorCode::NotFound,
-            format!("No session has the id \"{}\".", session_id.escape_debug()),
-        )
-    };
-    // The id goes into a filter string: only a UUID's characters may.
-    if session_id.is_empty()
-        || !session_id
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '-')
-    {
-        return Err(not_found());
-    }
-    let answer: Value = connection
-        .graphql(
-            "query($filter: String) { compute_session_list(limit: 1, offset: 0, filter: $filter) \
-             { items { id scaling_group group_id service_ports } } }",
-            json!({ "filter": format!("id == \"{}\"", session_id.to_lowercase()) }),
-        )
-        .await?;
-    let item = &answer["compute_session_list"]["items"][0];
-    if item.is_null() {
-        return Err(not_found());
-    }
-    parse_placement(item).ok_or_else(|| {
+    let item = session_item(
+        connection,
+        session_id,
+        "id scaling_group group_id service_ports",
+    )
+    .await?
+    .ok_or_else(|| no_such_session(session_id))?;
+    parse_placement(&item).ok_or_else(|| {
         Error::internal(format!(
             "The cluster did not say which resource group and project session {session_id} belongs to."
         ))
     })
 }
 
+fn no_such_session(session_id: &str) -> Error {
+    Error::new(
+        ErrorCode::NotFound,
+        format!("No session has the id \"{}\".", session_id.escape_debug()),
+    )
+}
+
+/// `fields` of session `session_id` (a UUID) as the manager lists them; `None` when it knows
+/// no such session.
+pub(crate) async fn session_item(
+    connection: &Connection,
+    session_id: &str,
+    fields: &str,
+) -> Result<Option<Value>> {
+    // The id goes into a filter string: only a UUID's characters may.
+    if session_id.is_empty()
+        || !session_id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '-')
+    {
+        return Err(no_such_session(session_id));
+    }
+    let answer: Value = connection
+        .graphql(
+            &format!(
+                "query($filter: String) {{ compute_session_list(limit: 1, offset: 0, \
+                 filter: $filter) {{ items {{ {fields} }} }} }}"
+            ),
+            json!({ "filter": format!("id == \"{}\"", session_id.to_lowercase()) }),
+        )
+        .await?;
+    let item = &answer["compute_session_list"]["items"][0];
+    Ok((!item.is_null()).then(|| item.clone()))
+}
+
 fn parse_placement(item: &Value) -> Option<Placement> {
-    // JSON in a string (graphene's JSONString), sometimes already a list.
-    let ports = match &item["service_ports"] {
-        Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
-        other => other.clone(),
-    };
+    let ports = crate::sessions::json_value(Some(&item["service_ports"]));
     let services = ports
         .as_array()
         .map(|ports| {

@@ -1,7 +1,9 @@
 //! A terminal in a Backend.AI session over ttyd, the web terminal every Backend.AI kernel runs
-//! (`ttyd -W -p PORT /bin/bash`), reached through the App Proxy ([`crate::app_proxy`]) or the
-//! manager's tcpproxy ([`crate::tcpproxy`]) and bridged onto the frame stream every Berth
-//! terminal reads ([`berth_core::frames`]).
+//! (`ttyd -W -p 7681 /bin/bash -c "… tmux -2 attach"`), reached through the App Proxy
+//! ([`crate::app_proxy`]) or the manager's tcpproxy ([`crate::tcpproxy`]) and bridged onto the
+//! frame stream every Berth terminal reads ([`berth_core::frames`]) by
+//! [`crate::terminal::keep`]. Since ttyd attaches the kernel's one tmux session, a second
+//! websocket reaches the same shell, which is what lets a dropped terminal reconnect.
 //!
 //! ttyd's websocket (`<app>/ws`, subprotocol `tty`): the client first sends the JSON
 //! `{"AuthToken","columns","rows"}`, which makes ttyd spawn the shell; after that every message
@@ -14,23 +16,23 @@
 //! stops ttyd reading the pty, so the shell itself waits instead of output piling up in the
 //! proxy's buffers; once the write goes through, `'3'` resumes it.
 
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use berth_core::frames::{Frame, encode_frame, exit_payload};
+use berth_core::frames::{Frame, encode_frame};
 use berth_core::{Error, ErrorCode, Result};
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::UnixStream;
+use tokio::net::TcpStream;
 use tokio::net::unix::OwnedWriteHalf;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::app_proxy::{self, AppAddress};
 use crate::connection::Connection;
-use crate::terminal::{FromApp, next_from_app};
+use crate::terminal::keep::AppInput;
 
 const INPUT: u8 = b'0';
 const RESIZE: u8 = b'1';
@@ -38,25 +40,31 @@ const PAUSE: u8 = b'2';
 const RESUME: u8 = b'3';
 const OUTPUT: u8 = b'0';
 
-/// How long ttyd may take to answer its websocket upgrade through the manager's tcpproxy.
-const TTYD_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a quiet terminal waits before asking ttyd whether it is still there.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long an asked ttyd may take to answer before the connection counts as dropped.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
-/// Opens ttyd in session `session_id` (a UUID) through the resource group's App Proxy and
-/// returns the app's end of the frame stream; the bridge runs on the current tokio runtime
-/// until either side closes. Side effects and errors: those of [`app_proxy::open_app`], then
-/// the worker's refusal of the websocket.
-pub async fn open_ttyd(
+/// How long ttyd may take to answer its websocket upgrade through the manager's tcpproxy.
+const TTYD_ANSWER_WAIT: Duration = Duration::from_secs(20);
+
+/// Opens ttyd's websocket in session `session_id` (a UUID) through the resource group's App
+/// Proxy and says hello at `cols`×`rows`. Side effects and errors: those of
+/// [`app_proxy::open_app`], then the worker's refusal of the websocket.
+pub(crate) async fn open_through_app_proxy(
     connection: &Connection,
     session_id: &str,
     cols: u16,
     rows: u16,
-) -> Result<StdUnixStream> {
+) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
     let app = app_proxy::open_app(connection, session_id, "ttyd").await?;
-    connect(&app, cols, rows).await
+    let mut socket = handshake(&app).await?;
+    hello(&mut socket, cols, rows).await?;
+    Ok(socket)
 }
 
-/// Opens the ttyd websocket at `app` and bridges it; see [`open_ttyd`].
-pub async fn connect(app: &AppAddress, cols: u16, rows: u16) -> Result<StdUnixStream> {
+/// Opens the ttyd websocket at `app`.
+async fn handshake(app: &AppAddress) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
     let mut url = app
         .url
         .join("ws")
@@ -86,13 +94,13 @@ pub async fn connect(app: &AppAddress, cols: u16, rows: u16) -> Result<StdUnixSt
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
             .await
             .map_err(|e| refused(app, &e))?;
-    start(socket, cols, rows).await
+    Ok(socket)
 }
 
 /// Opens ttyd's websocket over `stream`, a byte stream to ttyd's port (the manager's tcpproxy,
-/// [`crate::tcpproxy::open_app_stream`]), and bridges it; see [`open_ttyd`]. ttyd serves its
+/// [`crate::tcpproxy::open_app_stream`]), and says hello at `cols`×`rows`. ttyd serves its
 /// websocket at `/ws` of whatever host it is asked for.
-pub async fn connect_over<S>(stream: S, cols: u16, rows: u16) -> Result<StdUnixStream>
+pub(crate) async fn open_over<S>(stream: S, cols: u16, rows: u16) -> Result<WebSocketStream<S>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -119,7 +127,7 @@ where
             ),
         )
     })?;
-    let (socket, _) = handshake.map_err(|e| match e {
+    let (mut socket, _) = handshake.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
             let (status, said) = crate::terminal::refusal(&response);
             Error::internal(format!(
@@ -131,28 +139,21 @@ where
             format!("The session's ttyd did not answer through the manager: {other}"),
         ),
     })?;
-    start(socket, cols, rows).await
+    hello(&mut socket, cols, rows).await?;
+    Ok(socket)
 }
 
-/// Says hello to ttyd at the tab's size and starts the bridge; returns the app's end.
-async fn start<S>(
-    mut socket: tokio_tungstenite::WebSocketStream<S>,
-    cols: u16,
-    rows: u16,
-) -> Result<StdUnixStream>
+/// Says hello to ttyd at the tab's size: ttyd spawns the shell (or, as Backend.AI runs it,
+/// attaches tmux) at this size when it reads this; no command byte before it.
+async fn hello<S>(socket: &mut WebSocketStream<S>, cols: u16, rows: u16) -> Result<()>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    // ttyd spawns the shell at this size when it reads this; no command byte before it.
     let hello = serde_json::json!({ "AuthToken": "", "columns": cols.max(1), "rows": rows.max(1) });
     socket
         .send(Message::binary(hello.to_string().into_bytes()))
         .await
-        .map_err(|e| Error::internal(format!("The terminal closed as it opened: {e}")))?;
-
-    let (app_end, bridge_end) = crate::terminal::socket_pair()?;
-    tokio::spawn(bridge(socket, bridge_end));
-    Ok(app_end)
+        .map_err(|e| Error::internal(format!("The terminal closed as it opened: {e}")))
 }
 
 fn refused(app: &AppAddress, error: &tokio_tungstenite::tungstenite::Error) -> Error {
@@ -182,80 +183,122 @@ fn refused(app: &AppAddress, error: &tokio_tungstenite::tungstenite::Error) -> E
     }
 }
 
-type Sink<S> = Arc<Mutex<SplitSink<tokio_tungstenite::WebSocketStream<S>, Message>>>;
+/// How one websocket to ttyd ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The tab closed, or the app went away.
+    AppClosed,
+    /// ttyd closed the websocket: the shell ended. ttyd only says whether it failed (1) or not (0).
+    ShellExited(i32),
+    /// The connection broke without ttyd closing it: a tunnel or proxy on the way dropped it.
+    Dropped(String),
+    /// The session left the running states; what the cluster says of it, as the end of a
+    /// sentence ("the cluster reports TERMINATED").
+    SessionEnded(String),
+}
 
-async fn bridge<S>(socket: tokio_tungstenite::WebSocketStream<S>, local: UnixStream)
+/// Moves one websocket's traffic: ttyd's output to the app as frames, the app's keys and
+/// resizes to ttyd, until one of them ends or `session_end` says the session did. Every wait
+/// is at a frame boundary, so a reconnect can carry on with the same app end.
+///
+/// A quiet connection is pinged every [`PING_EVERY`] and taken for dropped when nothing, not
+/// even the pong, comes back within [`ANSWER_WAIT`]: through the webserver a tunnel whose far
+/// end died stays open and silent (seen on the peer with ttyd killed), so waiting for a close
+/// would leave the tab dead. ttyd (libwebsockets) answers pings itself, also while paused.
+pub(crate) async fn pump<S>(
+    socket: &mut WebSocketStream<S>,
+    from_app: &mut mpsc::Receiver<AppInput>,
+    to_app: &mut OwnedWriteHalf,
+    session_end: &mut watch::Receiver<Option<String>>,
+) -> Stop
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (to_server, mut from_server) = socket.split();
-    // Keys go out from one task and pause/resume from the other.
-    let to_server: Sink<S> = Arc::new(Mutex::new(to_server));
-    let (mut from_app, to_app) = local.into_split();
-    let upstream = {
-        let to_server = to_server.clone();
-        async move {
-            let mut payload = Vec::new();
-            while let Some(from) = next_from_app(&mut from_app, &mut payload).await {
-                let message = match from {
-                    FromApp::Keys(keys) => command(INPUT, keys),
-                    FromApp::Resize { cols, rows } => command(
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unanswered_since: Option<Instant> = None;
+    loop {
+        // In this order: keys first, so a flood of output cannot hold back a Ctrl-C, and the
+        // ping's clock last, so an answer already here is read before it counts as missing.
+        tokio::select! {
+            biased;
+            input = from_app.recv() => {
+                let message = match input {
+                    Some(AppInput::Keys(keys)) => command(INPUT, &keys),
+                    Some(AppInput::Resize { cols, rows }) => command(
                         RESIZE,
-                        serde_json::json!({ "columns": cols, "rows": rows })
-                            .to_string()
-                            .as_bytes(),
+                        serde_json::json!({ "columns": cols, "rows": rows }).to_string().as_bytes(),
                     ),
-                };
-                if to_server.lock().await.send(message).await.is_err() {
-                    break;
-                }
-            }
-            // The tab closed (or the app went away): end the websocket politely; ttyd then
-            // ends the shell.
-            let _ = to_server.lock().await.close().await;
-        }
-    };
-    let downstream = async move {
-        let mut to_app = to_app;
-        let mut status = 0;
-        while let Some(message) = from_server.next().await {
-            let bytes = match message {
-                Ok(Message::Binary(bytes)) => bytes.to_vec(),
-                // ttyd sends binary; a proxy may pass it on as text.
-                Ok(Message::Text(text)) => text.as_bytes().to_vec(),
-                Ok(Message::Close(frame)) => {
-                    if frame.is_some_and(|f| f.code != CloseCode::Normal) {
-                        // ttyd only says whether the shell failed, not its status.
-                        status = 1;
+                    None => {
+                        // The tab closed: end the websocket politely; ttyd then lets go of the
+                        // shell.
+                        let _ = socket.close(None).await;
+                        return Stop::AppClosed;
                     }
-                    break;
-                }
-                Err(_) => break,
-                Ok(_) => continue,
-            };
-            let Some((&OUTPUT, output)) = bytes.split_first() else {
-                // The window title and preferences have no place in the frame stream.
-                continue;
-            };
-            for piece in output.chunks(berth_core::frames::MAX_FRAME) {
-                if deliver(&mut to_app, &encode_frame(Frame::Output, piece), &to_server)
-                    .await
-                    .is_err()
-                {
-                    return;
+                };
+                if let Err(e) = socket.send(message).await {
+                    return Stop::Dropped(cut_off(&e));
                 }
             }
+            message = socket.next() => {
+                unanswered_since = None;
+                let bytes = match message {
+                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                    // ttyd sends binary; a proxy may pass it on as text.
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(Message::Close(frame))) => {
+                        // ttyd closes normally when the shell exited 0, with 1011 otherwise.
+                        let failed = frame.is_some_and(|f| f.code != CloseCode::Normal);
+                        return Stop::ShellExited(i32::from(failed));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Stop::Dropped(cut_off(&e)),
+                    None => return Stop::Dropped("it was cut off".into()),
+                };
+                let Some((&OUTPUT, output)) = bytes.split_first() else {
+                    // The window title and preferences have no place in the frame stream.
+                    continue;
+                };
+                for piece in output.chunks(berth_core::frames::MAX_FRAME) {
+                    if deliver(to_app, &encode_frame(Frame::Output, piece), socket).await.is_err() {
+                        return Stop::AppClosed;
+                    }
+                }
+            }
+            Ok(()) = session_end.changed() => {
+                if let Some(status) = session_end.borrow().clone() {
+                    return Stop::SessionEnded(status);
+                }
+            }
+            _ = ping.tick() => match unanswered_since {
+                Some(since) if since.elapsed() >= ANSWER_WAIT => {
+                    return Stop::Dropped(format!(
+                        "nothing came back for {} s",
+                        since.elapsed().as_secs()
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    if let Err(e) = socket.send(Message::Ping(Vec::new().into())).await {
+                        return Stop::Dropped(cut_off(&e));
+                    }
+                    unanswered_since = Some(Instant::now());
+                }
+            },
         }
-        let _ = deliver(
-            &mut to_app,
-            &encode_frame(Frame::Exit, &exit_payload(status)),
-            &to_server,
-        )
-        .await;
-    };
-    tokio::select! {
-        () = upstream => {}
-        () = downstream => {}
+    }
+}
+
+/// Why a websocket broke, in words: a cut without goodbye is what a dropped tunnel looks like.
+fn cut_off(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match error {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+        | WsError::ConnectionClosed
+        | WsError::AlreadyClosed => "it was cut off".into(),
+        WsError::Io(e) => format!("it was cut off: {e}"),
+        other => other.to_string(),
     }
 }
 
@@ -271,7 +314,7 @@ fn command(kind: u8, payload: &[u8]) -> Message {
 async fn deliver<S>(
     to_app: &mut OwnedWriteHalf,
     frame: &[u8],
-    to_server: &Sink<S>,
+    socket: &mut WebSocketStream<S>,
 ) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -285,7 +328,7 @@ where
                 if !paused {
                     paused = true;
                     // A pause that cannot be sent changes nothing: the socket still holds back.
-                    let _ = to_server.lock().await.send(command(PAUSE, &[])).await;
+                    let _ = socket.send(command(PAUSE, &[])).await;
                 }
                 to_app.writable().await?;
             }
@@ -293,7 +336,7 @@ where
         }
     }
     if paused {
-        let _ = to_server.lock().await.send(command(RESUME, &[])).await;
+        let _ = socket.send(command(RESUME, &[])).await;
     }
     Ok(())
 }

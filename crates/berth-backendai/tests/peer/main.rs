@@ -41,8 +41,8 @@ pub fn keypair() -> Credentials {
 /// Fails with the way to start the peer when it is not running: these tests prove the engine
 /// against the real server and must not pass without one.
 /// A keypair connection to a stand-in server of a test (it accepts any signature).
-pub async fn stand_in_connection(address: &str) -> Connection {
-    Connection::open(
+pub async fn stand_in_connection(address: &str) -> std::sync::Arc<Connection> {
+    let connection = Connection::open(
         address,
         Credentials::Keypair {
             access_key: "AKSTANDIN".into(),
@@ -50,7 +50,8 @@ pub async fn stand_in_connection(address: &str) -> Connection {
         },
     )
     .await
-    .unwrap()
+    .unwrap();
+    std::sync::Arc::new(connection)
 }
 
 pub async fn require_peer() {

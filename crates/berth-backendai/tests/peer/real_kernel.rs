@@ -108,6 +108,7 @@ async fn a_terminal_on_a_real_kernel_runs_commands_and_follows_resizes_through_t
     // the websocket upgrade is signed, content type included.
     let keypair = berth_backendai::Connection::open(MANAGER, keypair())
         .await
+        .map(std::sync::Arc::new)
         .unwrap();
     let opened = open_terminal(&keypair, &created.id, &name, 80, 24, TransportChoice::Auto)
         .await
@@ -244,4 +245,240 @@ async fn exec_on_a_real_kernel_passes_output_and_status_through_and_sees_the_mou
     assert_eq!((out.as_str(), err.as_str(), code), ("written\n", "", 0));
     let (_, _, killed) = exec(&engine, &name, "kill -9 $$").await;
     assert_eq!(killed, 137, "a signal reads as a shell's 128 + signal");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A terminal whose tunnel drops, whose session is destroyed, or whose kernel dies: real faults
+// on the real kernel's container, from the host.
+
+/// A new interactive session on the real agent, to be destroyed by `cleanup`.
+async fn real_session(
+    engine: &berth_backendai::BackendAiEngine,
+    cleanup: &mut Cleanup,
+    prefix: &str,
+) -> berth_core::Session {
+    let name = unique(prefix);
+    cleanup.sessions.push(name.clone());
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name),
+            resource_group: Some(REAL_GROUP.into()),
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, SessionStatus::Running, "{created:?}");
+    created
+}
+
+/// The host's view of session `id`'s container: Podman's id for it.
+fn container_of(session_id: &str) -> String {
+    let out = std::process::Command::new("podman")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!("label=ai.backend.session-id={session_id}"))
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!id.is_empty(), "no container runs session {session_id}");
+    id
+}
+
+/// Kills (SIGKILL) every ttyd in session `id`'s container, from the host: the tunnel to the
+/// terminal drops as it does when ttyd or a proxy on the way goes away. Returns how many.
+fn kill_ttyd(session_id: &str) -> usize {
+    let out = std::process::Command::new("podman")
+        .args(["inspect", "-f", "{{.State.Pid}}", &container_of(session_id)])
+        .output()
+        .unwrap();
+    let init: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let theirs = namespace(&init.to_string());
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "ttyd" && namespace(&pid) == theirs {
+            let pid: i32 = pid.parse().unwrap();
+            // SAFETY: kill(2) on a pid read just now; at worst it is gone (ESRCH).
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
+/// Output until `wanted` (with `None`, until the end) or the terminal's end: what came, and
+/// the exit status if it ended.
+fn read_until_or_end(stream: &mut UnixStream, wanted: Option<&str>) -> (String, Option<i32>) {
+    let mut seen = Vec::new();
+    let mut payload = Vec::new();
+    while wanted.is_none_or(|wanted| !String::from_utf8_lossy(&seen).contains(wanted)) {
+        match read_frame(stream, &mut payload) {
+            Ok(Some(Frame::Output)) => seen.extend_from_slice(&payload),
+            Ok(Some(Frame::Exit)) => {
+                return (
+                    String::from_utf8_lossy(&seen).into_owned(),
+                    Some(berth_core::frames::parse_exit(&payload)),
+                );
+            }
+            Ok(Some(_)) => {}
+            other => panic!(
+                "the terminal stalled ({other:?}) before {wanted:?}: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    (String::from_utf8_lossy(&seen).into_owned(), None)
+}
+
+async fn open_100x30(
+    engine: &berth_backendai::BackendAiEngine,
+    session: &berth_core::Session,
+) -> UnixStream {
+    let opened = open_terminal(
+        engine.connection(),
+        &session.id,
+        &session.name,
+        100,
+        30,
+        TransportChoice::Auto,
+    )
+    .await
+    .unwrap();
+    opened
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    opened.stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_terminal_reconnects_once_to_the_same_shell_and_a_destroy_ends_it_in_words() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let session = real_session(&engine, &mut cleanup, "bs-real-drop").await;
+    let id = session.id.clone();
+
+    let stream = open_100x30(&engine, &session).await;
+    let (stream, after_drop) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        write_frame(
+            &mut stream,
+            Frame::Input,
+            b"export MARK=kept-$((6*7)); echo set-$((1+1))\r",
+        )
+        .unwrap();
+        read_until(&mut stream, "set-2");
+        assert!(kill_ttyd(&id) > 0, "ttyd runs in the session");
+        let (said, end) = read_until_or_end(&mut stream, Some("reconnecting"));
+        assert_eq!(end, None, "one drop does not end the terminal: {said}");
+        // The same shell (ttyd attaches the kernel's tmux), so what was set is still set.
+        write_frame(&mut stream, Frame::Input, b"echo mark=$MARK\r").unwrap();
+        let after = read_until(&mut stream, "mark=kept-42");
+        (stream, format!("{said}{after}"))
+    })
+    .await
+    .unwrap();
+    // Through the webserver (this engine's login) the dead tunnel stays open and silent, so
+    // it is the unanswered ping that tells.
+    assert!(
+        after_drop.contains("Lost the connection to this terminal (nothing came back for"),
+        "{after_drop}"
+    );
+
+    // Dropping again soon after: no second reconnect, and the reason in the terminal.
+    let id = session.id.clone();
+    let (gave_up, status) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        assert!(
+            kill_ttyd(&id) > 0,
+            "ttyd was started again for the reconnect"
+        );
+        read_until_or_end(&mut stream, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(-1), "{gave_up}");
+    assert!(
+        gave_up.contains("so Berth stopped reconnecting")
+            && gave_up.contains(&format!("Session {} is still running", session.name)),
+        "{gave_up}"
+    );
+
+    // A destroy: the manager keeps the tcpproxy open well past the container's end (over a
+    // minute, measured), but the terminal ends and says why.
+    let stream = open_100x30(&engine, &session).await;
+    let (stream, _) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        write_frame(&mut stream, Frame::Input, b"echo again-$((2+2))\r").unwrap();
+        let seen = read_until(&mut stream, "again-4");
+        (stream, seen)
+    })
+    .await
+    .unwrap();
+    engine.destroy_session(&session.name).await.unwrap();
+    let (said, status) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        read_until_or_end(&mut stream, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(-1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "Session {} is no longer running (the cluster reports TERMINAT",
+            session.name
+        )),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_that_dies_under_an_open_terminal_ends_it_and_the_session_says_why() {
+    let engine = engine().await;
+    let mut cleanup = Cleanup::default();
+    let session = real_session(&engine, &mut cleanup, "bs-real-die").await;
+    let stream = open_100x30(&engine, &session).await;
+    let id = session.id.clone();
+    let (said, status) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        write_frame(&mut stream, Frame::Input, b"echo alive-$((3*3))\r").unwrap();
+        read_until(&mut stream, "alive-9");
+        let killed = std::process::Command::new("podman")
+            .args(["kill", "--signal", "KILL", &container_of(&id)])
+            .output()
+            .unwrap();
+        assert!(killed.status.success(), "{killed:?}");
+        read_until_or_end(&mut stream, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(-1), "{said}");
+    assert!(
+        said.contains(&format!("Session {} is no longer running", session.name)),
+        "{said}"
+    );
+
+    // The manager notices within seconds and says why on the kernel; the session carries it.
+    let mut seen = None;
+    for _ in 0..60 {
+        let now = engine.session(&session.name).await.unwrap();
+        if now.status == SessionStatus::Error {
+            seen = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let ended = seen.expect("the session ends in error within a minute");
+    assert_eq!(
+        ended.status_detail.as_deref(),
+        Some(
+            "The cluster ended it: its container stopped on its own (TERMINATED self-terminated)."
+        )
+    );
+    assert_eq!(
+        ended.exit_code, None,
+        "the agent has no status for a killed container"
+    );
 }

@@ -502,7 +502,7 @@ async fn ttyd(stream: TcpStream, seen: Arc<Seen>) {
 
 /// A terminal of 80×24 on session `id` (`name`) over the `choice` of transport.
 async fn open_80x24(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     id: &str,
     name: &str,
     choice: TransportChoice,
@@ -633,6 +633,7 @@ async fn a_webserver_login_hands_its_session_to_the_app_proxy_and_a_failed_shell
         },
     )
     .await
+    .map(Arc::new)
     .unwrap();
     let opened = open_80x24(&connection, SESSION_ID, SESSION_NAME, TransportChoice::Ttyd)
         .await
