@@ -28,6 +28,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             quit_guard::QuitRequested,
             session_notice::SessionReady,
+            session_notice::SessionStopped,
             commands::profiles::LoginExpired
         ])
         .commands(tauri_specta::collect_commands![

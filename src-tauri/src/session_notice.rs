@@ -1,6 +1,8 @@
 //! "Session NAME is ready": when an interactive session this app launched reaches running, the
 //! window hears it (its toast carries the "Open terminal" button) and, while the window is in
 //! the background, the desktop shows a notification too, so the user need not watch the list.
+//! The same follow-up then says "Session NAME stopped" with the reason when the session ends
+//! without being destroyed — a cluster's kernel dying, a local sandbox's supervisor gone.
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,10 +20,21 @@ pub struct SessionReady {
     pub name: String,
 }
 
+/// Sent to the UI when a session this app launched ended without being destroyed.
+#[derive(Debug, Clone, serde::Serialize, specta::Type, tauri_specta::Event)]
+pub struct SessionStopped {
+    pub id: String,
+    pub name: String,
+    /// Why, as the engine says it (`Session::status_detail`).
+    pub detail: Option<String>,
+}
+
 /// How often a session still preparing is looked at again, and for how long: images are
 /// unpacked before the start, so minutes are possible but an hour is not.
 const POLL: Duration = Duration::from_millis(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+/// How often a running session is asked after; its end is news, not an alarm.
+const FOLLOW: Duration = Duration::from_secs(5);
 
 /// Announces `session` (just created) once it runs; batch sessions have no terminal to offer,
 /// and a session that ends first says so on the Sessions page instead.
@@ -46,7 +59,60 @@ pub fn announce_when_ready(app: AppHandle, engine: Arc<dyn Engine>, session: Ses
             return;
         }
         announce(&app, &session);
+        if let Some(ended) = follow_until_ended(&*engine, session).await
+            && ended.status == SessionStatus::Error
+        {
+            announce_stopped(&app, &ended);
+        }
     });
+}
+
+/// Asks after `session` until it has ended and returns it as it ended; `None` when it can no
+/// longer be asked about (gone, or the engine stopped answering).
+async fn follow_until_ended(engine: &dyn Engine, mut session: Session) -> Option<Session> {
+    // A cluster's dying kernel passes through terminating on its way to an error.
+    while matches!(
+        session.status,
+        SessionStatus::Running | SessionStatus::Terminating
+    ) {
+        tokio::time::sleep(FOLLOW).await;
+        session = engine.session(&session.id).await.ok()?;
+    }
+    Some(session)
+}
+
+fn announce_stopped(app: &AppHandle, session: &Session) {
+    let stopped = SessionStopped {
+        id: session.id.clone(),
+        name: session.name.clone(),
+        detail: session.status_detail.clone(),
+    };
+    if let Err(error) = stopped.emit(app) {
+        tracing::warn!(%error, "cannot tell the window a session stopped");
+    }
+    if window_in_front(app) {
+        return;
+    }
+    if let Err(error) = app
+        .notification()
+        .builder()
+        .title(format!("Session {} stopped", session.name))
+        .body(
+            session
+                .status_detail
+                .clone()
+                .unwrap_or_else(|| "It ended without being destroyed.".into()),
+        )
+        .show()
+    {
+        tracing::warn!(%error, "cannot show the session-stopped notification");
+    }
+}
+
+fn window_in_front(app: &AppHandle) -> bool {
+    app.get_webview_window(MAIN_WINDOW)
+        .and_then(|w| Some(w.is_visible().ok()? && w.is_focused().ok()?))
+        .unwrap_or(false)
 }
 
 fn announce(app: &AppHandle, session: &Session) {
@@ -57,11 +123,7 @@ fn announce(app: &AppHandle, session: &Session) {
     if let Err(error) = ready.emit(app) {
         tracing::warn!(%error, "cannot tell the window a session is ready");
     }
-    let in_front = app
-        .get_webview_window(MAIN_WINDOW)
-        .and_then(|w| Some(w.is_visible().ok()? && w.is_focused().ok()?))
-        .unwrap_or(false);
-    if in_front {
+    if window_in_front(app) {
         // The toast in the window says it already; a desktop bubble on top would say it twice.
         return;
     }

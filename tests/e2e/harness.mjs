@@ -285,11 +285,14 @@ export async function openApp({ env = {} } = {}) {
   }
 }
 
-/** Runs the CLI on the app's data and runtime directories; returns its stdout. */
+/**
+ * Runs the CLI on the app's data, runtime and config directories (so a profile chosen on the
+ * machine running the tests cannot send it elsewhere); returns its stdout.
+ */
 export function cli(app, ...args) {
   return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
     encoding: "utf8",
-    env: { ...process.env, BERTH_RUNTIME_DIR: app.runtimeDir },
+    env: { ...process.env, BERTH_RUNTIME_DIR: app.runtimeDir, BERTH_CONFIG_DIR: join(app.home, "config") },
   });
 }
 

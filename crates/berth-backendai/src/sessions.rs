@@ -1454,9 +1454,36 @@ pub async fn session_logs(connection: &Connection, key: &str) -> Result<String> 
             ),
         ));
     }
-    let answer: Value = connection
+    let answer: Value = match connection
         .call_json(Method::GET, &format!("session/{}/logs", remote.id), None)
-        .await?;
+        .await
+    {
+        Ok(answer) => answer,
+        Err(error) => {
+            // A kernel that just died: the manager lists the session as running for a few
+            // seconds more, but its agent can no longer read the container (a bare 500).
+            let now = find(connection, key).await.ok();
+            return Err(match now {
+                Some(now) if now.status().0 != SessionStatus::Running => Error::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "Session \"{}\" is no longer running (the cluster reports {}), so its \
+                         logs cannot be read.{}",
+                        remote.name,
+                        now.status,
+                        now.status().1.map(|d| format!(" {d}")).unwrap_or_default()
+                    ),
+                ),
+                _ => Error::new(
+                    error.code,
+                    format!(
+                        "The cluster could not read the logs of session \"{}\": {}",
+                        remote.name, error.message
+                    ),
+                ),
+            });
+        }
+    };
     Ok(answer["result"]["logs"]
         .as_str()
         .unwrap_or_default()

@@ -756,11 +756,13 @@ async quitApp() : Promise<void> {
 export const events = __makeEvents__<{
 loginExpired: LoginExpired,
 quitRequested: QuitRequested,
-sessionReady: SessionReady
+sessionReady: SessionReady,
+sessionStopped: SessionStopped
 }>({
 loginExpired: "login-expired",
 quitRequested: "quit-requested",
-sessionReady: "session-ready"
+sessionReady: "session-ready",
+sessionStopped: "session-stopped"
 })
 
 /** user-defined constants **/
@@ -1367,6 +1369,14 @@ export type SessionStatus = "preparing" | "running" | "terminating" |
  * It could not start, or it ended without being asked to (`status_detail` says why).
  */
 "error"
+/**
+ * Sent to the UI when a session this app launched ended without being destroyed.
+ */
+export type SessionStopped = { id: string; name: string; 
+/**
+ * Why, as the engine says it (`Session::status_detail`).
+ */
+detail: string | null }
 export type SessionType = 
 /**
  * A shell the user attaches terminals to; lives until destroyed.

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { AckBatcher, clipboardChord, decodeChunk, exitLine } from "./terminal";
+import { AckBatcher, NO_STATUS, clipboardChord, decodeChunk, exitLine } from "./terminal";
 
 describe("decodeChunk", () => {
   it("reads output bytes after a 0 tag, from an ArrayBuffer as the webview receives it", () => {
@@ -90,4 +90,5 @@ describe("clipboardChord", () => {
 
 it("says how the shell ended", () => {
   expect(exitLine(3)).toContain("exited (status 3)");
+  expect(exitLine(NO_STATUS)).toContain("[disconnected]");
 });

@@ -68,29 +68,49 @@ export class AckBatcher {
 /** Why a tab's shell ended, for its tab (`short`) and the bar over the terminal (`message`). */
 export type TerminalEnd = { short: string; message: string };
 
+/** The exit status of a terminal that ended without its shell ending (a lost connection). */
+export const NO_STATUS = -1;
+
 /**
  * What the user is told when a tab's shell ends with `status`, given its session as it is now
  * (null: the session is gone). A session being destroyed or already destroyed took the shell
- * with it; an ended session says why; a live one means the shell itself exited (`exit`).
+ * with it; an ended session says why; a live one means the shell itself exited (`exit`), or —
+ * with no status — that the connection to it was lost (a cluster's tunnel that could not be
+ * reconnected).
  */
 export function terminalEnd(
   status: number,
   session: { name: string; status: string; status_detail: string | null } | null,
 ): TerminalEnd {
   if (session === null) return { short: "ended", message: "The session is gone; this shell ended with it." };
-  if (session.status === "terminating" || session.status === "terminated") {
+  if (session.status === "terminating") {
+    return { short: "ending", message: `Session ${session.name} is ending; this shell ended with it.` };
+  }
+  if (session.status === "terminated") {
     return { short: "destroyed", message: `Session ${session.name} was destroyed; this shell ended with it.` };
   }
   if (session.status === "error") {
     const why = session.status_detail ? `: ${session.status_detail}` : ".";
     return { short: "ended", message: `Session ${session.name} stopped${why}` };
   }
+  if (status === NO_STATUS) {
+    return {
+      short: "disconnected",
+      message: `Lost the connection to this shell. Session ${session.name} is still running: open a new terminal to reach it.`,
+    };
+  }
   return { short: "exited", message: `The shell exited (status ${status}). Session ${session.name} is still running.` };
 }
 
-/** The line written into the terminal when its shell ends. */
+/** Whether the session's state may still move on and change what `terminalEnd` says. */
+export function endSettled(end: TerminalEnd): boolean {
+  return end.short !== "ending";
+}
+
+/** The line written into the terminal when its shell ends (or, with no status, its connection). */
 export function exitLine(status: number): string {
-  return `\r\n\x1b[2m[exited (status ${status})]\x1b[0m\r\n`;
+  const what = status === NO_STATUS ? "disconnected" : `exited (status ${status})`;
+  return `\r\n\x1b[2m[${what}]\x1b[0m\r\n`;
 }
 
 /** Which key chords the terminal keeps for the clipboard rather than sending to the shell. */

@@ -441,7 +441,7 @@ async fn a_kernel_that_dies_under_an_open_terminal_ends_it_and_the_session_says_
     let session = real_session(&engine, &mut cleanup, "bs-real-die").await;
     let stream = open_100x30(&engine, &session).await;
     let id = session.id.clone();
-    let (said, status) = tokio::task::spawn_blocking(move || {
+    let stream = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
         write_frame(&mut stream, Frame::Input, b"echo alive-$((3*3))\r").unwrap();
         read_until(&mut stream, "alive-9");
@@ -450,6 +450,24 @@ async fn a_kernel_that_dies_under_an_open_terminal_ends_it_and_the_session_says_
             .output()
             .unwrap();
         assert!(killed.status.success(), "{killed:?}");
+        stream
+    })
+    .await
+    .unwrap();
+    // Its logs while the manager has not caught up: what is wrong, and whose, in words.
+    if let Err(error) = engine.session_logs(&session.name).await {
+        assert!(
+            error
+                .message
+                .contains(&format!("session \"{}\"", session.name))
+                || error
+                    .message
+                    .contains(&format!("Session \"{}\"", session.name)),
+            "{error}"
+        );
+    }
+    let (said, status) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
         read_until_or_end(&mut stream, None)
     })
     .await
