@@ -70,6 +70,7 @@ async fn run(name: String) -> Result<serde_json::Value, String> {
         })
         .await
         .map_err(|e| e.to_string())?;
+    let created = started.elapsed();
     let measured = async {
         let opened = open_terminal(
             engine.connection(),
@@ -81,11 +82,17 @@ async fn run(name: String) -> Result<serde_json::Value, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+        let opened_at = started.elapsed();
         let transport = opened.describe();
         let stream = opened.stream;
-        tokio::task::spawn_blocking(move || measure(stream, started, transport))
+        let mut figures = tokio::task::spawn_blocking(move || measure(stream, started, transport))
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())??;
+        // Where the wait to the first prompt went: the cluster starting the kernel, then the
+        // terminal's way in, then ttyd and tmux drawing the prompt.
+        figures["created_s"] = created.as_secs_f64().into();
+        figures["terminal_opened_s"] = opened_at.as_secs_f64().into();
+        Ok::<_, String>(figures)
     }
     .await;
     let _ = engine.destroy_session(&session.id).await;
