@@ -6,40 +6,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { CLI, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { cli, click, run, screenshot, terminalLines, textOf, typeInto, until, useCluster, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const REAL_IMAGE = "cr.backend.ai/stable/python:3.11-debian12";
 
-/** The CLI on the app's own config, so the window sees the profile it adds. */
-function berthLikeTheApp(app, ...args) {
-  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
-  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
-    encoding: "utf8",
-    input,
-    env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
-  });
-}
-
-const lines = (app) =>
-  run(
-    app,
-    `const term = document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box')?.__xterm;
-     if (!term) return null;
-     const b = term.buffer.active, out = [];
-     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
-     return out;`,
-  );
-
 test("cluster session end: a kernel killed under an open terminal ends the tab with the cluster's reason, and a toast says so", async () => {
   await withApp("cluster-session-end", {}, async (app) => {
-    berthLikeTheApp(app, "profile", "add", "peer", "--endpoint", "127.0.0.1:8090", "--email", "user@lablup.com", { input: "C8qnIo29\n" });
-    await click(app, "[data-testid=engine-switch]");
-    await click(app, "[data-testid=engine-menu] button[data-profile=peer]");
-    await until("the cluster in the status bar", () =>
-      run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'backend_ai';"),
-    );
+    await useCluster(app);
 
     const name = `e2e-end-${Date.now().toString(36)}`;
     // Launched as the launcher does (its steps are walked in profiles.test.mjs): the app then
@@ -60,7 +34,7 @@ test("cluster session end: a kernel killed under an open terminal ends the tab w
       await click(app, `${ready} [data-testid=toast-action]`);
       await until("the terminal connected", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open", 60_000);
       await typeInto(app, "[data-testid=terminal]:not([hidden]) .xterm-helper-textarea", "echo alive-$((3*3))" + ENTER);
-      await until("the shell answered", async () => (await lines(app))?.some((l) => l.trim() === "alive-9"), 30_000);
+      await until("the shell answered", async () => (await terminalLines(app))?.some((l) => l.trim() === "alive-9"), 30_000);
 
       // The kernel dies: its container killed from the host.
       const container = execFileSync("podman", ["ps", "-q", "--filter", `label=ai.backend.session-id=${id}`], { encoding: "utf8" }).trim();
@@ -71,7 +45,7 @@ test("cluster session end: a kernel killed under an open terminal ends the tab w
       await waitForText(app, "[data-testid=terminal-ended]", "The cluster ended it: its container stopped on its own", 90_000);
       assert.equal(await textOf(app, "[data-testid=terminal-tab-ended]"), "ended");
       assert.match(await textOf(app, "[data-testid=terminal-ended]"), new RegExp(`Session ${name} stopped: `));
-      await until("the terminal's own line", async () => (await lines(app))?.some((l) => l.includes(`[Berth: Session ${name} is no longer running`)), 5_000);
+      await until("the terminal's own line", async () => (await terminalLines(app))?.some((l) => l.includes(`[Berth: Session ${name} is no longer running`)), 5_000);
       // Keys typed now go nowhere and say nothing: the tab is closed to input.
       assert.equal(await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;"), "exited");
       // The toast says the same wherever the user is, with the way to the details.
@@ -83,7 +57,7 @@ test("cluster session end: a kernel killed under an open terminal ends the tab w
       await screenshot(app, "cluster-session-killed-drawer");
     } finally {
       try {
-        berthLikeTheApp(app, "--profile", "peer", "session", "destroy", name);
+        cli(app, "--profile", "peer", "session", "destroy", name);
       } catch {
         /* it ended already */
       }

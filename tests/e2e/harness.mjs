@@ -286,14 +286,60 @@ export async function openApp({ env = {} } = {}) {
 }
 
 /**
- * Runs the CLI on the app's data, runtime and config directories (so a profile chosen on the
- * machine running the tests cannot send it elsewhere); returns its stdout.
+ * Runs the CLI on the app's data, runtime and config directories and its bus, as the app sees
+ * them (a profile the window saved is the CLI's, and one chosen on the machine running the
+ * tests cannot send it elsewhere); returns its stdout. A last argument `{ input }` is its stdin.
  */
 export function cli(app, ...args) {
+  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
   return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
     encoding: "utf8",
-    env: { ...process.env, BERTH_RUNTIME_DIR: app.runtimeDir, BERTH_CONFIG_DIR: join(app.home, "config") },
+    input,
+    env: {
+      ...process.env,
+      BERTH_RUNTIME_DIR: app.runtimeDir,
+      BERTH_CONFIG_DIR: join(app.home, "config"),
+      DBUS_SESSION_BUS_ADDRESS: app.busAddress,
+    },
   });
+}
+
+/** The test peer's user (scripts/backendai-peer) and the webserver address the app logs in at. */
+export const PEER = { endpoint: "127.0.0.1:8090", email: "user@lablup.com", password: "C8qnIo29" };
+
+/**
+ * Adds the peer as profile `peer` with the CLI and switches the window to it from the status
+ * bar, for tests about what happens on a cluster rather than about logging in
+ * (profiles.test.mjs walks the dialog).
+ */
+export async function useCluster(app) {
+  cli(app, "profile", "add", "peer", "--endpoint", PEER.endpoint, "--email", PEER.email, { input: `${PEER.password}\n` });
+  await click(app, "[data-testid=engine-switch]");
+  await click(app, "[data-testid=engine-menu] button[data-profile=peer]");
+  await until("the cluster in the status bar", () =>
+    run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'backend_ai';"),
+  );
+}
+
+/** The visible terminal (or the one `selector` names): its lines as xterm.js holds them. */
+export function terminalLines(app, selector = "[data-testid=terminal]:not([hidden])") {
+  return run(
+    app,
+    `const term = document.querySelector(arguments[0] + ' .xterm-box')?.__xterm;
+     if (!term) return null;
+     const b = term.buffer.active, out = [];
+     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+     return out;`,
+    selector,
+  );
+}
+
+/** Waits until `predicate` holds for the terminal's lines; returns them. */
+export function waitForLines(app, what, predicate, timeoutMs = 15_000, selector = undefined) {
+  return until(what, async () => {
+    const got = await terminalLines(app, selector);
+    return got && predicate(got) ? got : null;
+  }, timeoutMs);
 }
 
 /**
@@ -505,4 +551,34 @@ export async function hover(app, css) {
   await call(app, "POST", `/session/${app.session}/actions`, {
     actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: [{ type: "pointerMove", duration: 0, origin, x: 0, y: 0 }] }],
   });
+}
+
+/**
+ * Types `command` and Enter into the visible terminal through xterm.js (as keys would) and
+ * returns the seconds until a line reading `marker` is parsed and the next frames are painted,
+ * all measured inside the page (the terminal benches' clock).
+ */
+export async function typeAndTime(app, command, marker, timeoutMs) {
+  await run(
+    app,
+    `const term = document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box').__xterm;
+     window.__mark = null;
+     const sub = term.onWriteParsed(() => {
+       const b = term.buffer.active;
+       for (let i = Math.max(0, b.baseY + b.cursorY - 3); i <= b.baseY + b.cursorY; i++) {
+         if (b.getLine(i)?.translateToString(true).trim() === arguments[1]) {
+           sub.dispose();
+           requestAnimationFrame(() => requestAnimationFrame(() => (window.__mark = performance.now())));
+           return;
+         }
+       }
+     });
+     window.__start = performance.now();
+     term.input(arguments[0] + "\\r");
+     return true;`,
+    command,
+    marker,
+  );
+  await until(marker, async () => (await run(app, "return window.__mark;")) !== null, timeoutMs, 250);
+  return (await run(app, "return window.__mark - window.__start;")) / 1000;
 }

@@ -6,24 +6,13 @@
 // tab (profiles.test.mjs launches on a real kernel).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, click, hover, launchFromReview, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { cli, click, hover, launchFromReview, run, screenshot, textOf, typeInto, until, useCluster, waitForText, withApp } from "./harness.mjs";
 
 /** The tooltips the page draws (ui/src/lib/tooltips.ts), as shown. */
 const tooltips = (app) =>
   run(app, "return [...document.querySelectorAll('[role=tooltip]')].filter((t) => t.getClientRects().length > 0).map((t) => t.textContent);");
-
-/** The CLI on the app's own config, so the window sees the profile it adds. */
-function berthLikeTheApp(app, ...args) {
-  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
-  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
-    encoding: "utf8",
-    input,
-    env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
-  });
-}
 
 const field = (app, name) => run(app, "return document.querySelector(`[data-testid=launcher] input[name=${arguments[0]}]`).value;", name);
 
@@ -38,12 +27,7 @@ async function openEnvironmentStep(app) {
 
 test("launcher on a cluster: project and resource group with their free figures, remembered per profile, presets in one click", async () => {
   await withApp("launcher-cluster", {}, async (app) => {
-    berthLikeTheApp(app, "profile", "add", "peer", "--endpoint", "127.0.0.1:8090", "--email", "user@lablup.com", { input: "C8qnIo29\n" });
-    await click(app, "[data-testid=engine-switch]");
-    await click(app, "[data-testid=engine-menu] button[data-profile=peer]");
-    await until("the cluster in the status bar", () =>
-      run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'backend_ai';"),
-    );
+    await useCluster(app);
 
     await openEnvironmentStep(app);
     // The user's project, and each resource group it may use with what it has free now.
@@ -109,7 +93,7 @@ test("launcher on a cluster: project and resource group with their free figures,
     } finally {
       // A launch that never happened leaves nothing to destroy; that must not hide why.
       try {
-        berthLikeTheApp(app, "--profile", "peer", "session", "destroy", name);
+        cli(app, "--profile", "peer", "session", "destroy", name);
       } catch (error) {
         console.log(`cleanup: ${error.message}`);
       }

@@ -5,30 +5,15 @@
 // warn that the secret goes to an encrypted file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, clear, click, hover, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, CLI, cli, click, hover, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForLines, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const TEXTAREA = "[data-testid=terminal]:not([hidden]) .xterm-helper-textarea";
 const typeLine = (app, text) => typeInto(app, TEXTAREA, text + ENTER);
-/** What the visible terminal shows, line by line (xterm.js's buffer). */
-const lines = (app) =>
-  run(
-    app,
-    `const term = document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box')?.__xterm;
-     if (!term) return null;
-     const b = term.buffer.active, out = [];
-     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
-     return out;`,
-  );
-const waitLines = (app, what, predicate, ms) =>
-  until(what, async () => {
-    const got = await lines(app);
-    return got && predicate(got) ? got : null;
-  }, ms);
+const waitLines = waitForLines;
 /** The tooltips the page draws (ui/src/lib/tooltips.ts), as shown. */
 const tooltips = (app) =>
   run(app, "return [...document.querySelectorAll('[role=tooltip]')].filter((t) => t.getClientRects().length > 0).map((t) => t.textContent);");
@@ -38,16 +23,6 @@ const explorerNames = (app) =>
 
 const folderRows = (app) =>
   run(app, "return [...document.querySelectorAll('tr[data-folder]')].map((r) => r.dataset.folder);");
-
-/** The CLI on the app's own config: it must see the profile the window saved. */
-function berthLikeTheApp(app, ...args) {
-  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
-  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
-    encoding: "utf8",
-    input,
-    env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
-  });
-}
 
 async function fillProfile(app, { endpoint, password }) {
   const form = "[data-testid=add-profile-form]";
@@ -67,7 +42,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
   const folder = `e2e-cluster-${Date.now().toString(36)}`;
   await withApp("profiles", {}, async (app) => {
     // A dotfile on this computer, to copy to the cluster later.
-    berthLikeTheApp(app, "--profile", "local", "dotfiles", "set", ".berth-e2e-rc", "-", { input: "export E2E=1\n" });
+    cli(app, "--profile", "local", "dotfiles", "set", ".berth-e2e-rc", "-", { input: "export E2E=1\n" });
     await until("the local engine in the status bar", () =>
       run(app, "return document.querySelector('[data-testid=engine-switch]')?.dataset.engineKind === 'local';"),
     );
@@ -84,8 +59,8 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await screenshot(app, "profile-wrong-password");
     await fillProfile(app, { endpoint: "127.0.0.1:6021", password: "C8qnIo29" });
     await waitForText(app, "[data-testid=endpoint-error]", "not a Backend.AI manager");
-    assert.match(berthLikeTheApp(app, "profile", "list"), /^\* local/m);
-    assert.doesNotMatch(berthLikeTheApp(app, "profile", "list"), /peer/);
+    assert.match(cli(app, "profile", "list"), /^\* local/m);
+    assert.doesNotMatch(cli(app, "profile", "list"), /peer/);
 
     await fillProfile(app, { endpoint: "127.0.0.1:8090", password: "C8qnIo29" });
     await until("the dialog closed", async () => (await textOf(app, "[data-testid=profiles-dialog]")) === null);
@@ -97,10 +72,10 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
 
     // A project folder, made by the cluster's administrator, shown as the project's.
     const projectFolder = `e2e-team-${Date.now().toString(36)}`;
-    berthLikeTheApp(app, "profile", "add", "admin", "--endpoint", "127.0.0.1:8081", "--access-key", "AKIAIOSFODNN7EXAMPLE", {
+    cli(app, "profile", "add", "admin", "--endpoint", "127.0.0.1:8081", "--access-key", "AKIAIOSFODNN7EXAMPLE", {
       input: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
     });
-    berthLikeTheApp(app, "--profile", "admin", "folder", "create", projectFolder, "--project", "default");
+    cli(app, "--profile", "admin", "folder", "create", projectFolder, "--project", "default");
 
     // The cluster's storage volumes: how full the manager says they are, and no "Add host"
     // (a cluster's volumes are its administrators' to add).
@@ -125,7 +100,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await click(app, "[data-testid=create-folder] button[type=submit]");
     await waitForText(app, `tr[data-folder='${folder}']`, "local:volume1");
     await screenshot(app, "storage-on-cluster");
-    assert.match(berthLikeTheApp(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
+    assert.match(cli(app, "--profile", "peer", "folder", "list"), new RegExp(folder));
 
     // The seed's storage half on the cluster: upload a file into the folder (the command a drop
     // from the file manager calls), see it in the explorer, download it, read it back.
@@ -151,7 +126,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
       }
     }, 30_000);
     await click(app, "button[data-page=storage]");
-    assert.match(berthLikeTheApp(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
+    assert.match(cli(app, "profile", "list"), /^\* peer/m, "the choice is remembered");
 
     // A session on a real kernel from the same launcher, placed as a user places it: resource
     // group `podman` (the peer's real agent), its image, the smallest preset, and the folder
@@ -200,7 +175,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
       assert.equal(await textOf(app, "[data-testid=drawer-system]"), null, "no local system row on a cluster");
       assert.doesNotMatch(await textOf(app, "[data-testid=drawer-resources]"), /scratch/);
       await screenshot(app, "session-on-cluster");
-      const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", sessionName));
+      const onServer = JSON.parse(cli(app, "--json", "--profile", "peer", "session", "info", sessionName));
       assert.equal(onServer.status, "running");
       assert.ok(onServer.mounts.some((m) => m.folder_name === folder && m.target === "/data/in" && m.read_only), JSON.stringify(onServer.mounts));
 
@@ -225,7 +200,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
       } catch (error) {
         // The window could not: the CLI does, so no kernel outlives the test.
         try {
-          berthLikeTheApp(app, "--profile", "peer", "session", "destroy", sessionName);
+          cli(app, "--profile", "peer", "session", "destroy", sessionName);
         } catch {
           /* already gone */
         }
@@ -242,7 +217,7 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await waitForText(app, "[data-testid=sync-result]", ".berth-e2e-rc");
     await waitForText(app, "[data-testid=dotfiles-table]", ".berth-e2e-rc");
     await screenshot(app, "settings-on-cluster");
-    assert.match(berthLikeTheApp(app, "--profile", "peer", "dotfiles", "list"), /\.berth-e2e-rc/);
+    assert.match(cli(app, "--profile", "peer", "dotfiles", "list"), /\.berth-e2e-rc/);
 
     // Back to this computer: its own folders only.
     await click(app, "[data-testid=engine-switch]");
@@ -258,10 +233,10 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     await waitForText(app, "[data-testid=terminal-tab-engine]", "Backend.AI · peer");
     await screenshot(app, "terminal-tab-of-another-engine");
 
-    berthLikeTheApp(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
-    berthLikeTheApp(app, "--profile", "admin", "folder", "delete", projectFolder);
-    berthLikeTheApp(app, "--profile", "admin", "folder", "purge", projectFolder);
-    berthLikeTheApp(app, "--profile", "peer", "folder", "delete", folder);
-    berthLikeTheApp(app, "--profile", "peer", "folder", "purge", folder);
+    cli(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
+    cli(app, "--profile", "admin", "folder", "delete", projectFolder);
+    cli(app, "--profile", "admin", "folder", "purge", projectFolder);
+    cli(app, "--profile", "peer", "folder", "delete", folder);
+    cli(app, "--profile", "peer", "folder", "purge", folder);
   });
 });

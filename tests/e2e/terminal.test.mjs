@@ -4,27 +4,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import { clear, cli, click, invoke, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, cli, click, invoke, run, screenshot, terminalLines, textOf, typeInto, until, waitForLines, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const CONTROL = "\uE009";
 const SHIFT = "\uE008";
 const TEXTAREA = "[data-testid=terminal]:not([hidden]) .xterm-helper-textarea";
 
-const lines = (app) =>
-  run(
-    app,
-    `const term = document.querySelector('[data-testid=terminal]:not([hidden]) .xterm-box')?.__xterm;
-     if (!term) return null;
-     const b = term.buffer.active, out = [];
-     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
-     return out;`,
-  );
-const waitLines = (app, what, predicate, ms = 15_000) =>
-  until(what, async () => {
-    const got = await lines(app);
-    return got && predicate(got) ? got : null;
-  }, ms);
+const lines = (app) => terminalLines(app);
+const waitLines = (app, what, predicate, ms = 15_000) => waitForLines(app, what, predicate, ms);
 const typeLine = (app, text) => typeInto(app, TEXTAREA, text + ENTER);
 
 async function startSession(app, name) {
@@ -97,6 +85,21 @@ test("terminal tabs: two per session, resize reaches the PTY, copy and paste, a 
       await typeLine(app, "echo after-the-flood");
       await waitLines(app, "the prompt back", (l) => l.some((x) => x.trim() === "after-the-flood"), 20_000);
       await screenshot(app, "terminal-tabs");
+
+      // A shell that says nothing for a while (slow login files): the tab says so rather than
+      // sit blank, and stops saying it once the prompt comes.
+      await typeLine(app, "echo 'sleep 8' >> ~/.bashrc && echo slow-$((6*7))");
+      await waitLines(app, "the slow .bashrc", (l) => l.some((x) => x.trim() === "slow-42"));
+      await click(app, "button[data-page=sessions]");
+      await click(app, "[data-testid=execute-terminal]");
+      await waitForText(app, "[data-testid=terminal]:not([hidden]) [data-testid=terminal-silent]", "Nothing has come from tabs yet.", 7_000);
+      await screenshot(app, "terminal-silent");
+      await waitLines(app, "the late prompt", (l) => l.some((x) => x.includes("$")), 20_000);
+      await until("the notice gone", async () => (await textOf(app, "[data-testid=terminal]:not([hidden]) [data-testid=terminal-silent]")) === null);
+      await typeLine(app, "sed -i '/^sleep 8$/d' ~/.bashrc; exit");
+      await until("the third shell gone", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "exited");
+      await click(app, ".tab.active [data-testid=close-terminal-tab]");
+      await until("two tabs again", async () => (await run(app, "return document.querySelectorAll('[data-testid=terminal-tab]').length;")) === 2);
 
       // Closing a tab hangs up its shell; the other tab keeps working.
       await click(app, "[data-testid=close-terminal-tab]");

@@ -7,24 +7,13 @@
 // computer.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, clear, click, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
+import { clear, CLI, cli, click, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForLines, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const PASSWORD = "C8qnIo29";
-
-/** The CLI on the app's own config: it sees the profile the window saved. */
-function berthLikeTheApp(app, ...args) {
-  const input = typeof args.at(-1) === "object" ? args.pop().input : undefined;
-  return execFileSync(CLI, ["--data-dir", app.dataDir, ...args], {
-    encoding: "utf8",
-    input,
-    env: { ...process.env, BERTH_CONFIG_DIR: join(app.home, "config"), DBUS_SESSION_BUS_ADDRESS: app.busAddress },
-  });
-}
 
 /**
  * One session's terminal (a tab is tied to its session's id): the first session's ended tab
@@ -32,24 +21,10 @@ function berthLikeTheApp(app, ...args) {
  */
 const terminalOf = (sessionId) => `[data-testid=terminal][data-session='${sessionId}']:not([hidden])`;
 
-const terminalLines = (app, sessionId) =>
-  run(
-    app,
-    `const term = document.querySelector(arguments[0] + ' .xterm-box')?.__xterm;
-     if (!term) return null;
-     const b = term.buffer.active, out = [];
-     for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
-     return out;`,
-    terminalOf(sessionId),
-  );
 
 const typeLine = (app, sessionId, text) => typeInto(app, `${terminalOf(sessionId)} .xterm-helper-textarea`, text + ENTER);
 
-const waitLines = (app, sessionId, what, predicate, ms = 30_000) =>
-  until(what, async () => {
-    const got = await terminalLines(app, sessionId);
-    return got && predicate(got) ? got : null;
-  }, ms);
+const waitLines = (app, sessionId, what, predicate, ms = 30_000) => waitForLines(app, what, predicate, ms, terminalOf(sessionId));
 
 /** A line the shell printed by itself: the typed command echoes with the prompt in front. */
 const printed = (lines, text) => lines.some((l) => l.trim() === text);
@@ -169,7 +144,7 @@ async function destroy(app, name) {
     );
   } catch (error) {
     try {
-      berthLikeTheApp(app, "--profile", "peer", "session", "destroy", name);
+      cli(app, "--profile", "peer", "session", "destroy", name);
     } catch {
       /* never launched, or already gone */
     }
@@ -213,8 +188,8 @@ test("seed walkthrough on a cluster: a file in a mounted folder outlives its ses
     await logIn(app);
     // `.local` is the peer user's automount folder (a dot folder is mounted into every session
     // at /home/work/.local). The shared peer has it; a fresh one gets it here, for this test only.
-    const hadLocal = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "folder", "list")).some((f) => f.name === ".local");
-    if (!hadLocal) berthLikeTheApp(app, "--profile", "peer", "folder", "create", ".local");
+    const hadLocal = JSON.parse(cli(app, "--json", "--profile", "peer", "folder", "list")).some((f) => f.name === ".local");
+    if (!hadLocal) cli(app, "--profile", "peer", "folder", "create", ".local");
     const made = [];
     try {
       // The two folders, from the Data & Storage page.
@@ -236,7 +211,7 @@ test("seed walkthrough on a cluster: a file in a mounted folder outlives its ses
         await waitForText(app, "[data-testid=drawer-mounts]", "/data/ml");
         await screenshot(app, "walkthrough-cluster-session-1");
         // What the cluster was asked for, as it says: each folder at its alias.
-        const onServer = JSON.parse(berthLikeTheApp(app, "--json", "--profile", "peer", "session", "info", first));
+        const onServer = JSON.parse(cli(app, "--json", "--profile", "peer", "session", "info", first));
         assert.ok(onServer.mounts.some((m) => m.folder_name === mlFolder && m.target === "/data/ml"), JSON.stringify(onServer.mounts));
         assert.ok(onServer.mounts.some((m) => m.folder_name === vFolder && m.target === "/home/work/vfolder"), JSON.stringify(onServer.mounts));
 
@@ -303,7 +278,7 @@ test("seed walkthrough on a cluster: a file in a mounted folder outlives its ses
       for (const folder of made) {
         for (const step of ["delete", "purge"]) {
           try {
-            berthLikeTheApp(app, "--profile", "peer", "folder", step, folder);
+            cli(app, "--profile", "peer", "folder", step, folder);
           } catch (error) {
             console.log(`cleanup: folder ${step} ${folder}: ${error.message}`);
           }
@@ -311,7 +286,7 @@ test("seed walkthrough on a cluster: a file in a mounted folder outlives its ses
       }
       for (const step of hadLocal ? [] : ["delete", "purge"]) {
         try {
-          berthLikeTheApp(app, "--profile", "peer", "folder", step, ".local");
+          cli(app, "--profile", "peer", "folder", step, ".local");
         } catch (error) {
           console.log(`cleanup: folder ${step} .local: ${error.message}`);
         }
