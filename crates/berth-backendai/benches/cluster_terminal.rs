@@ -29,7 +29,7 @@ const IMAGE: &str = "cr.backend.ai/stable/python:3.11-debian12";
 /// The same command the script gives the official client: 50 MB of 99-character lines.
 const MAKE_FILE: &[u8] =
     b"head -c 50000000 /dev/zero | tr '\\0' x | fold -w 99 > /tmp/big; echo MADE-$((1+1))\r";
-const CAT_FILE: &[u8] = b"clear; cat /tmp/big; echo END-$((1+1))\r";
+const CAT_FILE: &[u8] = b"clear; cat /tmp/big; echo; echo END-$((1+1))\r";
 const KEYS: usize = 200;
 
 fn main() -> ExitCode {
@@ -108,6 +108,11 @@ fn measure(
         .set_read_timeout(Some(Duration::from_secs(300)))
         .map_err(|e| e.to_string())?;
     let mut terminal = Terminal {
+        // Buffered as the app's reader is (`berth_local::terminal`).
+        reader: std::io::BufReader::with_capacity(
+            256 * 1024,
+            stream.try_clone().map_err(|e| e.to_string())?,
+        ),
         stream,
         seen: Vec::new(),
         received: 0,
@@ -151,6 +156,7 @@ fn measure(
 /// The app's end of a terminal, read as the app reads it.
 struct Terminal {
     stream: UnixStream,
+    reader: std::io::BufReader<UnixStream>,
     /// Output since the last [`Terminal::until`] found its marker (or the last clear).
     seen: Vec<u8>,
     /// Output bytes since the counter was reset.
@@ -170,12 +176,14 @@ impl Terminal {
                 self.seen.drain(..at + marker.len());
                 return Ok(());
             }
-            match read_frame(&mut self.stream, &mut payload) {
+            // Searched: only a marker's start can still be in it. Keeping more would make
+            // every frame search the same bytes again, slowing the reader (and, through flow
+            // control, the terminal) by the bench's own work.
+            let keep_from = self.seen.len().saturating_sub(marker.len() - 1);
+            self.seen.drain(..keep_from);
+            match read_frame(&mut self.reader, &mut payload) {
                 Ok(Some(Frame::Output)) => {
                     self.received += payload.len();
-                    // Only the tail can hold the start of a marker split across reads.
-                    let keep = self.seen.len().saturating_sub(64 * 1024);
-                    self.seen.drain(..keep);
                     self.seen.extend_from_slice(&payload);
                 }
                 Ok(Some(_)) => {}
@@ -195,7 +203,7 @@ impl Terminal {
         self.stream
             .set_read_timeout(Some(Duration::from_millis(300)))
             .map_err(|e| e.to_string())?;
-        while let Ok(Some(_)) = read_frame(&mut self.stream, &mut payload) {}
+        while let Ok(Some(_)) = read_frame(&mut self.reader, &mut payload) {}
         self.stream
             .set_read_timeout(Some(Duration::from_secs(300)))
             .map_err(|e| e.to_string())?;

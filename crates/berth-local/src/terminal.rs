@@ -21,6 +21,9 @@ pub const HIGH_WATER: u64 = 1024 * 1024;
 /// Reading resumes once the UI has caught up to this.
 pub const LOW_WATER: u64 = 512 * 1024;
 
+/// How much the reader takes from the socket in one read.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// What the reader hands to the sink.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TerminalEvent<'a> {
@@ -43,7 +46,9 @@ pub struct Terminal {
 
 /// The reading half, run on its own thread with [`TerminalReader::run`].
 pub struct TerminalReader {
-    stream: UnixStream,
+    /// Buffered: a frame costs three reads unbuffered (kind, length, payload), and a reader
+    /// that falls behind makes a cluster's bridge pause ttyd, a round trip through the manager.
+    stream: std::io::BufReader<UnixStream>,
     credit: Arc<Credit>,
 }
 
@@ -61,12 +66,15 @@ impl Terminal {
     pub fn over(stream: UnixStream) -> (Self, TerminalReader) {
         let credit = Arc::new(Credit::default());
         let reader = TerminalReader {
-            stream: stream.try_clone().unwrap_or_else(|_| {
-                // A failed clone leaves a reader that ends at once; the UI then shows the end.
-                UnixStream::pair()
-                    .map(|(a, _)| a)
-                    .unwrap_or_else(|_| unreachable_stream())
-            }),
+            stream: std::io::BufReader::with_capacity(
+                READ_BUFFER,
+                stream.try_clone().unwrap_or_else(|_| {
+                    // A failed clone leaves a reader that ends at once; the UI then shows the end.
+                    UnixStream::pair()
+                        .map(|(a, _)| a)
+                        .unwrap_or_else(|_| unreachable_stream())
+                }),
+            ),
             credit: credit.clone(),
         };
         (
