@@ -163,14 +163,7 @@ async fn open_over_tcpproxy(
             })
         })
     };
-    let socket = reopen(cols, rows).await?;
-    keep::keep(
-        on_cluster(connection, session_id, session_name),
-        socket,
-        cols,
-        rows,
-        reopen,
-    )
+    open_and_keep(connection, session_id, session_name, cols, rows, reopen).await
 }
 
 async fn open_over_ttyd(
@@ -206,26 +199,28 @@ async fn open_over_ttyd(
             )
         })
     };
-    let socket = reopen(cols, rows).await?;
-    keep::keep(
-        on_cluster(connection, session_id, session_name),
-        socket,
-        cols,
-        rows,
-        reopen,
-    )
+    open_and_keep(connection, session_id, session_name, cols, rows, reopen).await
 }
 
-fn on_cluster(
+/// Opens the first websocket with `reopen` and keeps it attached to its session ([`keep`]).
+async fn open_and_keep<S>(
     connection: &Arc<Connection>,
     session_id: &str,
     session_name: &str,
-) -> keep::SessionOnCluster {
-    keep::SessionOnCluster {
+    cols: u16,
+    rows: u16,
+    reopen: keep::Reopen<S>,
+) -> Result<UnixStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let socket = reopen(cols, rows).await?;
+    let session = keep::SessionOnCluster {
         connection: connection.clone(),
         id: session_id.to_string(),
         name: session_name.to_string(),
-    }
+    };
+    keep::keep(session, socket, cols, rows, reopen)
 }
 
 /// Where a session runs, as far as its apps are concerned.

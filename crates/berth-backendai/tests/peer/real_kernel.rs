@@ -332,6 +332,13 @@ fn read_until_or_end(stream: &mut UnixStream, wanted: Option<&str>) -> (String, 
     (String::from_utf8_lossy(&seen).into_owned(), None)
 }
 
+/// Everything the terminal says until it ends, and how it ended.
+async fn read_to_end(mut stream: UnixStream) -> (String, Option<i32>) {
+    tokio::task::spawn_blocking(move || read_until_or_end(&mut stream, None))
+        .await
+        .unwrap()
+}
+
 async fn open_100x30(
     engine: &berth_backendai::BackendAiEngine,
     session: &berth_core::Session,
@@ -388,17 +395,11 @@ async fn a_dropped_terminal_reconnects_once_to_the_same_shell_and_a_destroy_ends
     );
 
     // Dropping again soon after: no second reconnect, and the reason in the terminal.
-    let id = session.id.clone();
-    let (gave_up, status) = tokio::task::spawn_blocking(move || {
-        let mut stream = stream;
-        assert!(
-            kill_ttyd(&id) > 0,
-            "ttyd was started again for the reconnect"
-        );
-        read_until_or_end(&mut stream, None)
-    })
-    .await
-    .unwrap();
+    assert!(
+        kill_ttyd(&session.id) > 0,
+        "ttyd was started again for the reconnect"
+    );
+    let (gave_up, status) = read_to_end(stream).await;
     assert_eq!(status, Some(-1), "{gave_up}");
     assert!(
         gave_up.contains("so Berth stopped reconnecting")
@@ -418,12 +419,7 @@ async fn a_dropped_terminal_reconnects_once_to_the_same_shell_and_a_destroy_ends
     .await
     .unwrap();
     engine.destroy_session(&session.name).await.unwrap();
-    let (said, status) = tokio::task::spawn_blocking(move || {
-        let mut stream = stream;
-        read_until_or_end(&mut stream, None)
-    })
-    .await
-    .unwrap();
+    let (said, status) = read_to_end(stream).await;
     assert_eq!(status, Some(-1), "{said}");
     assert!(
         said.contains(&format!(
@@ -466,12 +462,7 @@ async fn a_kernel_that_dies_under_an_open_terminal_ends_it_and_the_session_says_
             "{error}"
         );
     }
-    let (said, status) = tokio::task::spawn_blocking(move || {
-        let mut stream = stream;
-        read_until_or_end(&mut stream, None)
-    })
-    .await
-    .unwrap();
+    let (said, status) = read_to_end(stream).await;
     assert_eq!(status, Some(-1), "{said}");
     assert!(
         said.contains(&format!("Session {} is no longer running", session.name)),
