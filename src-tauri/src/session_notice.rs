@@ -90,22 +90,24 @@ fn announce_stopped(app: &AppHandle, session: &Session) {
     if let Err(error) = stopped.emit(app) {
         tracing::warn!(%error, "cannot tell the window a session stopped");
     }
+    notify_unless_in_front(
+        app,
+        format!("Session {} stopped", session.name),
+        session
+            .status_detail
+            .clone()
+            .unwrap_or_else(|| "It ended without being destroyed.".into()),
+    );
+}
+
+/// A desktop notification, only while the window is not in front: there its toast says it
+/// already, and a desktop bubble on top would say it twice.
+fn notify_unless_in_front(app: &AppHandle, title: String, body: String) {
     if window_in_front(app) {
         return;
     }
-    if let Err(error) = app
-        .notification()
-        .builder()
-        .title(format!("Session {} stopped", session.name))
-        .body(
-            session
-                .status_detail
-                .clone()
-                .unwrap_or_else(|| "It ended without being destroyed.".into()),
-        )
-        .show()
-    {
-        tracing::warn!(%error, "cannot show the session-stopped notification");
+    if let Err(error) = app.notification().builder().title(&title).body(body).show() {
+        tracing::warn!(%error, title, "cannot show a desktop notification");
     }
 }
 
@@ -123,19 +125,11 @@ fn announce(app: &AppHandle, session: &Session) {
     if let Err(error) = ready.emit(app) {
         tracing::warn!(%error, "cannot tell the window a session is ready");
     }
-    if window_in_front(app) {
-        // The toast in the window says it already; a desktop bubble on top would say it twice.
-        return;
-    }
     // Desktop notification actions are not clickable everywhere (Linux daemons differ), so the
     // body points to the window, where the toast has the button.
-    if let Err(error) = app
-        .notification()
-        .builder()
-        .title(format!("Session {} is ready", session.name))
-        .body("Open Berth to open a terminal in it.")
-        .show()
-    {
-        tracing::warn!(%error, "cannot show the session-ready notification");
-    }
+    notify_unless_in_front(
+        app,
+        format!("Session {} is ready", session.name),
+        "Open Berth to open a terminal in it.".into(),
+    );
 }

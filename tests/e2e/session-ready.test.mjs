@@ -4,6 +4,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cli, click, notifications, requestClose, run, until, waitForText, windowShown, withApp } from "./harness.mjs";
 
+/** The texts of the "Session … is ready" toasts on screen. */
+const readyToasts = (app) =>
+  run(app, "return [...document.querySelectorAll('[data-testid=toast][data-kind=session-ready]')].map((t) => t.textContent);");
+
 const create = (app, name) =>
   run(
     app,
@@ -39,12 +43,10 @@ test("session ready: with the window hidden, a session the app launched is annou
 test("session ready: the toast goes when its session is destroyed, from the drawer or from elsewhere", async () => {
   await withApp("session-ready-destroyed", {}, async (app) => {
     await waitForText(app, "nav", "");
-    const readyToasts = () =>
-      run(app, "return [...document.querySelectorAll('[data-testid=toast][data-kind=session-ready]')].map((t) => t.textContent);");
     const first = await create(app, "toast-then-drawer");
     const second = await create(app, "toast-then-cli");
     try {
-      await until("both toasts", async () => (await readyToasts()).length === 2);
+      await until("both toasts", async () => (await readyToasts(app)).length === 2);
       // Destroyed in its drawer: its toast goes at once, the other one stays.
       await click(app, "button[data-page=storage]");
       await click(app, "button[data-page=sessions]");
@@ -53,12 +55,12 @@ test("session ready: the toast goes when its session is destroyed, from the draw
       await click(app, "[data-testid=confirm-button]");
       await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);
       await until("the destroyed session's toast gone", async () => {
-        const left = await readyToasts();
+        const left = await readyToasts(app);
         return left.length === 1 && left[0].includes("toast-then-cli");
       }, 5_000);
       // Destroyed from the CLI: the window notices and takes its toast away too.
       cli(app, "session", "destroy", second.id);
-      await until("the other toast gone", async () => (await readyToasts()).length === 0, 10_000);
+      await until("the other toast gone", async () => (await readyToasts(app)).length === 0, 10_000);
     } finally {
       for (const { id } of [first, second]) {
         try {
@@ -74,12 +76,10 @@ test("session ready: the toast goes when its session is destroyed, from the draw
 test("session ready: the toast goes once a terminal of its session is open, however it was opened", async () => {
   await withApp("session-ready-opened", {}, async (app) => {
     await waitForText(app, "nav", "");
-    const readyToasts = () =>
-      run(app, "return [...document.querySelectorAll('[data-testid=toast][data-kind=session-ready]')].map((t) => t.textContent);");
     const first = await create(app, "toast-then-terminal");
     const second = await create(app, "toast-stays");
     try {
-      await until("both toasts", async () => (await readyToasts()).length === 2);
+      await until("both toasts", async () => (await readyToasts(app)).length === 2);
       // The terminal opened from the drawer, not from the toast: the toast's offer is done.
       await click(app, "button[data-page=storage]");
       await click(app, "button[data-page=sessions]");
@@ -87,7 +87,7 @@ test("session ready: the toast goes once a terminal of its session is open, howe
       await click(app, "[data-testid=execute-terminal]");
       await until("the shell", async () => (await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;")) === "open");
       await until("the opened session's toast gone", async () => {
-        const left = await readyToasts();
+        const left = await readyToasts(app);
         return left.length === 1 && left[0].includes("toast-stays");
       }, 5_000);
     } finally {
