@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 /// +30 MiB in the web process at 64 KiB, +20 MiB at 256 KiB) and move faster; a quarter of
 /// the bridge's high-water mark keeps several in flight.
 pub const MAX_MESSAGE: usize = 256 * 1024;
-/// How long a streaming message waits for more bytes.
-const GATHER: Duration = Duration::from_millis(2);
+/// How long a streaming message waits for more bytes. A cluster's `cat` arrives in ~15 KB
+/// pieces at a few MB/s (tmux in the kernel is the limit), so a short window sent hundreds of
+/// small messages a second and their IPC took the CPU the stream needed (50 MB into the window:
+/// 13.4 s at 2 ms, 11.1 s at 16 ms); a local `cat` fills `MAX_MESSAGE` well within it.
+const GATHER: Duration = Duration::from_millis(16);
 /// A send this recent means output is streaming, so the next message may wait to fill up.
 const STREAMING: Duration = Duration::from_millis(10);
 

@@ -65,6 +65,81 @@ export class AckBatcher {
   }
 }
 
+/**
+ * Paces output into xterm.js while it floods. Every write that changes the screen costs a
+ * repaint on the next animation frame (DOM renderer, compositing, the X server), and a `cat`
+ * through a cluster arrives in thousands of small chunks, so at 60 repaints a second the
+ * drawing took the CPU the shell's side needed (the window's `cat` ran at two thirds of a
+ * headless client's speed). After a large write, output that follows within `intervalMs` is
+ * held and goes out as one write, so a flood repaints about `1000 / intervalMs` times a
+ * second; a small write (a keystroke's echo, a prompt) never waits, nor does a flood faster
+ * than `mostHeld` per interval (a local `cat`), which the flow control would otherwise cap.
+ */
+export class OutputPacer {
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private lastAt = -Infinity;
+  private lastBytes = 0;
+
+  constructor(
+    private readonly write: (bytes: Uint8Array) => void,
+    private readonly now: () => number = () => performance.now(),
+    private readonly intervalMs = 50,
+    private readonly largeBytes = 8 * 1024,
+    // Held bytes are not yet acknowledged, and Rust stops reading at 1 MiB unacknowledged: a
+    // fast local flood must go on at once well before that, or the pause would cap it.
+    private readonly mostHeld = 512 * 1024,
+  ) {}
+
+  /** More output from the shell. */
+  push(bytes: Uint8Array): void {
+    this.held.push(bytes);
+    this.heldBytes += bytes.length;
+    if (this.heldBytes >= this.mostHeld) {
+      this.flush();
+      return;
+    }
+    if (this.timer !== null) return;
+    const wait = this.lastBytes >= this.largeBytes ? this.lastAt + this.intervalMs - this.now() : 0;
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Writes whatever is held now (before the exit line, say). */
+  flush(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.heldBytes === 0) return;
+    const bytes = this.held.length === 1 ? this.held[0] : concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
+    this.lastAt = this.now();
+    this.lastBytes = bytes.length;
+    this.write(bytes);
+  }
+
+  /** Drops what is held; nothing more is written. */
+  dispose(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.held = [];
+    this.heldBytes = 0;
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const all = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
+}
+
 /** Why a tab's shell ended, for its tab (`short`) and the bar over the terminal (`message`). */
 export type TerminalEnd = { short: string; message: string };
 
