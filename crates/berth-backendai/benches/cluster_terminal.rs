@@ -14,8 +14,8 @@
 
 mod support;
 
+use berth_core::frames::FrameStream;
 use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -100,7 +100,7 @@ async fn run(name: String) -> Result<serde_json::Value, String> {
 }
 
 fn measure(
-    stream: UnixStream,
+    stream: FrameStream,
     started: Instant,
     transport: String,
 ) -> Result<serde_json::Value, String> {
@@ -155,8 +155,8 @@ fn measure(
 
 /// The app's end of a terminal, read as the app reads it.
 struct Terminal {
-    stream: UnixStream,
-    reader: std::io::BufReader<UnixStream>,
+    stream: FrameStream,
+    reader: std::io::BufReader<FrameStream>,
     /// Output since the last [`Terminal::until`] found its marker (or the last clear).
     seen: Vec<u8>,
     /// Output bytes since the counter was reset.

@@ -6,7 +6,7 @@
 //! reading the local socket, this bridge's writes to it wait, it stops reading the websocket,
 //! and TCP makes the manager wait — memory stays bounded end to end.
 
-use std::os::unix::net::UnixStream as StdUnixStream;
+use berth_core::frames::FrameStream;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,7 +15,7 @@ use berth_core::{Error, ErrorCode, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connection::Connection;
@@ -29,7 +29,7 @@ pub async fn open_pty(
     name: &str,
     cols: u16,
     rows: u16,
-) -> Result<StdUnixStream> {
+) -> Result<FrameStream> {
     let socket = connection
         .open_websocket(&format!("stream/session/{}/pty", segment(name)), |e| {
             refused(connection, name, e)
@@ -84,7 +84,7 @@ struct ServerMessage {
 
 async fn bridge<S>(
     socket: tokio_tungstenite::WebSocketStream<S>,
-    local: UnixStream,
+    local: TcpStream,
     cols: u16,
     rows: u16,
 ) where

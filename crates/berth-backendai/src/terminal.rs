@@ -20,7 +20,7 @@
 
 pub(crate) mod keep;
 
-use std::os::unix::net::UnixStream;
+use berth_core::frames::FrameStream;
 use std::sync::Arc;
 
 use berth_core::{Error, ErrorCode, Result};
@@ -59,7 +59,7 @@ pub enum TransportChoice {
 /// An open terminal: the app's end of the frame stream and how it is carried.
 #[derive(Debug)]
 pub struct ClusterTerminal {
-    pub stream: UnixStream,
+    pub stream: FrameStream,
     pub transport: TerminalTransport,
     /// Why the App Proxy was not used, when [`TransportChoice::Auto`] went through the tcpproxy.
     pub app_proxy_unavailable: Option<String>,
@@ -150,7 +150,7 @@ async fn open_over_tcpproxy(
     session_name: &str,
     cols: u16,
     rows: u16,
-) -> Result<UnixStream> {
+) -> Result<FrameStream> {
     let reopen: keep::Reopen<tokio::io::DuplexStream> = {
         let connection = connection.clone();
         let name = session_name.to_string();
@@ -172,7 +172,7 @@ async fn open_over_ttyd(
     session_name: &str,
     cols: u16,
     rows: u16,
-) -> Result<UnixStream> {
+) -> Result<FrameStream> {
     let placement = placement(connection, session_id).await?;
     let version =
         app_proxy::proxy_version(connection, &placement.resource_group, &placement.project_id)
@@ -210,7 +210,7 @@ async fn open_and_keep<S>(
     cols: u16,
     rows: u16,
     reopen: keep::Reopen<S>,
-) -> Result<UnixStream>
+) -> Result<FrameStream>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -336,14 +336,14 @@ pub(crate) async fn next_from_app<'a>(
 }
 
 /// The two ends of a new terminal: the app's (blocking, handed out) and the bridge's (on tokio).
-pub(crate) fn socket_pair() -> Result<(std::os::unix::net::UnixStream, tokio::net::UnixStream)> {
-    let (app_end, bridge_end) = std::os::unix::net::UnixStream::pair()
-        .map_err(|e| Error::internal(format!("Cannot create the terminal's socket: {e}")))?;
+pub(crate) fn socket_pair() -> Result<(FrameStream, tokio::net::TcpStream)> {
+    let (app_end, bridge_end) = berth_core::frames::pair()
+        .map_err(|e| Error::internal(format!("Cannot create the terminal's stream: {e}")))?;
     bridge_end
         .set_nonblocking(true)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
-    let bridge_end = tokio::net::UnixStream::from_std(bridge_end)
-        .map_err(|e| Error::internal(format!("Cannot set up the terminal's socket: {e}")))?;
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's stream: {e}")))?;
+    let bridge_end = tokio::net::TcpStream::from_std(bridge_end)
+        .map_err(|e| Error::internal(format!("Cannot set up the terminal's stream: {e}")))?;
     Ok((app_end, bridge_end))
 }
 

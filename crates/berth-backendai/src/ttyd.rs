@@ -23,7 +23,7 @@ use berth_core::frames::{Frame, encode_frame};
 use berth_core::{Error, ErrorCode, Result};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -71,13 +71,13 @@ fn read_secret(what: &str) -> Result<String> {
 }
 
 pub async fn run(profiles: &Profiles, command: ProfileCommand, out: &Output) -> Result<()> {
-    if let Some(warning) = profiles.secrets().warning() {
-        if matches!(
+    if let Some(warning) = profiles.secrets().warning()
+        && matches!(
             command,
             ProfileCommand::Add { .. } | ProfileCommand::Login { .. }
-        ) {
-            eprintln!("berth: warning: {warning}");
-        }
+        )
+    {
+        eprintln!("berth: warning: {warning}");
     }
     match command {
         ProfileCommand::Add {

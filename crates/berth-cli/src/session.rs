@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use berth_backendai::BackendAiEngine;
 use berth_backendai::terminal::{TransportChoice, open_terminal};
-use berth_core::frames::{Frame, parse_exit, read_frame, resize_payload, write_frame};
+use berth_core::frames::{Frame, FrameStream, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::{
     Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest,
     Session, SessionRuntime, SessionType,
@@ -535,7 +535,7 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 /// Copies this process's stdin to the command and its output back, until it exits.
-fn pass_through(stream: std::os::unix::net::UnixStream) -> berth_core::Result<ExitCode> {
+fn pass_through(stream: FrameStream) -> berth_core::Result<ExitCode> {
     let mut writer = stream.try_clone().map_err(session_error)?;
     // A terminal on stdin means nobody is piping input: the command gets end-of-file at once
     // instead of waiting for keys that are meant for this shell.
@@ -572,46 +572,32 @@ fn pass_through(stream: std::os::unix::net::UnixStream) -> berth_core::Result<Ex
 }
 
 fn terminal_size() -> (u16, u16) {
-    // SAFETY: winsize is a plain out struct.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_col > 0 {
-        (size.ws_col, size.ws_row)
-    } else {
-        (80, 24)
+    match crossterm::terminal::size() {
+        Ok((cols, rows)) if cols > 0 => (cols, rows),
+        _ => (80, 24),
     }
 }
 
 /// Puts this terminal in raw mode for as long as it lives, restoring it on drop.
-struct RawMode(Option<libc::termios>);
+struct RawMode(bool);
 
 impl RawMode {
     fn enter() -> Self {
-        // SAFETY: termios is a plain struct filled by tcgetattr.
-        unsafe {
-            let mut original: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut original) != 0 {
-                return Self(None);
-            }
-            let mut raw = original;
-            libc::cfmakeraw(&mut raw);
-            libc::tcsetattr(0, libc::TCSANOW, &raw);
-            Self(Some(original))
-        }
+        Self(crossterm::terminal::enable_raw_mode().is_ok())
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        if let Some(original) = &self.0 {
-            // SAFETY: restoring the settings read in `enter`.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, original) };
+        if self.0 {
+            let _ = crossterm::terminal::disable_raw_mode();
         }
     }
 }
 
 /// `berth session shell`: keys go to the session's shell raw, its output comes back, and the
 /// window size follows this terminal.
-fn interactive(stream: std::os::unix::net::UnixStream) -> berth_core::Result<ExitCode> {
+fn interactive(stream: FrameStream) -> berth_core::Result<ExitCode> {
     let _raw = std::io::stdin().is_terminal().then(RawMode::enter);
     let mut keys = stream.try_clone().map_err(session_error)?;
     std::thread::spawn(move || {

@@ -1,6 +1,7 @@
 //! Berth's domain: the types every engine, the app and the CLI share, and the rules that hold
 //! for all of them. Nothing here touches the disk, the network or a UI toolkit, so every rule
-//! can be tested in isolation and reused by both engines.
+//! can be tested in isolation and reused by both engines — save the loopback pair terminal
+//! frames travel over inside the process ([`frames::pair`]), which every engine needs alike.
 
 pub mod dotfiles;
 pub mod engine;

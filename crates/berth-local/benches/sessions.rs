@@ -8,9 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+use berth_core::frames::FrameStream;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, NetworkMode, NewSession};
@@ -28,7 +28,7 @@ fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
 }
 
 /// Reads frames until one carries output, and returns its bytes.
-fn next_output(stream: &mut UnixStream) -> Vec<u8> {
+fn next_output(stream: &mut FrameStream) -> Vec<u8> {
     let mut payload = Vec::new();
     loop {
         match read_frame(stream, &mut payload).unwrap() {

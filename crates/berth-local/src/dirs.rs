@@ -81,10 +81,10 @@ fn is_root() -> bool {
 }
 
 fn os_log_dir(os: &directories::ProjectDirs) -> PathBuf {
-    if cfg!(target_os = "macos") {
-        if let Some(home) = directories::BaseDirs::new() {
-            return home.home_dir().join("Library/Logs/Berth");
-        }
+    if cfg!(target_os = "macos")
+        && let Some(home) = directories::BaseDirs::new()
+    {
+        return home.home_dir().join("Library/Logs/Berth");
     }
     // Linux: $XDG_STATE_HOME/berth/logs (logs are state, not data); Windows: %LOCALAPPDATA%.
     os.state_dir()

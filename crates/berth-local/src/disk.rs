@@ -31,12 +31,22 @@ pub fn capacity(dir: &Path) -> std::io::Result<Capacity> {
     })
 }
 
-#[cfg(not(unix))]
-pub fn capacity(_dir: &Path) -> std::io::Result<Capacity> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "not measured on this OS yet",
-    ))
+#[cfg(windows)]
+pub fn capacity(dir: &Path) -> std::io::Result<Capacity> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW;
+    let wide: Vec<u16> = dir.as_os_str().encode_wide().chain([0]).collect();
+    let (mut free, mut total) = (0u64, 0u64);
+    // SAFETY: `wide` is NUL-terminated; the out pointers are valid u64s (the third is optional).
+    let ok =
+        unsafe { GetDiskFreeSpaceExW(wide.as_ptr(), &mut free, &mut total, std::ptr::null_mut()) };
+    if ok == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Capacity {
+        total_bytes: total,
+        free_bytes: free,
+    })
 }
 
 /// A size as a file manager shows it: `1.5 KiB`, `5.0 GiB`.

@@ -6,9 +6,10 @@
 //! bounded. Nothing here knows the UI toolkit: the app passes a sink for the bytes.
 
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use berth_core::frames::FrameStream;
 
 use crate::supervisor::client::SupervisorClient;
 use crate::supervisor::protocol::{Frame, parse_exit, read_frame, resize_payload, write_frame};
@@ -40,7 +41,7 @@ struct Credit {
 
 /// The writing half: keys, resizes, acknowledgements, close.
 pub struct Terminal {
-    stream: Mutex<UnixStream>,
+    stream: Mutex<FrameStream>,
     credit: Arc<Credit>,
 }
 
@@ -48,7 +49,7 @@ pub struct Terminal {
 pub struct TerminalReader {
     /// Buffered: a frame costs three reads unbuffered (kind, length, payload), and a reader
     /// that falls behind makes a cluster's bridge pause ttyd, a round trip through the manager.
-    stream: std::io::BufReader<UnixStream>,
+    stream: std::io::BufReader<FrameStream>,
     credit: Arc<Credit>,
 }
 
@@ -59,31 +60,23 @@ impl Terminal {
         cols: u16,
         rows: u16,
     ) -> io::Result<(Self, TerminalReader)> {
-        Ok(Self::over(client.terminal(cols, rows)?))
+        Self::over(client.terminal(cols, rows)?)
     }
 
-    /// A terminal over an already-connected supervisor stream.
-    pub fn over(stream: UnixStream) -> (Self, TerminalReader) {
+    /// A terminal over an already-connected frame stream (a supervisor's, or a bridge's).
+    pub fn over(stream: FrameStream) -> io::Result<(Self, TerminalReader)> {
         let credit = Arc::new(Credit::default());
         let reader = TerminalReader {
-            stream: std::io::BufReader::with_capacity(
-                READ_BUFFER,
-                stream.try_clone().unwrap_or_else(|_| {
-                    // A failed clone leaves a reader that ends at once; the UI then shows the end.
-                    UnixStream::pair()
-                        .map(|(a, _)| a)
-                        .unwrap_or_else(|_| unreachable_stream())
-                }),
-            ),
+            stream: std::io::BufReader::with_capacity(READ_BUFFER, stream.try_clone()?),
             credit: credit.clone(),
         };
-        (
+        Ok((
             Self {
                 stream: Mutex::new(stream),
                 credit,
             },
             reader,
-        )
+        ))
     }
 
     fn send(&self, frame: Frame, payload: &[u8]) -> io::Result<()> {
@@ -127,11 +120,6 @@ impl Terminal {
         let stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
-}
-
-fn unreachable_stream() -> UnixStream {
-    // Only reached when the system cannot create a socket pair at all.
-    panic!("cannot create a socket pair")
 }
 
 impl TerminalReader {
@@ -196,8 +184,9 @@ mod tests {
     /// and records how much the reader took before it stopped to wait.
     #[test]
     fn output_pauses_at_the_high_water_mark_until_acknowledged() {
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let (terminal, reader) = Terminal::over(ours);
+        let (ours, theirs) = berth_core::frames::pair().unwrap();
+        let mut theirs = FrameStream::Loopback(theirs);
+        let (terminal, reader) = Terminal::over(ours).unwrap();
         // Twice the high-water mark, so the reader must stop half-way.
         const CHUNKS: u64 = 2 * HIGH_WATER / (64 * 1024);
         let chunk = vec![b'y'; 64 * 1024];

@@ -249,16 +249,21 @@ fn lock_owner(journal: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::engine_unavailable(format!("Cannot open {}: {e}", path.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file descriptor we own; released when the file closes.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+    // The OS's own exclusive lock (flock on Unix, LockFileEx on Windows), released when the
+    // file closes, also if the process dies.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
             return Err(Error::engine_unavailable(
                 "Another Berth process (the app or a berth command) is running transfers for this \
                  data directory. Wait for it, or close it, and try again.",
             ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::engine_unavailable(format!(
+                "Cannot lock {}: {e}",
+                path.display()
+            )));
         }
     }
     Ok(file)

@@ -91,7 +91,11 @@ pub async fn open_terminal(
                 "cluster terminal opened"
             );
             let transport = opened.describe();
-            (found.name, Some(transport), Terminal::over(opened.stream))
+            (
+                found.name,
+                Some(transport),
+                Terminal::over(opened.stream).map_err(io_error)?,
+            )
         }
         None => {
             let (session, client) = state.local("Terminals")?.session_client(&session)?;

@@ -17,8 +17,8 @@
 //! status: the shell did not end), from which the app tells "disconnected" from "exited" by the
 //! session's own status.
 
+use berth_core::frames::FrameStream;
 use std::future::Future;
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use berth_core::Result;
 use berth_core::frames::{Frame, encode_frame, exit_payload};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 
@@ -70,7 +70,7 @@ pub(crate) fn keep<S>(
     cols: u16,
     rows: u16,
     reopen: Reopen<S>,
-) -> Result<StdUnixStream>
+) -> Result<FrameStream>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

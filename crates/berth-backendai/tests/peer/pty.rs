@@ -4,8 +4,8 @@
 //! (`stdin` / `resize` in, `out` back, base64 bytes). The handshake against the real manager is
 //! covered by the sessions tests once a session exists there.
 
+use berth_core::frames::FrameStream;
 use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,7 +151,7 @@ async fn pty(socket: tokio_tungstenite::WebSocketStream<TcpStream>, state: Arc<S
 }
 
 /// Reads output frames until `wanted` shows up (or the stream ends).
-fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
+fn read_until(stream: &mut FrameStream, wanted: &str) -> String {
     let mut seen = String::new();
     let mut payload = Vec::new();
     while !seen.contains(wanted) {

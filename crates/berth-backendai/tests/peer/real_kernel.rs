@@ -3,7 +3,7 @@
 //! the manager's tcpproxy, and placing a session in the project and resource group the user
 //! picks — with the cluster's refusal, in words, when they may not.
 
-use std::os::unix::net::UnixStream;
+use berth_core::frames::FrameStream;
 use std::time::Duration;
 
 use berth_backendai::terminal::{TerminalTransport, TransportChoice, open_terminal};
@@ -18,7 +18,7 @@ pub const REAL_GROUP: &str = "podman";
 pub const REAL_IMAGE: &str = "cr.backend.ai/stable/python:3.11-debian12";
 
 /// Output frames until `wanted` has arrived; panics with what came when the stream ends.
-fn read_until(stream: &mut UnixStream, wanted: &str) -> String {
+fn read_until(stream: &mut FrameStream, wanted: &str) -> String {
     let mut seen = Vec::new();
     let mut payload = Vec::new();
     while !String::from_utf8_lossy(&seen).contains(wanted) {
@@ -310,7 +310,7 @@ fn kill_ttyd(session_id: &str) -> usize {
 
 /// Output until `wanted` (with `None`, until the end) or the terminal's end: what came, and
 /// the exit status if it ended.
-fn read_until_or_end(stream: &mut UnixStream, wanted: Option<&str>) -> (String, Option<i32>) {
+fn read_until_or_end(stream: &mut FrameStream, wanted: Option<&str>) -> (String, Option<i32>) {
     let mut seen = Vec::new();
     let mut payload = Vec::new();
     while wanted.is_none_or(|wanted| !String::from_utf8_lossy(&seen).contains(wanted)) {
@@ -333,7 +333,7 @@ fn read_until_or_end(stream: &mut UnixStream, wanted: Option<&str>) -> (String, 
 }
 
 /// Everything the terminal says until it ends, and how it ended.
-async fn read_to_end(mut stream: UnixStream) -> (String, Option<i32>) {
+async fn read_to_end(mut stream: FrameStream) -> (String, Option<i32>) {
     tokio::task::spawn_blocking(move || read_until_or_end(&mut stream, None))
         .await
         .unwrap()
@@ -342,7 +342,7 @@ async fn read_to_end(mut stream: UnixStream) -> (String, Option<i32>) {
 async fn open_100x30(
     engine: &berth_backendai::BackendAiEngine,
     session: &berth_core::Session,
-) -> UnixStream {
+) -> FrameStream {
     let opened = open_terminal(
         engine.connection(),
         &session.id,

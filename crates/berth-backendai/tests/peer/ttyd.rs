@@ -15,7 +15,7 @@
 //! `'0'`..`'3'` command bytes) with a shell that echoes keys, reports sizes, floods on request
 //! and honours pause/resume as ttyd does by not reading its pty.
 
-use std::os::unix::net::UnixStream;
+use berth_core::frames::FrameStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -514,7 +514,7 @@ async fn open_80x24(
 // Reading the terminal
 
 /// Output frames until `wanted` has arrived (or the stream ended); the exit status if it did.
-fn read_until(stream: &mut UnixStream, wanted: &[u8]) -> (Vec<u8>, Option<i32>) {
+fn read_until(stream: &mut FrameStream, wanted: &[u8]) -> (Vec<u8>, Option<i32>) {
     let mut seen = Vec::new();
     let mut payload = Vec::new();
     while !seen.windows(wanted.len().max(1)).any(|w| w == wanted) {

@@ -238,10 +238,10 @@ impl LocalEngine {
             )));
         }
         self.catalog().delete_environment(&environment.id)?;
-        if let (EnvironmentKind::Image, SystemRoot::Directory(root)) = (environment.kind, root) {
-            if let Some(home) = root.parent() {
-                let _ = std::fs::remove_dir_all(home);
-            }
+        if let (EnvironmentKind::Image, SystemRoot::Directory(root)) = (environment.kind, root)
+            && let Some(home) = root.parent()
+        {
+            let _ = std::fs::remove_dir_all(home);
         }
         Ok(())
     }

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_core::frames::FrameStream;
 use berth_core::{Error, NetworkMode, PlannedMount, Result, Session};
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -319,6 +319,20 @@ async fn run_to_end(docker: &Docker, container: &str, argv: Vec<String>) -> io::
     Ok(())
 }
 
+/// The whole answer (head and body) to `GET path` on the Docker API's socket (a Unix socket,
+/// or on Windows a named pipe such as `//./pipe/docker_engine`).
+async fn raw_get(socket: &Path, path: &str) -> io::Result<Vec<u8>> {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
+    #[cfg(unix)]
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    #[cfg(windows)]
+    let mut stream = tokio::net::windows::named_pipe::ClientOptions::new().open(socket)?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    Ok(response)
+}
+
 /// How a container is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerState {
@@ -333,19 +347,13 @@ pub async fn state(socket: &Path, name: &str) -> Result<ContainerState> {
     let unreachable = |e: io::Error| {
         Error::engine_unavailable(format!("Cannot ask the Docker API about the session: {e}"))
     };
-    let mut stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(unreachable)?;
-    let request = format!("GET /containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(unreachable)?;
-    let mut response = Vec::new();
-    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut response))
-        .await
-        .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
-        .map_err(unreachable)?;
+    let response = tokio::time::timeout(
+        TIMEOUT,
+        raw_get(socket, &format!("/containers/{name}/json")),
+    )
+    .await
+    .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
+    .map_err(unreachable)?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     if head.split_whitespace().nth(1) == Some("404") {
@@ -413,11 +421,11 @@ pub struct ExecTarget {
     pub shell: Vec<String>,
 }
 
-/// Starts a terminal or an exec in the container and returns our end of a socket pair that
+/// Starts a terminal or an exec in the container and returns our end of a frame stream that
 /// speaks the supervisor's frame protocol (after the reply line, which is not sent: the caller
 /// gets the stream only once the exec has started).
-pub fn bridge(target: &ExecTarget, request: Request) -> io::Result<UnixStream> {
-    let (ours, theirs) = UnixStream::pair()?;
+pub fn bridge(target: &ExecTarget, request: Request) -> io::Result<FrameStream> {
+    let (ours, theirs) = berth_core::frames::pair()?;
     let target = target.clone();
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
@@ -449,7 +457,7 @@ pub fn bridge(target: &ExecTarget, request: Request) -> io::Result<UnixStream> {
 async fn pump(
     target: ExecTarget,
     request: Request,
-    client: UnixStream,
+    client: std::net::TcpStream,
     started: &std::sync::mpsc::Sender<io::Result<()>>,
 ) -> io::Result<()> {
     let docker = connect(&target.socket).map_err(|e| io::Error::other(e.message))?;
@@ -507,7 +515,7 @@ async fn pump(
     let _ = started.send(Ok(()));
 
     client.set_nonblocking(true)?;
-    let client = tokio::net::UnixStream::from_std(client)?;
+    let client = tokio::net::TcpStream::from_std(client)?;
     let (mut from_client, mut to_client) = client.into_split();
     let exec_id = exec.id.clone();
     let resizer = docker.clone();

@@ -193,13 +193,13 @@ impl LocalEngine {
         };
         let limits = self.limits();
         let cpus = spec.resources.cpus;
-        if let Some(n) = cpus {
-            if n == 0 || n > limits.max_cpus {
-                return Err(Error::invalid_input(format!(
-                    "{n} CPUs asked; this computer can give 1 to {}.",
-                    limits.max_cpus
-                )));
-            }
+        if let Some(n) = cpus
+            && (n == 0 || n > limits.max_cpus)
+        {
+            return Err(Error::invalid_input(format!(
+                "{n} CPUs asked; this computer can give 1 to {}.",
+                limits.max_cpus
+            )));
         }
         let scratch = spec
             .resources
@@ -377,18 +377,18 @@ impl LocalEngine {
 
         let mut folder_fds = Vec::new();
         for (mount, source) in plan.mounts.iter().zip(sources) {
-            if let Some((uid, gid)) = identity {
-                if !mount.read_only {
-                    ownership::hand_over(source, uid, gid).map_err(|e| {
-                        io_error(
-                            &format!(
-                                "Cannot give folder \"{}\" to the session user",
-                                mount.folder_name
-                            ),
-                            e,
-                        )
-                    })?;
-                }
+            if let Some((uid, gid)) = identity
+                && !mount.read_only
+            {
+                ownership::hand_over(source, uid, gid).map_err(|e| {
+                    io_error(
+                        &format!(
+                            "Cannot give folder \"{}\" to the session user",
+                            mount.folder_name
+                        ),
+                        e,
+                    )
+                })?;
             }
             folder_fds.push(open_folder(source).map_err(|e| {
                 Error::internal(format!(
@@ -1062,10 +1062,10 @@ impl PreparedLaunch {
         };
         let _ = child.wait();
         drop(self.folder_fds);
-        if answer.starts_with("ready ") {
-            if let Some(stdin) = stdin.as_mut() {
-                let _ = stdin.write_all(format!("{STARTED}\n").as_bytes());
-            }
+        if answer.starts_with("ready ")
+            && let Some(stdin) = stdin.as_mut()
+        {
+            let _ = stdin.write_all(format!("{STARTED}\n").as_bytes());
         }
         drop(stdin);
         let mut lines = answer.lines();

@@ -1,14 +1,20 @@
 //! Talking to a session's supervisor from the app or the CLI.
 
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
+#[cfg(target_os = "linux")]
 use std::path::{Path, PathBuf};
 
-use super::protocol::{Frame, Reply, Request, SOCKET_NAME, parse_exit, read_frame, write_frame};
+use berth_core::frames::FrameStream;
+
+#[cfg(target_os = "linux")]
+use super::protocol::SOCKET_NAME;
+use super::protocol::{Frame, Reply, Request, parse_exit, read_frame, write_frame};
+#[cfg(target_os = "linux")]
+use super::socket_request;
 use crate::sessions::docker::{self, ExecTarget};
 
-/// A running session, reached through its supervisor's socket (bubblewrap) or through the
-/// Docker API (the Docker runtime, bridged onto the same frames).
+/// A running session, reached through its supervisor's socket (bubblewrap, Linux only) or
+/// through the Docker API (the Docker runtime, bridged onto the same frames).
 #[derive(Debug, Clone)]
 pub struct SupervisorClient {
     target: Target,
@@ -16,11 +22,13 @@ pub struct SupervisorClient {
 
 #[derive(Debug, Clone)]
 enum Target {
+    #[cfg(target_os = "linux")]
     Socket(PathBuf),
     Docker(ExecTarget),
 }
 
 impl SupervisorClient {
+    #[cfg(target_os = "linux")]
     pub fn new(runtime_dir: &Path) -> Self {
         Self {
             target: Target::Socket(runtime_dir.join(SOCKET_NAME)),
@@ -37,7 +45,8 @@ impl SupervisorClient {
     /// Whether a supervisor answers: false once it has ended, or died.
     pub fn answers(&self) -> bool {
         match &self.target {
-            Target::Socket(socket) => UnixStream::connect(socket).is_ok(),
+            #[cfg(target_os = "linux")]
+            Target::Socket(socket) => socket_request::answers(socket),
             Target::Docker(target) => matches!(
                 docker::run_apart(docker::state(&target.socket, &target.container)),
                 Ok(docker::ContainerState::Running)
@@ -45,55 +54,26 @@ impl SupervisorClient {
         }
     }
 
-    fn request(&self, request: &Request) -> io::Result<(UnixStream, Reply)> {
-        let socket = match &self.target {
-            Target::Socket(socket) => socket,
-            Target::Docker(target) => {
-                return match request {
-                    Request::Terminal { .. } | Request::Exec { .. } => {
-                        Ok((docker::bridge(target, request.clone())?, Reply::ok(0)))
-                    }
-                    Request::Status => Ok((UnixStream::pair()?.0, Reply::ok(0))),
-                    Request::Destroy => docker::run_apart(async {
-                        let engine = docker::connect(&target.socket)
-                            .map_err(|e| io::Error::other(e.message))?;
-                        docker::remove(&engine, &target.container)
-                            .await
-                            .map_err(|e| io::Error::other(e.message))?;
-                        Ok((UnixStream::pair()?.0, Reply::ok(0)))
-                    }),
-                };
-            }
-        };
-        let mut stream = UnixStream::connect(socket)?;
-        let mut line = serde_json::to_vec(request)?;
-        line.push(b'\n');
-        stream.write_all(&line)?;
-        // Byte by byte: the frames that follow must stay in the socket for the caller.
-        let mut answer = Vec::new();
-        let mut byte = [0u8; 1];
-        loop {
-            if stream.read(&mut byte)? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the session's supervisor closed the connection",
-                ));
-            }
-            if byte[0] == b'\n' {
-                break;
-            }
-            answer.push(byte[0]);
+    fn request(&self, request: &Request) -> io::Result<(Option<FrameStream>, Reply)> {
+        match &self.target {
+            #[cfg(target_os = "linux")]
+            Target::Socket(socket) => socket_request::send(socket, request)
+                .map(|(stream, reply)| (Some(FrameStream::from(stream)), reply)),
+            Target::Docker(target) => match request {
+                Request::Terminal { .. } | Request::Exec { .. } => {
+                    Ok((Some(docker::bridge(target, request.clone())?), Reply::ok(0)))
+                }
+                Request::Status => Ok((None, Reply::ok(0))),
+                Request::Destroy => docker::run_apart(async {
+                    let engine =
+                        docker::connect(&target.socket).map_err(|e| io::Error::other(e.message))?;
+                    docker::remove(&engine, &target.container)
+                        .await
+                        .map_err(|e| io::Error::other(e.message))?;
+                    Ok((None, Reply::ok(0)))
+                }),
+            },
         }
-        let reply: Reply = serde_json::from_slice(&answer)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if !reply.ok {
-            return Err(io::Error::other(
-                reply
-                    .error
-                    .unwrap_or_else(|| "the supervisor refused".into()),
-            ));
-        }
-        Ok((stream, reply))
     }
 
     /// The sandbox's PID (in the host's view), when the supervisor answers.
@@ -110,15 +90,20 @@ impl SupervisorClient {
     }
 
     /// A login shell on a new PTY; the stream then carries frames (see the protocol).
-    pub fn terminal(&self, cols: u16, rows: u16) -> io::Result<UnixStream> {
-        self.request(&Request::Terminal { cols, rows })
-            .map(|(stream, _)| stream)
+    pub fn terminal(&self, cols: u16, rows: u16) -> io::Result<FrameStream> {
+        self.stream(&Request::Terminal { cols, rows })
     }
 
     /// Starts `argv` in the session without a PTY; the stream then carries frames.
-    pub fn exec(&self, argv: Vec<String>) -> io::Result<UnixStream> {
-        self.request(&Request::Exec { argv })
-            .map(|(stream, _)| stream)
+    pub fn exec(&self, argv: Vec<String>) -> io::Result<FrameStream> {
+        self.stream(&Request::Exec { argv })
+    }
+
+    fn stream(&self, request: &Request) -> io::Result<FrameStream> {
+        match self.request(request)? {
+            (Some(stream), _) => Ok(stream),
+            (None, _) => Err(io::Error::other("the session answered without a stream")),
+        }
     }
 }
 
@@ -141,7 +126,7 @@ impl ExecOutput {
 }
 
 /// Feeds `stdin` to an exec stream, then collects its output until it ends.
-pub fn finish_exec(mut stream: UnixStream, stdin: &[u8]) -> io::Result<ExecOutput> {
+pub fn finish_exec(mut stream: FrameStream, stdin: &[u8]) -> io::Result<ExecOutput> {
     if !stdin.is_empty() {
         write_frame(&mut stream, Frame::Input, stdin)?;
     }

@@ -11,39 +11,15 @@
 //! for the terminal kept ready for the next tab, which waits to be continued before it starts.
 
 pub mod client;
+#[cfg(target_os = "linux")]
 pub mod enter;
+#[cfg(target_os = "linux")]
+mod process;
 pub mod protocol;
+#[cfg(target_os = "linux")]
 mod serve;
+#[cfg(target_os = "linux")]
+mod socket_request;
 
-use std::ffi::OsString;
-
-/// Entry point of the `berth-supervisor` binary; returns its exit status.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let mode = args.get(1).and_then(|a| a.to_str());
-    match mode {
-        Some("run") => serve::run_from_stdin(),
-        Some(mode @ ("enter" | "enter-held")) if args.len() >= 6 && args[4] == "--" => {
-            let pid = args[2].to_str().and_then(|p| p.parse().ok());
-            let cwd = args[3].to_string_lossy().into_owned();
-            let start = match mode {
-                "enter-held" => enter::Start::WhenContinued,
-                _ => enter::Start::Now,
-            };
-            match pid {
-                Some(pid) => enter::enter(pid, &cwd, &args[5..], start),
-                None => usage(),
-            }
-        }
-        _ => usage(),
-    }
-}
-
-fn usage() -> i32 {
-    eprintln!(
-        "berth-supervisor is started by Berth for each local session.\n\
-         usage: berth-supervisor run < LAUNCH_JSON\n       \
-         berth-supervisor enter SANDBOX_PID CWD -- COMMAND...\n       \
-         berth-supervisor enter-held SANDBOX_PID CWD -- COMMAND..."
-    );
-    2
-}
+#[cfg(target_os = "linux")]
+pub use process::main;

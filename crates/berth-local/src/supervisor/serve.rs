@@ -803,10 +803,10 @@ impl Supervisor {
             if state.running {
                 state.bootstrap_exit = Some(code);
                 let temporary = runtime_dir.join(format!("{STATE_NAME}.bootstrap"));
-                if let Ok(bytes) = serde_json::to_vec(&state) {
-                    if std::fs::write(&temporary, bytes).is_ok() {
-                        let _ = std::fs::rename(temporary, path);
-                    }
+                if let Ok(bytes) = serde_json::to_vec(&state)
+                    && std::fs::write(&temporary, bytes).is_ok()
+                {
+                    let _ = std::fs::rename(temporary, path);
                 }
             }
         });
@@ -1084,10 +1084,10 @@ impl Shell {
     /// Sends what the shell printed so far to `client`, and everything after as it comes.
     fn attach(&self, mut client: UnixStream) -> io::Result<()> {
         let mut sink = lock(&self.sink);
-        if let Sink::Buffer(kept) = &*sink {
-            if !kept.is_empty() {
-                write_frame(&mut client, Frame::Output, kept)?;
-            }
+        if let Sink::Buffer(kept) = &*sink
+            && !kept.is_empty()
+        {
+            write_frame(&mut client, Frame::Output, kept)?;
         }
         *sink = Sink::Client(client);
         Ok(())

@@ -4,6 +4,10 @@
 //! Backend.AI's pty websocket are bridged onto it, so one terminal implementation (with its
 //! flow control) serves them all.
 
+mod stream;
+
+pub use stream::{FrameStream, pair};
+
 use std::io::{self, Read, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
