@@ -41,19 +41,22 @@ test("cluster session end: a kernel killed under an open terminal ends the tab w
       assert.ok(container, "the session runs in a container");
       execFileSync("podman", ["kill", "--signal", "KILL", container]);
 
-      // The tab stops looking live, and once the cluster has settled says why in words.
-      await waitForText(app, "[data-testid=terminal-ended]", "The cluster ended it: its container stopped on its own", 90_000);
+      // The tab stops looking live, and once the cluster has settled says why in words: "its
+      // container stopped on its own" or, when the agent found it missing rather than saw it
+      // stop, "its container is gone".
+      const WHY = "The cluster ended it: its container ";
+      await waitForText(app, "[data-testid=terminal-ended]", WHY, 90_000);
       assert.equal(await textOf(app, "[data-testid=terminal-tab-ended]"), "ended");
       assert.match(await textOf(app, "[data-testid=terminal-ended]"), new RegExp(`Session ${name} stopped: `));
       await until("the terminal's own line", async () => (await terminalLines(app))?.some((l) => l.includes(`[Berth: Session ${name} is no longer running`)), 5_000);
       // Keys typed now go nowhere and say nothing: the tab is closed to input.
       assert.equal(await run(app, "return document.querySelector('[data-testid=terminal]:not([hidden])')?.dataset.state;"), "exited");
       // The toast says the same wherever the user is, with the way to the details.
-      await waitForText(app, "[data-testid=toast][data-kind=session-stopped]", `Session ${name} stopped: The cluster ended it: its container stopped on its own`, 30_000);
+      await waitForText(app, "[data-testid=toast][data-kind=session-stopped]", `Session ${name} stopped: ${WHY}`, 30_000);
       await screenshot(app, "cluster-session-killed");
       await click(app, "[data-testid=toast][data-kind=session-stopped] [data-testid=toast-action]");
       await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Error");
-      await waitForText(app, "[data-testid=session-drawer]", "its container stopped on its own");
+      await waitForText(app, "[data-testid=session-drawer]", WHY);
       await screenshot(app, "cluster-session-killed-drawer");
     } finally {
       try {

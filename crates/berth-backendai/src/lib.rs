@@ -9,17 +9,13 @@ pub mod exec;
 pub mod folders;
 pub mod problem;
 pub mod profile;
-// Terminals are bridged onto a Unix socket pair, as local sessions' are.
-#[cfg(unix)]
 pub mod pty;
 pub mod secrets;
 pub mod sessions;
 pub mod signing;
-#[cfg(unix)]
 pub mod tcpproxy;
 pub mod terminal;
 pub mod transfer;
-#[cfg(unix)]
 pub mod ttyd;
 pub mod user_config;
 pub mod version;

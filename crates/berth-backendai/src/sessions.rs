@@ -905,6 +905,9 @@ impl RemoteSession {
 fn reason_in_words(info: &str) -> Option<&'static str> {
     Some(match info {
         "self-terminated" => "its container stopped on its own",
+        // The agent found the container gone rather than seeing it stop (a container killed
+        // between two of its checks): the same end, seen later.
+        "container-not-found" => "its container is gone",
         "failed-to-start" => "it failed to start",
         "agent-lost" | "agent-termination" => "the node it ran on stopped answering",
         "force-terminated" | "terminated-by-admin" => "an administrator ended it",
@@ -1589,6 +1592,12 @@ mod tests {
             )
         );
         assert_eq!(killed.exit_code(), None, "-1 is no status");
+        // The same kill, when the agent found the container missing before it saw it stop.
+        let missing = remote("TERMINATED", Some("container-not-found"), "INTERACTIVE").status();
+        assert_eq!(
+            missing.1.unwrap(),
+            "The cluster ended it: its container is gone (TERMINATED container-not-found)."
+        );
         // A reason Berth has no words for is passed on as the cluster says it.
         let unknown = remote("TERMINATED", Some("rebalanced"), "INTERACTIVE").status();
         assert_eq!(

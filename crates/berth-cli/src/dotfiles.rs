@@ -2,7 +2,6 @@
 //! runs at start.
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use berth_core::{Dotfile, Engine, Error};
@@ -61,10 +60,26 @@ fn read(file: &PathBuf) -> berth_core::Result<(String, u32)> {
     }
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::invalid_input(format!("Cannot read {}: {e}", file.display())))?;
-    let mode = std::fs::metadata(file)
+    Ok((text, file_mode(file)))
+}
+
+/// The file's permission bits, as the session will give them.
+#[cfg(unix)]
+fn file_mode(file: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file)
         .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o644);
-    Ok((text, mode))
+        .unwrap_or(0o644)
+}
+
+/// Windows files carry no Unix mode: a script (by its extension) is executable, the rest 644;
+/// `--mode` says otherwise.
+#[cfg(not(unix))]
+fn file_mode(file: &std::path::Path) -> u32 {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("sh" | "bash" | "py") => 0o755,
+        _ => 0o644,
+    }
 }
 
 pub async fn dotfiles(

@@ -79,6 +79,8 @@ impl LocalEngine {
             .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// (Sandboxes only: a container starts as the Docker API answers.)
+    #[cfg(target_os = "linux")]
     pub(crate) fn start_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
             self.start_timeout_ms
@@ -98,6 +100,7 @@ impl LocalEngine {
             .clone()
     }
 
+    #[cfg(target_os = "linux")]
     pub(crate) fn supervisor_override(&self) -> Option<PathBuf> {
         self.supervisor
             .lock()

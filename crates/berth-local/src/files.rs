@@ -50,7 +50,7 @@ impl FolderFiles {
     }
 
     /// Gives a file this just created, open as `opened`, to the folder's owner.
-    fn own(&self, opened: &impl std::os::fd::AsFd, path: &FolderPath) -> Result<()> {
+    fn own(&self, opened: &cap_std::fs::File, path: &FolderPath) -> Result<()> {
         match self.owner {
             #[cfg(unix)]
             Some((uid, gid)) => std::os::unix::fs::fchown(opened, Some(uid), Some(gid))
@@ -314,10 +314,7 @@ impl FolderFiles {
                             .dir
                             .read_link_contents(path.as_str())
                             .map_err(|e| self.error(e, &path))?;
-                        target
-                            .dir
-                            .symlink_contents(link, path.as_str())
-                            .map_err(|e| target.error(e, &path))?;
+                        make_link(&target.dir, &link, &path).map_err(|e| target.error(e, &path))?;
                         target.own_entry(&path)?;
                     }
                     FileKind::Other => {}
@@ -425,6 +422,7 @@ impl FolderFiles {
             io::ErrorKind::NotADirectory => Error::invalid_input(format!(
                 "\"{path}\" in folder \"{folder}\" goes through a file, not a directory."
             )),
+            #[cfg(unix)]
             _ if e.raw_os_error() == Some(libc::ELOOP) => Error::invalid_input(format!(
                 "\"{path}\" in folder \"{folder}\" is a symbolic link; Berth does not follow it."
             )),
@@ -453,4 +451,23 @@ fn modified_ms(metadata: &Metadata) -> Option<i64> {
     let modified = metadata.modified().ok()?.into_std();
     let since = modified.duration_since(UNIX_EPOCH).ok()?;
     i64::try_from(since.as_millis()).ok()
+}
+
+/// Recreates link `path` pointing at `link` (its contents, not resolved) in `dir`.
+#[cfg(not(windows))]
+fn make_link(dir: &cap_std::fs::Dir, link: &std::path::Path, path: &FolderPath) -> io::Result<()> {
+    dir.symlink_contents(link, path.as_str())
+}
+
+/// Windows names a link's kind when it is made: a directory link where the target (resolved
+/// inside the folder, from the link's directory) is a directory, else a file link.
+#[cfg(windows)]
+fn make_link(dir: &cap_std::fs::Dir, link: &std::path::Path, path: &FolderPath) -> io::Result<()> {
+    let parent = path.parent().unwrap_or_else(FolderPath::root);
+    let resolved = std::path::Path::new(parent.as_str()).join(link);
+    if dir.metadata(&resolved).is_ok_and(|m| m.is_dir()) {
+        dir.symlink_dir(link, path.as_str())
+    } else {
+        dir.symlink_file(link, path.as_str())
+    }
 }

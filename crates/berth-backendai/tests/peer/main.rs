@@ -8,6 +8,8 @@
 mod connect;
 mod folders;
 mod pty;
+// The real agent's kernels run in this machine's Podman, read through /proc.
+#[cfg(target_os = "linux")]
 mod real_kernel;
 mod sessions;
 mod transfers;

@@ -25,7 +25,10 @@ fn files_commands_change_the_folder_and_refuse_escapes_without_writing() {
     let root = std::path::PathBuf::from(info["path"].as_str().unwrap());
     let outside = home.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
+    #[cfg(unix)]
     std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+    #[cfg(windows)]
+    std::os::windows::fs::symlink_dir(&outside, root.join("out")).unwrap();
 
     for args in [
         vec!["files", "mkdir", "w", "out/planted"],

@@ -7,7 +7,10 @@
 mod doctor;
 mod files;
 mod folder;
+// Linux-only: a Secret Service keychain on a private D-Bus, and bubblewrap sandboxes.
+#[cfg(target_os = "linux")]
 mod profile;
+#[cfg(target_os = "linux")]
 mod session;
 mod transfer;
 

@@ -68,7 +68,6 @@ pub(crate) fn socket_candidates() -> Vec<PathBuf> {
     found
 }
 
-#[cfg(unix)]
 async fn ping(socket: &str) -> Result<String, String> {
     let docker = bollard::Docker::connect_with_socket(
         socket,
@@ -88,9 +87,4 @@ async fn ping(socket: &str) -> Result<String, String> {
         .map(|c| c.name)
         .unwrap_or_else(|| "Docker Engine".into());
     Ok(format!("{product} {}", version.version.unwrap_or_default()))
-}
-
-#[cfg(not(unix))]
-async fn ping(_socket: &str) -> Result<String, String> {
-    Err("named pipes are not probed yet".into())
 }

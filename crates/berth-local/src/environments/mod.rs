@@ -2,6 +2,7 @@
 //! the user registered, or an image imported from a `docker save` / OCI archive (unpacked once
 //! into the data directory, see [`image`]).
 
+#[cfg(target_os = "linux")]
 pub mod image;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,30 @@ fn docker_environment(tag: &str) -> Environment {
         kind: EnvironmentKind::Image,
         description: "Docker image (Docker runtime)".to_owned(),
     }
+}
+
+/// Root file systems (a directory, an imported image) run only in bubblewrap sandboxes, which
+/// only Linux has; elsewhere environments are Docker images.
+fn only_sandboxes_run_root_file_systems() -> Result<()> {
+    if cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "Root file systems and imported images run in bubblewrap sandboxes, which only Linux \
+             has. On this computer, run a Docker image instead (`berth env list` shows docker:… \
+             environments).",
+        ))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn unpack_image(archive: &Path, into: &Path) -> Result<()> {
+    image::unpack(archive, into)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unpack_image(_archive: &Path, _into: &Path) -> Result<()> {
+    only_sandboxes_run_root_file_systems()
 }
 
 impl LocalEngine {
@@ -126,6 +151,7 @@ impl LocalEngine {
     /// `name`. It is used in place, and no session changes it: each writes a throwaway copy
     /// (an overlay, where the kernel allows one) or sees it read-only.
     pub fn add_rootfs_environment(&self, name: &str, directory: &Path) -> Result<Environment> {
+        only_sandboxes_run_root_file_systems()?;
         validate_name(name)?;
         if !directory.is_absolute() || !directory.is_dir() {
             return Err(Error::invalid_input(format!(
@@ -154,6 +180,7 @@ impl LocalEngine {
     /// when `None`). The layers are unpacked beside the data; nothing is half-imported: a
     /// refused or failed archive leaves no environment and no files behind.
     pub fn import_image(&self, archive: &Path, name: Option<&str>) -> Result<Environment> {
+        only_sandboxes_run_root_file_systems()?;
         let name = match name {
             Some(name) => name.to_owned(),
             None => archive
@@ -184,7 +211,7 @@ impl LocalEngine {
         std::fs::create_dir_all(&partial)
             .map_err(|e| Error::internal(format!("Cannot create {}: {e}", partial.display())))?;
         let root = home.join("rootfs");
-        let unpacked = image::unpack(archive, &partial).and_then(|()| {
+        let unpacked = unpack_image(archive, &partial).and_then(|()| {
             if has_shell(&partial) {
                 Ok(())
             } else {

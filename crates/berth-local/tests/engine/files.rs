@@ -1,4 +1,4 @@
-use std::os::unix::fs::symlink;
+use crate::symlink;
 use std::path::PathBuf;
 
 use berth_core::{Engine, ErrorCode, FileKind, FolderPath, FolderPermission, NewFolder};

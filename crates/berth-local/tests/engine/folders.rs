@@ -205,7 +205,7 @@ async fn purging_a_folder_never_deletes_what_a_symlink_inside_points_to() {
         .create_folder(NewFolder::named("linky"))
         .await
         .unwrap();
-    std::os::unix::fs::symlink(&outside, fx.engine.folder_path(&folder).join("escape")).unwrap();
+    crate::symlink(&outside, fx.engine.folder_path(&folder).join("escape")).unwrap();
 
     fx.engine.trash_folder("linky").await.unwrap();
     fx.engine.purge_folder("linky").await.unwrap();
@@ -250,7 +250,7 @@ async fn a_clone_copies_the_tree_and_links_as_links_and_leaves_the_original_alon
     std::fs::write(root.join("README"), b"v1").unwrap();
     let outside = fx.root.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
-    std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+    crate::symlink(&outside, root.join("escape")).unwrap();
 
     let target = NewFolder {
         cloneable: false,

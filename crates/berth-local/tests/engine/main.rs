@@ -3,18 +3,32 @@
 // Helpers here are test code too: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+// Sessions (bubblewrap sandboxes, and the Docker runtime's tests on this machine's Podman),
+// root file systems and networks are Linux's; folders, files and transfers run everywhere.
+#[cfg(target_os = "linux")]
 mod docker;
+#[cfg(target_os = "linux")]
 mod environments;
 mod files;
 mod folders;
+#[cfg(target_os = "linux")]
 mod network;
+#[cfg(target_os = "linux")]
 mod personal;
+#[cfg(target_os = "linux")]
 mod sessions;
 mod transfers;
+#[cfg(target_os = "linux")]
 mod writes_while_running;
 
-use berth_core::Engine;
-use berth_local::supervisor::client::{ExecOutput, finish_exec};
+// Running sessions for the tests that need one (Linux, as above).
+#[cfg(target_os = "linux")]
+mod running;
+#[cfg(target_os = "linux")]
+pub use running::{Running, sh};
+
+use std::path::Path;
+
 use berth_local::{DataDirs, LocalEngine};
 
 pub struct Fixture {
@@ -27,13 +41,16 @@ pub struct Fixture {
 
 /// A local engine on a fresh temporary data directory.
 pub fn engine() -> Fixture {
-    use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
-    // Private like a home directory under /root: a root-run engine's sessions run as nobody,
-    // who cannot walk into it, and must work all the same.
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let run = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Private like a home directory under /root: a root-run engine's sessions run as
+        // nobody, who cannot walk into it, and must work all the same.
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let dirs = DataDirs {
         config: root.path().join("config"),
         data: root.path().join("data"),
@@ -66,63 +83,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Destroys the session when dropped, so a failing assertion leaves no sandbox behind.
-pub struct Running<'a> {
-    pub fixture: &'a Fixture,
-    pub id: String,
-}
-
-impl Running<'_> {
-    pub fn exec(&self, script: &str) -> ExecOutput {
-        let (_, client) = self.fixture.engine.session_client(&self.id).unwrap();
-        let stream = client
-            .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
-            .unwrap();
-        finish_exec(stream, b"").unwrap()
+/// A symbolic link at `link` to `target`, as the OS makes them (Windows names the kind: a
+/// directory link for a directory, else a file link).
+pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::symlink(target, link);
+    #[cfg(windows)]
+    if target.as_ref().is_dir() {
+        std::os::windows::fs::symlink_dir(target, link)
+    } else {
+        std::os::windows::fs::symlink_file(target, link)
     }
-
-    /// Runs `script` and returns its stdout, failing the test when it fails.
-    pub fn ok(&self, script: &str) -> String {
-        let out = self.exec(script);
-        assert_eq!(
-            out.code,
-            0,
-            "{script}: {}{}",
-            out.stdout_text(),
-            out.stderr_text()
-        );
-        out.stdout_text()
-    }
-
-    pub fn destroy(self) -> berth_core::Session {
-        let rt = runtime();
-        let session = rt
-            .block_on(self.fixture.engine.destroy_session(&self.id))
-            .unwrap();
-        std::mem::forget(self);
-        session
-    }
-}
-
-impl std::ops::Deref for Running<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        let _ = runtime().block_on(self.fixture.engine.destroy_session(&self.id));
-    }
-}
-
-/// Runs `script` with bash in session `id`.
-pub fn sh(fixture: &Fixture, id: &str, script: &str) -> ExecOutput {
-    let (_, client) = fixture.engine.session_client(id).unwrap();
-    let stream = client
-        .exec(vec!["/bin/bash".into(), "-c".into(), script.into()])
-        .unwrap();
-    finish_exec(stream, b"").unwrap()
 }

@@ -1,12 +1,4 @@
-//! Session figures, each printed next to its baseline measured in the same run:
-//! - session create → shell ready (a login shell's first output through the supervisor) vs raw
-//!   `bwrap <same isolation> true`;
-//! - keystroke → echo through the Rust bridge (client socket → supervisor → PTY → bash → back):
-//!   p50 and p99.
-//!
-//! Figures are printed, never asserted. Run with `scripts/bench-sessions`.
-
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+//! The figures themselves (bubblewrap: Linux only).
 
 use berth_core::frames::FrameStream;
 use std::io::Read;
@@ -90,7 +82,7 @@ fn raw_bwrap() -> Duration {
     start.elapsed()
 }
 
-fn main() {
+pub fn main() {
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
