@@ -15,7 +15,7 @@ endif
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy check-domain-crates \
-        test-rust test-ui test-e2e doctor figures clean-e2e
+        test-rust test-ui test-e2e doctor figures clean-e2e cross-check
 
 ## make run: install what is missing, build, and open Berth on the local engine.
 run: setup build
@@ -29,6 +29,7 @@ test: setup-test
 	@echo "== domain crates free of Tauri"; $(MAKE) --no-print-directory check-domain-crates
 	@echo "== frontend";       $(MAKE) --no-print-directory ui test-ui
 	@echo "== clippy";         $(MAKE) --no-print-directory clippy
+	@echo "== cross-check: Windows and macOS compile, lint-clean"; $(MAKE) --no-print-directory cross-check
 	@echo "== build";          $(MAKE) --no-print-directory build
 	@echo "== rust tests (incl. the TypeScript binding drift check)"; $(MAKE) --no-print-directory test-rust
 	@echo "== end to end";     $(MAKE) --no-print-directory test-e2e
@@ -77,6 +78,11 @@ check-domain-crates:
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## The other two systems Berth ships for: every crate, the app and the CLI, tests included,
+## type-checked and linted for them from here (scripts/cross-check installs its compilers).
+cross-check:
+	scripts/cross-check
 
 test-rust:
 	scripts/backendai-peer wait
