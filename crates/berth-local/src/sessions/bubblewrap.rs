@@ -128,18 +128,8 @@ impl LocalEngine {
 
         let mut folder_fds = Vec::new();
         for (mount, source) in plan.mounts.iter().zip(sources) {
-            if let Some((uid, gid)) = identity
-                && !mount.read_only
-            {
-                ownership::hand_over(source, uid, gid).map_err(|e| {
-                    io_error(
-                        &format!(
-                            "Cannot give folder \"{}\" to the session user",
-                            mount.folder_name
-                        ),
-                        e,
-                    )
-                })?;
+            if let Some(identity) = identity {
+                ownership::hand_over_folder(mount, source, identity)?;
             }
             folder_fds.push(open_folder(source).map_err(|e| {
                 Error::internal(format!(

@@ -441,19 +441,9 @@ impl LocalEngine {
         let user = docker_user();
         // Only a Unix root hands folders over (`session_identity`).
         #[cfg(unix)]
-        if let Some((uid, gid)) = session_identity() {
+        if let Some(identity) = session_identity() {
             for (mount, source) in plan.mounts.iter().zip(sources) {
-                if !mount.read_only {
-                    ownership::hand_over(source, uid, gid).map_err(|e| {
-                        io_error(
-                            &format!(
-                                "Cannot give folder \"{}\" to the session user",
-                                mount.folder_name
-                            ),
-                            e,
-                        )
-                    })?;
-                }
+                ownership::hand_over_folder(mount, source, identity)?;
             }
         }
         let env = shell_env(session, plan);

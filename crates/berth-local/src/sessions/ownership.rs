@@ -34,6 +34,27 @@ fn open_dir_at(parent: libc::c_int, name: &CString) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Hands the folder mounted as `mount` (at `source` on this disk) to the session user, unless
+/// it is mounted read-only, with an error that names the folder.
+pub fn hand_over_folder(
+    mount: &berth_core::PlannedMount,
+    source: &Path,
+    (uid, gid): (u32, u32),
+) -> berth_core::Result<()> {
+    if mount.read_only {
+        return Ok(());
+    }
+    hand_over(source, uid, gid).map_err(|e| {
+        super::io_error(
+            &format!(
+                "Cannot give folder \"{}\" to the session user",
+                mount.folder_name
+            ),
+            e,
+        )
+    })
+}
+
 /// Makes `uid:gid` own the directory `root` and everything beneath it.
 pub fn hand_over(root: &Path, uid: u32, gid: u32) -> io::Result<()> {
     let path = CString::new(root.as_os_str().as_bytes())
