@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AckBatcher, NO_STATUS, OutputPacer, clipboardChord, decodeChunk, exitLine } from "./terminal";
 
 describe("decodeChunk", () => {
@@ -95,9 +95,10 @@ it("says how the shell ended", () => {
 
 describe("OutputPacer", () => {
   const bytes = (n: number) => new Uint8Array(n).fill(120);
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
 
   it("writes a small chunk (a keystroke's echo) at once, even right after a flood", () => {
-    vi.useFakeTimers();
     let now = 0;
     const written: number[] = [];
     const pacer = new OutputPacer((b) => written.push(b.length), () => now, 50, 8192);
@@ -105,11 +106,9 @@ describe("OutputPacer", () => {
     now += 1;
     pacer.push(bytes(2));
     expect(written).toEqual([3, 2]);
-    vi.useRealTimers();
   });
 
   it("holds what follows a large write and writes it as one, once the interval is up", () => {
-    vi.useFakeTimers();
     let now = 0;
     const written: number[] = [];
     const pacer = new OutputPacer((b) => written.push(b.length), () => now, 50, 8192);
@@ -123,11 +122,9 @@ describe("OutputPacer", () => {
     now = 50;
     vi.advanceTimersByTime(50);
     expect(written).toEqual([16384, 10 * 16384]);
-    vi.useRealTimers();
   });
 
   it("never holds more than its cap, so a fast flood is not slowed to one write per interval", () => {
-    vi.useFakeTimers();
     let now = 0;
     const written: number[] = [];
     const pacer = new OutputPacer((b) => written.push(b.length), () => now, 50, 8192, 512 * 1024);
@@ -138,11 +135,9 @@ describe("OutputPacer", () => {
     now += 1;
     pacer.push(bytes(256 * 1024));
     expect(written).toEqual([256 * 1024, 512 * 1024]);
-    vi.useRealTimers();
   });
 
   it("keeps the bytes in order when it joins them", () => {
-    vi.useFakeTimers();
     let now = 0;
     const written: Uint8Array[] = [];
     const pacer = new OutputPacer((b) => written.push(b), () => now, 50, 4);
@@ -151,11 +146,9 @@ describe("OutputPacer", () => {
     pacer.push(new Uint8Array([6, 7]));
     pacer.flush();
     expect(written.map((b) => Array.from(b))).toEqual([[1, 2, 3, 4], [5, 6, 7]]);
-    vi.useRealTimers();
   });
 
   it("writes nothing after it is disposed", () => {
-    vi.useFakeTimers();
     const written: number[] = [];
     const pacer = new OutputPacer((b) => written.push(b.length), () => 0, 50, 4);
     pacer.push(bytes(8));
@@ -163,6 +156,5 @@ describe("OutputPacer", () => {
     pacer.dispose();
     vi.advanceTimersByTime(100);
     expect(written).toEqual([8]);
-    vi.useRealTimers();
   });
 });

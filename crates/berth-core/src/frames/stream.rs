@@ -34,13 +34,18 @@ const STRANGERS: usize = 16;
 pub fn pair() -> io::Result<(FrameStream, TcpStream)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let ours = TcpStream::connect(listener.local_addr()?)?;
-    let expected = ours.local_addr()?;
+    let theirs = accept_from(&listener, ours.local_addr()?)?;
+    ours.set_nodelay(true)?;
+    theirs.set_nodelay(true)?;
+    Ok((FrameStream::Loopback(ours), theirs))
+}
+
+/// The connection `listener` receives from `expected`; others are dropped on the way.
+fn accept_from(listener: &TcpListener, expected: SocketAddr) -> io::Result<TcpStream> {
     for _ in 0..STRANGERS {
         let (theirs, from) = listener.accept()?;
-        if is_ours(from, expected) {
-            ours.set_nodelay(true)?;
-            theirs.set_nodelay(true)?;
-            return Ok((FrameStream::Loopback(ours), theirs));
+        if from == expected {
+            return Ok(theirs);
         }
         // Someone else's connection: dropped, and we keep waiting for ours.
     }
@@ -48,10 +53,6 @@ pub fn pair() -> io::Result<(FrameStream, TcpStream)> {
         io::ErrorKind::ConnectionRefused,
         "other programs kept connecting to Berth's private loopback port; try again",
     ))
-}
-
-fn is_ours(from: SocketAddr, expected: SocketAddr) -> bool {
-    from == expected
 }
 
 impl FrameStream {
@@ -157,9 +158,15 @@ mod tests {
 
     #[test]
     fn only_the_socket_that_opened_the_pair_is_taken_for_its_far_end() {
-        let ours: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-        assert!(is_ours(ours, ours));
-        assert!(!is_ours("127.0.0.1:40002".parse().unwrap(), ours));
+        // A stranger connects first; the pair's own socket after it.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut stranger = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let theirs = accept_from(&listener, ours.local_addr().unwrap()).unwrap();
+        assert_eq!(theirs.peer_addr().unwrap(), ours.local_addr().unwrap());
+        // The stranger was dropped: it reads the end of the stream (or a reset), never a frame.
+        let mut byte = [0u8; 1];
+        assert!(matches!(stranger.read(&mut byte), Ok(0) | Err(_)));
     }
 
     #[test]
