@@ -15,7 +15,7 @@ endif
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy check-domain-crates \
-        test-rust test-ui test-e2e doctor figures clean-e2e cross-check
+        test-rust test-ui test-e2e doctor figures clean-e2e cross-check test-windows
 
 ## make run: install what is missing, build, and open Berth on the local engine.
 run: setup build
@@ -30,6 +30,7 @@ test: setup-test
 	@echo "== frontend";       $(MAKE) --no-print-directory ui test-ui
 	@echo "== clippy";         $(MAKE) --no-print-directory clippy
 	@echo "== cross-check: Windows and macOS compile, lint-clean"; $(MAKE) --no-print-directory cross-check
+	@echo "== the Windows build's portable tests, under Wine"; $(MAKE) --no-print-directory test-windows
 	@echo "== build";          $(MAKE) --no-print-directory build
 	@echo "== rust tests (incl. the TypeScript binding drift check)"; $(MAKE) --no-print-directory test-rust
 	@echo "== end to end";     $(MAKE) --no-print-directory test-e2e
@@ -83,6 +84,12 @@ clippy:
 ## type-checked and linted for them from here (scripts/cross-check installs its compilers).
 cross-check:
 	scripts/cross-check
+
+## The portable tests as Windows programs under Wine (scripts/windows-tests says which); the
+## CLI's cluster round trip among them needs the Backend.AI peer.
+test-windows:
+	scripts/backendai-peer wait
+	scripts/windows-tests
 
 test-rust:
 	scripts/backendai-peer wait

@@ -5,7 +5,7 @@
 //! the final name.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -201,9 +201,6 @@ fn copy_verified(
         target.set_len(0)?;
         done = 0;
     }
-    let (mut reader, mut writer) = (source, target);
-    reader.seek(SeekFrom::Start(done))?;
-    writer.seek(SeekFrom::Start(done))?;
     progress(done);
     let pipelined = size >= PIPELINE_FROM;
     std::thread::scope(|scope| {
@@ -218,7 +215,7 @@ fn copy_verified(
                 if stop.is_set() {
                     return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
                 }
-                let copied = io::copy(&mut reader.take(CHUNK), &mut writer)?;
+                let copied = copy_chunk(source, target, done, CHUNK)?;
                 if copied == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -295,6 +292,47 @@ fn hash_ranges(
         }
     }
     Ok((hashers.0.finalize(), hashers.1.finalize()))
+}
+
+/// Copies up to `len` bytes at offset `at` of `source` to the same offset of `target`. Unix:
+/// through the files' cursors, so `io::copy` hands the work to the kernel (copy_file_range);
+/// the hashing thread's `pread`s leave the cursors alone.
+#[cfg(unix)]
+fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut reader, mut writer) = (source, target);
+    reader.seek(SeekFrom::Start(at))?;
+    writer.seek(SeekFrom::Start(at))?;
+    io::copy(&mut reader.take(len), &mut writer)
+}
+
+/// Windows: every read and write names its offset, because there a positional read
+/// (`seek_read`) moves the handle's cursor too, and the hashing thread reads the same handles
+/// while this copies: a cursor-based copy would continue from wherever the hashing last read.
+#[cfg(windows)]
+fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
+    use std::os::windows::fs::FileExt;
+    let mut buffer = vec![0; (1 << 20).min(usize::try_from(len).unwrap_or(usize::MAX))];
+    let mut copied = 0;
+    while copied < len {
+        let want = buffer
+            .len()
+            .min(usize::try_from(len - copied).unwrap_or(usize::MAX));
+        let n = source.seek_read(&mut buffer[..want], at + copied)?;
+        if n == 0 {
+            break;
+        }
+        let mut written = 0;
+        while written < n {
+            let w = target.seek_write(&buffer[written..n], at + copied + written as u64)?;
+            if w == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += w;
+        }
+        copied += n as u64;
+    }
+    Ok(copied)
 }
 
 #[cfg(unix)]
