@@ -297,18 +297,26 @@ fn report(jobs: &[Job], out: &Output) -> berth_core::Result<()> {
         .iter()
         .filter(|j| j.state == JobState::Failed)
         .collect();
-    match failed.first() {
-        None => Ok(()),
-        Some(first) => Err(Error::new(
-            ErrorCode::Internal,
-            format!(
-                "{} transfer(s) failed; first: {}: {}",
-                failed.len(),
-                first.spec.remote_path,
-                first.error.as_deref().unwrap_or("unknown error")
-            ),
-        )),
+    if failed.is_empty() {
+        return Ok(());
     }
+    // Each failed file on its own line: one bad name must not hide the others.
+    const SHOWN: usize = 20;
+    let mut message = format!("{} transfer(s) failed:", failed.len());
+    for job in failed.iter().take(SHOWN) {
+        message.push_str(&format!(
+            "\n  {}: {}",
+            job.spec.remote_path,
+            job.error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if failed.len() > SHOWN {
+        message.push_str(&format!(
+            "\n  ... and {} more (berth transfers list)",
+            failed.len() - SHOWN
+        ));
+    }
+    Err(Error::new(ErrorCode::Internal, message))
 }
 
 fn table(jobs: &[Job]) -> String {

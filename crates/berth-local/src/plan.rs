@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use berth_core::{Error, FileKind, FolderPath, Result};
+use berth_transfer::names::HostNames;
 use berth_transfer::{ConflictPolicy, Direction, TransferSpec};
 
 use crate::LocalEngine;
@@ -74,7 +75,11 @@ impl LocalEngine {
             };
             match kind {
                 FileKind::Directory => {
-                    std::fs::create_dir_all(&local).map_err(|e| host_error(&local, e))?;
+                    // A name this computer cannot hold is not made (the queue fails its
+                    // files one by one, saying why); everything else goes on.
+                    if HostNames::THIS_COMPUTER.path_refusal(&local).is_none() {
+                        std::fs::create_dir_all(&local).map_err(|e| host_error(&local, e))?;
+                    }
                     for entry in files.list(&remote)? {
                         pending.push((
                             remote.join(&entry.name)?,

@@ -14,6 +14,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::checkpoint::Checkpoint;
 use crate::journal::{JobId, Journal};
+use crate::names::HostNames;
 use crate::progress::Meter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -194,6 +195,12 @@ struct State {
     unfinished: HashMap<String, usize>,
     /// How many jobs are queued or running.
     busy: usize,
+    /// How this computer names files; the tests judge as Windows does.
+    host_names: HostNames,
+    /// On a computer where case does not tell names apart: per download destination with its
+    /// case folded, the first job that writes it. A second job whose destination differs only
+    /// in case (`Data.csv`, `data.csv` from one folder) would land on the same file.
+    claims: HashMap<String, (JobId, PathBuf)>,
 }
 
 impl State {
@@ -214,6 +221,45 @@ impl State {
             (false, true) => self.busy += 1,
             (true, false) => self.busy = self.busy.saturating_sub(1),
             _ => {}
+        }
+    }
+
+    fn claim(&mut self, id: JobId, spec: &TransferSpec) {
+        if self.host_names.case_insensitive && spec.direction == Direction::Download {
+            let key = spec.local_path.to_string_lossy().to_lowercase();
+            self.claims
+                .entry(key)
+                .or_insert_with(|| (id, spec.local_path.clone()));
+        }
+    }
+
+    /// Why download `job` cannot be written here: a name this computer cannot hold, or a
+    /// destination another job writes under a name differing only in case. Said per file, so
+    /// the rest of the batch goes on.
+    fn name_problem(&self, job: &Job) -> Option<String> {
+        if job.spec.direction != Direction::Download {
+            return None;
+        }
+        let dest = &job.spec.local_path;
+        if let Some(rule) = self.host_names.path_refusal(dest) {
+            return Some(format!("Not downloaded: {rule}"));
+        }
+        let key = dest.to_string_lossy().to_lowercase();
+        match self.claims.get(&key) {
+            Some((other, other_path))
+                if *other != job.id
+                    && self
+                        .host_names
+                        .same_file_differently_named(dest, other_path) =>
+            {
+                Some(format!(
+                    "Not downloaded: its name differs only in case from {}, and this computer's \
+                     file names do not tell them apart, so it would replace that file. Download \
+                     it into another directory.",
+                    other_path.display()
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -263,6 +309,8 @@ impl Queue {
             running: HashMap::new(),
             unfinished: HashMap::new(),
             busy: 0,
+            host_names: HostNames::THIS_COMPUTER,
+            claims: HashMap::new(),
         };
         for mut job in journal.jobs()? {
             if job.state == JobState::Running {
@@ -273,6 +321,7 @@ impl Queue {
                 waiting.push_back(job.id);
             }
             counted.count(&job.spec.batch, None, job.state);
+            counted.claim(job.id, &job.spec);
             jobs.insert(job.id, job);
         }
         let (events, _) = broadcast::channel(4096);
@@ -314,6 +363,7 @@ impl Queue {
         let mut state = self.lock();
         for (&id, spec) in ids.iter().zip(specs) {
             state.count(&spec.batch, None, JobState::Queued);
+            state.claim(id, &spec);
             state.jobs.insert(
                 id,
                 Job {
@@ -446,7 +496,25 @@ impl Queue {
                 JobState::Done | JobState::Skipped | JobState::Cancelled
             )
         });
+        let State { jobs, claims, .. } = &mut *state;
+        claims.retain(|_, (id, _)| jobs.contains_key(id));
         Ok(())
+    }
+
+    /// Judges download names as `host` names files instead of as this computer does: the
+    /// tests on Linux check what Windows and macOS refuse.
+    pub fn judge_names_as(&self, host: HostNames) {
+        let mut state = self.lock();
+        state.host_names = host;
+        let jobs: Vec<(JobId, TransferSpec)> = state
+            .jobs
+            .values()
+            .map(|j| (j.id, j.spec.clone()))
+            .collect();
+        state.claims.clear();
+        for (id, spec) in &jobs {
+            state.claim(*id, spec);
+        }
     }
 
     /// How many jobs run at once.
@@ -575,6 +643,18 @@ impl Queue {
 
     async fn run_job(&self, job: Job, stop: StopSignal) {
         let id = job.id;
+        let problem = self.lock().name_problem(&job);
+        if let Some(problem) = problem {
+            let mut state = self.lock();
+            state.running.remove(&id);
+            if let Err(error) = self.set_state(&mut state, id, JobState::Failed, Some(problem)) {
+                tracing::error!(%error, id, "cannot record a transfer's end");
+            }
+            drop(state);
+            self.announce_batch_if_finished(&job.spec.batch);
+            self.inner.wake.notify_one();
+            return;
+        }
         let progress = self.progress_reporter(&job);
         let checkpoint = self.checkpoint(id);
         let outcome = self
@@ -707,6 +787,7 @@ fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::sync::atomic::AtomicUsize;
 
     use tokio::sync::Semaphore;
@@ -790,6 +871,68 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn names_windows_cannot_hold_fail_per_file_and_the_batch_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = Arc::new(Gate::default());
+        let journal = Journal::open(&dir.path().join("transfers.sqlite3")).unwrap();
+        let queue = Queue::open(journal, gate.clone(), 2).unwrap();
+        queue.judge_names_as(HostNames::WINDOWS);
+        queue.start();
+        let names = [
+            "aux.txt",
+            "Data.csv",
+            "notes.",
+            "data.csv",
+            "ok.txt",
+            "con/inner.txt",
+        ];
+        let ids = queue
+            .enqueue(names.iter().map(|n| spec(Direction::Download, n)).collect())
+            .unwrap();
+        gate.release.add_permits(2);
+
+        wait_for("every job to finish", || {
+            queue.jobs().iter().all(|j| j.state.is_finished())
+        })
+        .await;
+        let outcome = |i: usize| {
+            let job = queue.job(ids[i]).unwrap();
+            (job.state, job.error.unwrap_or_default())
+        };
+        let first = Path::new("/downloads").join("Data.csv");
+        let case_rule = format!(
+            "Not downloaded: its name differs only in case from {}",
+            first.display()
+        );
+        for (i, rule) in [
+            (0, "Not downloaded: \"aux.txt\" is a device name on Windows"),
+            (2, "Not downloaded: \"notes.\" ends with a dot or a space"),
+            (5, "Not downloaded: \"con\" is a device name"),
+            (3, case_rule.as_str()),
+        ] {
+            let (state, error) = outcome(i);
+            assert_eq!(state, JobState::Failed, "{}", names[i]);
+            assert!(error.starts_with(rule), "{}: {error}", names[i]);
+        }
+        assert_eq!(outcome(1), (JobState::Done, String::new()));
+        assert_eq!(outcome(4), (JobState::Done, String::new()));
+        assert_eq!(gate.running.load(Ordering::SeqCst), 0);
+
+        // On Linux the same names are files like any other.
+        let queue_dir = tempfile::tempdir().unwrap();
+        let (linux, gate) = open(&queue_dir, 6);
+        linux.judge_names_as(HostNames::LINUX);
+        linux
+            .enqueue(names.iter().map(|n| spec(Direction::Download, n)).collect())
+            .unwrap();
+        gate.release.add_permits(names.len());
+        wait_for("every job to be done", || {
+            count(&linux, JobState::Done) == names.len()
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use berth_core::{Error, ErrorCode, FileKind, FolderPath, Result};
+use berth_transfer::names::HostNames;
 use berth_transfer::{ConflictPolicy, Direction, TransferSpec};
 use reqwest::Method;
 use serde_json::json;
@@ -98,7 +99,11 @@ impl berth_transfer::PlanTransfers for BackendAiEngine {
             }
         }
         while let Some((remote, local)) = directories.pop() {
-            std::fs::create_dir_all(&local).map_err(|e| host_error(&local, e))?;
+            // A name this computer cannot hold is not made (the queue fails its files one by
+            // one, saying why); everything else goes on.
+            if HostNames::THIS_COMPUTER.path_refusal(&local).is_none() {
+                std::fs::create_dir_all(&local).map_err(|e| host_error(&local, e))?;
+            }
             for entry in folders::list_files(self.connection(), folder, &remote).await? {
                 let (child, child_local) = (remote.join(&entry.name)?, local.join(&entry.name));
                 match entry.kind {

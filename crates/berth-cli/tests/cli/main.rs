@@ -4,6 +4,7 @@
 // Helpers here are test code too: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod cluster_names;
 mod doctor;
 mod files;
 mod folder;

@@ -1,0 +1,184 @@
+//! A Backend.AI round trip from the CLI on every system it is built for (on Windows, its tests
+//! run under Wine; the secret goes to Wine's Credential Manager there, to the sealed file on
+//! Linux where no keychain runs for this test): folder, upload of a tree, listing, download,
+//! and the names a Linux server's folder holds that Windows cannot.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::{berth, stdout};
+
+const MANAGER: &str = "127.0.0.1:8081";
+const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
+const SECRET_KEY: &str = "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf";
+
+struct Cluster {
+    home: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn add() -> Self {
+        let cluster = Self {
+            home: tempfile::tempdir().unwrap(),
+        };
+        let mut add = cluster.cmd(&[
+            "profile",
+            "add",
+            "peer",
+            "--endpoint",
+            MANAGER,
+            "--access-key",
+            ACCESS_KEY,
+        ]);
+        let mut child = add
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{SECRET_KEY}\n").as_bytes())
+            .unwrap();
+        drop(stdin);
+        let added = child.wait_with_output().unwrap();
+        assert!(added.status.success(), "{}", said(&added));
+        cluster
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut command = berth(self.home.path(), &["--profile", "peer"]);
+        if args.first() == Some(&"profile") {
+            command = berth(self.home.path(), &[]);
+        }
+        command.args(args);
+        // No keychain service for this test on Linux: the secret is sealed in a file.
+        command.env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", self.home.path().join("no-bus").display()),
+        );
+        command
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.cmd(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", said(&output));
+        stdout(&output)
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+fn said(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
+}
+
+#[test]
+fn a_cluster_folder_round_trip_keeps_the_tree_and_refuses_names_this_computer_cannot_hold() {
+    let cluster = Cluster::add();
+    let folder = unique("names");
+    cluster.ok(&["folder", "create", &folder]);
+
+    // A tree goes up with `/` between its parts, whatever this computer's separator.
+    let tree = cluster.path().join("project");
+    std::fs::create_dir_all(tree.join("src").join("deep dir")).unwrap();
+    std::fs::write(tree.join("src").join("deep dir").join("résumé.txt"), "r").unwrap();
+    for name in ["a", "b", "c", "d", "ok.txt"] {
+        std::fs::write(tree.join(name), name).unwrap();
+    }
+    cluster.ok(&["upload", &folder, tree.to_str().unwrap()]);
+    let listed = cluster.ok(&["--json", "files", "ls", &folder, "project/src/deep dir"]);
+    let entries: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(entries[0]["name"], "résumé.txt", "{listed}");
+
+    // Names a Linux server holds and Windows cannot, made on the server.
+    let renames = [
+        ("a", "aux.txt"),
+        ("b", "notes."),
+        ("c", "Data.csv"),
+        ("d", "data.csv"),
+    ];
+    for (from, to) in renames {
+        cluster.ok(&[
+            "files",
+            "mv",
+            &folder,
+            &format!("project/{from}"),
+            &format!("project/{to}"),
+        ]);
+    }
+
+    let out = cluster.path().join("out");
+    let output = cluster
+        .cmd(&[
+            "download",
+            &folder,
+            "project",
+            "--to",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+
+    let landed = out.join("project");
+    let mut written: Vec<String> = std::fs::read_dir(&landed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.contains(".berth-part-"))
+        .collect();
+    written.sort();
+    let text = said(&output);
+    if cfg!(windows) {
+        assert!(!output.status.success(), "{text}");
+        assert!(text.contains("3 transfer(s) failed:"), "{text}");
+        assert!(
+            text.contains(
+                "project/aux.txt: Not downloaded: \"aux.txt\" is a device name on Windows"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("project/notes.: Not downloaded: \"notes.\" ends with a dot or a space"),
+            "{text}"
+        );
+        assert!(
+            text.contains("its name differs only in case from"),
+            "{text}"
+        );
+        // One of the two case twins, with its own content; the other not over it.
+        let twin = written
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case("data.csv"))
+            .unwrap_or_else(|| panic!("one of the twins in {written:?}"));
+        let expected = if twin == "Data.csv" { "c" } else { "d" };
+        assert_eq!(
+            std::fs::read_to_string(landed.join(twin)).unwrap(),
+            expected
+        );
+        assert_eq!(written, [twin.as_str(), "ok.txt", "src"], "{text}");
+    } else {
+        assert!(output.status.success(), "{text}");
+        assert_eq!(
+            written,
+            ["Data.csv", "aux.txt", "data.csv", "notes.", "ok.txt", "src"]
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(landed.join("src").join("deep dir").join("résumé.txt")).unwrap(),
+        "r"
+    );
+
+    cluster.ok(&["folder", "delete", &folder]);
+    cluster.ok(&["folder", "purge", &folder]);
+}
