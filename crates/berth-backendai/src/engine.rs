@@ -57,6 +57,7 @@ impl Engine for BackendAiEngine {
             kind: EngineKind::BackendAi,
             label: format!("Backend.AI · {}", self.profile),
             location: self.connection.endpoint().to_string(),
+            runs_root_file_systems: false,
         }
     }
 

@@ -29,6 +29,11 @@ pub struct EngineInfo {
     /// Where the engine keeps its data: a directory for the local engine, an endpoint URL for a
     /// cluster.
     pub location: String,
+    /// Whether this computer's own system, root file systems and imported images can run
+    /// sessions here: only in bubblewrap sandboxes, so only on Linux's local engine. Elsewhere
+    /// the launcher offers Docker images (or the cluster's) and nothing that would fail only
+    /// at launch.
+    pub runs_root_file_systems: bool,
 }
 
 #[async_trait::async_trait]

@@ -27,7 +27,7 @@ pub struct LocalEngine {
     /// Where `berth-supervisor` is, when not next to the running program (tests).
     supervisor: std::sync::Mutex<Option<PathBuf>>,
     /// The Docker-API socket, when not found the usual way (tests).
-    docker: std::sync::Mutex<Option<PathBuf>>,
+    docker: std::sync::Mutex<Option<crate::docker_host::DockerHost>>,
     /// How long a new session's supervisor may take to report its sandbox up, in ms.
     start_timeout_ms: std::sync::atomic::AtomicU64,
 }
@@ -88,12 +88,13 @@ impl LocalEngine {
         )
     }
 
-    /// Uses the Docker-API engine at `socket` for the Docker runtime.
-    pub fn set_docker_socket(&self, socket: PathBuf) {
-        *self.docker.lock().unwrap_or_else(|p| p.into_inner()) = Some(socket);
+    /// Uses the Docker-API engine at `host` for the Docker runtime, whatever the environment
+    /// says.
+    pub fn set_docker_host(&self, host: crate::docker_host::DockerHost) {
+        *self.docker.lock().unwrap_or_else(|p| p.into_inner()) = Some(host);
     }
 
-    pub(crate) fn docker_override(&self) -> Option<PathBuf> {
+    pub(crate) fn docker_override(&self) -> Option<crate::docker_host::DockerHost> {
         self.docker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -272,6 +273,7 @@ impl Engine for LocalEngine {
             kind: EngineKind::Local,
             label: "Local engine".into(),
             location: self.dirs.data.display().to_string(),
+            runs_root_file_systems: crate::sessions::sandboxes_run_here(),
         }
     }
 
@@ -538,13 +540,10 @@ impl Engine for LocalEngine {
     async fn session_logs(&self, id_or_name: &str) -> Result<String> {
         let session = self.find_session(id_or_name)?;
         if session.runtime == berth_core::SessionRuntime::Docker {
-            let socket = self.docker_socket()?;
+            let host = self.docker_host()?;
             let name = crate::sessions::docker::container_name(&session.id);
-            return crate::sessions::docker::logs(
-                &crate::sessions::docker::connect(&socket)?,
-                &name,
-            )
-            .await;
+            return crate::sessions::docker::logs(&crate::sessions::docker::connect(&host)?, &name)
+                .await;
         }
         self.read_log(&session.id)
     }

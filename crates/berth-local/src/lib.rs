@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod dirs;
 pub mod disk;
+pub mod docker_host;
 pub mod doctor;
 mod engine;
 pub mod environments;

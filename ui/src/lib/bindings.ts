@@ -821,7 +821,14 @@ label: string;
  * Where the engine keeps its data: a directory for the local engine, an endpoint URL for a
  * cluster.
  */
-location: string }
+location: string; 
+/**
+ * Whether this computer's own system, root file systems and imported images can run
+ * sessions here: only in bubblewrap sandboxes, so only on Linux's local engine. Elsewhere
+ * the launcher offers Docker images (or the cluster's) and nothing that would fail only
+ * at launch.
+ */
+runs_root_file_systems: boolean }
 export type EngineKind = 
 /**
  * Folders on this computer's disk, sessions in sandboxes on this computer.

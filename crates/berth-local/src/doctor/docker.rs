@@ -1,84 +1,67 @@
-//! The Docker Engine API (Docker, Podman, Colima, Rancher Desktop): the local runtime on macOS
-//! and Windows, opt-in on Linux. Found where those tools put their socket, and pinged for real.
+//! The Docker Engine API (Docker, Podman, Colima, Rancher Desktop): the only local runtime on
+//! macOS and Windows, opt-in on Linux. Found as its users expect (`crate::docker_host`) and
+//! pinged for real: a socket that answers but is not a Docker API says so.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{CheckId, Finding};
+use crate::docker_host::{self, DockerHost, Surroundings, System};
 
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What to install or start, per system, in one line.
+pub fn install_hint() -> &'static str {
+    match System::THIS {
+        System::Linux => {
+            "Optional on Linux: sudo apt-get install podman, then systemctl --user enable --now podman.socket (or set DOCKER_HOST)."
+        }
+        System::MacOs => {
+            "Install and start Docker Desktop, Podman Desktop (podman machine start), Colima (colima start) or Rancher Desktop, or set DOCKER_HOST."
+        }
+        System::Windows => {
+            "Install and start Docker Desktop or Podman Desktop (podman machine start), or set DOCKER_HOST (npipe:////./pipe/NAME or tcp://127.0.0.1:PORT)."
+        }
+    }
+}
+
 pub(super) async fn examine() -> Finding {
-    let fix = if cfg!(target_os = "linux") {
-        "Optional on Linux: sudo apt-get install podman, then systemctl --user enable --now podman.socket (or set DOCKER_HOST)."
-    } else {
-        "Install and start Docker Desktop, Podman Desktop, Colima or Rancher Desktop (or set DOCKER_HOST)."
+    // Off Linux this is the only runtime: without it, no session can start.
+    let missing = |detail: String| {
+        if System::THIS == System::Linux {
+            Finding::warn(CheckId::DockerApi, detail, install_hint())
+        } else {
+            Finding::fail(CheckId::DockerApi, detail, install_hint())
+        }
     };
-    let Some(socket) = find_socket() else {
-        return Finding::warn(
-            CheckId::DockerApi,
-            "no Docker or Podman API socket found",
-            fix,
-        );
+    let (host, found_by) = match docker_host::find(&Surroundings::of_this_process(), System::THIS) {
+        Ok(Some(found)) => found,
+        Ok(None) => return missing("no Docker or Podman engine found".to_owned()),
+        Err(e) => return missing(e.message),
     };
-    let socket_text = socket.display().to_string();
-    match ping(&socket_text).await {
+    match ping(&host).await {
         Ok(version) => Finding::ok(
             CheckId::DockerApi,
-            format!("{version} answers at {socket_text}"),
+            format!("{version} answers at {host} (found by {found_by})"),
         ),
-        Err(e) => Finding::warn(
-            CheckId::DockerApi,
-            format!("{socket_text} does not answer: {e}"),
-            fix,
-        ),
+        Err(e) => missing(format!("{host} (found by {found_by}) {e}")),
     }
 }
 
-/// The Docker-API socket to use: the one `DOCKER_HOST` names — the user's explicit choice,
-/// used as the docker CLI uses it, even when nothing answers there — else the first of
-/// [`socket_candidates`] that exists.
-pub(crate) fn find_socket() -> Option<PathBuf> {
-    docker_host_socket().or_else(|| socket_candidates().into_iter().find(|p| p.exists()))
-}
-
-/// The socket `DOCKER_HOST` names (`unix://PATH`), if it is set to one.
-fn docker_host_socket() -> Option<PathBuf> {
-    let host = std::env::var_os("DOCKER_HOST")?;
-    host.to_string_lossy()
-        .strip_prefix("unix://")
-        .map(PathBuf::from)
-}
-
-/// Where Docker-API engines put their socket, most specific first; `DOCKER_HOST` wins.
-pub(crate) fn socket_candidates() -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    found.extend(docker_host_socket());
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
-        found.push(PathBuf::from(&runtime).join("podman/podman.sock"));
-        found.push(PathBuf::from(&runtime).join("docker.sock"));
-    }
-    if let Some(home) = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()) {
-        found.push(home.join(".docker/run/docker.sock"));
-        found.push(home.join(".colima/default/docker.sock"));
-        found.push(home.join(".rd/docker.sock"));
-    }
-    found.push("/var/run/docker.sock".into());
-    found.push("/run/podman/podman.sock".into());
-    found
-}
-
-async fn ping(socket: &str) -> Result<String, String> {
-    let docker = bollard::Docker::connect_with_socket(
-        socket,
-        PING_TIMEOUT.as_secs(),
-        bollard::API_DEFAULT_VERSION,
-    )
-    .map_err(|e| e.to_string())?;
+/// The engine's product and version; an error in words when nothing answers, or something
+/// answers that is not a Docker API.
+async fn ping(host: &DockerHost) -> Result<String, String> {
+    let docker = crate::sessions::docker::connect(host).map_err(|e| e.message)?;
     let version = tokio::time::timeout(PING_TIMEOUT, docker.version())
         .await
-        .map_err(|_| format!("no answer within {} s", PING_TIMEOUT.as_secs()))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| format!("does not answer within {} s", PING_TIMEOUT.as_secs()))?
+        .map_err(|e| match e {
+            bollard::errors::Error::JsonDataError { .. }
+            | bollard::errors::Error::JsonSerdeError { .. }
+            | bollard::errors::Error::DockerResponseServerError { .. } => {
+                format!("answers, but not as a Docker API does ({e})")
+            }
+            _ => format!("does not answer: {e}"),
+        })?;
     let product = version
         .components
         .unwrap_or_default()

@@ -67,7 +67,7 @@ fn docker_environment(tag: &str) -> Environment {
 /// Root file systems (a directory, an imported image) run only in bubblewrap sandboxes, which
 /// only Linux has; elsewhere environments are Docker images.
 fn only_sandboxes_run_root_file_systems() -> Result<()> {
-    if cfg!(target_os = "linux") {
+    if crate::sessions::sandboxes_run_here() {
         Ok(())
     } else {
         Err(Error::invalid_input(
@@ -108,12 +108,16 @@ impl LocalEngine {
 
     /// The host first, then registered and imported environments, then the images of a
     /// Docker-API engine when one answers (for the Docker runtime).
+    /// Off Linux only the images: nothing else could start there.
     pub(crate) fn environments(&self) -> Result<Vec<Environment>> {
-        let mut all = vec![self.host_environment()];
-        all.extend(self.catalog().environments()?.into_iter().map(|(e, _)| e));
-        if let Ok(socket) = self.docker_socket() {
+        let mut all = Vec::new();
+        if crate::sessions::sandboxes_run_here() {
+            all.push(self.host_environment());
+            all.extend(self.catalog().environments()?.into_iter().map(|(e, _)| e));
+        }
+        if let Ok(host) = self.docker_host() {
             let listed = docker::run_apart(async {
-                let engine = docker::connect(&socket)?;
+                let engine = docker::connect(&host)?;
                 docker::images(&engine).await
             });
             match listed {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_core::frames::FrameStream;
@@ -17,7 +17,7 @@ use berth_core::{Error, NetworkMode, PlannedMount, Result, Session};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptions, ListImagesOptions, LogsOptions, RemoveContainerOptions,
     ResizeExecOptions,
@@ -25,6 +25,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::docker_host::DockerHost;
 use crate::supervisor::protocol::{Frame, Request, exit_payload};
 
 /// Environment ids of Docker images carry this prefix: `docker:debian:bookworm`.
@@ -68,19 +69,24 @@ pub fn container_name(session_id: &str) -> String {
     format!("berth-{session_id}")
 }
 
-/// A connection to a Docker-API engine at `socket`.
-pub fn connect(socket: &Path) -> Result<Docker> {
-    Docker::connect_with_socket(
-        &socket.to_string_lossy(),
-        TIMEOUT.as_secs(),
-        bollard::API_DEFAULT_VERSION,
-    )
-    .map_err(|e| {
-        docker_error(
-            &format!("Cannot reach the Docker API at {}", socket.display()),
-            e,
-        )
-    })
+/// A connection to the Docker-API engine at `host`.
+pub fn connect(host: &DockerHost) -> Result<Docker> {
+    let connected = match host {
+        DockerHost::Unix(path) => Docker::connect_with_socket(
+            &path.to_string_lossy(),
+            TIMEOUT.as_secs(),
+            bollard::API_DEFAULT_VERSION,
+        ),
+        DockerHost::Pipe(pipe) => {
+            Docker::connect_with_socket(pipe, TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+        }
+        DockerHost::Tcp(address) => Docker::connect_with_http(
+            &format!("http://{address}"),
+            TIMEOUT.as_secs(),
+            bollard::API_DEFAULT_VERSION,
+        ),
+    };
+    connected.map_err(|e| docker_error(&format!("Cannot reach the Docker API at {host}"), e))
 }
 
 /// The engine's images, as environment ids and names (`docker:REPO:TAG`).
@@ -164,18 +170,19 @@ fn staging_archive(files: &super::UserFiles, user: Option<&str>) -> io::Result<V
 }
 
 /// Creates and starts the session's container.
-pub async fn start(docker: &Docker, socket: &Path, spec: ContainerSpec<'_>) -> Result<()> {
+pub async fn start(docker: &Docker, engine: &DockerHost, spec: ContainerSpec<'_>) -> Result<()> {
     let session = spec.session;
-    let binds = spec
+    // Structured mounts, never `SOURCE:TARGET:MODE` strings: a Windows source (`C:\...`) has a
+    // colon of its own, and Docker Desktop and Podman machine translate it only here.
+    let mounts = spec
         .mounts
         .iter()
-        .map(|(mount, source)| {
-            format!(
-                "{}:{}:{}",
-                source.display(),
-                mount.target,
-                if mount.read_only { "ro" } else { "rw" }
-            )
+        .map(|(mount, source)| Mount {
+            typ: Some(MountType::BIND),
+            source: Some(source.to_string_lossy().into_owned()),
+            target: Some(mount.target.clone()),
+            read_only: Some(mount.read_only),
+            ..Default::default()
         })
         .collect();
     // mode=1777: Podman and older Docker reject uid= on tmpfs, so the scratch home is made
@@ -191,7 +198,7 @@ pub async fn start(docker: &Docker, socket: &Path, spec: ContainerSpec<'_>) -> R
         ),
     ]);
     let host = HostConfig {
-        binds: Some(binds),
+        mounts: Some(mounts),
         tmpfs: Some(tmpfs),
         network_mode: Some(
             match session.network {
@@ -285,7 +292,7 @@ pub async fn start(docker: &Docker, socket: &Path, spec: ContainerSpec<'_>) -> R
     )
     .await;
     // A batch command may already be done: then there is nothing left to wait for.
-    let still_running = matches!(state(socket, &name).await, Ok(ContainerState::Running));
+    let still_running = matches!(state(engine, &name).await, Ok(ContainerState::Running));
     if let (Err(e), true) = (waited, still_running) {
         let _ = remove(docker, &name).await;
         return Err(Error::internal(format!(
@@ -319,14 +326,35 @@ async fn run_to_end(docker: &Docker, container: &str, argv: Vec<String>) -> io::
     Ok(())
 }
 
-/// The whole answer (head and body) to `GET path` on the Docker API's socket (a Unix socket,
-/// or on Windows a named pipe such as `//./pipe/docker_engine`).
-async fn raw_get(socket: &Path, path: &str) -> io::Result<Vec<u8>> {
+/// The whole answer (head and body) to `GET path` on the Docker API (a Unix socket, a Windows
+/// named pipe such as `//./pipe/docker_engine`, or a loopback TCP port).
+async fn raw_get(engine: &DockerHost, path: &str) -> io::Result<Vec<u8>> {
     let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
-    #[cfg(unix)]
-    let mut stream = tokio::net::UnixStream::connect(socket).await?;
-    #[cfg(windows)]
-    let mut stream = tokio::net::windows::named_pipe::ClientOptions::new().open(socket)?;
+    match engine {
+        DockerHost::Tcp(address) => {
+            exchange(tokio::net::TcpStream::connect(address).await?, &request).await
+        }
+        #[cfg(unix)]
+        DockerHost::Unix(path) => {
+            exchange(tokio::net::UnixStream::connect(path).await?, &request).await
+        }
+        #[cfg(windows)]
+        DockerHost::Pipe(pipe) => {
+            let stream = tokio::net::windows::named_pipe::ClientOptions::new().open(pipe)?;
+            exchange(stream, &request).await
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{other} cannot be reached from this system"),
+        )),
+    }
+}
+
+async fn exchange(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    request: &str,
+) -> io::Result<Vec<u8>> {
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
@@ -343,13 +371,13 @@ pub enum ContainerState {
 
 /// How the container is doing. Asked over plain HTTP and read loosely: Podman reports states
 /// Docker's schema does not know ("stopped"), which bollard's typed inspect refuses to parse.
-pub async fn state(socket: &Path, name: &str) -> Result<ContainerState> {
+pub async fn state(engine: &DockerHost, name: &str) -> Result<ContainerState> {
     let unreachable = |e: io::Error| {
         Error::engine_unavailable(format!("Cannot ask the Docker API about the session: {e}"))
     };
     let response = tokio::time::timeout(
         TIMEOUT,
-        raw_get(socket, &format!("/containers/{name}/json")),
+        raw_get(engine, &format!("/containers/{name}/json")),
     )
     .await
     .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
@@ -414,7 +442,7 @@ pub async fn logs(docker: &Docker, name: &str) -> Result<String> {
 /// What an exec or terminal in a container runs as and with.
 #[derive(Debug, Clone)]
 pub struct ExecTarget {
-    pub socket: PathBuf,
+    pub engine: DockerHost,
     pub container: String,
     pub user: Option<String>,
     pub env: Vec<(String, String)>,
@@ -460,7 +488,7 @@ async fn pump(
     client: std::net::TcpStream,
     started: &std::sync::mpsc::Sender<io::Result<()>>,
 ) -> io::Result<()> {
-    let docker = connect(&target.socket).map_err(|e| io::Error::other(e.message))?;
+    let docker = connect(&target.engine).map_err(|e| io::Error::other(e.message))?;
     let (argv, tty, size) = match request {
         Request::Terminal { cols, rows } => (target.shell.clone(), true, Some((cols, rows))),
         Request::Exec { argv } => (argv, false, None),

@@ -14,7 +14,7 @@ mod ownership;
 pub mod sandbox;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_core::{
@@ -24,6 +24,7 @@ use berth_core::{
 };
 
 use crate::LocalEngine;
+use crate::docker_host::{self, DockerHost, Surroundings, System};
 use crate::supervisor::client::SupervisorClient;
 
 /// The uid and gid sessions run as when Berth itself runs as root: a session must never hold
@@ -58,10 +59,16 @@ pub fn session_identity() -> Option<(u32, u32)> {
     None
 }
 
+/// Whether bubblewrap sandboxes (and so this computer's own system, root file systems and
+/// imported images) can run sessions here: Linux only.
+pub const fn sandboxes_run_here() -> bool {
+    cfg!(target_os = "linux")
+}
+
 /// The runtime a session gets when none is asked for: bubblewrap where Linux has it, else the
 /// Docker API.
 pub fn default_runtime() -> SessionRuntime {
-    if cfg!(target_os = "linux") {
+    if sandboxes_run_here() {
         SessionRuntime::Bwrap
     } else {
         SessionRuntime::Docker
@@ -69,7 +76,6 @@ pub fn default_runtime() -> SessionRuntime {
 }
 
 /// Refuses bubblewrap off Linux, in words.
-#[cfg(not(target_os = "linux"))]
 fn no_sandboxes_here() -> Error {
     Error::invalid_input(
         "Bubblewrap sandboxes run only on Linux; on this computer sessions run in Docker \
@@ -146,6 +152,10 @@ impl LocalEngine {
             )));
         }
         let runtime = spec.runtime.unwrap_or_else(default_runtime);
+        // Before anything is looked up or saved: no session row for what cannot start here.
+        if runtime == SessionRuntime::Bwrap && !sandboxes_run_here() {
+            return Err(no_sandboxes_here());
+        }
         let (environment, system) = self.environment(&spec.environment)?;
         let docker_image = environment.id.strip_prefix(docker::IMAGE_PREFIX);
         match (runtime, docker_image) {
@@ -163,8 +173,8 @@ impl LocalEngine {
             }
             _ => {}
         }
-        let docker_socket = match runtime {
-            SessionRuntime::Docker => Some(self.docker_socket()?),
+        let docker_host = match runtime {
+            SessionRuntime::Docker => Some(self.docker_host()?),
             SessionRuntime::Bwrap => None,
         };
         let limits = self.limits();
@@ -235,9 +245,9 @@ impl LocalEngine {
                 folder.map(|f| self.folder_path(f)).unwrap_or_default()
             })
             .collect();
-        let started = if let (Some(socket), Some(image)) = (&docker_socket, docker_image) {
+        let started = if let (Some(engine), Some(image)) = (&docker_host, docker_image) {
             // A container's root is its own writable layer, removed with it.
-            self.start_container(&session, socket, image, &plan, &sources)
+            self.start_container(&session, engine, image, &plan, &sources)
                 .await
                 .map(|()| Root {
                     writable: true,
@@ -362,9 +372,9 @@ impl LocalEngine {
             return Ok(session);
         }
         if session.runtime == SessionRuntime::Docker {
-            let socket = self.docker_socket()?;
+            let engine = self.docker_host()?;
             let name = docker::container_name(&session.id);
-            docker::remove(&docker::connect(&socket)?, &name).await?;
+            docker::remove(&docker::connect(&engine)?, &name).await?;
             session.status = SessionStatus::Terminated;
             session.ended_at_ms = Some(now_ms());
             session.status_detail = Some("Destroyed.".to_owned());
@@ -380,11 +390,11 @@ impl LocalEngine {
     /// A Docker session's container says how it is; an unreachable engine changes nothing
     /// (the session may well be running: we just cannot tell now).
     fn reconcile_container(&self, mut session: Session) -> Session {
-        let Ok(socket) = self.docker_socket() else {
+        let Ok(engine) = self.docker_host() else {
             return session;
         };
         let name = docker::container_name(&session.id);
-        let state = docker::run_apart(docker::state(&socket, &name));
+        let state = docker::run_apart(docker::state(&engine, &name));
         match state {
             Ok(docker::ContainerState::Running) | Err(_) => return session,
             Ok(docker::ContainerState::Exited(code)) => {
@@ -415,25 +425,25 @@ impl LocalEngine {
         session
     }
 
-    /// The Docker-API socket: set with `set_docker_socket`, else `DOCKER_HOST` or where Docker,
-    /// Podman, Colima and Rancher Desktop put theirs.
-    pub(crate) fn docker_socket(&self) -> Result<PathBuf> {
-        if let Some(socket) = self.docker_override() {
-            return Ok(socket);
+    /// The Docker-API engine: set with `set_docker_host`, else found as its users expect
+    /// (`DOCKER_HOST`, the docker context in use, the usual sockets and pipes).
+    pub(crate) fn docker_host(&self) -> Result<DockerHost> {
+        if let Some(host) = self.docker_override() {
+            return Ok(host);
         }
-        crate::doctor::docker::find_socket().ok_or_else(|| {
-            Error::engine_unavailable(
-                "No Docker or Podman API socket was found, so the Docker runtime cannot run. \
-                     Start Docker Desktop or Podman (on Linux: `sudo apt-get install podman` and \
-                     `systemctl --user enable --now podman.socket`), or set DOCKER_HOST.",
-            )
+        let found = docker_host::find(&Surroundings::of_this_process(), System::THIS)?;
+        found.map(|(host, _)| host).ok_or_else(|| {
+            Error::engine_unavailable(format!(
+                "No Docker or Podman engine was found, so the Docker runtime cannot run. {}",
+                crate::doctor::docker::install_hint()
+            ))
         })
     }
 
     async fn start_container(
         &self,
         session: &Session,
-        socket: &Path,
+        engine_host: &DockerHost,
         image: &str,
         plan: &MountPlan,
         sources: &[PathBuf],
@@ -456,10 +466,10 @@ impl LocalEngine {
                 .to_vec(),
         };
         let files = self.user_files(plan)?;
-        let engine = docker::connect(socket)?;
+        let engine = docker::connect(engine_host)?;
         docker::start(
             &engine,
-            socket,
+            engine_host,
             docker::ContainerSpec {
                 session,
                 image,
@@ -509,7 +519,7 @@ impl LocalEngine {
         }
         let client = match session.runtime {
             SessionRuntime::Docker => SupervisorClient::docker(docker::ExecTarget {
-                socket: self.docker_socket()?,
+                engine: self.docker_host()?,
                 container: docker::container_name(&session.id),
                 user: docker_user(),
                 env: shell_env(&session, &session_plan(&session)),

@@ -48,7 +48,7 @@ impl SupervisorClient {
             #[cfg(target_os = "linux")]
             Target::Socket(socket) => socket_request::answers(socket),
             Target::Docker(target) => matches!(
-                docker::run_apart(docker::state(&target.socket, &target.container)),
+                docker::run_apart(docker::state(&target.engine, &target.container)),
                 Ok(docker::ContainerState::Running)
             ),
         }
@@ -66,7 +66,7 @@ impl SupervisorClient {
                 Request::Status => Ok((None, Reply::ok(0))),
                 Request::Destroy => docker::run_apart(async {
                     let engine =
-                        docker::connect(&target.socket).map_err(|e| io::Error::other(e.message))?;
+                        docker::connect(&target.engine).map_err(|e| io::Error::other(e.message))?;
                     docker::remove(&engine, &target.container)
                         .await
                         .map_err(|e| io::Error::other(e.message))?;

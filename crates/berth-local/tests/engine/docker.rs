@@ -11,6 +11,7 @@ use berth_core::{
     Engine, MountAccess, MountRequest, NewFolder, NewSession, SessionRuntime, SessionStatus,
     SessionType,
 };
+use berth_local::docker_host::DockerHost;
 use berth_local::supervisor::client::finish_exec;
 use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
 
@@ -172,7 +173,9 @@ fn docker_sessions_keep_the_session_rules() {
         return;
     };
     let fixture = engine();
-    fixture.engine.set_docker_socket(podman.socket());
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let environments = rt.block_on(fixture.engine.list_environments()).unwrap();
     assert!(
@@ -258,7 +261,9 @@ fn a_docker_batch_session_ends_with_its_status_and_logs() {
         return;
     };
     let fixture = engine();
-    fixture.engine.set_docker_socket(podman.socket());
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let mut spec = NewSession::interactive(IMAGE, vec![]);
     spec.runtime = Some(SessionRuntime::Docker);
@@ -305,7 +310,9 @@ fn docker_sessions_get_the_variables_everywhere() {
         return;
     };
     let fixture = engine();
-    fixture.engine.set_docker_socket(podman.socket());
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let environ = vec![
         berth_core::EnvVar::new("GREETING", "hello world"),
@@ -407,7 +414,9 @@ fn docker_sessions_get_the_dotfiles_and_run_the_bootstrap_script() {
         return;
     };
     let fixture = engine();
-    fixture.engine.set_docker_socket(podman.socket());
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     rt.block_on(fixture.engine.set_dotfile(berth_core::Dotfile {
         path: ".config/tool/settings".into(),
@@ -456,7 +465,9 @@ fn what_berth_writes_into_a_mounted_folder_is_writable_by_the_running_container(
         return;
     };
     let fixture = engine();
-    fixture.engine.set_docker_socket(podman.socket());
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     rt.block_on(
         fixture

@@ -61,7 +61,9 @@ pub fn engine() -> Fixture {
     engine.set_supervisor(env!("CARGO_BIN_EXE_berth-supervisor").into());
     // No Docker engine but the one a test starts itself: this machine's own Podman service
     // (the Backend.AI peer's real agent runs one) must not add its images to the lists.
-    engine.set_docker_socket(run.path().join("no-docker-engine.sock"));
+    engine.set_docker_host(berth_local::docker_host::DockerHost::Unix(
+        run.path().join("no-docker-engine.sock"),
+    ));
     Fixture { root, run, engine }
 }
 
