@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod cluster_names;
+// Windows only: under Wine, against Podman on loopback TCP (scripts/windows-tests).
+#[cfg(windows)]
+mod docker_session;
 mod doctor;
 mod files;
 mod folder;
