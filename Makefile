@@ -15,7 +15,7 @@ endif
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test setup setup-test npm ui build bindings check-bindings fmt-check clippy check-domain-crates \
-        test-rust test-ui test-e2e doctor figures clean-e2e cross-check test-windows
+        test-rust test-ui test-e2e doctor figures clean-e2e cross-check test-windows dist test-dist
 
 ## make run: install what is missing, build, and open Berth on the local engine.
 run: setup build
@@ -34,6 +34,9 @@ test: setup-test
 	@echo "== build";          $(MAKE) --no-print-directory build
 	@echo "== rust tests (incl. the TypeScript binding drift check)"; $(MAKE) --no-print-directory test-rust
 	@echo "== end to end";     $(MAKE) --no-print-directory test-e2e
+	@echo "== the .deb: built, installed with apt, run, removed (the AppImage needs GitHub: not here)"
+	APPIMAGE=0 PROFILE=debug scripts/dist
+	PROFILE=debug tests/dist/install-deb
 	scripts/backendai-peer stop
 
 setup:
@@ -109,3 +112,15 @@ doctor:
 ## Prints the foundation's figures (start-up, memory, rebuild time) as ratios to baselines.
 figures: build
 	scripts/measure-foundation
+
+## make dist: the Linux packages users install instead of building: the .deb (app, `berth` CLI,
+## berth-supervisor; apt brings bubblewrap, slirp4netns, WebKitGTK) and, where Tauri's AppImage
+## tools can be had, the AppImage. PROFILE=release by default (scripts/dist says the rest).
+dist: setup
+	scripts/dist
+
+## make test-dist: a debug .deb, installed here with apt and run: `berth doctor`, a real session,
+## the window (tests/dist/install-deb); the package is removed again at the end.
+test-dist: setup
+	PROFILE=debug scripts/dist
+	PROFILE=debug tests/dist/install-deb
