@@ -176,10 +176,26 @@ fn a_windows_cli_session_runs_in_docker_with_its_folder_mounted() {
         std::fs::read_to_string(root.join("out.txt")).unwrap(),
         "made-in-docker\n"
     );
-    let failed = run(&mut cli(&[
-        "session", "exec", &id, "--", "sh", "-c", "exit 3",
-    ]));
-    assert_eq!(failed.status.code(), Some(3), "the exit status comes back");
+    // The exit status comes back, also when the command leaves its input unread.
+    let mut unread = cli(&["session", "exec", &id, "--", "sh", "-c", "exit 3"]);
+    let mut child = unread
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&vec![b'k'; 1 << 20]);
+    });
+    let failed = child.wait_with_output().unwrap();
+    let _ = feeder.join();
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
 
     ok(&["session", "destroy", &id]);
     assert!(

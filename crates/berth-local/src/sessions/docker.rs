@@ -547,7 +547,7 @@ async fn pump(
     let (mut from_client, mut to_client) = client.into_split();
     let exec_id = exec.id.clone();
     let resizer = docker.clone();
-    let keys = async move {
+    let keys = async {
         let mut header = [0u8; 5];
         let mut payload = Vec::new();
         loop {
@@ -607,16 +607,24 @@ async fn pump(
         Some((to_client, code))
     };
     // Output ending (the command exited) ends the bridge; the client leaving ends it too.
-    tokio::select! {
-        finished = screen => {
-            if let Some((mut to_client, code)) = finished {
-                let mut frame = vec![Frame::Exit as u8];
-                frame.extend_from_slice(&4u32.to_le_bytes());
-                frame.extend_from_slice(&exit_payload(code));
-                let _ = to_client.write_all(&frame).await;
-            }
-        }
-        () = keys => {}
+    let finished = tokio::select! {
+        finished = screen => finished,
+        () = keys => None,
+    };
+    if let Some((mut to_client, code)) = finished {
+        let mut frame = vec![Frame::Exit as u8];
+        frame.extend_from_slice(&4u32.to_le_bytes());
+        frame.extend_from_slice(&exit_payload(code));
+        let _ = to_client.write_all(&frame).await;
+        // A close with keys still unread sends a reset, and Windows then drops what the client
+        // has not read yet, the exit status included. So: end our side, then read until the
+        // client closes its own (it does once it has the exit status), for a moment at most.
+        let _ = to_client.shutdown().await;
+        let drain = async {
+            let mut discard = [0u8; 4096];
+            while matches!(from_client.read(&mut discard).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
     Ok(())
 }
