@@ -5,9 +5,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::{berth, stdout};
+use crate::{berth, stderr, stdout, unique};
 
 const MANAGER: &str = "127.0.0.1:8081";
 const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
@@ -43,7 +43,7 @@ impl Cluster {
             .unwrap();
         drop(stdin);
         let added = child.wait_with_output().unwrap();
-        assert!(added.status.success(), "{}", said(&added));
+        assert!(added.status.success(), "{}", stderr(&added));
         cluster
     }
 
@@ -63,25 +63,13 @@ impl Cluster {
 
     fn ok(&self, args: &[&str]) -> String {
         let output = self.cmd(args).output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", said(&output));
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
         stdout(&output)
     }
 
     fn path(&self) -> &Path {
         self.home.path()
     }
-}
-
-fn said(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
 }
 
 #[test]
@@ -138,7 +126,7 @@ fn a_cluster_folder_round_trip_keeps_the_tree_and_refuses_names_this_computer_ca
         .filter(|n| !n.contains(".berth-part-"))
         .collect();
     written.sort();
-    let text = said(&output);
+    let text = stderr(&output);
     if cfg!(windows) {
         assert!(!output.status.success(), "{text}");
         assert!(text.contains("3 transfer(s) failed:"), "{text}");

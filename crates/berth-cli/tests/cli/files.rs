@@ -1,19 +1,11 @@
 use serde_json::Value;
 
-use crate::{berth, run, stdout};
+use crate::{berth, ok, run};
 
 #[test]
 fn files_commands_change_the_folder_and_refuse_escapes_without_writing() {
     let home = tempfile::tempdir().unwrap();
-    let ok = |args: &[&str]| {
-        let output = run(&mut berth(home.path(), args));
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout(&output)
-    };
+    let ok = |args: &[&str]| ok(home.path(), args);
     ok(&["folder", "create", "w"]);
     ok(&["files", "mkdir", "w", "runs/2026 11"]);
     ok(&["files", "mv", "w", "runs/2026 11", "runs/latest"]);
@@ -49,15 +41,7 @@ fn files_commands_change_the_folder_and_refuse_escapes_without_writing() {
 #[test]
 fn files_commands_never_follow_a_link_out_of_the_folder() {
     let home = tempfile::tempdir().unwrap();
-    let ok = |args: &[&str]| {
-        let output = run(&mut berth(home.path(), args));
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout(&output)
-    };
+    let ok = |args: &[&str]| ok(home.path(), args);
     ok(&["folder", "create", "w"]);
     ok(&["files", "mkdir", "w", "runs/latest"]);
     let info: Value = serde_json::from_str(&ok(&["--json", "folder", "info", "w"])).unwrap();

@@ -41,6 +41,26 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `berth ARGS` with its data under `home`, which must succeed; its stdout.
+pub fn ok(home: &Path, args: &[&str]) -> String {
+    let output = run(&mut berth(home, args));
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    stdout(&output)
+}
+
+/// `PREFIX-…`, unique enough for names on a shared cluster.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
+}
+
 #[test]
 fn version_names_the_program_and_its_version() {
     let home = tempfile::tempdir().unwrap();

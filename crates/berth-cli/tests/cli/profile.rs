@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::{berth, stdout};
+use crate::{berth, stderr, stdout, unique};
 
 const WEBSERVER: &str = "127.0.0.1:8090";
 const MANAGER: &str = "127.0.0.1:8081";
@@ -118,18 +118,6 @@ fn feed(mut command: Command, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{:x}", nanos & 0xffff_ffff_ffff)
 }
 
 #[test]
