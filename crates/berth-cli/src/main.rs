@@ -8,11 +8,13 @@ mod folder;
 mod output;
 mod profile;
 mod session;
+mod template;
 mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_local::templates::Templates;
 use berth_local::{DataDirs, LocalEngine};
 use clap::{Parser, Subcommand};
 use output::Output;
@@ -89,6 +91,9 @@ enum Command {
     /// Compute sessions: create, list, info, logs, destroy, exec, shell.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Launch templates: save, list, show, rm, import (launch with `session create --template`).
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Dotfiles every new session finds in /home/work: list, set, rm.
     #[command(subcommand)]
     Dotfiles(dotfiles::DotfilesCommand),
@@ -121,8 +126,17 @@ fn main() -> ExitCode {
         Err(e) => return out.fail(&berth_core::Error::internal(format!("cannot start: {e}"))),
     };
     let profiles = berth_backendai::Profiles::open(&dirs.config);
+    let templates = Templates::open(&dirs.config);
     let command = match cli.command {
         Command::Doctor => return runtime.block_on(doctor::run(&dirs, cli.json)),
+        Command::Template(command)
+            if !matches!(command, template::TemplateCommand::Save { .. }) =>
+        {
+            return match template::run(&templates, command, &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => out.fail(&error),
+            };
+        }
         Command::Profile(command) => {
             return match runtime.block_on(profile::run(&profiles, command, &out)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -142,7 +156,7 @@ fn main() -> ExitCode {
     if let Some(name) = chosen {
         let outcome = runtime.block_on(async {
             let engine = std::sync::Arc::new(profiles.connect(&name).await?);
-            on_cluster(&engine, command, dirs, &out).await
+            on_cluster(&engine, &templates, command, dirs, &out).await
         });
         return match outcome {
             Ok(code) => code,
@@ -184,8 +198,10 @@ fn main() -> ExitCode {
             Command::Dotfiles(command) => dotfiles::dotfiles(&*engine, None, command, &out).await,
             Command::Bootstrap(command) => dotfiles::bootstrap(&*engine, command, &out).await,
             Command::Session(command) => {
-                return session::run(session::Target::Local(&engine), command, &out).await;
+                return session::run(session::Target::Local(&engine), &templates, command, &out)
+                    .await;
             }
+            Command::Template(command) => save_template(&*engine, &templates, command, &out).await,
             Command::Doctor | Command::Profile(_) => Ok(()),
         }
         .map(|()| ExitCode::SUCCESS)
@@ -200,6 +216,7 @@ fn main() -> ExitCode {
 /// this computer does (`session exec`, importing environments) says so.
 async fn on_cluster(
     engine: &std::sync::Arc<berth_backendai::BackendAiEngine>,
+    templates: &Templates,
     command: Command,
     dirs: DataDirs,
     out: &Output,
@@ -227,7 +244,7 @@ async fn on_cluster(
             done(session::env(session::Target::Cluster(cluster), command, out).await)
         }
         Command::Session(command) => {
-            session::run(session::Target::Cluster(cluster), command, out).await
+            session::run(session::Target::Cluster(cluster), templates, command, out).await
         }
         Command::Upload {
             folder,
@@ -242,6 +259,36 @@ async fn on_cluster(
             conflict,
         } => done(transfer::download(mover(), folder, paths, to, conflict, out).await),
         Command::Transfers(command) => done(transfer::transfers(mover(), command, out).await),
+        Command::Template(command) => done(save_template(cluster, templates, command, out).await),
         Command::Doctor | Command::Profile(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `template save` on the engine in use (its first environment is the default); the other
+/// template commands need no engine and never reach here.
+async fn save_template(
+    engine: &dyn berth_core::Engine,
+    templates: &Templates,
+    command: template::TemplateCommand,
+    out: &Output,
+) -> berth_core::Result<()> {
+    match command {
+        template::TemplateCommand::Save {
+            template,
+            replace,
+            launch,
+        } => template::save(engine, templates, template, replace, launch, out).await,
+        other => template::run(templates, other, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it is used: this checks them all at once
+    /// (two flags of one command sharing a name would otherwise surface as a user's panic).
+    #[test]
+    fn every_command_is_well_defined() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -8,11 +8,12 @@ use berth_backendai::BackendAiEngine;
 use berth_backendai::terminal::{TransportChoice, open_terminal};
 use berth_core::frames::{Frame, FrameStream, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::{
-    Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, ResourceRequest,
-    Session, SessionRuntime, SessionType,
+    Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, Session,
+    SessionRuntime, SessionType,
 };
 use berth_local::LocalEngine;
-use clap::{Subcommand, ValueEnum};
+use berth_local::templates::Templates;
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::output::{Output, utc_minute};
 
@@ -63,6 +64,121 @@ pub enum EnvCommand {
     Remove { name: String },
 }
 
+/// What a launch asks for, as `session create` and `template save` take it. Every flag is
+/// optional, so each one given changes a template's setup and none given leaves it alone.
+#[derive(Args, Default)]
+pub struct LaunchFlags {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment id from `berth env list` (the engine's first one when omitted: `host` on
+    /// this computer's Linux engine).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// A folder to mount: NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro. TARGET absolute
+    /// mounts there, relative mounts under /home/work. Repeatable.
+    #[arg(long = "mount", value_name = "NAME[:TARGET][:ro]", value_parser = parse_mount)]
+    pub mounts: Vec<MountRequest>,
+    /// interactive (the default) or batch.
+    #[arg(long = "type", value_enum)]
+    pub session_type: Option<TypeArg>,
+    /// The startup command of a batch session.
+    #[arg(long)]
+    pub command: Option<String>,
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
+    /// outbound (the default), none or host.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkArg>,
+    /// CPUs to pin the session to.
+    #[arg(long)]
+    pub cpus: Option<u32>,
+    /// Size of the scratch /home/work in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub scratch: Option<u64>,
+    /// An environment variable for every process of the session (the startup command,
+    /// shells, execs): NAME=VALUE, VALUE may be empty. Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<EnvVar>,
+    /// On a cluster: the project the session belongs to (the cluster's `default` when you
+    /// are a member of it, else your first).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// On a cluster: the resource group whose agents run the session (one the project may
+    /// use; `default` first when omitted).
+    #[arg(long = "resource-group")]
+    pub resource_group: Option<String>,
+}
+
+impl LaunchFlags {
+    /// `base` (a template's setup, or a fresh one) with what these flags say instead.
+    pub fn applied_to(self, mut base: NewSession) -> NewSession {
+        if self.name.is_some() {
+            base.name = self.name;
+        }
+        if let Some(env) = self.env {
+            base.environment = env;
+        }
+        if !self.mounts.is_empty() {
+            base.mounts = self.mounts;
+        }
+        if let Some(kind) = self.session_type {
+            base.session_type = match kind {
+                TypeArg::Interactive => SessionType::Interactive,
+                TypeArg::Batch => SessionType::Batch,
+            };
+        }
+        if self.command.is_some() {
+            base.command = self.command;
+        }
+        if let Some(runtime) = self.runtime {
+            base.runtime = Some(match runtime {
+                RuntimeArg::Bwrap => SessionRuntime::Bwrap,
+                RuntimeArg::Docker => SessionRuntime::Docker,
+            });
+        }
+        if let Some(network) = self.network {
+            base.network = match network {
+                NetworkArg::Outbound => NetworkMode::Outbound,
+                NetworkArg::None => NetworkMode::None,
+                NetworkArg::Host => NetworkMode::Host,
+            };
+        }
+        if self.cpus.is_some() {
+            base.resources.cpus = self.cpus;
+        }
+        if let Some(mib) = self.scratch {
+            base.resources.scratch_bytes = Some(mib << 20);
+        }
+        if !self.vars.is_empty() {
+            base.environ = self.vars;
+        }
+        if self.project.is_some() {
+            base.project = self.project;
+        }
+        if self.resource_group.is_some() {
+            base.resource_group = self.resource_group;
+        }
+        base
+    }
+
+    /// A new setup from these flags alone; without --env, the engine's first environment.
+    pub async fn fresh(self, engine: &dyn Engine) -> berth_core::Result<NewSession> {
+        let env = match &self.env {
+            Some(env) => env.clone(),
+            None => engine
+                .list_environments()
+                .await?
+                .into_iter()
+                .next()
+                .map(|e| e.id)
+                .ok_or_else(|| {
+                    Error::invalid_input("There is no environment to run a session in.")
+                })?,
+        };
+        Ok(self.applied_to(NewSession::interactive(env, Vec::new())))
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum TypeArg {
     Interactive,
@@ -103,43 +219,12 @@ pub enum NetworkArg {
 pub enum SessionCommand {
     /// Start a session; prints its id (the whole session with --json).
     Create {
-        #[arg(long)]
-        name: Option<String>,
-        /// Environment id from `berth env list` (its first one when omitted: `host` on this
-        /// computer).
-        #[arg(long)]
-        env: Option<String>,
-        /// A folder to mount: NAME, NAME:TARGET, NAME:ro or NAME:TARGET:ro. TARGET absolute
-        /// mounts there, relative mounts under /home/work. Repeatable.
-        #[arg(long = "mount", value_name = "NAME[:TARGET][:ro]", value_parser = parse_mount)]
-        mounts: Vec<MountRequest>,
-        #[arg(long = "type", value_enum, default_value = "interactive")]
-        session_type: TypeArg,
-        /// The startup command of a batch session.
-        #[arg(long)]
-        command: Option<String>,
-        #[arg(long, value_enum)]
-        runtime: Option<RuntimeArg>,
-        #[arg(long, value_enum, default_value = "outbound")]
-        network: NetworkArg,
-        /// CPUs to pin the session to.
-        #[arg(long)]
-        cpus: Option<u32>,
-        /// Size of the scratch /home/work in MiB.
-        #[arg(long, value_name = "MIB")]
-        scratch: Option<u64>,
-        /// An environment variable for every process of the session (the startup command,
-        /// shells, execs): NAME=VALUE, VALUE may be empty. Repeatable.
-        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-        vars: Vec<EnvVar>,
-        /// On a cluster: the project the session belongs to (the cluster's `default` when
-        /// you are a member of it, else your first).
-        #[arg(long)]
-        project: Option<String>,
-        /// On a cluster: the resource group whose agents run the session (one the project may
-        /// use; `default` first when omitted).
-        #[arg(long = "resource-group")]
-        resource_group: Option<String>,
+        /// Start from saved template NAME (`berth template list`); the flags given change
+        /// what they name (a --mount or --var replaces the template's list).
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        #[command(flatten)]
+        launch: LaunchFlags,
     },
     /// Every session, newest first.
     List,
@@ -362,63 +447,16 @@ fn details(s: &Session) -> String {
 
 pub async fn run(
     target: Target<'_>,
+    templates: &Templates,
     command: SessionCommand,
     out: &Output,
 ) -> berth_core::Result<ExitCode> {
     let engine = target.engine();
     match command {
-        SessionCommand::Create {
-            name,
-            env,
-            mounts,
-            session_type,
-            command,
-            runtime,
-            network,
-            cpus,
-            scratch,
-            vars,
-            project,
-            resource_group,
-        } => {
-            let env = match env {
-                Some(env) => env,
-                None => engine
-                    .list_environments()
-                    .await?
-                    .into_iter()
-                    .next()
-                    .map(|e| e.id)
-                    .ok_or_else(|| {
-                        Error::invalid_input("There is no environment to run a session in.")
-                    })?,
-            };
-            let spec = NewSession {
-                name,
-                session_type: match session_type {
-                    TypeArg::Interactive => SessionType::Interactive,
-                    TypeArg::Batch => SessionType::Batch,
-                },
-                environment: env,
-                mounts,
-                command,
-                runtime: runtime.map(|r| match r {
-                    RuntimeArg::Bwrap => SessionRuntime::Bwrap,
-                    RuntimeArg::Docker => SessionRuntime::Docker,
-                }),
-                network: match network {
-                    NetworkArg::Outbound => NetworkMode::Outbound,
-                    NetworkArg::None => NetworkMode::None,
-                    NetworkArg::Host => NetworkMode::Host,
-                },
-                resources: ResourceRequest {
-                    cpus,
-                    memory_bytes: None,
-                    scratch_bytes: scratch.map(|mib| mib << 20),
-                },
-                environ: vars,
-                project,
-                resource_group,
+        SessionCommand::Create { template, launch } => {
+            let spec = match template {
+                Some(name) => launch.applied_to(templates.load(&name)?.session),
+                None => launch.fresh(engine).await?,
             };
             let session = engine.create_session(spec).await?;
             out.print(&session, || format!("{}\n", session.id));

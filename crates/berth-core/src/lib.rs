@@ -13,6 +13,7 @@ pub mod frames;
 pub mod mount;
 pub mod path;
 pub mod session;
+pub mod template;
 
 pub use dotfiles::Dotfile;
 pub use engine::{Engine, EngineInfo, EngineKind};
@@ -32,3 +33,4 @@ pub use session::{
     ProjectPlacements, ResourceGroupFree, ResourceLimits, ResourcePreset, ResourceRequest, Session,
     SessionPlacement, SessionRuntime, SessionStatus, SessionType,
 };
+pub use template::Template;

@@ -12,6 +12,7 @@ pub mod files;
 mod plan;
 pub mod sessions;
 pub mod supervisor;
+pub mod templates;
 pub mod terminal;
 pub mod transport;
 mod watch;

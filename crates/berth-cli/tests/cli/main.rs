@@ -16,6 +16,7 @@ mod folder;
 mod profile;
 #[cfg(target_os = "linux")]
 mod session;
+mod templates;
 mod transfer;
 
 use std::path::Path;

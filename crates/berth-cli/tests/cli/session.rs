@@ -340,3 +340,98 @@ fn as_an_ordinary_user_what_berth_writes_while_a_session_runs_is_writable_in_it(
     let out = result.unwrap();
     assert_eq!(out, "from this computer\nmore\n");
 }
+
+/// Waits for batch session `id` to end; its `session info`.
+fn ended(h: &std::path::Path, id: &str) -> serde_json::Value {
+    (0..200)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            serde_json::from_str::<serde_json::Value>(&ok(h, &["--json", "session", "info", id]))
+                .unwrap()
+        })
+        .find(|info| info["status"] != "running")
+        .expect("the batch session ended")
+}
+
+/// A saved setup launches as saved (folder at its alias, read-only; variables; network; batch
+/// command), flags given at launch change only what they name, and a template whose folder is
+/// gone is refused before anything starts.
+#[test]
+fn a_template_launches_its_setup_with_overrides_and_never_half_of_one() {
+    let home = home();
+    let h = home.path();
+    ok(h, &["folder", "create", "data"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "folder", "info", "data"])).unwrap();
+    let root = std::path::PathBuf::from(info["path"].as_str().unwrap());
+    std::fs::write(root.join("marker.txt"), b"m").unwrap();
+    ok(
+        h,
+        &[
+            "template",
+            "save",
+            "probe",
+            "--type",
+            "batch",
+            "--command",
+            "ls /data; echo epochs=$EPOCHS; touch /data/w 2>/dev/null || echo read-only",
+            "--mount",
+            "data:/data:ro",
+            "--var",
+            "EPOCHS=3",
+            "--network",
+            "none",
+        ],
+    );
+
+    let id = ok(h, &["session", "create", "--template", "probe"])
+        .trim()
+        .to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+    let info = ended(h, &id);
+    assert_eq!(info["network"], "none", "{info:#}");
+    assert_eq!(info["exit_code"], 0, "{info:#}");
+    let logs = ok(h, &["session", "logs", &id]);
+    for line in ["marker.txt", "epochs=3", "read-only"] {
+        assert!(logs.contains(line), "{line} in {logs}");
+    }
+
+    let changed = ok(
+        h,
+        &[
+            "session",
+            "create",
+            "--template",
+            "probe",
+            "--var",
+            "EPOCHS=5",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let _cleanup_changed = Cleanup(h, changed.clone());
+    ended(h, &changed);
+    let logs = ok(h, &["session", "logs", &changed]);
+    assert!(
+        logs.contains("epochs=5") && logs.contains("marker.txt"),
+        "{logs}"
+    );
+
+    let before = ok(h, &["--json", "session", "list"]);
+    ok(h, &["folder", "delete", "data"]);
+    let refused = run(with_runtime(
+        &mut berth(h, &["session", "create", "--template", "probe"]),
+        h,
+    ));
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("\"data\""),
+        "names the missing folder: {said}"
+    );
+    assert_eq!(
+        ok(h, &["--json", "session", "list"]),
+        before,
+        "nothing was launched"
+    );
+}
