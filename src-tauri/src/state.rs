@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use berth_backendai::transfer::StorageProxyTransport;
 use berth_backendai::{BackendAiEngine, Profiles};
 use berth_core::{Engine, Error, ErrorCode};
+use berth_local::templates::Templates;
 use berth_local::transport::LocalTransport;
 use berth_local::{DataDirs, LocalEngine};
 use berth_transfer::{Journal, PlanTransfers, Queue};
@@ -32,6 +33,8 @@ pub struct ActiveEngine {
     /// Where the settings are saved; `None` when there is no config directory to save in.
     settings_path: Option<PathBuf>,
     settings: Mutex<Settings>,
+    /// Launch templates in the config directory; `None` when there is none.
+    templates: Option<Templates>,
 }
 
 impl ActiveEngine {
@@ -44,6 +47,7 @@ impl ActiveEngine {
             .map(Settings::load)
             .unwrap_or_default();
         let profiles = dirs.as_ref().ok().map(|d| Profiles::open(&d.config));
+        let templates = dirs.as_ref().ok().map(|d| Templates::open(&d.config));
         let data_dir = dirs.as_ref().ok().map(|d| d.data.clone());
         let local = dirs.and_then(LocalEngine::open).map(Arc::new);
         let transfers = local.clone().and_then(|engine| {
@@ -69,6 +73,7 @@ impl ActiveEngine {
             data_dir,
             settings_path,
             settings: Mutex::new(settings),
+            templates,
         }
     }
 
@@ -143,6 +148,12 @@ impl ActiveEngine {
     /// Switches the window to `engine` (a logged-in profile) or back to the local engine.
     pub fn set_cluster(&self, engine: Option<Arc<BackendAiEngine>>) {
         *self.cluster.lock().unwrap_or_else(|p| p.into_inner()) = engine;
+    }
+
+    pub fn templates(&self) -> Result<&Templates, Error> {
+        self.templates.as_ref().ok_or_else(|| {
+            Error::engine_unavailable("There is no config directory to keep templates in.")
+        })
     }
 
     pub fn profiles(&self) -> Result<&Profiles, Error> {

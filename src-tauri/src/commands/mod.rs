@@ -9,6 +9,7 @@ pub mod folders;
 mod picker;
 pub mod profiles;
 pub mod sessions;
+pub mod templates;
 pub mod terminals;
 pub mod transfers;
 pub mod window;

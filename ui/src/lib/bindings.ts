@@ -444,6 +444,33 @@ async revealTransfer(id: number) : Promise<Result<null, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+async listTemplates() : Promise<Result<TemplateList, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_templates") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves the launcher's setup as template `name`; `already_exists` unless `replace`.
+ */
+async saveTemplate(name: string, session: NewSession, replace: boolean) : Promise<Result<Template, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_template", { name, session, replace }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async removeTemplate(name: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_template", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 /**
  * The Sessions page's list.
  */
@@ -1425,6 +1452,21 @@ total_bytes: number | null; free_bytes: number | null;
  */
 used_percent: number | null }
 export type TAURI_CHANNEL<TSend> = null
+export type Template = { 
+/**
+ * The format's version ([`TEMPLATE_VERSION`]).
+ */
+version: number; name: string; 
+/**
+ * What the launch asks for, the session's own name included when one was given. No
+ * secrets: variables are shown in a session's details anyway, and a template holds
+ * nothing else a user types in private.
+ */
+session: NewSession }
+/**
+ * Every template that reads, and what each other file says is wrong with it.
+ */
+export type TemplateList = { templates: Template[]; unreadable: string[] }
 /**
  * One message on a terminal's channel, as raw bytes: `0` then output bytes, or `1` then the
  * shell's exit status as i32 LE. Raw, because JSON would turn every output byte into text.

@@ -17,6 +17,14 @@ export function startLauncher(): void {
   launcher.open = true;
 }
 
+/** Opens the launcher on `draft` (a template's setup) at `step`: the review to launch or change
+ * it, or the step whose problem the user must fix first. */
+export function startLauncherWith(draft: Draft, step: number): void {
+  launcher.step = step;
+  launcher.draft = draft;
+  launcher.open = true;
+}
+
 export function closeLauncher(): void {
   launcher.open = false;
 }

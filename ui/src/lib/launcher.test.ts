@@ -9,6 +9,7 @@ import {
   stepBlockers,
   nothingFree,
   toNewSession,
+  draftFrom,
   togglePick,
   variableErrors,
   variableNameError,
@@ -76,6 +77,36 @@ describe("nothingFree", () => {
     const blocked = stepBlockers("environment", emptyDraft(), { ...fine, placementProblem: none });
     expect(blocked[0]).toBe(none);
     expect(stepBlockers("review", emptyDraft(), { ...fine, placementProblem: none })).toContain(none);
+  });
+});
+
+describe("draftFrom", () => {
+  it("gives back the draft a template was saved from, so the launcher shows it as it was", () => {
+    const draft = {
+      ...emptyDraft(),
+      sessionType: "batch" as const,
+      name: "nightly",
+      command: "python train.py",
+      environment: "docker:python:3.12",
+      runtime: "docker" as const,
+      cpus: "2",
+      memoryGiB: "1.5",
+      scratchGiB: "4",
+      network: "none" as const,
+      folders: [
+        { folder: "a", alias: "/data", readOnly: true },
+        { folder: "b", alias: "", readOnly: false },
+      ],
+      variables: [{ name: "EPOCHS", value: "3" }],
+      project: "default",
+      resourceGroup: "podman",
+    };
+    expect(draftFrom(toNewSession(draft))).toEqual(draft);
+  });
+
+  it("fills what an older or hand-written template leaves out with the launcher's defaults", () => {
+    const draft = draftFrom({ name: null, session_type: "interactive", environment: "host", mounts: [], command: null, runtime: null });
+    expect(draft).toEqual({ ...emptyDraft(), runtime: "bwrap" });
   });
 });
 

@@ -243,6 +243,37 @@ export function toNewSession(draft: Draft): NewSession {
   };
 }
 
+/** One line about a template's setup, for its row: `docker:python:3.12 · batch · data, logs`. */
+export function setupSummary(session: NewSession): string {
+  const parts = [session.environment, session.session_type];
+  const folders = session.mounts.map((m) => m.folder);
+  if (folders.length > 0) parts.push(folders.join(", "));
+  const cpus = session.resources?.cpus ?? null;
+  if (cpus !== null) parts.push(`${cpus} CPU${cpus === 1 ? "" : "s"}`);
+  return parts.join(" · ");
+}
+
+/** A saved setup (a template's) back as the launcher's draft: the inverse of `toNewSession`. */
+export function draftFrom(session: NewSession): Draft {
+  const gib = (bytes: number | null) => (bytes === null ? "" : String(Math.round((bytes / GIB) * 100) / 100));
+  const resources = session.resources ?? { cpus: null, memory_bytes: null, scratch_bytes: null };
+  return {
+    sessionType: session.session_type,
+    name: session.name ?? "",
+    command: session.command ?? "",
+    environment: session.environment,
+    cpus: resources.cpus === null ? "" : String(resources.cpus),
+    memoryGiB: gib(resources.memory_bytes),
+    scratchGiB: gib(resources.scratch_bytes),
+    network: session.network ?? "outbound",
+    runtime: session.runtime ?? runtimeFor(session.environment),
+    folders: session.mounts.map((m) => ({ folder: m.folder, alias: m.alias ?? "", readOnly: m.access === "read_only" })),
+    variables: (session.environ ?? []).map((v) => ({ name: v.name, value: v.value })),
+    project: session.project ?? null,
+    resourceGroup: session.resource_group ?? null,
+  };
+}
+
 /** The planner's problems grouped by the folder they name, for showing next to each folder. */
 export function problemsByFolder(problems: MountProblem[]): Map<string, string[]> {
   const grouped = new Map<string, string[]>();
