@@ -1,7 +1,8 @@
 // Launch templates in the window: saved at the launcher's review step (Enter there saves, never
 // launches), shared with the CLI both ways, launched from the Sessions page in one click, opened
 // in the launcher to change first, and a template whose folder is gone opens the launcher at
-// Data & Storage with the problem shown instead of launching.
+// Data & Storage with the problem shown instead of launching. A past session launches again
+// from its drawer in one click.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cli, click, run, screenshot, textOf, typeInto, until, waitForText, withApp } from "./harness.mjs";
@@ -57,6 +58,17 @@ test("templates: saved at review, shared with the CLI, relaunched in one click, 
     await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 20_000);
     await waitForText(app, "[data-testid=drawer-mounts]", "/home/work/in/data");
     await waitForText(app, "[data-testid=drawer-network]", "No network");
+    await click(app, "[data-testid=destroy-session]");
+    await click(app, "[data-testid=confirm-button]");
+    await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);
+    // A finished session launches again in one click, set up as it was (another name).
+    const first = await textOf(app, "[data-testid=session-drawer] h2");
+    await click(app, "[data-testid=launch-again]");
+    await until("a new session in the drawer", async () => (await textOf(app, "[data-testid=session-drawer] h2")) !== first);
+    await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 20_000);
+    await waitForText(app, "[data-testid=drawer-mounts]", "/home/work/in/data");
+    await waitForText(app, "[data-testid=drawer-network]", "No network");
+    await screenshot(app, "templates-launched-again");
     await click(app, "[data-testid=destroy-session]");
     await click(app, "[data-testid=confirm-button]");
     await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);

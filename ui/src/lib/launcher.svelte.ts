@@ -1,7 +1,7 @@
 // The launcher's state lives here rather than in its component, so a detour to a folder's
 // explorer (or another page) and back resumes the wizard where the user left it.
-import type { Session } from "./bindings";
-import { emptyDraft, type Draft } from "./launcher";
+import { commands, type BerthError, type NewSession, type Session } from "./bindings";
+import { draftFrom, emptyDraft, mountRequests, type Draft } from "./launcher";
 import type { SessionFilter } from "./sessions";
 
 export const launcher = $state<{ open: boolean; step: number; draft: Draft }>({
@@ -23,6 +23,24 @@ export function startLauncherWith(draft: Draft, step: number): void {
   launcher.step = step;
   launcher.draft = draft;
   launcher.open = true;
+}
+
+/** The launcher's steps by name, for opening it where the user must look. */
+export const STORAGE_STEP = 2;
+export const REVIEW_STEP = 3;
+
+/** Launches `spec` (a template's, or a past session's setup) in one go when the planner takes
+ * its folders as they are; else opens the launcher at Data & Storage with the problem shown,
+ * launching nothing. The new session, `null` when the launcher opened, or the engine's error. */
+export async function launchSetup(spec: NewSession): Promise<Session | BerthError | null> {
+  const draft = draftFrom(spec);
+  const preview = await commands.previewMounts(mountRequests(draft.folders));
+  if (preview.status === "error" || preview.data.problems.length > 0) {
+    startLauncherWith(draft, STORAGE_STEP);
+    return null;
+  }
+  const created = await commands.createSession(spec);
+  return created.status === "ok" ? created.data : created.error;
 }
 
 export function closeLauncher(): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Session } from "./bindings";
-import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary } from "./sessions";
+import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary, setupOf } from "./sessions";
 
 describe("formatElapsed", () => {
   it("reads short for a table cell at every scale", () => {
@@ -47,4 +47,40 @@ it("reports sessions whose supervisor died unwatched, once", () => {
   ] as Session[];
   expect(endedUnwatched(sessions, new Set()).map((s) => s.id)).toEqual(["a", "b"]);
   expect(endedUnwatched(sessions, new Set(["a"])).map((s) => s.id)).toEqual(["b"]);
+});
+
+it("launching a session again asks for its setup: picked folders where they were mounted, no name, no dot folders", () => {
+  const session = {
+    id: "s1",
+    name: "happy-otter",
+    session_type: "batch",
+    status: "terminated",
+    environment: "docker:python:3.12",
+    runtime: "docker",
+    network: "none",
+    resources: { cpus: 2, memory_bytes: null, scratch_bytes: null },
+    mounts: [
+      { folder_id: "1", folder_name: "data", target: "/data", read_only: true, automount: false },
+      { folder_id: "2", folder_name: "out", target: "/home/work/out", read_only: false, automount: false },
+      { folder_id: "3", folder_name: ".local", target: "/home/work/.local", read_only: false, automount: true },
+    ],
+    command: "python train.py",
+    environ: [{ name: "EPOCHS", value: "3" }],
+  } as unknown as Session;
+  expect(setupOf(session)).toEqual({
+    name: null,
+    session_type: "batch",
+    environment: "docker:python:3.12",
+    mounts: [
+      { folder: "data", alias: "/data", access: "read_only" },
+      { folder: "out", alias: "/home/work/out", access: null },
+    ],
+    command: "python train.py",
+    runtime: "docker",
+    network: "none",
+    resources: { cpus: 2, memory_bytes: null, scratch_bytes: null },
+    environ: [{ name: "EPOCHS", value: "3" }],
+    project: null,
+    resource_group: null,
+  });
 });

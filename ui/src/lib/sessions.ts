@@ -1,6 +1,6 @@
 // How sessions read in the list and the drawer: elapsed time, which filter a status falls
 // under, and a one-line summary of resources.
-import type { NetworkMode, ResourceRequest, Session, SessionStatus } from "./bindings";
+import type { NetworkMode, NewSession, ResourceRequest, Session, SessionStatus } from "./bindings";
 import { humanBytes } from "./format";
 
 export type SessionFilter = "running" | "finished";
@@ -42,6 +42,27 @@ export function resourcesSummary(resources: ResourceRequest, scratch = true): st
 }
 
 /** The network choice as the launcher's review and the drawer name it. */
+/** What launching `session` again asks for: its environment, type and command, resources,
+ * network, runtime, variables, and the folders it picked at the places they were mounted (a
+ * new name is picked; the always-mounted dot folders come by themselves). */
+export function setupOf(session: Session): NewSession {
+  return {
+    name: null,
+    session_type: session.session_type,
+    environment: session.environment,
+    mounts: session.mounts
+      .filter((m) => !m.automount)
+      .map((m) => ({ folder: m.folder_name, alias: m.target, access: m.read_only ? "read_only" : null })),
+    command: session.command,
+    runtime: session.runtime,
+    network: session.network,
+    resources: session.resources,
+    environ: session.environ ?? [],
+    project: null,
+    resource_group: null,
+  };
+}
+
 export function networkLabel(network: NetworkMode): string {
   switch (network) {
     case "outbound":
