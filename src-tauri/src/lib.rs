@@ -78,6 +78,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::templates::save_template,
             commands::templates::remove_template,
             commands::sessions::list_sessions,
+            commands::sessions::session_stats,
             commands::sessions::list_environments,
             commands::environments::pick_image_archive,
             commands::environments::import_environment,

@@ -18,13 +18,19 @@ test("cluster session end: a kernel killed under an open terminal ends the tab w
     const name = `e2e-end-${Date.now().toString(36)}`;
     // Launched as the launcher does (its steps are walked in profiles.test.mjs): the app then
     // follows the session, which is what this test is about.
-    const created = await run(
+    // Started here and awaited by polling: a real kernel can take longer to be scheduled than
+    // one WebDriver call may last.
+    await run(
       app,
-      `return window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null } } })
-         .then((s) => ({ ok: s }), (e) => ({ error: e }));`,
+      `window.__created = null;
+       window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null } } })
+         .then((s) => { window.__created = { ok: s }; }, (e) => { window.__created = { error: e }; });
+       return true;`,
       name,
       REAL_IMAGE,
     );
+    let created = null;
+    await until("the cluster answered the create", async () => (created = await run(app, "return window.__created;")) !== null, 240_000, 500);
     assert.ok(created.ok, `the session starts on a real kernel: ${JSON.stringify(created.error)}`);
     const id = created.ok.id;
     try {

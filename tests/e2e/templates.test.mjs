@@ -58,6 +58,8 @@ test("templates: saved at review, shared with the CLI, relaunched in one click, 
     await waitForText(app, "[data-testid=session-drawer] [data-testid=drawer-status]", "Running", 20_000);
     await waitForText(app, "[data-testid=drawer-mounts]", "/home/work/in/data");
     await waitForText(app, "[data-testid=drawer-network]", "No network");
+    // What it uses now, sampled while it runs.
+    await waitForText(app, "[data-testid=drawer-usage]", "memory");
     await click(app, "[data-testid=destroy-session]");
     await click(app, "[data-testid=confirm-button]");
     await waitForText(app, "[data-testid=drawer-status]", "Terminated", 20_000);

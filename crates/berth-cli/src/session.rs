@@ -232,6 +232,13 @@ pub enum SessionCommand {
     Info { id: String },
     /// What the session's startup printed (a batch command's output).
     Logs { id: String },
+    /// What a running session uses now: CPU (100% = one core), memory, storage read and
+    /// written. With --watch, again every 2 s until interrupted (one JSON line each with --json).
+    Stats {
+        id: String,
+        #[arg(long)]
+        watch: bool,
+    },
     /// End a session: its processes and scratch are gone, mounted folders keep their files.
     Destroy { id: String },
     /// Run a command in a session without a terminal; its stdout, stderr and exit status are
@@ -445,6 +452,17 @@ fn details(s: &Session) -> String {
     text
 }
 
+/// `CPU 98.5% · memory 12.3 MiB · read 0 B · written 4.0 KiB`.
+fn stats_line(stats: &berth_core::SessionStats) -> String {
+    format!(
+        "CPU {:.1}% · memory {} · read {} · written {}",
+        stats.cpu_percent,
+        crate::output::human_bytes(stats.memory_bytes),
+        crate::output::human_bytes(stats.read_bytes),
+        crate::output::human_bytes(stats.write_bytes)
+    )
+}
+
 pub async fn run(
     target: Target<'_>,
     templates: &Templates,
@@ -469,6 +487,18 @@ pub async fn run(
             let session = engine.session(&id).await?;
             out.print(&session, || details(&session));
         }
+        SessionCommand::Stats { id, watch } => loop {
+            let stats = engine.session_stats(&id).await?;
+            if watch && out.json {
+                println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+            } else {
+                out.print(&stats, || format!("{}\n", stats_line(&stats)));
+            }
+            if !watch {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        },
         SessionCommand::Logs { id } => {
             let logs = engine.session_logs(&id).await?;
             out.print(&serde_json::json!({ "logs": logs }), || logs.clone());

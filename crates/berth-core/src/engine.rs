@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Dotfile, Environment, Error, ErrorCode, FileEntry, FileName, Folder, FolderPath, FolderUsage,
     MountPreview, MountRequest, NewFolder, NewSession, Placements, ResourceLimits, Result, Session,
-    SessionPlacement, StorageHost,
+    SessionPlacement, SessionStats, StorageHost,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -174,6 +174,15 @@ pub trait Engine: Send + Sync {
 
     /// What the session's startup printed: a batch command's output, sandbox errors.
     async fn session_logs(&self, id_or_name: &str) -> Result<String>;
+
+    /// What a running session uses now: CPU over a short interval, memory, storage I/O.
+    /// `invalid_input` for a session that is not running. Engines that cannot tell say so.
+    async fn session_stats(&self, id_or_name: &str) -> Result<SessionStats> {
+        let _ = id_or_name;
+        Err(Error::invalid_input(
+            "This engine does not report a session's resource use yet.",
+        ))
+    }
 
     /// The user's dotfiles, placed in every new session's `/home/work`.
     async fn list_dotfiles(&self) -> Result<Vec<Dotfile>>;

@@ -31,6 +31,6 @@ pub use path::FolderPath;
 pub use session::{
     Environment, EnvironmentKind, LimitEnforcement, NetworkMode, NewSession, Placements,
     ProjectPlacements, ResourceGroupFree, ResourceLimits, ResourcePreset, ResourceRequest, Session,
-    SessionPlacement, SessionRuntime, SessionStatus, SessionType,
+    SessionPlacement, SessionRuntime, SessionStats, SessionStatus, SessionType,
 };
 pub use template::Template;

@@ -57,6 +57,21 @@ pub enum NetworkMode {
     Host,
 }
 
+/// What a running session is using now, sampled by its engine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct SessionStats {
+    /// CPU time used over the sampling interval, in percent of one core: 100 is one core
+    /// busy, 200 two.
+    pub cpu_percent: f64,
+    /// Memory its processes hold (resident).
+    pub memory_bytes: u64,
+    /// Bytes its processes read from and wrote to storage, since they started.
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    /// When the sample was taken, in milliseconds since the Unix epoch.
+    pub sampled_at_ms: i64,
+}
+
 /// What the user asked for; `None` means the engine's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct ResourceRequest {

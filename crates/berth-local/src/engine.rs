@@ -537,6 +537,10 @@ impl Engine for LocalEngine {
         self.catalog.set_setting(BOOTSTRAP_KEY, script.as_deref())
     }
 
+    async fn session_stats(&self, id_or_name: &str) -> Result<berth_core::SessionStats> {
+        self.usage(id_or_name).await
+    }
+
     async fn session_logs(&self, id_or_name: &str) -> Result<String> {
         let session = self.find_session(id_or_name)?;
         if session.runtime == berth_core::SessionRuntime::Docker {

@@ -2,7 +2,7 @@
 
 use berth_core::{
     Environment, Error, MountPreview, MountRequest, NewSession, Placements, ResourceLimits,
-    Session, SessionPlacement, session::validate_session_name,
+    Session, SessionPlacement, SessionStats, session::validate_session_name,
 };
 use tauri::{AppHandle, State};
 
@@ -102,6 +102,17 @@ pub async fn create_session(
     let session = engine.create_session(spec).await?;
     crate::session_notice::announce_when_ready(app, engine, session.clone());
     Ok(session)
+}
+
+/// What a running session uses now, for the drawer's live line.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err(level = "debug"))]
+pub async fn session_stats(
+    state: State<'_, ActiveEngine>,
+    id: String,
+) -> Result<SessionStats, Error> {
+    state.get()?.session_stats(&id).await
 }
 
 #[tauri::command]

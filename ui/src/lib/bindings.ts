@@ -482,6 +482,17 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * What a running session uses now, for the drawer's live line.
+ */
+async sessionStats(id: string) : Promise<Result<SessionStats, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("session_stats", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async listEnvironments() : Promise<Result<Environment[], BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_environments") };
@@ -1394,6 +1405,27 @@ export type SessionRuntime =
  * A Docker Engine API (Docker Desktop, Podman): macOS, Windows, or by choice.
  */
 "docker"
+/**
+ * What a running session is using now, sampled by its engine.
+ */
+export type SessionStats = { 
+/**
+ * CPU time used over the sampling interval, in percent of one core: 100 is one core
+ * busy, 200 two.
+ */
+cpu_percent: number; 
+/**
+ * Memory its processes hold (resident).
+ */
+memory_bytes: number; 
+/**
+ * Bytes its processes read from and wrote to storage, since they started.
+ */
+read_bytes: number; write_bytes: number; 
+/**
+ * When the sample was taken, in milliseconds since the Unix epoch.
+ */
+sampled_at_ms: number }
 export type SessionStatus = "preparing" | "running" | "terminating" | 
 /**
  * Destroyed by the user, or a batch command that finished (see `exit_code`).

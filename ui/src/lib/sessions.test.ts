@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Session } from "./bindings";
-import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary, setupOf } from "./sessions";
+import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary, setupOf, usageSummary } from "./sessions";
 
 describe("formatElapsed", () => {
   it("reads short for a table cell at every scale", () => {
@@ -83,4 +83,10 @@ it("launching a session again asks for its setup: picked folders where they were
     project: null,
     resource_group: null,
   });
+});
+
+it("says what a session uses in one line, a core being 100%", () => {
+  const stats = { cpu_percent: 198.4, memory_bytes: 12 * 1024 ** 2, read_bytes: 0, write_bytes: 4096, sampled_at_ms: 0 };
+  expect(usageSummary(stats)).toBe("CPU 198% · 12.0 MiB memory · read 0 B · written 4.0 KiB");
+  expect(usageSummary({ ...stats, cpu_percent: 0.25 })).toMatch(/^CPU 0\.3% /);
 });

@@ -1,6 +1,6 @@
 // How sessions read in the list and the drawer: elapsed time, which filter a status falls
 // under, and a one-line summary of resources.
-import type { NetworkMode, NewSession, ResourceRequest, Session, SessionStatus } from "./bindings";
+import type { NetworkMode, NewSession, ResourceRequest, Session, SessionStats, SessionStatus } from "./bindings";
 import { humanBytes } from "./format";
 
 export type SessionFilter = "running" | "finished";
@@ -61,6 +61,12 @@ export function setupOf(session: Session): NewSession {
     project: null,
     resource_group: null,
   };
+}
+
+/** `CPU 98% · 12.3 MiB memory · read 0 B · written 4.0 KiB`: 100% is one core. */
+export function usageSummary(stats: SessionStats): string {
+  const cpu = stats.cpu_percent < 10 ? stats.cpu_percent.toFixed(1) : Math.round(stats.cpu_percent).toString();
+  return `CPU ${cpu}% · ${humanBytes(stats.memory_bytes)} memory · read ${humanBytes(stats.read_bytes)} · written ${humanBytes(stats.write_bytes)}`;
 }
 
 export function networkLabel(network: NetworkMode): string {

@@ -435,3 +435,49 @@ fn a_template_launches_its_setup_with_overrides_and_never_half_of_one() {
         "nothing was launched"
     );
 }
+
+/// `session stats`: a session that burns CPU shows it, an idle one does not, and an ended one
+/// is refused (nothing runs to measure).
+#[test]
+fn stats_show_a_busy_session_busy_and_an_idle_one_idle() {
+    let home = home();
+    let h = home.path();
+    let create = |args: &[&str]| {
+        let mut all = vec!["session", "create"];
+        all.extend(args);
+        ok(h, &all).trim().to_owned()
+    };
+    let busy = create(&[
+        "--type",
+        "batch",
+        "--command",
+        "timeout 60 sh -c 'while :; do :; done'",
+    ]);
+    let _busy = Cleanup(h, busy.clone());
+    let idle = create(&[]);
+    let _idle = Cleanup(h, idle.clone());
+    let stats = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(h, &["--json", "session", "stats", id])).unwrap()
+    };
+
+    let working = stats(&busy);
+    // A spinning shell holds most of a core; a loaded machine still gives it far more than this.
+    assert!(working["cpu_percent"].as_f64().unwrap() > 30.0, "{working}");
+    assert!(working["memory_bytes"].as_u64().unwrap() > 0, "{working}");
+    let resting = stats(&idle);
+    assert!(resting["cpu_percent"].as_f64().unwrap() < 30.0, "{resting}");
+    let line = ok(h, &["session", "stats", &idle]);
+    assert!(
+        line.starts_with("CPU ") && line.contains("memory"),
+        "{line}"
+    );
+
+    ok(h, &["session", "destroy", &idle]);
+    let ended = run(with_runtime(&mut berth(h, &["session", "stats", &idle]), h));
+    assert!(!ended.status.success());
+    assert!(
+        String::from_utf8_lossy(&ended.stderr).contains("is not running"),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+}

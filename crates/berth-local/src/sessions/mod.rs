@@ -11,6 +11,8 @@ mod etc;
 #[cfg(unix)]
 mod ownership;
 #[cfg(target_os = "linux")]
+mod process_usage;
+#[cfg(target_os = "linux")]
 pub mod sandbox;
 
 use std::io::Read;
@@ -501,6 +503,49 @@ impl LocalEngine {
         file.read_to_end(&mut bytes)
             .map_err(|e| io_error("Cannot read the session log", e))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// What running session `key` uses now (see `Engine::session_stats`).
+    pub(crate) async fn usage(&self, key: &str) -> Result<berth_core::SessionStats> {
+        let session = self.find_session(key)?;
+        if session.status != SessionStatus::Running {
+            return Err(Error::invalid_input(format!(
+                "Session \"{}\" is not running, so it uses nothing.",
+                session.name
+            )));
+        }
+        if session.runtime == SessionRuntime::Docker {
+            let engine = self.docker_host()?;
+            let name = docker::container_name(&session.id);
+            return docker::usage(&engine, &name, std::time::Duration::from_millis(500)).await;
+        }
+        #[cfg(target_os = "linux")]
+        return self.sandbox_usage(&session).await;
+        #[cfg(not(target_os = "linux"))]
+        Err(no_sandboxes_here())
+    }
+
+    /// A bubblewrap session's use, from `/proc` of its sandbox's process tree.
+    #[cfg(target_os = "linux")]
+    async fn sandbox_usage(&self, session: &Session) -> Result<berth_core::SessionStats> {
+        let (_, client) = self.session_client(&session.id)?;
+        let gone = |e: std::io::Error| {
+            Error::invalid_input(format!(
+                "Cannot read what session \"{}\" uses: {e}.",
+                session.name
+            ))
+        };
+        let root = client.status().map_err(gone)?;
+        let before = process_usage::read_tree(root).map_err(gone)?;
+        tokio::time::sleep(process_usage::INTERVAL).await;
+        let after = process_usage::read_tree(root).map_err(gone)?;
+        Ok(berth_core::SessionStats {
+            cpu_percent: process_usage::cpu_percent(&before, &after),
+            memory_bytes: after.memory_bytes,
+            read_bytes: after.read_bytes,
+            write_bytes: after.write_bytes,
+            sampled_at_ms: now_ms(),
+        })
     }
 
     /// A connection to a running session's supervisor, for terminals and execs.

@@ -199,6 +199,12 @@ fn docker_sessions_keep_the_session_rules() {
     );
     assert_eq!(session.status, SessionStatus::Running);
     assert_eq!(session.runtime, SessionRuntime::Docker);
+    // What it uses, from the engine's stats API: a container holds some memory.
+    let stats = rt
+        .block_on(fixture.engine.session_stats(&session.id))
+        .unwrap();
+    assert!(stats.memory_bytes > 0, "{stats:?}");
+    assert!(stats.cpu_percent >= 0.0, "{stats:?}");
 
     let out = sh(
         &fixture,
