@@ -29,18 +29,25 @@ export function startLauncherWith(draft: Draft, step: number): void {
 export const STORAGE_STEP = 2;
 export const REVIEW_STEP = 3;
 
+/** How a one-click launch went. */
+export type SetupLaunch =
+  | { kind: "launched"; session: Session }
+  | { kind: "failed"; error: BerthError }
+  /** The launcher opened instead, at the step with the problem. */
+  | { kind: "opened" };
+
 /** Launches `spec` (a template's, or a past session's setup) in one go when the planner takes
  * its folders as they are; else opens the launcher at Data & Storage with the problem shown,
- * launching nothing. The new session, `null` when the launcher opened, or the engine's error. */
-export async function launchSetup(spec: NewSession): Promise<Session | BerthError | null> {
+ * launching nothing. */
+export async function launchSetup(spec: NewSession): Promise<SetupLaunch> {
   const draft = draftFrom(spec);
   const preview = await commands.previewMounts(mountRequests(draft.folders));
   if (preview.status === "error" || preview.data.problems.length > 0) {
     startLauncherWith(draft, STORAGE_STEP);
-    return null;
+    return { kind: "opened" };
   }
   const created = await commands.createSession(spec);
-  return created.status === "ok" ? created.data : created.error;
+  return created.status === "ok" ? { kind: "launched", session: created.data } : { kind: "failed", error: created.error };
 }
 
 export function closeLauncher(): void {
