@@ -42,6 +42,8 @@ test("templates: saved at review, shared with the CLI, relaunched in one click, 
     await waitForText(app, "[data-testid=template-saved]", "Saved as template “copy”");
     assert.equal(await step(app), "review", "still on the review: Enter saved, it did not launch");
     await click(app, "[data-testid=launcher-cancel]");
+    // Back on the Sessions page, what was just saved is there without a refresh.
+    await waitForText(app, "[data-testid=templates]", "nightly");
 
     // The CLI reads what the window saved, and the window what the CLI saved.
     const saved = JSON.parse(cli(app, "--json", "template", "show", "nightly"));
