@@ -132,7 +132,7 @@ fn main() -> ExitCode {
         Command::Template(command)
             if !matches!(command, template::TemplateCommand::Save { .. }) =>
         {
-            return match template::run(&templates, command, &out) {
+            return match runtime.block_on(template::run(None, &templates, command, &out)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => out.fail(&error),
             };
@@ -201,7 +201,9 @@ fn main() -> ExitCode {
                 return session::run(session::Target::Local(&engine), &templates, command, &out)
                     .await;
             }
-            Command::Template(command) => save_template(&*engine, &templates, command, &out).await,
+            Command::Template(command) => {
+                template::run(Some(&*engine), &templates, command, &out).await
+            }
             Command::Doctor | Command::Profile(_) => Ok(()),
         }
         .map(|()| ExitCode::SUCCESS)
@@ -259,26 +261,10 @@ async fn on_cluster(
             conflict,
         } => done(transfer::download(mover(), folder, paths, to, conflict, out).await),
         Command::Transfers(command) => done(transfer::transfers(mover(), command, out).await),
-        Command::Template(command) => done(save_template(cluster, templates, command, out).await),
+        Command::Template(command) => {
+            done(template::run(Some(cluster), templates, command, out).await)
+        }
         Command::Doctor | Command::Profile(_) => Ok(ExitCode::SUCCESS),
-    }
-}
-
-/// `template save` on the engine in use (its first environment is the default); the other
-/// template commands need no engine and never reach here.
-async fn save_template(
-    engine: &dyn berth_core::Engine,
-    templates: &Templates,
-    command: template::TemplateCommand,
-    out: &Output,
-) -> berth_core::Result<()> {
-    match command {
-        template::TemplateCommand::Save {
-            template,
-            replace,
-            launch,
-        } => template::save(engine, templates, template, replace, launch, out).await,
-        other => template::run(templates, other, out),
     }
 }
 

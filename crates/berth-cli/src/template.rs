@@ -35,14 +35,30 @@ pub enum TemplateCommand {
     },
 }
 
-/// The commands that need no engine: everything but `save`.
-pub fn run(
+/// Every template command. Only `save` needs the engine in use (its first environment is the
+/// default); the others are files in the config directory, so `main` runs them without one.
+pub async fn run(
+    engine: Option<&dyn Engine>,
     templates: &Templates,
     command: TemplateCommand,
     out: &Output,
 ) -> berth_core::Result<()> {
     match command {
-        TemplateCommand::Save { .. } => Ok(()),
+        TemplateCommand::Save {
+            template: name,
+            replace,
+            launch,
+        } => {
+            let engine = engine.ok_or_else(|| {
+                berth_core::Error::internal("Saving a template needs the engine in use.")
+            })?;
+            let template = Template::new(&name, launch.fresh(engine).await?)?;
+            let path = templates.save(&template, replace)?;
+            out.print(&template, || {
+                format!("Saved template {name} ({})\n", path.display())
+            });
+            Ok(())
+        }
         TemplateCommand::List => {
             let listed = templates.list()?;
             for problem in &listed.unreadable {
@@ -82,23 +98,6 @@ pub fn run(
             Ok(())
         }
     }
-}
-
-/// `template save`: the flags' setup, the engine's first environment when none is named.
-pub async fn save(
-    engine: &dyn Engine,
-    templates: &Templates,
-    name: String,
-    replace: bool,
-    launch: LaunchFlags,
-    out: &Output,
-) -> berth_core::Result<()> {
-    let template = Template::new(&name, launch.fresh(engine).await?)?;
-    let path = templates.save(&template, replace)?;
-    out.print(&template, || {
-        format!("Saved template {name} ({})\n", path.display())
-    });
-    Ok(())
 }
 
 /// `docker:python:3.12, batch, 2 folders, 2 CPUs`.

@@ -528,7 +528,8 @@ impl LocalEngine {
     /// A bubblewrap session's use, from `/proc` of its sandbox's process tree.
     #[cfg(target_os = "linux")]
     async fn sandbox_usage(&self, session: &Session) -> Result<berth_core::SessionStats> {
-        let (_, client) = self.session_client(&session.id)?;
+        // `usage` has read the session and checked it runs: its supervisor is all that is left.
+        let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
         let gone = |e: std::io::Error| {
             Error::invalid_input(format!(
                 "Cannot read what session \"{}\" uses: {e}.",
