@@ -8,6 +8,7 @@ mod logging;
 mod output_batch;
 mod quit_guard;
 mod session_notice;
+mod session_vitals;
 mod settings;
 mod single_instance;
 mod state;
@@ -29,6 +30,9 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             quit_guard::QuitRequested,
             session_notice::SessionReady,
             session_notice::SessionStopped,
+            session_notice::BatchFinished,
+            session_vitals::VitalsSampled,
+            session_vitals::SessionEnding,
             commands::profiles::LoginExpired
         ])
         .commands(tauri_specta::collect_commands![
@@ -78,6 +82,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::templates::save_template,
             commands::templates::remove_template,
             commands::sessions::list_sessions,
+            commands::sessions::session_history,
+            commands::sessions::extend_session,
             commands::sessions::session_stats,
             commands::sessions::list_environments,
             commands::environments::pick_image_archive,
@@ -195,6 +201,7 @@ pub fn run() {
         .manage(commands::files::ExplorerWatch::default())
         .manage(commands::terminals::Terminals::default())
         .manage(quit_guard::BackgroundNotice::default())
+        .manage(session_vitals::LocalVitals::default())
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {
@@ -205,6 +212,10 @@ pub fn run() {
             engine.start_transfers();
             if let Ok(queue) = engine.transfers() {
                 batch_notice::show_when_batches_finish(app.handle().clone(), queue);
+            }
+            if let Ok(local) = engine.this_computer() {
+                let vitals = app.state::<session_vitals::LocalVitals>().0.clone();
+                session_vitals::keep(app.handle().clone(), local, vitals);
             }
             Ok(())
         })

@@ -36,10 +36,24 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 /// How often a running session is asked after; its end is news, not an alarm.
 const FOLLOW: Duration = Duration::from_secs(5);
 
-/// Announces `session` (just created) once it runs; batch sessions have no terminal to offer,
-/// and a session that ends first says so on the Sessions page instead.
+/// Announces `session` (just created) once it runs; a session that ends first says so on the
+/// Sessions page instead. A batch session has no terminal to offer: it is announced when its
+/// command finishes, with the exit status.
 pub fn announce_when_ready(app: AppHandle, engine: Arc<dyn Engine>, session: Session) {
-    if session.session_type != SessionType::Interactive {
+    if session.session_type == SessionType::Batch {
+        tauri::async_runtime::spawn(async move {
+            let mut session = session;
+            while session.status == SessionStatus::Preparing {
+                tokio::time::sleep(POLL).await;
+                match engine.session(&session.id).await {
+                    Ok(now) => session = now,
+                    Err(_) => return,
+                }
+            }
+            if let Some(ended) = follow_until_ended(&*engine, session).await {
+                announce_finished(&app, &ended);
+            }
+        });
         return;
     }
     tauri::async_runtime::spawn(async move {
@@ -81,7 +95,7 @@ async fn follow_until_ended(engine: &dyn Engine, mut session: Session) -> Option
     Some(session)
 }
 
-fn announce_stopped(app: &AppHandle, session: &Session) {
+pub fn announce_stopped(app: &AppHandle, session: &Session) {
     let stopped = SessionStopped {
         id: session.id.clone(),
         name: session.name.clone(),
@@ -102,7 +116,7 @@ fn announce_stopped(app: &AppHandle, session: &Session) {
 
 /// A desktop notification, only while the window is not in front: there its toast says it
 /// already, and a desktop bubble on top would say it twice.
-fn notify_unless_in_front(app: &AppHandle, title: String, body: String) {
+pub fn notify_unless_in_front(app: &AppHandle, title: String, body: String) {
     if window_in_front(app) {
         return;
     }
@@ -115,6 +129,40 @@ fn window_in_front(app: &AppHandle) -> bool {
     app.get_webview_window(MAIN_WINDOW)
         .and_then(|w| Some(w.is_visible().ok()? && w.is_focused().ok()?))
         .unwrap_or(false)
+}
+
+/// Sent to the UI when a batch session this app launched has ended, however it ended.
+#[derive(Debug, Clone, serde::Serialize, specta::Type, tauri_specta::Event)]
+pub struct BatchFinished {
+    pub id: String,
+    pub name: String,
+    pub exit_code: Option<i32>,
+    pub detail: Option<String>,
+}
+
+fn announce_finished(app: &AppHandle, session: &Session) {
+    let finished = BatchFinished {
+        id: session.id.clone(),
+        name: session.name.clone(),
+        exit_code: session.exit_code,
+        detail: session.status_detail.clone(),
+    };
+    if let Err(error) = finished.emit(app) {
+        tracing::warn!(%error, "cannot tell the window a batch session finished");
+    }
+    let title = match session.exit_code {
+        Some(0) => format!("Batch session {} finished", session.name),
+        Some(code) => format!("Batch session {} failed (exit status {code})", session.name),
+        None => format!("Batch session {} ended", session.name),
+    };
+    notify_unless_in_front(
+        app,
+        title,
+        session
+            .status_detail
+            .clone()
+            .unwrap_or_else(|| "Its output is in the session's logs.".into()),
+    );
 }
 
 fn announce(app: &AppHandle, session: &Session) {

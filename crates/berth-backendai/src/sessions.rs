@@ -897,6 +897,9 @@ impl RemoteSession {
                 .recall(&self.id)
                 .map(|plan| plan.environ)
                 .unwrap_or_default(),
+            // The cluster's idle checks are its own; Berth sets none there.
+            limits: berth_core::SessionLimits::default(),
+            lifetime_ends_at_ms: None,
         }
     }
 }
@@ -1212,6 +1215,12 @@ fn refuse_unsupported(spec: &NewSession) -> Result<()> {
              cannot be replaced; pick another name.",
             var.name
         )));
+    }
+    if !spec.limits.is_empty() {
+        return Err(Error::invalid_input(
+            "A Backend.AI cluster ends idle and old sessions by its administrators' rules; \
+             leave the idle timeout and lifetime empty there.",
+        ));
     }
     if spec.network != NetworkMode::Outbound {
         return Err(Error::invalid_input(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use berth_backendai::BackendAiEngine;
 use berth_backendai::terminal::{TransportChoice, open_terminal};
 use berth_core::frames::{Frame, FrameStream, parse_exit, read_frame, resize_payload, write_frame};
+use berth_core::limits::describe_duration;
 use berth_core::{
     Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, Session,
     SessionRuntime, SessionType,
@@ -107,6 +108,41 @@ pub struct LaunchFlags {
     /// use; `default` first when omitted).
     #[arg(long = "resource-group")]
     pub resource_group: Option<String>,
+    /// End the session after this long without terminal input and with its CPU under the
+    /// idle threshold: 45s, 30m, 8h, 1h30m; `none` clears a template's.
+    #[arg(long = "idle-timeout", value_name = "DURATION", value_parser = parse_idle_timeout)]
+    pub idle_timeout: Option<Limit>,
+    /// End the session this long after it starts: 30m, 8h, 2d; `none` clears a template's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+    pub lifetime: Option<Limit>,
+    /// CPU use (percent of one core, 1-100) under which a session counts as idle (default 5).
+    #[arg(long = "idle-cpu", value_name = "PERCENT")]
+    pub idle_cpu: Option<u32>,
+}
+
+/// A limit as given on the command line: a duration, or `none` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(Option<u64>);
+
+fn parse_limit(field: &str, text: &str) -> Result<Limit, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Limit(None));
+    }
+    berth_core::limits::parse_duration(field, text)
+        .map(|secs| Limit(Some(secs)))
+        .map_err(|e| e.message)
+}
+
+fn parse_idle_timeout(text: &str) -> Result<Limit, String> {
+    parse_limit("Idle timeout", text)
+}
+
+fn parse_lifetime(text: &str) -> Result<Limit, String> {
+    parse_limit("Lifetime", text)
+}
+
+fn parse_extension(text: &str) -> Result<u64, String> {
+    berth_core::limits::parse_duration("Extension", text).map_err(|e| e.message)
 }
 
 impl LaunchFlags {
@@ -157,6 +193,15 @@ impl LaunchFlags {
         }
         if self.resource_group.is_some() {
             base.resource_group = self.resource_group;
+        }
+        if let Some(Limit(secs)) = self.idle_timeout {
+            base.limits.idle_timeout_secs = secs;
+        }
+        if let Some(Limit(secs)) = self.lifetime {
+            base.limits.lifetime_secs = secs;
+        }
+        if self.idle_cpu.is_some() {
+            base.limits.idle_cpu_percent = self.idle_cpu;
         }
         base
     }
@@ -224,7 +269,7 @@ pub enum SessionCommand {
         #[arg(long, value_name = "NAME")]
         template: Option<String>,
         #[command(flatten)]
-        launch: LaunchFlags,
+        launch: Box<LaunchFlags>,
     },
     /// Every session, newest first.
     List,
@@ -241,6 +286,13 @@ pub enum SessionCommand {
     },
     /// End a session: its processes and scratch are gone, mounted folders keep their files.
     Destroy { id: String },
+    /// Give a session with an idle timeout or lifetime more time: its lifetime grows by
+    /// DURATION (from now, if it was about to end) and its idle clock starts again.
+    Extend {
+        id: String,
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_extension)]
+        by: u64,
+    },
     /// Run a command in a session without a terminal; its stdout, stderr and exit status are
     /// passed through. On a cluster it runs through the manager's execute API, with no input.
     Exec {
@@ -420,6 +472,20 @@ fn details(s: &Session) -> String {
     if let Some(detail) = &s.status_detail {
         text += &format!("detail:      {detail}\n");
     }
+    if let Some(secs) = s.limits.idle_timeout_secs {
+        text += &format!(
+            "idle limit:  {} (CPU under {}%, no input)\n",
+            describe_duration(secs),
+            s.limits.idle_cpu_percent()
+        );
+    }
+    if let Some(secs) = s.limits.lifetime_secs {
+        text += &format!("lifetime:    {}", describe_duration(secs));
+        if let Some(ends) = s.lifetime_ends_at_ms {
+            text += &format!(" (ends {})", utc_minute(ends));
+        }
+        text += "\n";
+    }
     text += &format!("system:      {}\n", system_word(s));
     if !s.environ.is_empty() {
         text += "variables:\n";
@@ -502,6 +568,16 @@ pub async fn run(
         SessionCommand::Logs { id } => {
             let logs = engine.session_logs(&id).await?;
             out.print(&serde_json::json!({ "logs": logs }), || logs.clone());
+        }
+        SessionCommand::Extend { id, by } => {
+            let session = engine.extend_session(&id, by).await?;
+            out.print(&session, || {
+                let mut text = format!("Extended {} by {}", session.name, describe_duration(by));
+                if let Some(ends) = session.lifetime_ends_at_ms {
+                    text += &format!("; its lifetime now ends at {}", utc_minute(ends));
+                }
+                text + ".\n"
+            });
         }
         SessionCommand::Destroy { id } => {
             let session = engine.destroy_session(&id).await?;

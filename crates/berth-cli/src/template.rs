@@ -19,7 +19,7 @@ pub enum TemplateCommand {
         #[arg(long)]
         replace: bool,
         #[command(flatten)]
-        launch: LaunchFlags,
+        launch: Box<LaunchFlags>,
     },
     /// Every template.
     List,

@@ -184,6 +184,16 @@ pub trait Engine: Send + Sync {
         ))
     }
 
+    /// Gives a running session with limits more time: `by_secs` more lifetime (from now or
+    /// its current end, whichever is later) and a fresh idle clock. Engines whose server has
+    /// no way to do that say so.
+    async fn extend_session(&self, id_or_name: &str, by_secs: u64) -> Result<Session> {
+        let _ = (id_or_name, by_secs);
+        Err(Error::invalid_input(
+            "This engine has no way to extend a session: its server sets the limits.",
+        ))
+    }
+
     /// The user's dotfiles, placed in every new session's `/home/work`.
     async fn list_dotfiles(&self) -> Result<Vec<Dotfile>>;
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod folder;
 pub mod frames;
+pub mod limits;
 pub mod mount;
 pub mod path;
 pub mod session;
@@ -23,6 +24,7 @@ pub use files::{FileEntry, FileKind, FileName};
 pub use folder::{
     Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,
 };
+pub use limits::SessionLimits;
 pub use mount::{
     MountAccess, MountPlan, MountPreview, MountProblem, MountRequest, MountRule, PlannedMount,
     plan_mounts, preview_mounts,

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EnvVar, Error, MountRequest, PlannedMount, Result, environ::validate_environ};
+use crate::{
+    EnvVar, Error, MountRequest, PlannedMount, Result, SessionLimits, environ::validate_environ,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +112,9 @@ pub struct NewSession {
     /// lets the engine choose among those the project may use. Only cluster engines have them.
     #[serde(default)]
     pub resource_group: Option<String>,
+    /// When it ends on its own (idle timeout, lifetime); none by default.
+    #[serde(default)]
+    pub limits: SessionLimits,
 }
 
 impl NewSession {
@@ -127,16 +132,18 @@ impl NewSession {
             environ: Vec::new(),
             project: None,
             resource_group: None,
+            limits: SessionLimits::default(),
         }
     }
 
-    /// Checks what can be checked without the engine: the name, the environment variables and
-    /// the batch command.
+    /// Checks what can be checked without the engine: the name, the environment variables,
+    /// the limits and the batch command.
     pub fn validate(&self) -> Result<()> {
         if let Some(name) = &self.name {
             validate_session_name(name)?;
         }
         validate_environ(&self.environ)?;
+        self.limits.validate()?;
         match (self.session_type, self.command.as_deref().map(str::trim)) {
             (SessionType::Batch, None | Some("")) => Err(Error::invalid_input(
                 "A batch session needs a startup command: it runs it and ends with its exit status.",
@@ -314,6 +321,13 @@ pub struct Session {
     /// session's details. Empty for a cluster session this computer did not start.
     #[serde(default)]
     pub environ: Vec<EnvVar>,
+    /// The limits it was launched with.
+    #[serde(default)]
+    pub limits: SessionLimits,
+    /// When its lifetime runs out, extensions included; `None` without a lifetime. (An idle
+    /// timeout's end moves with use, so it is not recorded: see the engine's vitals.)
+    #[serde(default)]
+    pub lifetime_ends_at_ms: Option<i64>,
 }
 
 #[cfg(test)]

@@ -541,6 +541,10 @@ impl Engine for LocalEngine {
         self.usage(id_or_name).await
     }
 
+    async fn extend_session(&self, id_or_name: &str, by_secs: u64) -> Result<Session> {
+        self.extend(id_or_name, by_secs)
+    }
+
     async fn session_logs(&self, id_or_name: &str) -> Result<String> {
         let session = self.find_session(id_or_name)?;
         if session.runtime == berth_core::SessionRuntime::Docker {

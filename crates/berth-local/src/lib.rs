@@ -15,6 +15,7 @@ pub mod supervisor;
 pub mod templates;
 pub mod terminal;
 pub mod transport;
+pub mod vitals;
 mod watch;
 
 pub use watch::DirectoryWatch;

@@ -43,6 +43,8 @@ struct Credit {
 pub struct Terminal {
     stream: Mutex<FrameStream>,
     credit: Arc<Credit>,
+    /// Keys typed here restart the session's idle clock.
+    input_mark: Option<crate::vitals::InputMark>,
 }
 
 /// The reading half, run on its own thread with [`TerminalReader::run`].
@@ -60,7 +62,9 @@ impl Terminal {
         cols: u16,
         rows: u16,
     ) -> io::Result<(Self, TerminalReader)> {
-        Self::over(client.terminal(cols, rows)?)
+        let (mut terminal, reader) = Self::over(client.terminal(cols, rows)?)?;
+        terminal.input_mark = client.input_mark().map(crate::vitals::InputMark::new);
+        Ok((terminal, reader))
     }
 
     /// A terminal over an already-connected frame stream (a supervisor's, or a bridge's).
@@ -74,6 +78,7 @@ impl Terminal {
             Self {
                 stream: Mutex::new(stream),
                 credit,
+                input_mark: None,
             },
             reader,
         ))
@@ -86,6 +91,9 @@ impl Terminal {
 
     /// Keys typed or text pasted.
     pub fn input(&self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(mark) = &self.input_mark {
+            mark.touch();
+        }
         self.send(Frame::Input, bytes)
     }
 

@@ -115,6 +115,29 @@ pub async fn session_stats(
     state.get()?.session_stats(&id).await
 }
 
+/// A local session's samples over the last hour, oldest first, for the drawer's graphs
+/// (empty for one the app has not sampled yet).
+#[tauri::command]
+#[specta::specta]
+pub fn session_history(
+    vitals: State<'_, crate::session_vitals::LocalVitals>,
+    id: String,
+) -> Vec<SessionStats> {
+    vitals.0.history(&id)
+}
+
+/// More time for a session with limits (see `Engine::extend_session`).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn extend_session(
+    state: State<'_, ActiveEngine>,
+    id: String,
+    by_secs: u32,
+) -> Result<Session, Error> {
+    state.get()?.extend_session(&id, u64::from(by_secs)).await
+}
+
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(state), err)]

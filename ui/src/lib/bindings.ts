@@ -483,6 +483,24 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
 }
 },
 /**
+ * A local session's samples over the last hour, oldest first, for the drawer's graphs
+ * (empty for one the app has not sampled yet).
+ */
+async sessionHistory(id: string) : Promise<SessionStats[]> {
+    return await TAURI_INVOKE("session_history", { id });
+},
+/**
+ * More time for a session with limits (see `Engine::extend_session`).
+ */
+async extendSession(id: string, bySecs: number) : Promise<Result<Session, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("extend_session", { id, bySecs }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * What a running session uses now, for the drawer's live line.
  */
 async sessionStats(id: string) : Promise<Result<SessionStats, BerthError>> {
@@ -792,15 +810,21 @@ async quitApp() : Promise<void> {
 
 
 export const events = __makeEvents__<{
+batchFinished: BatchFinished,
 loginExpired: LoginExpired,
 quitRequested: QuitRequested,
+sessionEnding: SessionEnding,
 sessionReady: SessionReady,
-sessionStopped: SessionStopped
+sessionStopped: SessionStopped,
+vitalsSampled: VitalsSampled
 }>({
+batchFinished: "batch-finished",
 loginExpired: "login-expired",
 quitRequested: "quit-requested",
+sessionEnding: "session-ending",
 sessionReady: "session-ready",
-sessionStopped: "session-stopped"
+sessionStopped: "session-stopped",
+vitalsSampled: "vitals-sampled"
 })
 
 /** user-defined constants **/
@@ -812,6 +836,10 @@ export const SCROLLBACK_MAX = 50000 as const;
 
 /** user-defined types **/
 
+/**
+ * Sent to the UI when a batch session this app launched has ended, however it ended.
+ */
+export type BatchFinished = { id: string; name: string; exit_code: number | null; detail: string | null }
 /**
  * An error a person can act on: `{ "code": "...", "message": "..." }` on the wire.
  */
@@ -1059,6 +1087,23 @@ export type JobState = "queued" | "running" | "paused" | "done" |
  */
 "skipped" | "failed" | "cancelled"
 /**
+ * When a session's first limit will end it, as of its latest use.
+ */
+export type LimitEnd = { kind: LimitKind; 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+at_ms: number; 
+/**
+ * From when the user is warned: ten minutes before, or half the limit before when the
+ * limit is shorter than twenty minutes (a 45 s timeout warns at once otherwise).
+ */
+warn_from_ms: number; 
+/**
+ * The limit itself, for the reason ("idle for 30 min").
+ */
+limit_secs: number }
+/**
  * What a limit really does on this machine, so the launcher can say "advisory" honestly.
  */
 export type LimitEnforcement = 
@@ -1070,6 +1115,10 @@ export type LimitEnforcement =
  * Recorded and shown, but nothing stops the session from using more.
  */
 "advisory"
+/**
+ * Which limit ends a session.
+ */
+export type LimitKind = "idle" | "lifetime"
 /**
  * How a profile logs in; the secret half is in the secret store.
  */
@@ -1238,7 +1287,11 @@ project?: string | null;
  * The resource group (Backend.AI's scaling group) whose agents run the session; `None`
  * lets the engine choose among those the project may use. Only cluster engines have them.
  */
-resource_group?: string | null }
+resource_group?: string | null; 
+/**
+ * When it ends on its own (idle timeout, lifetime); none by default.
+ */
+limits?: SessionLimits }
 /**
  * What the tab needs to label itself.
  */
@@ -1383,7 +1436,38 @@ root_note?: string | null;
  * The environment variables the user gave at creation (not the engine's own), for the
  * session's details. Empty for a cluster session this computer did not start.
  */
-environ?: EnvVar[] }
+environ?: EnvVar[]; 
+/**
+ * The limits it was launched with.
+ */
+limits?: SessionLimits; 
+/**
+ * When its lifetime runs out, extensions included; `None` without a lifetime. (An idle
+ * timeout's end moves with use, so it is not recorded: see the engine's vitals.)
+ */
+lifetime_ends_at_ms?: number | null }
+/**
+ * A limit will end a session soon; the window offers "Extend".
+ */
+export type SessionEnding = { id: string; name: string; ends: LimitEnd }
+/**
+ * A session's limits as launched; every field `None` is a session without limits.
+ */
+export type SessionLimits = { 
+/**
+ * Ends after this long with no terminal or app input and its CPU use under
+ * `idle_cpu_percent`.
+ */
+idle_timeout_secs?: number | null; 
+/**
+ * Ends this long after it started, plus any extensions.
+ */
+lifetime_secs?: number | null; 
+/**
+ * The idle threshold in percent of one core (1–100); `None` is
+ * [`DEFAULT_IDLE_CPU_PERCENT`].
+ */
+idle_cpu_percent?: number | null }
 /**
  * Where a new session goes on a cluster: the same two choices [`NewSession`] carries. `None`
  * lets the engine choose.
@@ -1452,6 +1536,14 @@ export type SessionType =
  * Runs a startup command and ends with its exit status.
  */
 "batch"
+/**
+ * A running session's latest sample and when a limit will end it, as the window shows it.
+ */
+export type SessionVitals = { session_id: string; 
+/**
+ * `None` when the engine could not read it this time.
+ */
+stats: SessionStats | null; ends: LimitEnd | null }
 export type Settings = { 
 /**
  * Files transferred at once.
@@ -1541,6 +1633,10 @@ size: number; conflict: ConflictPolicy }
  * What a folder is for; shown in the folders table and used to filter the launcher.
  */
 export type UsageMode = "general" | "model" | "data"
+/**
+ * Every running local session's latest sample and coming end, each round.
+ */
+export type VitalsSampled = { vitals: SessionVitals[] }
 
 /** tauri-specta globals **/
 

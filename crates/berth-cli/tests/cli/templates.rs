@@ -119,3 +119,73 @@ fn a_broken_or_newer_template_is_refused_with_the_rule_and_launches_nothing() {
         stderr(&bad_name)
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn limits_go_through_templates_into_a_session_and_bad_durations_launch_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let ok = |args: &[&str]| ok(h, args);
+    ok(&[
+        "template",
+        "save",
+        "nightly",
+        "--env",
+        "host",
+        "--idle-timeout",
+        "30m",
+        "--lifetime",
+        "1h30m",
+    ]);
+    let shown: Value =
+        serde_json::from_str(&ok(&["--json", "template", "show", "nightly"])).unwrap();
+    assert_eq!(shown["session"]["limits"]["idle_timeout_secs"], 1800);
+    assert_eq!(shown["session"]["limits"]["lifetime_secs"], 5400);
+
+    // A flag changes the template's limit for this launch; `none` clears one.
+    let id = ok(&[
+        "session",
+        "create",
+        "--template",
+        "nightly",
+        "--lifetime",
+        "8h",
+        "--idle-timeout",
+        "none",
+    ]);
+    let id = id.trim();
+    let info = ok(&["session", "info", id]);
+    assert!(info.contains("lifetime:    8 h (ends "), "{info}");
+    assert!(!info.contains("idle limit"), "{info}");
+    let extended = ok(&["session", "extend", id, "--by", "30m"]);
+    assert!(extended.starts_with("Extended "), "{extended}");
+    assert!(extended.contains("by 30 min"), "{extended}");
+    ok(&["session", "destroy", id]);
+
+    for (args, words) in [
+        (
+            vec!["--lifetime", "30"],
+            "Lifetime \"30\" ends in a number without a unit",
+        ),
+        (
+            vec!["--lifetime", "0s"],
+            "Lifetime must be longer than zero",
+        ),
+        (
+            vec!["--idle-timeout=-5m"],
+            "Idle timeout \"-5m\" is negative",
+        ),
+        (
+            vec!["--idle-timeout", "10m", "--idle-cpu", "0"],
+            "Idle CPU threshold 0% is out of range",
+        ),
+    ] {
+        let mut all = vec!["session", "create", "--env", "host"];
+        all.extend(args);
+        let output = run(&mut berth(h, &all));
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(words), "{}", stderr(&output));
+    }
+    let sessions: Value = serde_json::from_str(&ok(&["--json", "session", "list"])).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+}

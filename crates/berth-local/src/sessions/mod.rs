@@ -215,12 +215,13 @@ impl LocalEngine {
                 format!("A running session is already called \"{name}\"; pick another name."),
             ));
         }
+        let created_at_ms = now_ms();
         let mut session = Session {
             id: id.clone(),
             name,
             session_type: spec.session_type,
             status: SessionStatus::Preparing,
-            created_at_ms: now_ms(),
+            created_at_ms,
             ended_at_ms: None,
             environment: environment.id.clone(),
             runtime,
@@ -237,6 +238,11 @@ impl LocalEngine {
             writable_root: false,
             root_note: None,
             environ: spec.environ.clone(),
+            limits: spec.limits,
+            lifetime_ends_at_ms: spec
+                .limits
+                .lifetime_secs
+                .map(|secs| created_at_ms.saturating_add(secs.saturating_mul(1000) as i64)),
         };
         self.catalog().save_session(&session)?;
         let sources: Vec<PathBuf> = plan
@@ -387,6 +393,54 @@ impl LocalEngine {
         return self.end_sandbox(&session).await;
         #[cfg(not(target_os = "linux"))]
         Err(no_sandboxes_here())
+    }
+
+    /// Ends session `key` as a limit ends it: like a destroy, its folders intact, with
+    /// `reason` recorded as how it ended.
+    pub(crate) async fn end_for_limit(&self, key: &str, reason: String) -> Result<Session> {
+        let mut ended = self.end_session(key).await?;
+        ended.status_detail = Some(reason);
+        self.catalog().save_session(&ended)?;
+        Ok(ended)
+    }
+
+    /// Gives running session `key` more time: `by_secs` more lifetime from now or from its
+    /// current end, whichever is later, and a fresh start for its idle clock.
+    pub(crate) fn extend(&self, key: &str, by_secs: u64) -> Result<Session> {
+        let mut session = self.find_session(key)?;
+        if session.status != SessionStatus::Running {
+            return Err(Error::invalid_input(format!(
+                "Session \"{}\" is not running, so it cannot be extended.",
+                session.name
+            )));
+        }
+        if session.limits.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "Session \"{}\" has no idle timeout or lifetime to extend.",
+                session.name
+            )));
+        }
+        berth_core::SessionLimits {
+            lifetime_secs: Some(by_secs),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::invalid_input(e.message.replace("Lifetime", "An extension")))?;
+        if let Some(ends) = session.lifetime_ends_at_ms {
+            session.lifetime_ends_at_ms = Some(
+                ends.max(now_ms())
+                    .saturating_add(by_secs.saturating_mul(1000) as i64),
+            );
+            self.catalog().save_session(&session)?;
+        }
+        crate::vitals::mark_input(&self.input_mark(&session.id));
+        Ok(session)
+    }
+
+    /// The file whose modified time says when someone last typed into session `id` (a
+    /// terminal's keys, an exec): the idle clock's start, shared by the app and the CLI.
+    pub fn input_mark(&self, id: &str) -> PathBuf {
+        self.session_runtime_dir(id).join("last-input")
     }
 
     /// A Docker session's container says how it is; an unreachable engine changes nothing
@@ -582,6 +636,7 @@ impl LocalEngine {
             #[cfg(not(target_os = "linux"))]
             SessionRuntime::Bwrap => return Err(no_sandboxes_here()),
         };
+        let client = client.marking_input(self.input_mark(&session.id));
         Ok((session, client))
     }
 }

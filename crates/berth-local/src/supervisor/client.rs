@@ -1,7 +1,6 @@
 //! Talking to a session's supervisor from the app or the CLI.
 
 use std::io;
-#[cfg(target_os = "linux")]
 use std::path::{Path, PathBuf};
 
 use berth_core::frames::FrameStream;
@@ -18,6 +17,9 @@ use crate::sessions::docker::{self, ExecTarget};
 #[derive(Debug, Clone)]
 pub struct SupervisorClient {
     target: Target,
+    /// Touched when keys are typed or a command is run, for idle timeouts (see
+    /// `LocalEngine::input_mark`); `None` when nobody keeps count.
+    input_mark: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ impl SupervisorClient {
     pub fn new(runtime_dir: &Path) -> Self {
         Self {
             target: Target::Socket(runtime_dir.join(SOCKET_NAME)),
+            input_mark: None,
         }
     }
 
@@ -39,7 +42,20 @@ impl SupervisorClient {
     pub fn docker(target: ExecTarget) -> Self {
         Self {
             target: Target::Docker(target),
+            input_mark: None,
         }
+    }
+
+    /// The same client, marking `mark` when someone types or runs a command.
+    pub fn marking_input(self, mark: PathBuf) -> Self {
+        Self {
+            input_mark: Some(mark),
+            ..self
+        }
+    }
+
+    pub fn input_mark(&self) -> Option<&Path> {
+        self.input_mark.as_deref()
     }
 
     /// Whether a supervisor answers: false once it has ended, or died.
@@ -96,6 +112,9 @@ impl SupervisorClient {
 
     /// Starts `argv` in the session without a PTY; the stream then carries frames.
     pub fn exec(&self, argv: Vec<String>) -> io::Result<FrameStream> {
+        if let Some(mark) = &self.input_mark {
+            crate::vitals::mark_input(mark);
+        }
         self.stream(&Request::Exec { argv })
     }
 
