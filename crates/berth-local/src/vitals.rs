@@ -18,6 +18,7 @@ use berth_core::{Result, Session, SessionStats, SessionStatus};
 use futures_util::future::join_all;
 
 use crate::LocalEngine;
+use crate::sessions::usage::{self, Reading};
 
 /// How often the app samples.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -44,6 +45,8 @@ struct Track {
     history: VecDeque<SessionStats>,
     /// The latest sample at or over the idle threshold, or when the session was first seen.
     last_busy_ms: i64,
+    /// The last round's reading, which the next one's CPU use is measured against.
+    previous: Option<Reading>,
 }
 
 impl Vitals {
@@ -55,19 +58,48 @@ impl Vitals {
             .into_iter()
             .filter(|s| s.status == SessionStatus::Running)
             .collect();
-        let samples = join_all(running.iter().map(|s| engine.usage(&s.id))).await;
+        // One reading per known session, compared with its previous round's; two half a
+        // second apart for one seen for the first time.
+        let known: Vec<bool> = {
+            let tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
+            running
+                .iter()
+                .map(|s| tracks.get(&s.id).is_some_and(|t| t.previous.is_some()))
+                .collect()
+        };
+        let readings = join_all(running.iter().zip(&known).map(|(s, &known)| async move {
+            let first = if known {
+                None
+            } else {
+                let first = engine.usage_reading(&s.id).await?;
+                tokio::time::sleep(usage::INTERVAL).await;
+                Some(first)
+            };
+            Ok::<_, berth_core::Error>((first, engine.usage_reading(&s.id).await?))
+        }))
+        .await;
         let now = now_ms();
         let mut tick = Tick::default();
         let mut due = Vec::new();
         {
             let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
             tracks.retain(|id, _| running.iter().any(|s| &s.id == id));
-            for (session, sample) in running.iter().zip(samples) {
+            for (session, reading) in running.iter().zip(readings) {
                 let track = tracks.entry(session.id.clone()).or_insert_with(|| Track {
                     history: VecDeque::with_capacity(HISTORY),
                     last_busy_ms: now,
+                    previous: None,
                 });
-                let stats = sample.ok();
+                let stats = match reading {
+                    Ok((first, reading)) => {
+                        let stats = first
+                            .or(track.previous)
+                            .map(|before| reading.since(&before));
+                        track.previous = Some(reading);
+                        stats
+                    }
+                    Err(_) => None,
+                };
                 let threshold = f64::from(session.limits.idle_cpu_percent());
                 match stats {
                     Some(stats) => {

@@ -100,6 +100,9 @@ describe("draftFrom", () => {
       variables: [{ name: "EPOCHS", value: "3" }],
       project: "default",
       resourceGroup: "podman",
+      idleTimeout: "30m",
+      lifetime: "1d2h",
+      idleCpuPercent: 12,
     };
     expect(draftFrom(toNewSession(draft))).toEqual(draft);
   });
@@ -136,7 +139,17 @@ describe("toNewSession", () => {
       environ: [],
       project: null,
       resource_group: null,
+      limits: { idle_timeout_secs: null, lifetime_secs: null, idle_cpu_percent: null },
     });
+  });
+
+  it("sends the limits typed, and blocks the step on one the engine would refuse", () => {
+    const spec = toNewSession({ ...emptyDraft(), idleTimeout: "30m", lifetime: "8h" });
+    expect(spec.limits).toEqual({ idle_timeout_secs: 1800, lifetime_secs: 28_800, idle_cpu_percent: null });
+    const context = { nameError: null, limits: null, limitsWhere: "", mountProblems: [], placementProblem: null };
+    expect(stepBlockers("environment", { ...emptyDraft(), lifetime: "8" }, context)).toEqual([
+      'Lifetime "8" ends in a number without a unit: write a number and a unit, such as 45s, 30m, 8h or 1h30m.',
+    ]);
   });
 
   it("sends the cluster's project and resource group the user picked", () => {

@@ -14,6 +14,7 @@ import {
   type SessionRuntime,
   type SessionType,
 } from "./bindings";
+import { durationInput, parseDuration } from "./vitals";
 
 export const STEPS = [
   { id: "type", title: "Session Type" },
@@ -45,6 +46,11 @@ export type Draft = {
   /** A cluster's project and resource group; null on engines without them (and until read). */
   project: string | null;
   resourceGroup: string | null;
+  /** Durations as typed (`30m`, `8h`); empty is no limit. The local engine's only. */
+  idleTimeout: string;
+  lifetime: string;
+  /** Carried from a template (the CLI's --idle-cpu); the launcher has no field for it. */
+  idleCpuPercent: number | null;
 };
 
 export function emptyDraft(): Draft {
@@ -63,6 +69,9 @@ export function emptyDraft(): Draft {
     variables: [],
     project: null,
     resourceGroup: null,
+    idleTimeout: "",
+    lifetime: "",
+    idleCpuPercent: null,
   };
 }
 
@@ -189,6 +198,9 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
           if (error) blockers.push(error);
         }
       }
+      for (const { error } of [parseDuration("Idle timeout", draft.idleTimeout), parseDuration("Lifetime", draft.lifetime)]) {
+        if (error) blockers.push(error);
+      }
       break;
     }
     case "storage":
@@ -240,6 +252,11 @@ export function toNewSession(draft: Draft): NewSession {
     environ: environOf(draft.variables),
     project: draft.project,
     resource_group: draft.resourceGroup,
+    limits: {
+      idle_timeout_secs: parseDuration("Idle timeout", draft.idleTimeout).secs,
+      lifetime_secs: parseDuration("Lifetime", draft.lifetime).secs,
+      idle_cpu_percent: draft.idleTimeout.trim() === "" ? null : draft.idleCpuPercent,
+    },
   };
 }
 
@@ -271,6 +288,9 @@ export function draftFrom(session: NewSession): Draft {
     variables: (session.environ ?? []).map((v) => ({ name: v.name, value: v.value })),
     project: session.project ?? null,
     resourceGroup: session.resource_group ?? null,
+    idleTimeout: durationInput(session.limits?.idle_timeout_secs),
+    lifetime: durationInput(session.limits?.lifetime_secs),
+    idleCpuPercent: session.limits?.idle_cpu_percent ?? null,
   };
 }
 

@@ -60,6 +60,7 @@ export function setupOf(session: Session): NewSession {
     environ: session.environ ?? [],
     project: null,
     resource_group: null,
+    limits: session.limits,
   };
 }
 

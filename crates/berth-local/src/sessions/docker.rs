@@ -364,49 +364,35 @@ async fn exchange(
 /// What the container uses: two one-shot readings of the stats API, `interval` apart (CPU is
 /// their difference), read loosely like `state`, since Podman's answer differs from Docker's
 /// schema in places.
-pub async fn usage(
-    engine: &DockerHost,
-    name: &str,
-    interval: Duration,
-) -> Result<berth_core::SessionStats> {
-    let read = || async {
-        let unreachable = |e: io::Error| {
-            Error::engine_unavailable(format!("Cannot ask the Docker API about the session: {e}"))
-        };
-        let response = tokio::time::timeout(
-            TIMEOUT,
-            raw_get(
-                engine,
-                &format!("/containers/{name}/stats?stream=false&one-shot=true"),
-            ),
-        )
-        .await
-        .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
-        .map_err(unreachable)?;
-        let text = String::from_utf8_lossy(&response);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let stats: serde_json::Value = serde_json::from_str(body.trim()).map_err(|_| {
-            Error::internal(format!(
-                "The Docker API gave no usage for the session: {}",
-                body.chars().take(200).collect::<String>()
-            ))
-        })?;
-        Ok::<_, Error>((stats, std::time::Instant::now()))
+/// One reading of what container `name` has used (see `usage::Reading`).
+pub async fn usage_reading(engine: &DockerHost, name: &str) -> Result<super::usage::Reading> {
+    let unreachable = |e: io::Error| {
+        Error::engine_unavailable(format!("Cannot ask the Docker API about the session: {e}"))
     };
-    let (first, first_at) = read().await?;
-    tokio::time::sleep(interval).await;
-    let (second, second_at) = read().await?;
-    let cpu_ns = |s: &serde_json::Value| s["cpu_stats"]["cpu_usage"]["total_usage"].as_u64();
-    let seconds = second_at.duration_since(first_at).as_secs_f64().max(1e-3);
-    let cpu_percent = match (cpu_ns(&first), cpu_ns(&second)) {
-        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e9 / seconds * 100.0,
-        _ => 0.0,
-    };
+    let response = tokio::time::timeout(
+        TIMEOUT,
+        raw_get(
+            engine,
+            &format!("/containers/{name}/stats?stream=false&one-shot=true"),
+        ),
+    )
+    .await
+    .map_err(|_| unreachable(io::ErrorKind::TimedOut.into()))?
+    .map_err(unreachable)?;
+    let at = std::time::Instant::now();
+    let text = String::from_utf8_lossy(&response);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let stats: serde_json::Value = serde_json::from_str(body.trim()).map_err(|_| {
+        Error::internal(format!(
+            "The Docker API gave no usage for the session: {}",
+            body.chars().take(200).collect::<String>()
+        ))
+    })?;
     let io = |op: &str| -> u64 {
-        second["blkio_stats"]["io_service_bytes_recursive"]
+        stats["blkio_stats"]["io_service_bytes_recursive"]
             .as_array()
             .into_iter()
             .flatten()
@@ -414,15 +400,15 @@ pub async fn usage(
             .filter_map(|e| e["value"].as_u64())
             .sum()
     };
-    Ok(berth_core::SessionStats {
-        cpu_percent,
-        memory_bytes: second["memory_stats"]["usage"].as_u64().unwrap_or(0),
+    Ok(super::usage::Reading {
+        cpu_seconds: stats["cpu_stats"]["cpu_usage"]["total_usage"]
+            .as_u64()
+            .unwrap_or(0) as f64
+            / 1e9,
+        memory_bytes: stats["memory_stats"]["usage"].as_u64().unwrap_or(0),
         read_bytes: io("read"),
         write_bytes: io("write"),
-        sampled_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default(),
+        at,
     })
 }
 

@@ -14,6 +14,7 @@ mod ownership;
 mod process_usage;
 #[cfg(target_os = "linux")]
 pub mod sandbox;
+pub(crate) mod usage;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -559,8 +560,17 @@ impl LocalEngine {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// What running session `key` uses now (see `Engine::session_stats`).
+    /// What running session `key` uses now (see `Engine::session_stats`): two readings
+    /// [`usage::INTERVAL`] apart.
     pub(crate) async fn usage(&self, key: &str) -> Result<berth_core::SessionStats> {
+        let before = self.usage_reading(key).await?;
+        tokio::time::sleep(usage::INTERVAL).await;
+        let after = self.usage_reading(key).await?;
+        Ok(after.since(&before))
+    }
+
+    /// One reading of what running session `key` has used so far.
+    pub(crate) async fn usage_reading(&self, key: &str) -> Result<usage::Reading> {
         let session = self.find_session(key)?;
         if session.status != SessionStatus::Running {
             return Err(Error::invalid_input(format!(
@@ -571,18 +581,19 @@ impl LocalEngine {
         if session.runtime == SessionRuntime::Docker {
             let engine = self.docker_host()?;
             let name = docker::container_name(&session.id);
-            return docker::usage(&engine, &name, std::time::Duration::from_millis(500)).await;
+            return docker::usage_reading(&engine, &name).await;
         }
         #[cfg(target_os = "linux")]
-        return self.sandbox_usage(&session).await;
+        return self.sandbox_reading(&session);
         #[cfg(not(target_os = "linux"))]
         Err(no_sandboxes_here())
     }
 
     /// A bubblewrap session's use, from `/proc` of its sandbox's process tree.
     #[cfg(target_os = "linux")]
-    async fn sandbox_usage(&self, session: &Session) -> Result<berth_core::SessionStats> {
-        // `usage` has read the session and checked it runs: its supervisor is all that is left.
+    fn sandbox_reading(&self, session: &Session) -> Result<usage::Reading> {
+        // `usage_reading` has read the session and checked it runs: its supervisor is all
+        // that is left.
         let client = SupervisorClient::new(&self.session_runtime_dir(&session.id));
         let gone = |e: std::io::Error| {
             Error::invalid_input(format!(
@@ -591,16 +602,7 @@ impl LocalEngine {
             ))
         };
         let root = client.status().map_err(gone)?;
-        let before = process_usage::read_tree(root).map_err(gone)?;
-        tokio::time::sleep(process_usage::INTERVAL).await;
-        let after = process_usage::read_tree(root).map_err(gone)?;
-        Ok(berth_core::SessionStats {
-            cpu_percent: process_usage::cpu_percent(&before, &after),
-            memory_bytes: after.memory_bytes,
-            read_bytes: after.read_bytes,
-            write_bytes: after.write_bytes,
-            sampled_at_ms: now_ms(),
-        })
+        process_usage::read_tree(root).map_err(gone)
     }
 
     /// A connection to a running session's supervisor, for terminals and execs.

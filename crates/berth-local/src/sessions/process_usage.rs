@@ -4,33 +4,9 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// One reading of the tree.
-#[derive(Debug, Clone, Copy)]
-pub struct Reading {
-    /// utime + stime of every process, in clock ticks.
-    cpu_ticks: u64,
-    pub memory_bytes: u64,
-    pub read_bytes: u64,
-    pub write_bytes: u64,
-    at: Instant,
-}
-
-/// How long CPU use is measured over: long enough to be steady, short enough for a click.
-pub const INTERVAL: Duration = Duration::from_millis(500);
-
-/// CPU use between two readings, in percent of one core.
-pub fn cpu_percent(before: &Reading, after: &Reading) -> f64 {
-    let seconds = after.at.duration_since(before.at).as_secs_f64();
-    if seconds <= 0.0 {
-        return 0.0;
-    }
-    // SAFETY: sysconf only reads a constant of the system.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64;
-    ticks / ticks_per_second / seconds * 100.0
-}
+use super::usage::Reading;
 
 /// Reads the tree under `root` (the sandbox's first process, host pid).
 pub fn read_tree(root: u32) -> io::Result<Reading> {
@@ -61,8 +37,10 @@ pub fn read_tree(root: u32) -> io::Result<Reading> {
     }
     // SAFETY: sysconf only reads a constant of the system.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    // SAFETY: sysconf only reads a constant of the system.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let mut reading = Reading {
-        cpu_ticks: 0,
+        cpu_seconds: 0.0,
         memory_bytes: 0,
         read_bytes: 0,
         write_bytes: 0,
@@ -71,7 +49,7 @@ pub fn read_tree(root: u32) -> io::Result<Reading> {
     let mut pending = vec![root];
     while let Some(pid) = pending.pop() {
         if let Some((_, ticks)) = stats.get(&pid) {
-            reading.cpu_ticks += ticks;
+            reading.cpu_seconds += *ticks as f64 / ticks_per_second;
         }
         if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
             let resident: u64 = statm
@@ -134,18 +112,15 @@ mod tests {
         let me = std::process::id();
         let before = read_tree(me).unwrap();
         assert!(before.memory_bytes > 0);
-        let deadline = Instant::now() + INTERVAL;
+        let deadline = Instant::now() + super::super::usage::INTERVAL;
         let mut spins = 0u64;
         while Instant::now() < deadline {
             spins = spins.wrapping_add(1);
         }
         std::hint::black_box(spins);
         let after = read_tree(me).unwrap();
-        assert!(
-            cpu_percent(&before, &after) > 10.0,
-            "{}",
-            cpu_percent(&before, &after)
-        );
+        let used = after.since(&before).cpu_percent;
+        assert!(used > 10.0, "{used}");
         assert!(read_tree(u32::MAX).is_err());
     }
 }
