@@ -42,6 +42,7 @@ describe("countdown", () => {
     expect(countdown(now + 3_723_000, now)).toBe("1:02:03");
     expect(countdown(now - 5000, now)).toBe("0:00");
     expect(endsLabel(ends, now)).toBe("Ends in 9:05 (idle)");
+    expect(endsLabel({ ...ends, kind: "lifetime", at_ms: now }, now)).toBe("Ending now (lifetime)");
     expect(endsSoon(ends, now)).toBe(true);
     expect(endsSoon({ ...ends, warn_from_ms: now + 1 }, now)).toBe(false);
   });

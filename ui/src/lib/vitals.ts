@@ -95,7 +95,9 @@ export function countdown(endsAtMs: number, now: number): string {
 
 /** `Ends in 9:05 (idle)`: the drawer's and the list's words for a coming end. */
 export function endsLabel(ends: LimitEnd, now: number): string {
-  return `Ends in ${countdown(ends.at_ms, now)} (${ends.kind === "idle" ? "idle" : "lifetime"})`;
+  const why = ends.kind === "idle" ? "idle" : "lifetime";
+  // Due: the sampler's next round (within 5 s) ends it.
+  return ends.at_ms <= now ? `Ending now (${why})` : `Ends in ${countdown(ends.at_ms, now)} (${why})`;
 }
 
 /** How long a session has been idle by its idle end (0 for a lifetime end). */
