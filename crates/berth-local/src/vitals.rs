@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_core::limits::{SessionVitals, first_end};
 use berth_core::{Result, Session, SessionStats, SessionStatus};
-use futures_util::future::join_all;
 
 use crate::LocalEngine;
 use crate::sessions::usage::{self, Reading};
@@ -58,26 +57,26 @@ impl Vitals {
             .into_iter()
             .filter(|s| s.status == SessionStatus::Running)
             .collect();
-        // One reading per known session, compared with its previous round's; two half a
-        // second apart for one seen for the first time.
-        let known: Vec<bool> = {
+        // One reading per session, compared with its previous round's; a session seen for
+        // the first time is read twice, half a second apart.
+        let new: Vec<Session> = {
             let tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
             running
                 .iter()
-                .map(|s| tracks.get(&s.id).is_some_and(|t| t.previous.is_some()))
+                .filter(|s| !tracks.get(&s.id).is_some_and(|t| t.previous.is_some()))
+                .cloned()
                 .collect()
         };
-        let readings = join_all(running.iter().zip(&known).map(|(s, &known)| async move {
-            let first = if known {
-                None
-            } else {
-                let first = engine.usage_reading(&s.id).await?;
-                tokio::time::sleep(usage::INTERVAL).await;
-                Some(first)
-            };
-            Ok::<_, berth_core::Error>((first, engine.usage_reading(&s.id).await?))
-        }))
-        .await;
+        let mut firsts: HashMap<String, Reading> = HashMap::new();
+        if !new.is_empty() {
+            for (session, reading) in new.iter().zip(engine.usage_readings(&new).await) {
+                if let Ok(reading) = reading {
+                    firsts.insert(session.id.clone(), reading);
+                }
+            }
+            tokio::time::sleep(usage::INTERVAL).await;
+        }
+        let readings = engine.usage_readings(&running).await;
         let now = now_ms();
         let mut tick = Tick::default();
         let mut due = Vec::new();
@@ -91,8 +90,10 @@ impl Vitals {
                     previous: None,
                 });
                 let stats = match reading {
-                    Ok((first, reading)) => {
-                        let stats = first
+                    Ok(reading) => {
+                        let stats = firsts
+                            .get(&session.id)
+                            .copied()
                             .or(track.previous)
                             .map(|before| reading.since(&before));
                         track.previous = Some(reading);

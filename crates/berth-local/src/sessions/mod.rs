@@ -589,6 +589,71 @@ impl LocalEngine {
         Err(no_sandboxes_here())
     }
 
+    /// One reading of each of `sessions` (running ones, as just listed), in their order: the
+    /// bubblewrap ones from a single pass over `/proc` with their sandboxes' pids from the
+    /// supervisors' state files, the Docker ones from the Docker API side by side.
+    pub(crate) async fn usage_readings(&self, sessions: &[Session]) -> Vec<Result<usage::Reading>> {
+        let mut readings: Vec<Option<Result<usage::Reading>>> = Vec::new();
+        readings.resize_with(sessions.len(), || None);
+        #[cfg(target_os = "linux")]
+        {
+            let sandboxes: Vec<(usize, u32)> = sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.runtime == SessionRuntime::Bwrap)
+                .filter_map(|(i, s)| Some((i, self.sandbox_pid(&s.id)?)))
+                .collect();
+            let roots: Vec<u32> = sandboxes.iter().map(|&(_, pid)| pid).collect();
+            match process_usage::read_trees(&roots) {
+                Ok(trees) => {
+                    for ((i, _), tree) in sandboxes.iter().zip(trees) {
+                        readings[*i] = Some(tree.map_err(|e| {
+                            Error::invalid_input(format!(
+                                "Cannot read what session \"{}\" uses: {e}.",
+                                sessions[*i].name
+                            ))
+                        }));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list the processes"),
+            }
+        }
+        let containers = sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.runtime == SessionRuntime::Docker)
+            .map(|(i, s)| async move { (i, self.usage_reading(&s.id).await) });
+        for (i, reading) in futures_util::future::join_all(containers).await {
+            readings[i] = Some(reading);
+        }
+        readings
+            .into_iter()
+            .zip(sessions)
+            .map(|(reading, session)| {
+                reading.unwrap_or_else(|| {
+                    Err(Error::invalid_input(format!(
+                        "Cannot read what session \"{}\" uses: its sandbox is gone.",
+                        session.name
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// A running sandbox's first process as the host sees it, from its supervisor's state.
+    #[cfg(target_os = "linux")]
+    fn sandbox_pid(&self, id: &str) -> Option<u32> {
+        let state = std::fs::read(
+            self.session_runtime_dir(id)
+                .join(crate::supervisor::protocol::STATE_NAME),
+        )
+        .ok()?;
+        serde_json::from_slice::<crate::supervisor::protocol::SupervisorState>(&state)
+            .ok()
+            .filter(|s| s.running)
+            .map(|s| s.sandbox_pid)
+    }
+
     /// A bubblewrap session's use, from `/proc` of its sandbox's process tree.
     #[cfg(target_os = "linux")]
     fn sandbox_reading(&self, session: &Session) -> Result<usage::Reading> {
