@@ -63,7 +63,7 @@ impl Vitals {
             let tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
             running
                 .iter()
-                .filter(|s| !tracks.get(&s.id).is_some_and(|t| t.previous.is_some()))
+                .filter(|s| tracks.get(&s.id).is_none_or(|t| t.previous.is_none()))
                 .cloned()
                 .collect()
         };
