@@ -62,9 +62,16 @@ export const sessionsView = $state<{
   endedUnwatched: string[] | null;
   /** Whether this run's first list was looked at for them (once per start, not per visit). */
   checkedEnded: boolean;
+  /**
+   * The last list read, with the engine generation it came from: coming back to the page
+   * shows it at once and refreshes behind it, instead of a blank page while the engine
+   * answers (with hundreds of sessions, the wait was a third of the page's time).
+   */
+  lastList: { generation: number; sessions: Session[] } | null;
 }>({
   filter: "running",
   drawer: null,
   endedUnwatched: null,
   checkedEnded: false,
+  lastList: null,
 });
