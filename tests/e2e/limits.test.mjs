@@ -1,7 +1,8 @@
 // A session's life in the window: an idle timeout typed into the launcher (a duration without a
 // unit blocks Next with the rule), its countdown in the list and the drawer, the warning toast
-// whose button keeps the session running, the graphs of what it uses, and the end with the
-// reason recorded; a batch session this window launched says how it finished. Limits are
+// whose button keeps the session running, the graphs of what it uses, the end with the reason
+// recorded, and the setup offered again under Recent setups; a batch session this window
+// launched says how it finished. Limits are
 // short here so the test sees a whole life; nothing is timed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -53,6 +54,16 @@ test("limits: typed in the launcher, counted down, warned about, kept running on
     await waitForText(app, "[data-testid=session-drawer]", "Ended by Berth: idle for 30 s.");
     await waitForText(app, toast(app, "session-stopped"), "Ended by Berth: idle for 30 s.");
     await screenshot(app, "limits-ended");
+
+    // The setup is offered again, limits and all, and launches in one click.
+    await click(app, "[data-testid=session-drawer] button.close");
+    await waitForText(app, "li[data-recent=short-idle]", "idle 30 s");
+    await click(app, "li[data-recent=short-idle] [data-testid=launch-recent]");
+    await waitForText(app, "[data-testid=drawer-status]", "Running", 20_000);
+    await waitForText(app, "[data-testid=drawer-limits]", "ends after 30 s idle");
+    await click(app, "[data-testid=destroy-session]");
+    await click(app, "[data-testid=confirm-button]");
+    await waitForText(app, "[data-testid=drawer-status]", "Terminated");
 
     // A batch session launched here says how it went when it is done.
     await invoke(app, "create_session", {

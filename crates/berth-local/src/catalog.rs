@@ -335,6 +335,28 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records how a live session ended, unless its end is already recorded: two readers can
+    /// find the same end (the CLI's destroy and the app's sampler), and the first one's
+    /// account, made while the supervisor's final state was still there, is the true one.
+    /// Returns whether this one was recorded.
+    pub fn record_end(&self, session: &Session) -> Result<bool> {
+        let record = serde_json::to_string(session)
+            .map_err(|e| Error::internal(format!("Cannot record the session: {e}")))?;
+        let status = serde_json::to_value(session.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE sessions SET status = ?2, record = ?3
+                 WHERE id = ?1 AND status IN ('preparing', 'running', 'terminating')",
+                rusqlite::params![session.id, status, record],
+            )
+            .map_err(query_error)?;
+        Ok(changed == 1)
+    }
+
     /// Registered environments with their root directories, oldest first.
     pub fn environments(&self) -> Result<Vec<(berth_core::Environment, PathBuf)>> {
         let conn = self.lock();
@@ -623,6 +645,34 @@ mod tests {
         let error = Catalog::open(dir.path()).err().expect("must refuse");
         assert_eq!(error.code, berth_core::ErrorCode::EngineUnavailable);
         assert!(error.message.contains("newer Berth"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_first_account_of_a_sessions_end_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let session: Session = serde_json::from_value(serde_json::json!({
+            "id": "s1", "name": "s1", "session_type": "interactive", "status": "running",
+            "created_at_ms": 1, "ended_at_ms": null, "environment": "host", "runtime": "bwrap",
+            "network": "none", "resources": {"cpus": null, "memory_bytes": null, "scratch_bytes": null},
+            "mounts": [], "command": null, "exit_code": null, "status_detail": null
+        }))
+        .unwrap();
+        catalog.save_session(&session).unwrap();
+        let destroyed = Session {
+            status: berth_core::SessionStatus::Terminated,
+            status_detail: Some("Destroyed.".into()),
+            ..session.clone()
+        };
+        assert!(catalog.record_end(&destroyed).unwrap());
+        // A second reader that found the runtime directory already cleaned.
+        let guessed = Session {
+            status: berth_core::SessionStatus::Error,
+            status_detail: Some("Its supervisor stopped unexpectedly".into()),
+            ..session
+        };
+        assert!(!catalog.record_end(&guessed).unwrap());
+        assert_eq!(catalog.session("s1").unwrap(), destroyed);
     }
 
     #[test]

@@ -13,6 +13,7 @@ import {
   togglePick,
   variableErrors,
   variableNameError,
+  setupSummary,
   type StepContext,
 } from "./launcher";
 
@@ -255,5 +256,13 @@ describe("environment variables", () => {
     const bad = { ...emptyDraft(), variables: [{ name: "HOME", value: "/root" }] };
     expect(stepBlockers("type", bad, fine)).toEqual(["HOME is set by the engine for every session and cannot be replaced."]);
     expect(stepBlockers("review", bad, fine)).toEqual(["HOME is set by the engine for every session and cannot be replaced."]);
+  });
+});
+
+describe("setupSummary", () => {
+  it("names what tells two setups apart: folders, CPUs, network, limits", () => {
+    const setup = toNewSession({ ...emptyDraft(), cpus: "2", network: "none", idleTimeout: "30m", lifetime: "8h", folders: [{ folder: "data", alias: "", readOnly: false }] });
+    expect(setupSummary(setup)).toBe("host · interactive · data · 2 CPUs · no network · idle 30 min · lifetime 8 h");
+    expect(setupSummary(toNewSession(emptyDraft()))).toBe("host · interactive");
   });
 });

@@ -14,7 +14,7 @@ import {
   type SessionRuntime,
   type SessionType,
 } from "./bindings";
-import { durationInput, parseDuration } from "./vitals";
+import { describeDuration, durationInput, parseDuration } from "./vitals";
 
 export const STEPS = [
   { id: "type", title: "Session Type" },
@@ -267,6 +267,10 @@ export function setupSummary(session: NewSession): string {
   if (folders.length > 0) parts.push(folders.join(", "));
   const cpus = session.resources?.cpus ?? null;
   if (cpus !== null) parts.push(`${cpus} CPU${cpus === 1 ? "" : "s"}`);
+  if (session.network === "none") parts.push("no network");
+  if (session.network === "host") parts.push("host network");
+  if (session.limits?.idle_timeout_secs) parts.push(`idle ${describeDuration(session.limits.idle_timeout_secs)}`);
+  if (session.limits?.lifetime_secs) parts.push(`lifetime ${describeDuration(session.limits.lifetime_secs)}`);
   return parts.join(" · ");
 }
 

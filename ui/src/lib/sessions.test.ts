@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Session } from "./bindings";
-import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, resourcesSummary, setupOf, usageSummary } from "./sessions";
+import { elapsedOf, endedUnwatched, filterSessions, formatElapsed, isLive, networkLabel, recentSetups, resourcesSummary, setupOf, usageSummary } from "./sessions";
 
 describe("formatElapsed", () => {
   it("reads short for a table cell at every scale", () => {
@@ -83,6 +83,36 @@ it("launching a session again asks for its setup: picked folders where they were
     project: null,
     resource_group: null,
   });
+});
+
+it("offers the last different setups, newest first, leaving out what a template holds", () => {
+  const session = (id: string, created: number, environment: string, cpus: number | null) =>
+    ({
+      id,
+      name: `s-${id}`,
+      session_type: "interactive",
+      status: "terminated",
+      created_at_ms: created,
+      environment,
+      runtime: "bwrap",
+      network: "outbound",
+      resources: { cpus, memory_bytes: null, scratch_bytes: null },
+      mounts: [],
+      command: null,
+      environ: [],
+    }) as unknown as Session;
+  const sessions = [
+    session("a", 1, "host", null),
+    session("b", 2, "host", 2),
+    session("c", 3, "host", null), // the same setup as a, newer
+    session("d", 4, "docker:python:3.12", null),
+    session("e", 5, "host", 1),
+  ];
+  const recent = recentSetups(sessions, []);
+  expect(recent.map((r) => r.session.id)).toEqual(["e", "d", "c"]);
+  expect(recent[0].setup.name).toBeNull();
+  // A template that holds e's setup takes its place.
+  expect(recentSetups(sessions, [setupOf(sessions[4])], 5).map((r) => r.session.id)).toEqual(["d", "c", "b"]);
 });
 
 it("says what a session uses in one line, a core being 100%", () => {

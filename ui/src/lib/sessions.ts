@@ -64,6 +64,30 @@ export function setupOf(session: Session): NewSession {
   };
 }
 
+/** A setup as a key: two launches with the same key asked for the same thing. */
+function setupKey(setup: NewSession): string {
+  return JSON.stringify({ ...setup, name: null });
+}
+
+/**
+ * The last `limit` different setups launched, newest first, each with the newest session that
+ * used it; setups a template already holds are left to the template's row.
+ */
+export function recentSetups(sessions: Session[], templates: NewSession[], limit = 3): { setup: NewSession; session: Session }[] {
+  const seen = new Set(templates.map(setupKey));
+  const recent: { setup: NewSession; session: Session }[] = [];
+  const newestFirst = [...sessions].sort((a, b) => b.created_at_ms - a.created_at_ms);
+  for (const session of newestFirst) {
+    const setup = setupOf(session);
+    const key = setupKey(setup);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    recent.push({ setup, session });
+    if (recent.length === limit) break;
+  }
+  return recent;
+}
+
 /** `CPU 98% · 12.3 MiB memory · read 0 B · written 4.0 KiB`: 100% is one core. */
 export function usageSummary(stats: SessionStats): string {
   const cpu = stats.cpu_percent < 10 ? stats.cpu_percent.toFixed(1) : Math.round(stats.cpu_percent).toString();

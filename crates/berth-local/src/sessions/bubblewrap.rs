@@ -354,12 +354,24 @@ impl LocalEngine {
                 );
             }
         }
+        // Another reader (the CLI's destroy, the app's sampler) may have recorded the end
+        // first and cleaned the runtime directory this one then found empty: its record,
+        // made while the final state was still there, stands. Without this a destroyed
+        // session was overwritten as "stopped unexpectedly".
+        match self.catalog().record_end(&session) {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Ok(recorded) = self.catalog().session(&session.id) {
+                    return recorded;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, id = %session.id, "could not record the end of a session");
+            }
+        }
         // The scratch tmpfs went with the sandbox, and a writable root's overlay with the
         // supervisor's mount namespace; only the runtime directory is left to clean.
         let _ = std::fs::remove_dir_all(&dir);
-        if let Err(error) = self.catalog().save_session(&session) {
-            tracing::warn!(%error, id = %session.id, "could not record the end of a session");
-        }
         tracing::info!(id = %session.id, status = ?session.status, "session ended");
         session
     }
