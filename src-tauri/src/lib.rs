@@ -4,6 +4,7 @@
 mod batch_notice;
 mod commands;
 mod graphics;
+mod launch_link;
 mod logging;
 mod output_batch;
 mod quit_guard;
@@ -33,7 +34,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             session_notice::BatchFinished,
             session_vitals::VitalsSampled,
             session_vitals::SessionEnding,
-            commands::profiles::LoginExpired
+            commands::profiles::LoginExpired,
+            launch_link::LaunchLinksWaiting
         ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
@@ -78,6 +80,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::transfers::transfer_settings,
             commands::transfers::set_transfer_concurrency,
             commands::transfers::reveal_transfer,
+            launch_link::take_launch_links,
             commands::templates::list_templates,
             commands::templates::save_template,
             commands::templates::remove_template,
@@ -197,17 +200,38 @@ pub fn run() {
     let result = builder
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_deep_link::init())
         .manage(engine)
         .manage(commands::files::ExplorerWatch::default())
         .manage(commands::terminals::Terminals::default())
         .manage(quit_guard::BackgroundNotice::default())
         .manage(session_vitals::LocalVitals::default())
+        .manage(launch_link::WaitingLinks::default())
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {
             use tauri::Manager;
             ipc.mount_events(app);
             tray::install(app);
+            {
+                use tauri_plugin_deep_link::DeepLinkExt;
+                // An AppImage has no installer to register the scheme with the desktop.
+                #[cfg(target_os = "linux")]
+                if std::env::var_os("APPIMAGE").is_some()
+                    && let Err(error) = app.deep_link().register_all()
+                {
+                    tracing::warn!(%error, "cannot register berth:// links with the desktop");
+                }
+                // The link Berth was started with (read from its arguments before this runs),
+                // then every link opened while it runs.
+                if let Ok(Some(urls)) = app.deep_link().get_current() {
+                    launch_link::receive(app.handle(), urls.iter().map(|u| u.to_string()));
+                }
+                let handle = app.handle().clone();
+                app.deep_link().on_open_url(move |event| {
+                    launch_link::receive(&handle, event.urls().iter().map(|u| u.to_string()));
+                });
+            }
             let engine = app.state::<ActiveEngine>();
             engine.start_transfers();
             if let Ok(queue) = engine.transfers() {

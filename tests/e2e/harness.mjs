@@ -177,11 +177,11 @@ export function windowExists(app, title = "Berth") {
 
 /**
  * Starts the app binary a second time on the same display, bus and data, as a user launching
- * Berth again would; returns once that second process has exited (it should hand over to the
- * running one and quit).
+ * Berth again would (with `args`: a berth:// link the desktop passes on); returns once that
+ * second process has exited (it should hand over to the running one and quit).
  */
-export function launchAgain(app) {
-  execFileSync(APP, [], {
+export function launchAgain(app, args = []) {
+  execFileSync(APP, args, {
     env: {
       ...process.env,
       DISPLAY: app.display,
@@ -214,7 +214,7 @@ export function windowShown(app, title = "Berth") {
  * with a notification daemon. `env` adds variables for the app (BERTH_DATA_DIR and friends
  * default to a new temporary directory).
  */
-export async function openApp({ env = {} } = {}) {
+export async function openApp({ env = {}, args = [] } = {}) {
   if (!existsSync(APP)) throw new Error(`${APP} is missing: build it first (make build)`);
   if (!TAURI_DRIVER) throw new Error("tauri-driver is missing: make tools installs it");
   const home = mkdtempSync(join(tmpdir(), "berth-e2e-"));
@@ -274,7 +274,7 @@ export async function openApp({ env = {} } = {}) {
     await until("tauri-driver", async () => (await fetch(`${app.base}/status`)).ok, 15_000, 200);
 
     const created = await call(app, "POST", "/session", {
-      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: APP } } },
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: APP, args } } },
     });
     app.session = created.sessionId;
     return app;

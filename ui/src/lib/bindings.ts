@@ -444,6 +444,12 @@ async revealTransfer(id: number) : Promise<Result<null, BerthError>> {
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * The links waiting for the window, oldest first; taking them empties the list.
+ */
+async takeLaunchLinks() : Promise<LaunchLink[]> {
+    return await TAURI_INVOKE("take_launch_links");
+},
 async listTemplates() : Promise<Result<TemplateList, BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_templates") };
@@ -811,6 +817,7 @@ async quitApp() : Promise<void> {
 
 export const events = __makeEvents__<{
 batchFinished: BatchFinished,
+launchLinksWaiting: LaunchLinksWaiting,
 loginExpired: LoginExpired,
 quitRequested: QuitRequested,
 sessionEnding: SessionEnding,
@@ -819,6 +826,7 @@ sessionStopped: SessionStopped,
 vitalsSampled: VitalsSampled
 }>({
 batchFinished: "batch-finished",
+launchLinksWaiting: "launch-links-waiting",
 loginExpired: "login-expired",
 quitRequested: "quit-requested",
 sessionEnding: "session-ending",
@@ -1086,6 +1094,22 @@ export type JobState = "queued" | "running" | "paused" | "done" |
  * The destination existed and the policy said skip.
  */
 "skipped" | "failed" | "cancelled"
+/**
+ * What a link asks for, or why it was refused, as the window acts on it.
+ */
+export type LaunchLink = 
+/**
+ * Open the launcher with this template.
+ */
+{ kind: "template"; name: string } | 
+/**
+ * Not a link Berth follows; the message says what is wrong with it.
+ */
+{ kind: "refused"; link: string; message: string }
+/**
+ * Sent when links are waiting; the window takes them with `take_launch_links`.
+ */
+export type LaunchLinksWaiting = null
 /**
  * When a session's first limit will end it, as of its latest use.
  */

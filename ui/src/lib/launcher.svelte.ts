@@ -1,6 +1,8 @@
 // The launcher's state lives here rather than in its component, so a detour to a folder's
 // explorer (or another page) and back resumes the wizard where the user left it.
-import { commands, type BerthError, type NewSession, type Session } from "./bindings";
+import { commands, type BerthError, type LaunchLink, type NewSession, type Session } from "./bindings";
+import { goTo } from "./navigation.svelte";
+import { showToast } from "./toasts.svelte";
 import { draftFrom, emptyDraft, mountRequests, type Draft } from "./launcher";
 import type { SessionFilter } from "./sessions";
 
@@ -75,3 +77,25 @@ export const sessionsView = $state<{
   checkedEnded: false,
   lastList: null,
 });
+
+/**
+ * Follows a `berth://launch?template=NAME` link: the Sessions page with the launcher open on
+ * that template's review step, never launching; a template that is not there, or a link
+ * Berth does not follow, is said in a toast.
+ */
+export async function followLaunchLink(link: LaunchLink): Promise<void> {
+  if (link.kind === "refused") {
+    showToast("link-refused", `Berth did not follow the link ${link.link}: ${link.message}`);
+    return;
+  }
+  const listed = await commands.listTemplates();
+  const template = listed.status === "ok" ? listed.data.templates.find((t) => t.name === link.name) : undefined;
+  if (!template) {
+    showToast("link-refused", `A link asked for template “${link.name}”, which is not saved here (see berth template list).`);
+    return;
+  }
+  goTo("sessions");
+  sessionsView.drawer = null;
+  startLauncherWith(draftFrom(template.session), REVIEW_STEP);
+  showToast("link-followed", `Opened template “${template.name}” from a link: check it, then Launch.`);
+}
