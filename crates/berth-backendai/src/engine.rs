@@ -158,6 +158,10 @@ impl Engine for BackendAiEngine {
         sessions::create_session(&self.connection, &self.mounts, spec).await
     }
 
+    async fn session_stats(&self, id_or_name: &str) -> Result<berth_core::SessionStats> {
+        sessions::stats(&self.connection, id_or_name).await
+    }
+
     async fn session(&self, id_or_name: &str) -> Result<Session> {
         sessions::session(&self.connection, &self.mounts, id_or_name).await
     }

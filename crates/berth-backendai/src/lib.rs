@@ -11,6 +11,7 @@ pub mod problem;
 pub mod profile;
 pub mod pty;
 pub mod secrets;
+pub mod session_life;
 pub mod sessions;
 pub mod signing;
 pub mod tcpproxy;

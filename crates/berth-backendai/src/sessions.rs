@@ -664,8 +664,8 @@ fn limits_from(answer: &Value, placement: &Placement) -> ResourceLimits {
 // Sessions as the server reports them
 
 const SESSION_FIELDS: &str = "id name type image status status_info status_data created_at \
-     terminated_at startup_command result mounts requested_slots \
-     containers { cluster_role status_info status_data }";
+     terminated_at startup_command result mounts requested_slots idle_checks \
+     containers { cluster_role status_info status_data live_stat }";
 
 /// One `compute_session_list` item.
 #[derive(Debug, Clone, Deserialize)]
@@ -700,6 +700,9 @@ struct RemoteSession {
     /// (`self-terminated`, with the session's own `status_info` left empty).
     #[serde(default)]
     containers: Option<Vec<RemoteKernel>>,
+    /// The manager's idle checkers' report, JSON in a string (see `session_life`).
+    #[serde(default)]
+    idle_checks: Option<Value>,
 }
 
 /// One `containers` item of a session.
@@ -711,6 +714,9 @@ struct RemoteKernel {
     status_info: Option<String>,
     #[serde(default)]
     status_data: Option<Value>,
+    /// The agent's latest statistics, JSON in a string; null when it sent none.
+    #[serde(default)]
+    live_stat: Option<Value>,
 }
 
 /// Statuses of a session on its way to running.
@@ -900,6 +906,11 @@ impl RemoteSession {
             // The cluster's idle checks are its own; Berth sets none there.
             limits: berth_core::SessionLimits::default(),
             lifetime_ends_at_ms: None,
+            server_checks: if status == SessionStatus::Running {
+                crate::session_life::idle_checks(self.idle_checks.as_ref(), now_ms())
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -920,6 +931,34 @@ fn reason_in_words(info: &str) -> Option<&'static str> {
         "pending-timeout" => "it waited too long for resources",
         _ => return None,
     })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What running session `key` uses now, as its main container's agent last reported it.
+pub async fn stats(connection: &Connection, key: &str) -> Result<berth_core::SessionStats> {
+    let found = find(connection, key).await?;
+    if found.status != "RUNNING" {
+        return Err(Error::invalid_input(format!(
+            "Session \"{}\" is not running ({}), so it uses nothing.",
+            found.name, found.status
+        )));
+    }
+    found
+        .main_kernel()
+        .and_then(|k| crate::session_life::live_stats(k.live_stat.as_ref(), now_ms()))
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "The cluster has no figures for what session \"{}\" uses: its agent reports \
+                 none (the manager's live_stat is empty).",
+                found.name
+            ))
+        })
 }
 
 /// A JSON field the manager sends as a string (graphene's JSONString) or as JSON.
@@ -1588,6 +1627,7 @@ mod tests {
             cluster_role: Some("main".into()),
             status_info: Some("self-terminated".into()),
             status_data: Some(json!("{\"kernel\": {\"exit_code\": -1}}")),
+            live_stat: None,
         }]);
         assert_eq!(
             killed.status(),

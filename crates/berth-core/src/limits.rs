@@ -248,6 +248,22 @@ pub struct SessionVitals {
     pub ends: Option<LimitEnd>,
 }
 
+/// A limit the server keeps on a session (a Backend.AI cluster's idle checkers), as last read:
+/// Berth shows it and says why when it ends the session, but cannot change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct ServerCheck {
+    /// The checker as the server names it: `session_lifetime`, `network_timeout`,
+    /// `utilization`, or a newer one.
+    pub name: String,
+    /// What it watches, in words for a sentence: "its lifetime", "network activity".
+    pub what: String,
+    /// When it ends the session unless something changes, in milliseconds since the Unix
+    /// epoch; `None` while it sets no end (no limit configured, or activity keeps it away).
+    pub ends_at_ms: Option<i64>,
+    /// Until when it does not check at all (a grace period after the start).
+    pub grace_until_ms: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,6 +328,10 @@ pub struct Session {
     /// timeout's end moves with use, so it is not recorded: see the engine's vitals.)
     #[serde(default)]
     pub lifetime_ends_at_ms: Option<i64>,
+    /// The limits the server keeps on it (a cluster's idle checks), as last read; empty on
+    /// the local engine, whose limits are `limits`.
+    #[serde(default)]
+    pub server_checks: Vec<crate::limits::ServerCheck>,
 }
 
 #[cfg(test)]

@@ -1428,6 +1428,29 @@ export type ResourceRequest = { cpus: number | null; memory_bytes: number | null
  * Size of the scratch `/home/work`.
  */
 scratch_bytes: number | null }
+/**
+ * A limit the server keeps on a session (a Backend.AI cluster's idle checkers), as last read:
+ * Berth shows it and says why when it ends the session, but cannot change it.
+ */
+export type ServerCheck = { 
+/**
+ * The checker as the server names it: `session_lifetime`, `network_timeout`,
+ * `utilization`, or a newer one.
+ */
+name: string; 
+/**
+ * What it watches, in words for a sentence: "its lifetime", "network activity".
+ */
+what: string; 
+/**
+ * When it ends the session unless something changes, in milliseconds since the Unix
+ * epoch; `None` while it sets no end (no limit configured, or activity keeps it away).
+ */
+ends_at_ms: number | null; 
+/**
+ * Until when it does not check at all (a grace period after the start).
+ */
+grace_until_ms: number | null }
 export type Session = { id: string; name: string; session_type: SessionType; status: SessionStatus; 
 /**
  * Milliseconds since the Unix epoch.
@@ -1469,7 +1492,12 @@ limits?: SessionLimits;
  * When its lifetime runs out, extensions included; `None` without a lifetime. (An idle
  * timeout's end moves with use, so it is not recorded: see the engine's vitals.)
  */
-lifetime_ends_at_ms?: number | null }
+lifetime_ends_at_ms?: number | null; 
+/**
+ * The limits the server keeps on it (a cluster's idle checks), as last read; empty on
+ * the local engine, whose limits are `limits`.
+ */
+server_checks?: ServerCheck[] }
 /**
  * A limit will end a session soon; the window offers "Extend".
  */

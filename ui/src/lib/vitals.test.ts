@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countdown, countingDown, describeDuration, durationInput, endsLabel, endsSoon, limitsSummary, parseDuration, pushRing, sparkPoints } from "./vitals";
+import { countdown, countingDown, describeDuration, firstServerEnd, serverCheckLabel, durationInput, endsLabel, endsSoon, limitsSummary, parseDuration, pushRing, sparkPoints } from "./vitals";
 import { SPARK_POINTS, applyVitals, liveVitals } from "./vitals.svelte";
 import type { SessionVitals } from "./bindings";
 
@@ -86,5 +86,20 @@ describe("live vitals", () => {
     applyVitals(round(["s1"], 5));
     expect(Object.keys(liveVitals.byId)).toEqual(["s1"]);
     expect(liveVitals.byId.s1.stats?.cpu_percent).toBe(5);
+  });
+});
+
+describe("the cluster's checks", () => {
+  it("finds the first end and says each check in words", () => {
+    const now = 1_000_000;
+    const lifetime = { name: "session_lifetime", what: "its lifetime", ends_at_ms: now + 3_540_000, grace_until_ms: null };
+    const network = { name: "network_timeout", what: "network activity", ends_at_ms: now + 600_000, grace_until_ms: null };
+    const unset = { name: "utilization", what: "how much of its resources it uses", ends_at_ms: null, grace_until_ms: null };
+    expect(firstServerEnd([lifetime, network, unset])).toBe(network);
+    expect(firstServerEnd([unset])).toBeNull();
+    expect(firstServerEnd(undefined)).toBeNull();
+    expect(serverCheckLabel(lifetime, now)).toBe("its lifetime: ends in 59:00");
+    expect(serverCheckLabel(unset, now)).toBe("how much of its resources it uses: no end set");
+    expect(serverCheckLabel({ ...network, ends_at_ms: null, grace_until_ms: now + 90_000 }, now)).toBe("network activity: not checked for 1:30 yet");
   });
 });

@@ -1,7 +1,7 @@
 // A running session's vitals as the window shows them: durations typed into the launcher (the
 // same rules as `berth_core::limits`, so the launcher blocks what the engine would refuse),
 // the countdown to a limit, and sparklines drawn from a ring of recent samples.
-import type { LimitEnd, SessionLimits } from "./bindings";
+import type { LimitEnd, ServerCheck, SessionLimits } from "./bindings";
 
 /** The longest limit: a year, as in Rust. */
 const MAX_LIMIT_SECS = 365 * 24 * 3600;
@@ -138,4 +138,20 @@ export function sparkPoints(values: readonly number[], width: number, height: nu
   return values
     .map((v, i) => `${(start + i * step).toFixed(1)},${(height - (Math.max(0, v) / top) * height).toFixed(1)}`)
     .join(" ");
+}
+
+/** The server's check that ends a session first, if any sets an end. */
+export function firstServerEnd(checks: readonly ServerCheck[] | undefined): ServerCheck | null {
+  let first: ServerCheck | null = null;
+  for (const check of checks ?? []) {
+    if (check.ends_at_ms !== null && (first === null || check.ends_at_ms < (first.ends_at_ms ?? Infinity))) first = check;
+  }
+  return first;
+}
+
+/** One server check in words: `its lifetime: ends in 58:12`, `network activity: no end set`. */
+export function serverCheckLabel(check: ServerCheck, now: number): string {
+  if (check.grace_until_ms !== null && check.grace_until_ms > now) return `${check.what}: not checked for ${countdown(check.grace_until_ms, now)} yet`;
+  if (check.ends_at_ms === null) return `${check.what}: no end set`;
+  return check.ends_at_ms <= now ? `${check.what}: ending now` : `${check.what}: ends in ${countdown(check.ends_at_ms, now)}`;
 }

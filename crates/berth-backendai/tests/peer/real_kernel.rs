@@ -245,6 +245,45 @@ async fn exec_on_a_real_kernel_passes_output_and_status_through_and_sees_the_mou
     assert_eq!((out.as_str(), err.as_str(), code), ("written\n", "", 0));
     let (_, _, killed) = exec(&engine, &name, "kill -9 $$").await;
     assert_eq!(killed, 137, "a signal reads as a shell's 128 + signal");
+
+    // The manager's idle checks as it reports them (this keypair sets no lifetime, so no end),
+    // and the usage figures where the agent sends them (the peer's agent under Podman sends
+    // none: then the refusal says so rather than showing zeros).
+    let read = engine.session(&name).await.unwrap();
+    let lifetime = read
+        .server_checks
+        .iter()
+        .find(|c| c.name == "session_lifetime")
+        .unwrap_or_else(|| panic!("no lifetime check: {:?}", read.server_checks));
+    assert_eq!(
+        (lifetime.what.as_str(), lifetime.ends_at_ms),
+        ("its lifetime", None)
+    );
+    match engine.session_stats(&name).await {
+        Ok(stats) => assert!(stats.memory_bytes > 0, "{stats:?}"),
+        Err(error) => assert!(
+            error.message.contains("live_stat is empty"),
+            "{}",
+            error.message
+        ),
+    }
+    // Berth's own limits are the local engine's: the cluster's administrators set these.
+    let refused = engine
+        .create_session(NewSession {
+            limits: berth_core::SessionLimits {
+                lifetime_secs: Some(3600),
+                ..Default::default()
+            },
+            resource_group: Some(REAL_GROUP.into()),
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("administrators' rules"),
+        "{}",
+        refused.message
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

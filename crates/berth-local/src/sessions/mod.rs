@@ -244,6 +244,7 @@ impl LocalEngine {
                 .limits
                 .lifetime_secs
                 .map(|secs| created_at_ms.saturating_add(secs.saturating_mul(1000) as i64)),
+            server_checks: Vec::new(),
         };
         self.catalog().save_session(&session)?;
         let sources: Vec<PathBuf> = plan
