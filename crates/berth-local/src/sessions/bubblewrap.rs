@@ -99,6 +99,8 @@ impl LocalEngine {
         }
         let runtime_dir = self.session_runtime_dir(&session.id);
         create_runtime_dir(&self.dirs().runtime, &runtime_dir, identity)?;
+        // Before the supervisor starts, so it keeps the limits from its first check.
+        self.write_limits(session)?;
         let (etc_source, selection) = match system {
             SystemRoot::Host => (PathBuf::from("/etc"), etc::Selection::Host),
             SystemRoot::Directory(root) => (root.join("etc"), etc::Selection::Everything),
@@ -326,7 +328,10 @@ impl LocalEngine {
             Some(state) if !state.running => {
                 session.ended_at_ms = state.ended_at_ms.or(Some(now_ms()));
                 session.exit_code = state.exit_code;
-                if state.destroyed {
+                if let Some(reason) = state.ended_by {
+                    session.status = SessionStatus::Terminated;
+                    session.status_detail = Some(reason);
+                } else if state.destroyed {
                     session.status = SessionStatus::Terminated;
                     session.status_detail = Some("Destroyed.".to_owned());
                 } else if session.session_type == SessionType::Batch {

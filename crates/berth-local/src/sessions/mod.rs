@@ -11,7 +11,7 @@ mod etc;
 #[cfg(unix)]
 mod ownership;
 #[cfg(target_os = "linux")]
-mod process_usage;
+pub(crate) mod process_usage;
 #[cfg(target_os = "linux")]
 pub mod sandbox;
 pub(crate) mod usage;
@@ -434,15 +434,39 @@ impl LocalEngine {
                     .saturating_add(by_secs.saturating_mul(1000) as i64),
             );
             self.catalog().save_session(&session)?;
+            if session.runtime == SessionRuntime::Bwrap {
+                self.write_limits(&session)?;
+            }
         }
         crate::vitals::mark_input(&self.input_mark(&session.id));
         Ok(session)
     }
 
     /// The file whose modified time says when someone last typed into session `id` (a
-    /// terminal's keys, an exec): the idle clock's start, shared by the app and the CLI.
+    /// terminal's keys, an exec): the idle clock's start, shared by the app, the CLI and the
+    /// session's supervisor.
     pub fn input_mark(&self, id: &str) -> PathBuf {
-        self.session_runtime_dir(id).join("last-input")
+        self.session_runtime_dir(id)
+            .join(crate::supervisor::protocol::INPUT_MARK_NAME)
+    }
+
+    /// Writes `session`'s limits where its supervisor reads them (nothing without limits).
+    /// Written aside and renamed, so the supervisor never reads half a file.
+    pub(crate) fn write_limits(&self, session: &Session) -> Result<()> {
+        use crate::supervisor::protocol::{LIMITS_NAME, LimitsFile};
+        if session.limits.is_empty() {
+            return Ok(());
+        }
+        let dir = self.session_runtime_dir(&session.id);
+        let file = LimitsFile {
+            limits: session.limits,
+            lifetime_ends_at_ms: session.lifetime_ends_at_ms,
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| Error::internal(e.to_string()))?;
+        let aside = dir.join(format!("{LIMITS_NAME}.new"));
+        std::fs::write(&aside, bytes)
+            .and_then(|()| std::fs::rename(&aside, dir.join(LIMITS_NAME)))
+            .map_err(|e| io_error("Cannot write the session's limits", e))
     }
 
     /// A Docker session's container says how it is; an unreachable engine changes nothing

@@ -167,4 +167,22 @@ pub struct SupervisorState {
     /// How the bootstrap script ended, once it has.
     #[serde(default)]
     pub bootstrap_exit: Option<i32>,
+    /// Why the supervisor ended the session itself: a limit was reached (see [`LIMITS_NAME`]).
+    #[serde(default)]
+    pub ended_by: Option<String>,
+}
+
+/// The session's limits, in its runtime directory: written by the engine at the start and
+/// again when the session is extended, read by the supervisor, which ends the session at its
+/// limit whether or not the app runs.
+pub const LIMITS_NAME: &str = "limits.json";
+/// Touched by the app and the CLI when someone types into the session or runs a command in it:
+/// its modified time starts the idle clock again.
+pub const INPUT_MARK_NAME: &str = "last-input";
+
+/// What [`LIMITS_NAME`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsFile {
+    pub limits: berth_core::SessionLimits,
+    pub lifetime_ends_at_ms: Option<i64>,
 }

@@ -544,6 +544,8 @@ struct Shared {
     shell: Vec<String>,
     shell_env: Vec<(String, String)>,
     destroyed: Mutex<bool>,
+    /// Why the supervisor ended the session itself (a limit), if it did.
+    ended_by: Mutex<Option<String>>,
     /// How the bootstrap script ended, once it has.
     bootstrap_exit: Mutex<Option<i32>>,
     /// A shell already inside the sandbox, held before it starts, for the next terminal.
@@ -739,6 +741,7 @@ impl Supervisor {
             shell: launch.shell,
             shell_env: launch.shell_env,
             destroyed: Mutex::new(false),
+            ended_by: Mutex::new(None),
             bootstrap_exit: Mutex::new(None),
             spare: Mutex::new(None),
             ended: Mutex::new(None),
@@ -767,6 +770,7 @@ impl Supervisor {
             destroyed: false,
             ended_at_ms: None,
             bootstrap_exit: None,
+            ended_by: None,
         })?;
         Ok(supervisor)
     }
@@ -838,6 +842,17 @@ impl Supervisor {
                 });
             }
         });
+        let keeper = self.shared.clone();
+        let runtime_dir = self.runtime_dir.clone();
+        std::thread::spawn(move || {
+            super::limits::keep(runtime_dir, keeper.sandbox_pid, |reason| {
+                *lock(&keeper.ended_by) = Some(reason);
+                // The same end as a destroy: bwrap's --die-with-parent chain and the PID
+                // namespace take every process along.
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(keeper.bwrap_pid as libc::pid_t, libc::SIGKILL) };
+            });
+        });
         let status = self.bwrap.wait();
         let exit_code = status.ok().map(|s| {
             s.code()
@@ -852,6 +867,7 @@ impl Supervisor {
             destroyed,
             ended_at_ms: Some(now_ms()),
             bootstrap_exit: *lock(&self.shared.bootstrap_exit),
+            ended_by: lock(&self.shared.ended_by).clone(),
         };
         let _ = self.write_state(&state);
         let _ = std::fs::remove_file(self.runtime_dir.join(SOCKET_NAME));

@@ -1,6 +1,7 @@
-//! Idle timeouts and lifetimes on real sandboxes, kept by the same sampler the app runs
-//! (`Vitals::tick`), with limits short enough for a test. What is asserted is what happened to
-//! the sessions (ended or not, the reason recorded, folders intact), never how long it took.
+//! Idle timeouts and lifetimes on real sandboxes, kept by the sampler the app runs
+//! (`Vitals::tick`) and by each session's supervisor, with limits short enough for a test.
+//! What is asserted is what happened to the sessions (ended or not, the reason recorded,
+//! folders intact), never how long it took.
 
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,9 @@ fn an_idle_session_is_ended_with_the_reason_and_busy_or_typed_in_ones_are_not() 
     assert_eq!(status(&fixture, &busy).status, SessionStatus::Running);
     assert!(busy_cpu > 50.0, "the busy loop showed {busy_cpu}% CPU");
     assert_eq!(status(&fixture, &typed_in).status, SessionStatus::Running);
-    // And the sampler kept their history.
+    // And the sampler kept their history; an ended session's is let go by the next round
+    // (its supervisor may have ended it before the sampler did).
+    runtime().block_on(vitals.tick(&fixture.engine)).unwrap();
     assert!(vitals.history(&busy).len() >= 2);
     assert!(
         vitals.history(&idle).is_empty(),
@@ -186,4 +189,57 @@ fn limits_out_of_range_launch_nothing() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn the_supervisor_keeps_the_limits_with_no_app_running() {
+    // Nothing samples here (no `Vitals`): what ends these sessions is their supervisors, as for
+    // a session started from the CLI with the window closed.
+    let fixture = engine();
+    let lifetime = start(
+        &fixture,
+        SessionLimits {
+            lifetime_secs: Some(3),
+            ..Default::default()
+        },
+        vec![],
+    );
+    let idle = start(&fixture, idle_after(10), vec![]);
+    let extended = start(
+        &fixture,
+        SessionLimits {
+            lifetime_secs: Some(3),
+            ..Default::default()
+        },
+        vec![],
+    );
+    runtime()
+        .block_on(fixture.engine.extend_session(&extended, 600))
+        .unwrap();
+    let started = Instant::now();
+    while [&lifetime, &idle]
+        .iter()
+        .any(|id| status(&fixture, id).status == SessionStatus::Running)
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ended = status(&fixture, &lifetime);
+    assert_eq!(
+        (ended.status, ended.status_detail.as_deref()),
+        (
+            SessionStatus::Terminated,
+            Some("Ended by Berth: its lifetime of 3 s was reached.")
+        )
+    );
+    let ended = status(&fixture, &idle);
+    assert_eq!(
+        (ended.status, ended.status_detail.as_deref()),
+        (
+            SessionStatus::Terminated,
+            Some("Ended by Berth: idle for 10 s.")
+        )
+    );
+    // The extension reached the supervisor: its session outlived the first lifetime.
+    assert_eq!(status(&fixture, &extended).status, SessionStatus::Running);
 }
