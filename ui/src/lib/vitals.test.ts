@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countdown, countingDown, describeDuration, firstServerEnd, serverCheckLabel, durationInput, endsLabel, endsSoon, limitsSummary, parseDuration, pushRing, sparkPoints } from "./vitals";
+import { countdown, countingDown, describeDuration, firstServerEnd, ioRates, serverCheckLabel, durationInput, endsLabel, endsSoon, limitsSummary, parseDuration, pushRing, sparkPoints } from "./vitals";
 import { SPARK_POINTS, applyVitals, liveVitals } from "./vitals.svelte";
 import type { SessionVitals } from "./bindings";
 
@@ -101,5 +101,13 @@ describe("the cluster's checks", () => {
     expect(serverCheckLabel(lifetime, now)).toBe("its lifetime: ends in 59:00");
     expect(serverCheckLabel(unset, now)).toBe("how much of its resources it uses: no end set");
     expect(serverCheckLabel({ ...network, ends_at_ms: null, grace_until_ms: now + 90_000 }, now)).toBe("network activity: not checked for 1:30 yet");
+  });
+});
+
+describe("storage rates", () => {
+  it("turns the running totals into bytes per second between samples", () => {
+    const at = (ms: number, read: number, write: number) => ({ cpu_percent: 0, memory_bytes: 0, read_bytes: read, write_bytes: write, sampled_at_ms: ms });
+    expect(ioRates([at(0, 0, 0), at(5000, 1000, 4000), at(10_000, 1000, 4000), at(15_000, 0, 0)])).toEqual([1000, 0, 0]);
+    expect(ioRates([])).toEqual([]);
   });
 });

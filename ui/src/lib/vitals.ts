@@ -1,7 +1,7 @@
 // A running session's vitals as the window shows them: durations typed into the launcher (the
 // same rules as `berth_core::limits`, so the launcher blocks what the engine would refuse),
 // the countdown to a limit, and sparklines drawn from a ring of recent samples.
-import type { LimitEnd, ServerCheck, SessionLimits } from "./bindings";
+import type { LimitEnd, ServerCheck, SessionLimits, SessionStats } from "./bindings";
 
 /** The longest limit: a year, as in Rust. */
 const MAX_LIMIT_SECS = 365 * 24 * 3600;
@@ -154,4 +154,18 @@ export function serverCheckLabel(check: ServerCheck, now: number): string {
   if (check.grace_until_ms !== null && check.grace_until_ms > now) return `${check.what}: not checked for ${countdown(check.grace_until_ms, now)} yet`;
   if (check.ends_at_ms === null) return `${check.what}: no end set`;
   return check.ends_at_ms <= now ? `${check.what}: ending now` : `${check.what}: ends in ${countdown(check.ends_at_ms, now)}`;
+}
+
+/**
+ * Storage read and written per second between consecutive samples (bytes/s), one per sample
+ * after the first; a counter that went back (processes ended, taking their counts) reads 0.
+ */
+export function ioRates(history: readonly SessionStats[]): number[] {
+  const rates: number[] = [];
+  for (let i = 1; i < history.length; i++) {
+    const seconds = (history[i].sampled_at_ms - history[i - 1].sampled_at_ms) / 1000;
+    const moved = history[i].read_bytes + history[i].write_bytes - (history[i - 1].read_bytes + history[i - 1].write_bytes);
+    rates.push(seconds > 0 ? Math.max(0, moved) / seconds : 0);
+  }
+  return rates;
 }

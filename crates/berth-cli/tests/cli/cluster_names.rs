@@ -170,3 +170,39 @@ fn a_cluster_folder_round_trip_keeps_the_tree_and_refuses_names_this_computer_ca
     cluster.ok(&["folder", "delete", &folder]);
     cluster.ok(&["folder", "purge", &folder]);
 }
+
+#[test]
+fn a_template_launches_on_the_cluster_and_berths_own_limits_are_left_to_the_cluster() {
+    let cluster = Cluster::add();
+    cluster.ok(&[
+        "template",
+        "save",
+        "on-peer",
+        "--env",
+        "cr.backend.ai/stable/python:3.9-ubuntu20.04",
+        "--resource-group",
+        "default",
+        "--var",
+        "EPOCHS=3",
+    ]);
+    let name = unique("tpl-peer");
+    let created = cluster.ok(&["session", "create", "--template", "on-peer", "--name", &name]);
+    assert!(!created.trim().is_empty(), "{created}");
+    let info = cluster.ok(&["session", "info", &name]);
+    assert!(info.contains("EPOCHS=3"), "the template's variable: {info}");
+    cluster.ok(&["session", "destroy", &name]);
+
+    // Idle timeouts and lifetimes are the cluster administrators' to set: refused, nothing made.
+    let refused = cluster
+        .cmd(&[
+            "session", "create", "--template", "on-peer", "--name", &name, "--lifetime", "1h",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("administrators' rules"),
+        "{}",
+        stderr(&refused)
+    );
+}
