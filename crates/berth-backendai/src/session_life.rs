@@ -46,8 +46,9 @@ fn what_it_watches(name: &str) -> String {
 }
 
 /// What a container's `live_stat` says it uses now; `None` when the agent reported nothing.
-/// The agent's figures: `cpu_util.pct` (percent of one core), `mem.current` (bytes), and
-/// `io_read`/`io_write` `.current` (bytes so far), each a decimal in a string.
+/// The agent's figures: `cpu_util.pct` (percent of one core), `mem.current` (bytes),
+/// `io_read`/`io_write` `.current` (bytes so far), and on a CUDA node `cuda_util.pct` and
+/// `cuda_mem.current`, each a decimal in a string.
 pub fn live_stats(field: Option<&Value>, sampled_at_ms: i64) -> Option<SessionStats> {
     let stat = json_value(field);
     let figure = |metric: &str| -> Option<f64> {
@@ -71,6 +72,12 @@ pub fn live_stats(field: Option<&Value>, sampled_at_ms: i64) -> Option<SessionSt
         read_bytes: figure("io_read").unwrap_or(0.0) as u64,
         write_bytes: figure("io_write").unwrap_or(0.0) as u64,
         sampled_at_ms,
+        // CUDA agents report these; the sum over devices, as the web UI shows it.
+        gpu_percent: stat["cuda_util"]["pct"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| stat["cuda_util"]["pct"].as_f64()),
+        gpu_memory_bytes: figure("cuda_mem").map(|b| b as u64),
     })
 }
 
@@ -119,6 +126,16 @@ mod tests {
         assert_eq!(stats.cpu_percent, 153.42);
         assert_eq!(stats.memory_bytes, 52_428_800);
         assert_eq!((stats.read_bytes, stats.write_bytes), (4096, 8192));
+        assert_eq!((stats.gpu_percent, stats.gpu_memory_bytes), (None, None));
+        let gpu = json!({
+            "cpu_util": {"pct": "12.5"},
+            "mem": {"current": "1024"},
+            "cuda_util": {"current": "87", "pct": "87.0"},
+            "cuda_mem": {"current": "2147483648"},
+        });
+        let stats = live_stats(Some(&gpu), 7).unwrap();
+        assert_eq!(stats.gpu_percent, Some(87.0));
+        assert_eq!(stats.gpu_memory_bytes, Some(2_147_483_648));
         assert_eq!(live_stats(Some(&Value::Null), 7), None);
         assert_eq!(live_stats(None, 7), None);
     }

@@ -300,6 +300,19 @@ pub enum SessionCommand {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Forward PORT of a running session to this computer's loopback: prints the local URL
+    /// as its first line, opens it in the browser, and keeps the forward until interrupted
+    /// (Ctrl-C) or the session ends.
+    Open {
+        id: String,
+        port: u16,
+        /// The port on this computer (a free one when omitted).
+        #[arg(long = "local-port")]
+        local_port: Option<u16>,
+        /// Print the URL only; open no browser.
+        #[arg(long = "no-browser")]
+        no_browser: bool,
+    },
     /// An interactive shell in the session, in this terminal.
     Shell {
         id: String,
@@ -520,13 +533,20 @@ fn details(s: &Session) -> String {
 
 /// `CPU 98.5% · memory 12.3 MiB · read 0 B · written 4.0 KiB`.
 fn stats_line(stats: &berth_core::SessionStats) -> String {
-    format!(
+    let mut line = format!(
         "CPU {:.1}% · memory {} · read {} · written {}",
         stats.cpu_percent,
         crate::output::human_bytes(stats.memory_bytes),
         crate::output::human_bytes(stats.read_bytes),
         crate::output::human_bytes(stats.write_bytes)
-    )
+    );
+    if let Some(gpu) = stats.gpu_percent {
+        line += &format!(" · GPU {gpu:.0}%");
+        if let Some(bytes) = stats.gpu_memory_bytes {
+            line += &format!(", {}", crate::output::human_bytes(bytes));
+        }
+    }
+    line
 }
 
 pub async fn run(
@@ -584,6 +604,37 @@ pub async fn run(
             out.print(&session, || {
                 format!("Destroyed {} ({})\n", session.name, session.id)
             });
+        }
+        SessionCommand::Open {
+            id,
+            port,
+            local_port,
+            no_browser,
+        } => {
+            let Target::Local(local) = target else {
+                return Err(Error::invalid_input(
+                    "Forwarding a cluster session's ports is not in this version of Berth yet; \
+                     a local session's ports can be.",
+                ));
+            };
+            let forward = local.forward_port(&id, port, local_port).await?;
+            let url = format!("http://127.0.0.1:{}/", forward.local.port());
+            println!("{url}");
+            let _ = std::io::stdout().flush();
+            if !no_browser && let Err(error) = open::that_detached(&url) {
+                eprintln!("berth: could not open a browser ({error}); open {url} yourself");
+            }
+            eprintln!(
+                "Forwarding port {port} of session {} to {url} (Ctrl-C stops).",
+                forward.session_name
+            );
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                why = forward.ended() => {
+                    eprintln!("The forward closed: {why}.");
+                    return Ok(ExitCode::from(1));
+                }
+            }
         }
         SessionCommand::Exec { id, command } => {
             let local = match target {

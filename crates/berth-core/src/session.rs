@@ -72,6 +72,12 @@ pub struct SessionStats {
     pub write_bytes: u64,
     /// When the sample was taken, in milliseconds since the Unix epoch.
     pub sampled_at_ms: i64,
+    /// GPU use in percent of one device, and its memory, where the engine reports GPUs (a
+    /// cluster's CUDA agents); `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_bytes: Option<u64>,
 }
 
 /// What the user asked for; `None` means the engine's default.

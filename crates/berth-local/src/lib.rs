@@ -9,6 +9,7 @@ pub mod doctor;
 mod engine;
 pub mod environments;
 pub mod files;
+pub mod forward;
 mod plan;
 pub mod sessions;
 pub mod supervisor;

@@ -119,4 +119,5 @@ it("says what a session uses in one line, a core being 100%", () => {
   const stats = { cpu_percent: 198.4, memory_bytes: 12 * 1024 ** 2, read_bytes: 0, write_bytes: 4096, sampled_at_ms: 0 };
   expect(usageSummary(stats)).toBe("CPU 198% · 12.0 MiB memory · read 0 B · written 4.0 KiB");
   expect(usageSummary({ ...stats, cpu_percent: 0.25 })).toMatch(/^CPU 0\.3% /);
+  expect(usageSummary({ ...stats, gpu_percent: 87, gpu_memory_bytes: 2 * 1024 ** 3 })).toMatch(/ · GPU 87%, 2\.0 GiB$/);
 });

@@ -91,7 +91,11 @@ export function recentSetups(sessions: Session[], templates: NewSession[], limit
 /** `CPU 98% · 12.3 MiB memory · read 0 B · written 4.0 KiB`: 100% is one core. */
 export function usageSummary(stats: SessionStats): string {
   const cpu = stats.cpu_percent < 10 ? stats.cpu_percent.toFixed(1) : Math.round(stats.cpu_percent).toString();
-  return `CPU ${cpu}% · ${humanBytes(stats.memory_bytes)} memory · read ${humanBytes(stats.read_bytes)} · written ${humanBytes(stats.write_bytes)}`;
+  const gpu =
+    stats.gpu_percent === undefined || stats.gpu_percent === null
+      ? ""
+      : ` · GPU ${Math.round(stats.gpu_percent)}%${stats.gpu_memory_bytes ? `, ${humanBytes(stats.gpu_memory_bytes)}` : ""}`;
+  return `CPU ${cpu}% · ${humanBytes(stats.memory_bytes)} memory · read ${humanBytes(stats.read_bytes)} · written ${humanBytes(stats.write_bytes)}${gpu}`;
 }
 
 export function networkLabel(network: NetworkMode): string {

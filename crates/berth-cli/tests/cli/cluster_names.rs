@@ -186,7 +186,14 @@ fn a_template_launches_on_the_cluster_and_berths_own_limits_are_left_to_the_clus
         "EPOCHS=3",
     ]);
     let name = unique("tpl-peer");
-    let created = cluster.ok(&["session", "create", "--template", "on-peer", "--name", &name]);
+    let created = cluster.ok(&[
+        "session",
+        "create",
+        "--template",
+        "on-peer",
+        "--name",
+        &name,
+    ]);
     assert!(!created.trim().is_empty(), "{created}");
     let info = cluster.ok(&["session", "info", &name]);
     assert!(info.contains("EPOCHS=3"), "the template's variable: {info}");
@@ -195,7 +202,14 @@ fn a_template_launches_on_the_cluster_and_berths_own_limits_are_left_to_the_clus
     // Idle timeouts and lifetimes are the cluster administrators' to set: refused, nothing made.
     let refused = cluster
         .cmd(&[
-            "session", "create", "--template", "on-peer", "--name", &name, "--lifetime", "1h",
+            "session",
+            "create",
+            "--template",
+            "on-peer",
+            "--name",
+            &name,
+            "--lifetime",
+            "1h",
         ])
         .output()
         .unwrap();

@@ -481,3 +481,69 @@ fn stats_show_a_busy_session_busy_and_an_idle_one_idle() {
         String::from_utf8_lossy(&ended.stderr)
     );
 }
+
+#[test]
+fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
+    use std::io::{BufRead, Read};
+    let home = home();
+    let h = home.path();
+    let id = ok(h, &["session", "create", "--network", "none"]);
+    let id = id.trim().to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+    ok(
+        h,
+        &[
+            "session",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "cd /home/work && echo served > page.txt && setsid python3 -m http.server 8771 \
+             --bind 127.0.0.1 </dev/null >/dev/null 2>&1 & for i in $(seq 100); do \
+             python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8771))' \
+             2>/dev/null && exit 0; sleep 0.1; done; exit 1",
+        ],
+    );
+    let mut open = with_runtime(
+        &mut berth(h, &["session", "open", &id, "8771", "--no-browser"]),
+        h,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(open.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not a local URL: {first:?}"))
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(stream, "GET /page.txt HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("served\n"), "{answer}");
+    // Interrupted, as Ctrl-C does: the forward and its port go with it.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(open.id() as libc::pid_t, libc::SIGINT) };
+    assert!(open.wait().unwrap().success());
+    assert!(std::net::TcpStream::connect(&address).is_err());
+
+    // Nothing on the port: refused in words, nothing listens.
+    let refused = run(with_runtime(
+        &mut berth(h, &["session", "open", &id, "8772", "--no-browser"]),
+        h,
+    ));
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Nothing listens on port 8772"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -39,6 +39,8 @@ impl Reading {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default(),
+            gpu_percent: None,
+            gpu_memory_bytes: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Talking to a session's supervisor from the app or the CLI.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use berth_core::frames::FrameStream;
@@ -80,6 +80,11 @@ impl SupervisorClient {
                     Ok((Some(docker::bridge(target, request.clone())?), Reply::ok(0)))
                 }
                 Request::Status => Ok((None, Reply::ok(0))),
+                Request::Connect { .. } => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "ports of Docker sessions cannot be forwarded yet: start the session \
+                     with bubblewrap to reach its ports",
+                )),
                 Request::Destroy => docker::run_apart(async {
                     let engine =
                         docker::connect(&target.engine).map_err(|e| io::Error::other(e.message))?;
@@ -116,6 +121,39 @@ impl SupervisorClient {
             crate::vitals::mark_input(mark);
         }
         self.stream(&Request::Exec { argv })
+    }
+
+    /// A TCP connection to `127.0.0.1:port` inside the session, as a byte stream (no frames).
+    /// `ConnectionRefused` when nothing listens there, with the session's words.
+    pub fn connect_port(&self, port: u16) -> io::Result<FrameStream> {
+        let mut stream = self.stream(&Request::Connect { port })?;
+        // The relay's one line, byte by byte: what follows is the connection's own.
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while line.len() < 1024 {
+            if stream.read(&mut byte)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the session closed the connection before it was made",
+                ));
+            }
+            if byte[0] == b'\n' {
+                break;
+            }
+            line.push(byte[0]);
+        }
+        match String::from_utf8_lossy(&line).as_ref() {
+            "ok" => Ok(stream),
+            said => {
+                let why = said.strip_prefix("error ").unwrap_or(said).to_owned();
+                let kind = if why.starts_with("nothing listens") {
+                    io::ErrorKind::ConnectionRefused
+                } else {
+                    io::ErrorKind::Other
+                };
+                Err(io::Error::new(kind, why))
+            }
+        }
     }
 
     fn stream(&self, request: &Request) -> io::Result<FrameStream> {

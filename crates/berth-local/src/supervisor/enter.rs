@@ -106,6 +106,35 @@ fn join(pid: u32, cwd: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Joins only the network namespace of the sandbox whose processes include `pid` (through the
+/// outer user namespace, which owns it), for a port forward's relay: the relay keeps the host's
+/// file system and needs nothing else of the sandbox. A sandbox on the host's network shares
+/// this process's namespace already, and nothing is joined.
+pub fn join_network(pid: u32) -> io::Result<()> {
+    let network = namespace(pid, "net")?;
+    let own_network = File::open("/proc/self/ns/net")?.metadata()?.ino();
+    if network.metadata()?.ino() == own_network {
+        return Ok(());
+    }
+    let inner_user = namespace(pid, "user")?;
+    let own_user = File::open("/proc/self/ns/user")?.metadata()?.ino();
+    // SAFETY: the ioctl takes no argument and returns a new descriptor or -1.
+    let outer = unsafe { libc::ioctl(inner_user.as_raw_fd(), NS_GET_PARENT) };
+    let outer = (outer >= 0).then(|| unsafe { OwnedFd::from_raw_fd(outer) });
+    match &outer {
+        Some(outer) if File::from(outer.try_clone()?).metadata()?.ino() != own_user => {
+            set_namespace(outer, libc::CLONE_NEWUSER, "outer user")?;
+        }
+        _ => set_namespace(&inner_user, libc::CLONE_NEWUSER, "user")?,
+    }
+    set_namespace(&network, libc::CLONE_NEWNET, "network")?;
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn run(argv: &[OsString]) -> io::Result<i32> {
     let args: Vec<CString> = argv
         .iter()

@@ -19,6 +19,8 @@ mod limits;
 mod process;
 pub mod protocol;
 #[cfg(target_os = "linux")]
+mod relay;
+#[cfg(target_os = "linux")]
 mod serve;
 #[cfg(target_os = "linux")]
 mod socket_request;

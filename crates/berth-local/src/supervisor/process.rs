@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use super::{enter, serve};
+use super::{enter, relay, serve};
 
 /// Entry point of the `berth-supervisor` binary; returns its exit status.
 pub fn main(args: Vec<OsString>) -> i32 {
@@ -22,6 +22,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 None => usage(),
             }
         }
+        Some("relay") if args.len() == 4 => {
+            let pid = args[2].to_str().and_then(|p| p.parse().ok());
+            let port = args[3].to_str().and_then(|p| p.parse().ok());
+            match (pid, port) {
+                (Some(pid), Some(port)) => relay::relay(pid, port),
+                _ => usage(),
+            }
+        }
         _ => usage(),
     }
 }
@@ -31,7 +39,8 @@ fn usage() -> i32 {
         "berth-supervisor is started by Berth for each local session.\n\
          usage: berth-supervisor run < LAUNCH_JSON\n       \
          berth-supervisor enter SANDBOX_PID CWD -- COMMAND...\n       \
-         berth-supervisor enter-held SANDBOX_PID CWD -- COMMAND..."
+         berth-supervisor enter-held SANDBOX_PID CWD -- COMMAND...\n       \
+         berth-supervisor relay SANDBOX_PID PORT"
     );
     2
 }

@@ -27,6 +27,11 @@ pub enum Request {
     },
     /// Kill the sandbox; the reply comes once it is gone.
     Destroy,
+    /// A TCP connection to `127.0.0.1:port` inside the session (a port forward's): after the
+    /// reply, one line from the relay (`ok`, or `error …`), then the connection's bytes.
+    Connect {
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

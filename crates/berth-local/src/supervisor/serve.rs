@@ -960,6 +960,30 @@ fn handle(mut connection: UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
         }
         Request::Terminal { cols, rows } => terminal(connection, shared, cols, rows),
         Request::Exec { argv } => exec(connection, shared, argv),
+        Request::Connect { port } => connect(connection, shared, port),
+    }
+}
+
+/// Hands `connection` to a relay process joined to the sandbox's network (see `relay`), which
+/// connects to `port` there; the connection is the relay's stdin and stdout from then on.
+fn connect(mut connection: UnixStream, shared: &Shared, port: u16) -> io::Result<()> {
+    reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
+    let stdout = connection.try_clone()?;
+    let spawned = Command::new(SELF)
+        .args(["relay", &shared.sandbox_pid.to_string(), &port.to_string()])
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::from(OwnedFd::from(connection)))
+        .stdout(Stdio::from(OwnedFd::from(stdout)))
+        .stderr(Stdio::null())
+        .spawn();
+    match spawned {
+        // Reaped by a thread of its own; the relay ends with its connection.
+        Ok(mut relay) => {
+            std::thread::spawn(move || relay.wait());
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

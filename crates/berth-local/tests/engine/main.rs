@@ -12,6 +12,8 @@ mod environments;
 mod files;
 mod folders;
 #[cfg(target_os = "linux")]
+mod forward;
+#[cfg(target_os = "linux")]
 mod limits;
 #[cfg(target_os = "linux")]
 mod network;

@@ -1,0 +1,211 @@
+//! Port forwards: a TCP port inside a local session, on this computer's loopback. Each
+//! connection accepted on `127.0.0.1:LOCAL` becomes its own connection to `127.0.0.1:PORT`
+//! inside the session, made by a relay the session's supervisor starts in the sandbox's
+//! network (`supervisor::relay`), so it works for sessions with outbound network and with none
+//! alike, and nothing but this computer's loopback ever listens. A forward ends with its
+//! session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use berth_core::frames::FrameStream;
+use berth_core::{Error, Result};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::LocalEngine;
+use crate::supervisor::client::SupervisorClient;
+
+/// How often a forward asks whether its session still runs.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// An open forward; dropping it closes the listener (connections already made run on).
+pub struct Forward {
+    pub session_id: String,
+    pub session_name: String,
+    /// The port inside the session.
+    pub port: u16,
+    /// Where it listens on this computer.
+    pub local: SocketAddr,
+    pub since_ms: i64,
+    moved: Arc<AtomicU64>,
+    connections: Arc<AtomicU32>,
+    ended: watch::Receiver<Option<String>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Forward {
+    /// Bytes moved both ways so far.
+    pub fn bytes_moved(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+
+    /// Connections made through it so far.
+    pub fn connections(&self) -> u32 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the forward ends on its own (its session ended) and says why.
+    pub async fn ended(&self) -> String {
+        let mut ended = self.ended.clone();
+        loop {
+            if let Some(why) = ended.borrow().clone() {
+                return why;
+            }
+            if ended.changed().await.is_err() {
+                return "the forward was closed".into();
+            }
+        }
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl LocalEngine {
+    /// Forwards port `port` of running session `key` to `127.0.0.1:local_port` (a free port
+    /// when `None`). Refused when nothing listens on the port in the session now, or when the
+    /// local port is taken, with the fix in the message.
+    pub async fn forward_port(
+        &self,
+        key: &str,
+        port: u16,
+        local_port: Option<u16>,
+    ) -> Result<Forward> {
+        let (session, client) = self.session_client(key)?;
+        // A first connection, so a wrong port is said now rather than as a browser's blank tab.
+        let probe = client.clone();
+        let probed = tokio::task::spawn_blocking(move || probe.connect_port(port))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+        match probed {
+            Ok(stream) => drop(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Err(Error::invalid_input(format!(
+                    "Nothing listens on port {port} in session \"{}\": start the server first \
+                     (listening on 127.0.0.1 or 0.0.0.0 inside the session).",
+                    session.name
+                )));
+            }
+            Err(e) => {
+                return Err(Error::invalid_input(format!(
+                    "Cannot reach port {port} in session \"{}\": {e}.",
+                    session.name
+                )));
+            }
+        }
+        let listener = TcpListener::bind(("127.0.0.1", local_port.unwrap_or(0)))
+            .await
+            .map_err(|e| match (e.kind(), local_port) {
+                (std::io::ErrorKind::AddrInUse, Some(taken)) => Error::invalid_input(format!(
+                    "Port {taken} on this computer is already in use: pick another one, or \
+                     leave it out and Berth picks a free one."
+                )),
+                _ => Error::internal(format!("Cannot listen on this computer's loopback: {e}")),
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let moved = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU32::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let (tell_end, ended) = watch::channel(None);
+        tokio::spawn(serve(
+            listener,
+            client,
+            port,
+            moved.clone(),
+            connections.clone(),
+            stopped,
+            tell_end,
+            session.name.clone(),
+        ));
+        tracing::info!(session = %session.id, port, %local, "port forward opened");
+        Ok(Forward {
+            session_id: session.id,
+            session_name: session.name,
+            port,
+            local,
+            since_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            moved,
+            connections,
+            ended,
+            stop,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    listener: TcpListener,
+    client: SupervisorClient,
+    port: u16,
+    moved: Arc<AtomicU64>,
+    connections: Arc<AtomicU32>,
+    mut stopped: watch::Receiver<bool>,
+    tell_end: watch::Sender<Option<String>>,
+    name: String,
+) {
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((socket, _)) = accepted else { continue };
+                let _ = socket.set_nodelay(true);
+                connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(carry(socket, client.clone(), port, moved.clone()));
+            }
+            _ = stopped.changed() => return,
+            _ = watch.tick() => {
+                let asked = client.clone();
+                let runs = tokio::task::spawn_blocking(move || asked.answers()).await.unwrap_or(false);
+                if !runs {
+                    let _ = tell_end.send(Some(format!("session {name} ended")));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One accepted connection, carried to the port in the session until either side closes.
+async fn carry(
+    mut socket: tokio::net::TcpStream,
+    client: SupervisorClient,
+    port: u16,
+    moved: Arc<AtomicU64>,
+) {
+    let connected = tokio::task::spawn_blocking(move || client.connect_port(port)).await;
+    let Ok(Ok(stream)) = connected else {
+        // Nothing there (the server stopped): the connection closes, which a browser shows.
+        return;
+    };
+    let result = match stream {
+        #[cfg(unix)]
+        FrameStream::Unix(unix) => match unix
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixStream::from_std(unix))
+        {
+            Ok(mut inner) => tokio::io::copy_bidirectional(&mut socket, &mut inner).await,
+            Err(e) => Err(e),
+        },
+        FrameStream::Loopback(tcp) => match tcp
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(tcp))
+        {
+            Ok(mut inner) => tokio::io::copy_bidirectional(&mut socket, &mut inner).await,
+            Err(e) => Err(e),
+        },
+    };
+    if let Ok((up, down)) = result {
+        moved.fetch_add(up + down, Ordering::Relaxed);
+    }
+}
