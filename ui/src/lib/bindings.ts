@@ -1561,7 +1561,12 @@ read_bytes: number; write_bytes: number;
 /**
  * When the sample was taken, in milliseconds since the Unix epoch.
  */
-sampled_at_ms: number }
+sampled_at_ms: number; 
+/**
+ * GPU use in percent of one device, and its memory, where the engine reports GPUs (a
+ * cluster's CUDA agents); `None` elsewhere.
+ */
+gpu_percent?: number | null; gpu_memory_bytes?: number | null }
 export type SessionStatus = "preparing" | "running" | "terminating" | 
 /**
  * Destroyed by the user, or a batch command that finished (see `exit_code`).
