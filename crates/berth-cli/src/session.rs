@@ -313,6 +313,9 @@ pub enum SessionCommand {
         #[arg(long = "no-browser")]
         no_browser: bool,
     },
+    /// The port forwards open on this computer (the window's and `session open`'s), or only
+    /// those of session ID.
+    Ports { id: Option<String> },
     /// An interactive shell in the session, in this terminal.
     Shell {
         id: String,
@@ -635,6 +638,41 @@ pub async fn run(
                     return Ok(ExitCode::from(1));
                 }
             }
+        }
+        SessionCommand::Ports { id } => {
+            let Target::Local(local) = target else {
+                return Err(Error::invalid_input(
+                    "A cluster session's ports are not forwarded in this version of Berth yet.",
+                ));
+            };
+            let session = match &id {
+                Some(id) => Some(local.session(id).await?),
+                None => None,
+            };
+            let open: Vec<_> = local
+                .open_forwards()
+                .into_iter()
+                .filter(|f| session.as_ref().is_none_or(|s| s.id == f.session_id))
+                .collect();
+            out.print(&open, || {
+                if open.is_empty() {
+                    return "No ports are forwarded.\n".to_owned();
+                }
+                let mut text = format!(
+                    "{:<20}  {:>5}  {:<22}  {}\n",
+                    "SESSION", "PORT", "LOCAL", "SINCE"
+                );
+                for f in &open {
+                    text += &format!(
+                        "{:<20}  {:>5}  http://{:<15}  {}\n",
+                        f.session_name,
+                        f.port,
+                        f.local,
+                        utc_minute(f.since_ms)
+                    );
+                }
+                text
+            });
         }
         SessionCommand::Exec { id, command } => {
             let local = match target {

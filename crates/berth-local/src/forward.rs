@@ -21,6 +21,22 @@ use crate::supervisor::client::SupervisorClient;
 /// How often a forward asks whether its session still runs.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 
+/// An open forward as `berth session ports` and the window's Ports view list it, whichever
+/// process holds it: each open forward leaves one of these in the runtime directory's
+/// `forwards/`, removed when it closes (and ignored once its process is gone).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, specta::Type)]
+pub struct ForwardRecord {
+    pub session_id: String,
+    pub session_name: String,
+    /// The port inside the session.
+    pub port: u16,
+    /// `127.0.0.1:PORT` on this computer.
+    pub local: String,
+    pub since_ms: i64,
+    /// The process holding it (the app's, or a `berth session open`).
+    pub pid: u32,
+}
+
 /// An open forward; dropping it closes the listener (connections already made run on).
 pub struct Forward {
     pub session_id: String,
@@ -34,6 +50,8 @@ pub struct Forward {
     connections: Arc<AtomicU32>,
     ended: watch::Receiver<Option<String>>,
     stop: watch::Sender<bool>,
+    /// This forward's entry in the list of open ones.
+    record: Option<std::path::PathBuf>,
 }
 
 impl Forward {
@@ -64,6 +82,9 @@ impl Forward {
 impl Drop for Forward {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(record) = &self.record {
+            let _ = std::fs::remove_file(record);
+        }
     }
 }
 
@@ -126,21 +147,91 @@ impl LocalEngine {
             session.name.clone(),
         ));
         tracing::info!(session = %session.id, port, %local, "port forward opened");
+        let since_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let record = ForwardRecord {
+            session_id: session.id.clone(),
+            session_name: session.name.clone(),
+            port,
+            local: local.to_string(),
+            since_ms,
+            pid: std::process::id(),
+        };
         Ok(Forward {
             session_id: session.id,
             session_name: session.name,
             port,
             local,
-            since_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            since_ms,
             moved,
             connections,
             ended,
             stop,
+            record: self.keep_record(&record),
         })
     }
+
+    fn forwards_dir(&self) -> std::path::PathBuf {
+        self.dirs().runtime.join("forwards")
+    }
+
+    /// Writes `record` where `open_forwards` finds it; `None` when it cannot (the forward
+    /// works regardless, it is only not listed).
+    fn keep_record(&self, record: &ForwardRecord) -> Option<std::path::PathBuf> {
+        let dir = self.forwards_dir();
+        let path = dir.join(format!(
+            "{}-{}.json",
+            record.pid,
+            record.local.replace(':', "-")
+        ));
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec(record).unwrap_or_default()));
+        match written {
+            Ok(()) => Some(path),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the port forward");
+                None
+            }
+        }
+    }
+
+    /// The forwards open on this computer, by the app and by `berth session open`, oldest
+    /// first; entries whose process is gone are cleared away.
+    pub fn open_forwards(&self) -> Vec<ForwardRecord> {
+        let Ok(entries) = std::fs::read_dir(self.forwards_dir()) else {
+            return Vec::new();
+        };
+        let mut open: Vec<ForwardRecord> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let record: ForwardRecord =
+                    serde_json::from_slice(&std::fs::read(entry.path()).ok()?).ok()?;
+                if process_alive(record.pid) {
+                    Some(record)
+                } else {
+                    let _ = std::fs::remove_file(entry.path());
+                    None
+                }
+            })
+            .collect();
+        open.sort_by_key(|r| r.since_ms);
+        open
+    }
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let answered = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+    answered || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    // Forwards exist only where sessions have supervisors (Linux) for now.
+    true
 }
 
 #[allow(clippy::too_many_arguments)]

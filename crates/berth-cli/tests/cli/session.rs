@@ -529,11 +529,17 @@ fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.ends_with("served\n"), "{answer}");
+    // Listed while it is open, by any other berth on this computer.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(h, &["--json", "session", "ports", &id])).unwrap();
+    assert_eq!(listed[0]["port"], 8771, "{listed}");
+    assert_eq!(listed[0]["local"], address.as_str(), "{listed}");
     // Interrupted, as Ctrl-C does: the forward and its port go with it.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(open.id() as libc::pid_t, libc::SIGINT) };
     assert!(open.wait().unwrap().success());
     assert!(std::net::TcpStream::connect(&address).is_err());
+    assert_eq!(ok(h, &["session", "ports"]), "No ports are forwarded.\n");
 
     // Nothing on the port: refused in words, nothing listens.
     let refused = run(with_runtime(

@@ -1,0 +1,171 @@
+//! The figures themselves (bubblewrap: Linux only).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Instant;
+
+use berth_core::{Engine, NetworkMode, NewSession};
+use berth_local::supervisor::client::finish_exec;
+use berth_local::{DataDirs, LocalEngine};
+
+const PORT: u16 = 8791;
+
+/// Inside the session: a server that sends what it is asked for (`N\n` → N bytes) on every
+/// connection, in C-speed `sendall`s.
+const SERVER: &str = r#"
+import socket, threading
+block = b"x" * (1 << 20)
+def serve(c):
+    with c:
+        n = int(c.makefile("rb").readline())
+        while n > 0:
+            c.sendall(block[: min(n, len(block))]); n -= len(block)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8791)); s.listen(256)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+fn fetch(address: SocketAddr, bytes: u64) -> u64 {
+    let mut stream = TcpStream::connect(address).unwrap();
+    writeln!(stream, "{bytes}").unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut got = 0;
+    loop {
+        let n = stream.read(&mut buffer).unwrap();
+        if n == 0 {
+            return got;
+        }
+        got += n as u64;
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+pub fn main() {
+    let megabytes: u64 = std::env::var("MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let engine = LocalEngine::open(DataDirs {
+        config: root.path().join("config"),
+        data: root.path().join("data"),
+        logs: root.path().join("logs"),
+        runtime: root.path().join("run"),
+    })
+    .unwrap();
+    if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
+        engine.set_supervisor(path.into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut spec = NewSession::interactive("host", vec![]);
+    spec.network = NetworkMode::Host;
+    let session = rt.block_on(engine.create_session(spec)).unwrap();
+    let (_, client) = engine.session_client(&session.id).unwrap();
+    let started = client
+        .exec(vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "setsid python3 -c '{SERVER}' </dev/null >/dev/null 2>&1 & for i in $(seq 100); do \
+                 python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {PORT}))' \
+                 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+            ),
+        ])
+        .unwrap();
+    assert_eq!(
+        finish_exec(started, b"").unwrap().code,
+        0,
+        "the server started"
+    );
+    let direct: SocketAddr = ([127, 0, 0, 1], PORT).into();
+
+    // Asking for a forward → the first answer through it (the server is up).
+    let mut opening = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let forward = rt
+            .block_on(engine.forward_port(&session.id, PORT, None))
+            .unwrap();
+        let address = forward.local;
+        assert_eq!(
+            rt.block_on(async move {
+                tokio::task::spawn_blocking(move || fetch(address, 1))
+                    .await
+                    .unwrap()
+            }),
+            1
+        );
+        opening.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "forward opened → first answer through it: {:.1} ms median of {rounds} (goal ≤ 500 ms; a forward's first connection checks the port)",
+        median(opening)
+    );
+
+    let forward = rt
+        .block_on(engine.forward_port(&session.id, PORT, None))
+        .unwrap();
+    let through = forward.local;
+    let bytes = megabytes << 20;
+    let (mut straight, mut forwarded) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        // Interleaved, so a noisy moment hurts both alike.
+        let start = Instant::now();
+        assert_eq!(fetch(direct, bytes), bytes);
+        straight.push(bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
+        let start = Instant::now();
+        let got = rt.block_on(async move {
+            tokio::task::spawn_blocking(move || fetch(through, bytes))
+                .await
+                .unwrap()
+        });
+        assert_eq!(got, bytes);
+        forwarded.push(bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
+    }
+    let (s, f) = (median(straight), median(forwarded));
+    println!(
+        "one connection reading {megabytes} MiB: through the forward {f:.0} MB/s vs straight over loopback {s:.0} MB/s → {:.2}× (goal ≥ 0.8×), medians of {rounds}",
+        f / s
+    );
+
+    // 100 connections at once through the one forward.
+    let start = Instant::now();
+    let results: Vec<bool> = rt.block_on(async move {
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                tokio::task::spawn_blocking(move || {
+                    std::panic::catch_unwind(|| fetch(through, 64 << 10) == 64 << 10)
+                        .unwrap_or(false)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap_or(false));
+        }
+        results
+    });
+    let ok = results.iter().filter(|r| **r).count();
+    println!(
+        "100 connections at once through one forward (64 KiB each): {ok} answered in full, {} failed, in {:.0} ms (goal: no errors)",
+        100 - ok,
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    drop(forward);
+    rt.block_on(engine.destroy_session(&session.id)).unwrap();
+}
