@@ -85,6 +85,10 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::templates::save_template,
             commands::templates::remove_template,
             commands::sessions::list_sessions,
+            commands::ports::open_port,
+            commands::ports::list_ports,
+            commands::ports::close_port,
+            commands::ports::open_port_url,
             commands::sessions::session_history,
             commands::sessions::extend_session,
             commands::sessions::session_stats,
@@ -207,6 +211,7 @@ pub fn run() {
         .manage(quit_guard::BackgroundNotice::default())
         .manage(session_vitals::LocalVitals::default())
         .manage(launch_link::WaitingLinks::default())
+        .manage(commands::ports::Ports::default())
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {

@@ -260,6 +260,9 @@ export async function openApp({ env = {}, args = [] } = {}) {
       // No Docker-API engine unless a test brings one: the machine's own Podman service (the
       // Backend.AI peer's real agent runs one) must not add its images to the window's lists.
       DOCKER_HOST: `unix://${join(home, "no-docker-engine.sock")}`,
+      // "Open in browser" goes through xdg-open, which on a desktop-less display runs $BROWSER:
+      // nothing, rather than a real browser no test would close.
+      BROWSER: "/bin/true",
       ...env,
     };
     const driver = launch(
@@ -344,11 +347,12 @@ export function waitForLines(app, what, predicate, timeoutMs = 15_000, selector 
 
 /**
  * Sessions still running in the app's runtime directory (a session's directory holds its
- * supervisor's socket and goes away when the session is destroyed; `etc-*` is shared state).
+ * supervisor's socket and goes away when the session is destroyed; `etc-*` is shared state,
+ * `forwards` the list of open port forwards).
  */
 export function leftoverSessions(app) {
   try {
-    return readdirSync(app.runtimeDir).filter((name) => !name.startsWith("etc-"));
+    return readdirSync(app.runtimeDir).filter((name) => !name.startsWith("etc-") && name !== "forwards");
   } catch {
     return [];
   }

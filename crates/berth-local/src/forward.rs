@@ -65,6 +65,11 @@ impl Forward {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// Whether it still listens: false once its session ended.
+    pub fn is_open(&self) -> bool {
+        self.ended.borrow().is_none()
+    }
+
     /// Waits until the forward ends on its own (its session ended) and says why.
     pub async fn ended(&self) -> String {
         let mut ended = self.ended.clone();

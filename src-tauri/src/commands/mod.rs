@@ -7,6 +7,7 @@ pub mod environments;
 pub mod files;
 pub mod folders;
 mod picker;
+pub mod ports;
 pub mod profiles;
 pub mod sessions;
 pub mod templates;

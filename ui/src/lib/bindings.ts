@@ -489,6 +489,47 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
 }
 },
 /**
+ * Forwards `port` of running local session `session` to this computer's loopback (`local_port`,
+ * or a free one) and opens it in the browser unless `browser` is false.
+ */
+async openPort(session: string, port: number, localPort: number | null, browser: boolean) : Promise<Result<OpenPort, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_port", { session, port, localPort, browser }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Every forward open on this computer; the window's own whose session ended are closed first.
+ */
+async listPorts() : Promise<OpenPort[]> {
+    return await TAURI_INVOKE("list_ports");
+},
+/**
+ * Closes the window's forward listening at `local` (`127.0.0.1:PORT`).
+ */
+async closePort(local: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("close_port", { local }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens a forward's local URL in the browser: only `http://127.0.0.1:…` URLs, which is all a
+ * forward has, so the page cannot have the app open anything else.
+ */
+async openPortUrl(url: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_port_url", { url }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * A local session's samples over the last hour, oldest first, for the drawer's graphs
  * (empty for one the app has not sampled yet).
  */
@@ -1316,6 +1357,34 @@ resource_group?: string | null;
  * When it ends on its own (idle timeout, lifetime); none by default.
  */
 limits?: SessionLimits }
+/**
+ * One open forward as the Ports view shows it.
+ */
+export type OpenPort = ({ session_id: string; session_name: string; 
+/**
+ * The port inside the session.
+ */
+port: number; 
+/**
+ * `127.0.0.1:PORT` on this computer.
+ */
+local: string; since_ms: number; 
+/**
+ * The process holding it (the app's, or a `berth session open`).
+ */
+pid: number }) & { 
+/**
+ * `http://127.0.0.1:PORT/`.
+ */
+url: string; 
+/**
+ * Whether this window holds it (and can close it); others are `berth session open`'s.
+ */
+ours: boolean; 
+/**
+ * Bytes moved both ways, for the window's own.
+ */
+bytes_moved: number | null; connections: number | null }
 /**
  * What the tab needs to label itself.
  */

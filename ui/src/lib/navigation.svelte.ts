@@ -1,6 +1,6 @@
 // Which page is on screen, and cross-page jumps: a folder name in the launcher or the session
 // drawer opens that folder's explorer, and closing the explorer returns where the user was.
-export type Page = "sessions" | "terminals" | "storage" | "settings";
+export type Page = "sessions" | "terminals" | "storage" | "ports" | "settings";
 
 export const navigation = $state<{
   page: Page;
