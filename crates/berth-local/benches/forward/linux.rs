@@ -1,13 +1,15 @@
 //! The figures themselves (bubblewrap: Linux only).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use berth_core::{Engine, NetworkMode, NewSession};
 use berth_local::supervisor::client::finish_exec;
-use berth_local::{DataDirs, LocalEngine};
+use common::{engine, knob, median};
 
 const PORT: u16 = 8791;
 
@@ -41,32 +43,11 @@ fn fetch(address: SocketAddr, bytes: u64) -> u64 {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 pub fn main() {
-    let megabytes: u64 = std::env::var("MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let megabytes: u64 = knob("MB", 1024);
+    let rounds: usize = knob("ROUNDS", 5);
     let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let engine = LocalEngine::open(DataDirs {
-        config: root.path().join("config"),
-        data: root.path().join("data"),
-        logs: root.path().join("logs"),
-        runtime: root.path().join("run"),
-    })
-    .unwrap();
-    if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
-        engine.set_supervisor(path.into());
-    }
+    let engine = engine(&root);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

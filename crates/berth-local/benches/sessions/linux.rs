@@ -1,18 +1,15 @@
 //! The figures themselves (bubblewrap: Linux only).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use berth_core::frames::FrameStream;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, NetworkMode, NewSession};
 use berth_local::supervisor::protocol::{Frame, read_frame, write_frame};
-use berth_local::{DataDirs, LocalEngine};
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
+use common::{engine, knob, median};
 
 fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
@@ -83,26 +80,10 @@ fn raw_bwrap() -> Duration {
 }
 
 pub fn main() {
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
-    let keys: usize = std::env::var("KEYS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(500);
+    let runs: usize = knob("RUNS", 15);
+    let keys: usize = knob("KEYS", 500);
     let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let engine = LocalEngine::open(DataDirs {
-        config: root.path().join("config"),
-        data: root.path().join("data"),
-        logs: root.path().join("logs"),
-        runtime: root.path().join("run"),
-    })
-    .unwrap();
-    if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
-        engine.set_supervisor(path.into());
-    }
+    let engine = engine(&root);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

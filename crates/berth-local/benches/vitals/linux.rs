@@ -1,12 +1,14 @@
 //! The figures themselves (bubblewrap: Linux only).
 
-use std::os::unix::fs::PermissionsExt;
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, NetworkMode, NewSession, SessionLimits};
 use berth_local::supervisor::protocol::{STATE_NAME, SupervisorState};
 use berth_local::vitals::{HISTORY, SAMPLE_EVERY, Vitals};
-use berth_local::{DataDirs, LocalEngine};
+use common::{engine, knob};
 
 /// CPU time of this process (all threads) and of its reaped children, in seconds.
 fn own_cpu() -> (f64, f64) {
@@ -45,26 +47,11 @@ fn resident_kib() -> u64 {
 }
 
 pub fn main() {
-    let sessions: usize = std::env::var("SESSIONS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20);
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(60);
+    let sessions: usize = knob("SESSIONS", 20);
+    let rounds: usize = knob("ROUNDS", 60);
     let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let dirs = DataDirs {
-        config: root.path().join("config"),
-        data: root.path().join("data"),
-        logs: root.path().join("logs"),
-        runtime: root.path().join("run"),
-    };
-    let engine = LocalEngine::open(dirs.clone()).unwrap();
-    if let Some(path) = std::env::var_os("BERTH_SUPERVISOR") {
-        engine.set_supervisor(path.into());
-    }
+    let engine = engine(&root);
+    let runtime_dir = root.path().join("run");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,7 +71,7 @@ pub fn main() {
     let supervisors: Vec<u32> = ids
         .iter()
         .map(|id| {
-            let state = std::fs::read(dirs.runtime.join(id).join(STATE_NAME)).unwrap();
+            let state = std::fs::read(runtime_dir.join(id).join(STATE_NAME)).unwrap();
             serde_json::from_slice::<SupervisorState>(&state)
                 .unwrap()
                 .supervisor_pid
