@@ -92,6 +92,11 @@ fn join(pid: u32, cwd: &str) -> io::Result<()> {
         set_namespace(&inner_user, libc::CLONE_NEWUSER, "user")?;
     }
     for (file, kind, what) in &others {
+        // A namespace the sandbox shares with the host (its network, on the host's network) is
+        // ours already; joining it would need a capability over the host's, which we lack.
+        if same_as_ours(file, *kind)? {
+            continue;
+        }
         set_namespace(file, *kind, what)?;
     }
     if nested {
@@ -104,6 +109,22 @@ fn join(pid: u32, cwd: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Whether `file` is the namespace of `kind` this process is in already.
+fn same_as_ours(file: &File, kind: libc::c_int) -> io::Result<bool> {
+    let name = match kind {
+        libc::CLONE_NEWNET => "net",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNS => "mnt",
+        _ => return Ok(false),
+    };
+    let own = File::open(format!("/proc/self/ns/{name}"))?
+        .metadata()?
+        .ino();
+    Ok(file.metadata()?.ino() == own)
 }
 
 /// Joins only the network namespace of the sandbox whose processes include `pid` (through the

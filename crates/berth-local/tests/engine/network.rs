@@ -313,3 +313,15 @@ fn pip_installs_from_an_index_on_the_network_into_local_for_the_next_session() {
     );
     rt.block_on(fixture.engine.destroy_session(&next)).unwrap();
 }
+
+#[test]
+fn a_host_network_session_reaches_the_hosts_loopback_and_takes_terminals_and_execs() {
+    // Its network namespace is the host's: joining it for an exec must be skipped, not tried
+    // (a root-run Berth's `nobody` sessions cannot join the host's), which once failed every
+    // exec and terminal in such a session.
+    let fixture = engine();
+    let port = loopback_secret();
+    let host = session(&fixture, NetworkMode::Host);
+    let said = host.ok(&fetch(&format!("http://127.0.0.1:{port}/")));
+    assert_eq!(said.trim(), "HOST-SECRET");
+}
