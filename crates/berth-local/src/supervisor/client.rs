@@ -1,6 +1,6 @@
 //! Talking to a session's supervisor from the app or the CLI.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use berth_core::frames::FrameStream;
@@ -123,36 +123,44 @@ impl SupervisorClient {
         self.stream(&Request::Exec { argv })
     }
 
-    /// A TCP connection to `127.0.0.1:port` inside the session, as a byte stream (no frames).
-    /// `ConnectionRefused` when nothing listens there, with the session's words.
-    pub fn connect_port(&self, port: u16) -> io::Result<FrameStream> {
-        let mut stream = self.stream(&Request::Connect { port })?;
-        // The relay's one line, byte by byte: what follows is the connection's own.
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while line.len() < 1024 {
-            if stream.read(&mut byte)? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the session closed the connection before it was made",
-                ));
+    /// A TCP connection to `127.0.0.1:port` inside the session, made there and handed to this
+    /// process (see `supervisor::relay`). `ConnectionRefused` when nothing listens there.
+    pub fn connect_port(&self, port: u16) -> io::Result<std::net::TcpStream> {
+        match &self.target {
+            #[cfg(target_os = "linux")]
+            Target::Socket(socket) => {
+                use std::os::fd::FromRawFd;
+                use std::os::fd::IntoRawFd;
+                let (stream, reply) = socket_request::send(socket, &Request::Connect { port })?;
+                if !reply.ok {
+                    return Err(io::Error::other(reply.error.unwrap_or_default()));
+                }
+                let (line, fd) = super::fd_passing::receive_line(&stream)?;
+                match (String::from_utf8_lossy(&line).trim_end(), fd) {
+                    ("ok", Some(fd)) => {
+                        // SAFETY: the relay handed over a connected TCP socket, now ours alone.
+                        Ok(unsafe { std::net::TcpStream::from_raw_fd(fd.into_raw_fd()) })
+                    }
+                    ("", None) => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the session closed the connection before it was made",
+                    )),
+                    (said, _) => {
+                        let why = said.strip_prefix("error ").unwrap_or(said).to_owned();
+                        let kind = if why.starts_with("nothing listens") {
+                            io::ErrorKind::ConnectionRefused
+                        } else {
+                            io::ErrorKind::Other
+                        };
+                        Err(io::Error::new(kind, why))
+                    }
+                }
             }
-            if byte[0] == b'\n' {
-                break;
-            }
-            line.push(byte[0]);
-        }
-        match String::from_utf8_lossy(&line).as_ref() {
-            "ok" => Ok(stream),
-            said => {
-                let why = said.strip_prefix("error ").unwrap_or(said).to_owned();
-                let kind = if why.starts_with("nothing listens") {
-                    io::ErrorKind::ConnectionRefused
-                } else {
-                    io::ErrorKind::Other
-                };
-                Err(io::Error::new(kind, why))
-            }
+            Target::Docker(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ports of Docker sessions cannot be forwarded yet: start the session with \
+                 bubblewrap to reach its ports",
+            )),
         }
     }
 

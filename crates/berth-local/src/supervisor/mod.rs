@@ -14,6 +14,8 @@ pub mod client;
 #[cfg(target_os = "linux")]
 pub mod enter;
 #[cfg(target_os = "linux")]
+mod fd_passing;
+#[cfg(target_os = "linux")]
 mod limits;
 #[cfg(target_os = "linux")]
 mod process;

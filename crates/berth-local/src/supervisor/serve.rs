@@ -965,26 +965,19 @@ fn handle(mut connection: UnixStream, shared: &Arc<Shared>) -> io::Result<()> {
 }
 
 /// Hands `connection` to a relay process joined to the sandbox's network (see `relay`), which
-/// connects to `port` there; the connection is the relay's stdin and stdout from then on.
+/// connects to `port` there and passes the connected socket back over it.
 fn connect(mut connection: UnixStream, shared: &Shared, port: u16) -> io::Result<()> {
     reply(&mut connection, &Reply::ok(shared.sandbox_pid))?;
-    let stdout = connection.try_clone()?;
-    let spawned = Command::new(SELF)
+    // Whatever went wrong, the relay has said so to the client: its status adds nothing.
+    Command::new(SELF)
         .args(["relay", &shared.sandbox_pid.to_string(), &port.to_string()])
         .env_clear()
         .current_dir("/")
-        .stdin(Stdio::from(OwnedFd::from(connection)))
-        .stdout(Stdio::from(OwnedFd::from(stdout)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(OwnedFd::from(connection)))
         .stderr(Stdio::null())
-        .spawn();
-    match spawned {
-        // Reaped by a thread of its own; the relay ends with its connection.
-        Ok(mut relay) => {
-            std::thread::spawn(move || relay.wait());
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+        .status()
+        .map(drop)
 }
 
 fn enter_args(shared: &Shared, start: Start) -> Vec<String> {
