@@ -158,8 +158,10 @@ impl SupervisorClient {
             }
             Target::Docker(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "ports of Docker sessions cannot be forwarded yet: start the session with \
-                 bubblewrap to reach its ports",
+                format!(
+                    "port {port} of a Docker session cannot be forwarded yet: start the session \
+                     with bubblewrap to reach its ports"
+                ),
             )),
         }
     }
