@@ -90,7 +90,19 @@ async fn follow_until_ended(engine: &dyn Engine, mut session: Session) -> Option
         SessionStatus::Running | SessionStatus::Terminating
     ) {
         tokio::time::sleep(FOLLOW).await;
-        session = engine.session(&session.id).await.ok()?;
+        // One failed look (a busy manager, a hiccup) is not the end of following: three in a
+        // row are.
+        let mut misses = 0;
+        session = loop {
+            match engine.session(&session.id).await {
+                Ok(now) => break now,
+                Err(_) if misses < 2 => {
+                    misses += 1;
+                    tokio::time::sleep(FOLLOW).await;
+                }
+                Err(_) => return None,
+            }
+        };
     }
     Some(session)
 }
