@@ -85,6 +85,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::templates::save_template,
             commands::templates::remove_template,
             commands::sessions::list_sessions,
+            commands::ports::session_apps,
             commands::ports::open_port,
             commands::ports::list_ports,
             commands::ports::close_port,

@@ -15,13 +15,15 @@ use crate::folders;
 use crate::sessions::{self, MountMemory};
 use crate::user_config;
 
+/// Cloning is cheap and shares the login: what outlives a call (an open terminal, a port
+/// forward) keeps a clone to ask after its session.
+#[derive(Clone)]
 pub struct BackendAiEngine {
-    /// Shared with what outlives a call: an open terminal asks after its session.
     connection: Arc<Connection>,
     /// The profile's name, shown in the status bar.
     profile: String,
     /// Where the sessions this engine started mount their folders.
-    mounts: MountMemory,
+    mounts: Arc<MountMemory>,
 }
 
 impl BackendAiEngine {
@@ -29,14 +31,14 @@ impl BackendAiEngine {
         Self {
             connection: Arc::new(connection),
             profile: profile.into(),
-            mounts: MountMemory::default(),
+            mounts: Arc::default(),
         }
     }
 
     /// Keeps where this profile's sessions mount their folders in `file`, so every process
     /// using the profile shows the same places (see [`MountMemory`]).
     pub fn with_mount_memory(mut self, file: std::path::PathBuf) -> Self {
-        self.mounts = MountMemory::in_file(file);
+        self.mounts = Arc::new(MountMemory::in_file(file));
         self
     }
 

@@ -3,6 +3,7 @@
 //! See `reference/backendai-api.md` for the server facts this relies on.
 
 pub mod app_proxy;
+pub mod apps;
 pub mod connection;
 pub mod engine;
 pub mod exec;

@@ -1342,6 +1342,9 @@ fn creation_body(
             .collect();
         config["environ"] = Value::Object(environ);
     }
+    if !spec.ports.is_empty() {
+        config["preopen_ports"] = json!(spec.ports);
+    }
     let mut body = json!({
         "name": name,
         "image": image.reference(),

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::connection::Connection;
+use crate::connection::{Connection, ManagerWebSocket};
 use crate::folders::segment;
 
 /// How much the pipe holds in each direction before the side feeding it waits.
@@ -29,17 +29,27 @@ pub async fn open_app_stream(
     session_name: &str,
     app: &str,
 ) -> Result<DuplexStream> {
+    let socket = open_app_socket(connection, session_name, app).await?;
+    let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
+    tokio::spawn(pump(socket, theirs));
+    Ok(ours)
+}
+
+/// The websocket [`open_app_stream`] pumps, for whoever moves the bytes itself (a port
+/// forward carries each connection straight onto it, without the pipe). Errors as there.
+pub(crate) async fn open_app_socket(
+    connection: &Connection,
+    session_name: &str,
+    app: &str,
+) -> Result<ManagerWebSocket> {
     let path = format!(
         "stream/session/{}/tcpproxy?app={}",
         segment(session_name),
         segment(app)
     );
-    let socket = connection
+    connection
         .open_websocket(&path, |e| refused(connection, session_name, app, e))
-        .await?;
-    let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
-    tokio::spawn(pump(socket, theirs));
-    Ok(ours)
+        .await
 }
 
 fn refused(
@@ -79,10 +89,12 @@ fn refused(
     }
 }
 
-/// Moves bytes between the websocket and the pipe until both directions have ended.
-async fn pump<S>(socket: tokio_tungstenite::WebSocketStream<S>, pipe: DuplexStream)
+/// Moves bytes between the websocket and `pipe` (the in-memory pipe, or a forward's accepted
+/// connection) until both directions have ended.
+pub(crate) async fn pump<S, P>(socket: tokio_tungstenite::WebSocketStream<S>, pipe: P)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    P: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let (mut to_server, mut from_server) = socket.split();
     let (mut from_pipe, mut to_pipe) = tokio::io::split(pipe);

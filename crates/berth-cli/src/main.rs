@@ -198,8 +198,15 @@ fn main() -> ExitCode {
             Command::Dotfiles(command) => dotfiles::dotfiles(&*engine, None, command, &out).await,
             Command::Bootstrap(command) => dotfiles::bootstrap(&*engine, command, &out).await,
             Command::Session(command) => {
-                return session::run(session::Target::Local(&engine), &templates, command, &out)
-                    .await;
+                let forwards = engine.forward_list();
+                return session::run(
+                    session::Target::Local(&engine),
+                    &templates,
+                    &forwards,
+                    command,
+                    &out,
+                )
+                .await;
             }
             Command::Template(command) => {
                 template::run(Some(&*engine), &templates, command, &out).await
@@ -246,7 +253,15 @@ async fn on_cluster(
             done(session::env(session::Target::Cluster(cluster), command, out).await)
         }
         Command::Session(command) => {
-            session::run(session::Target::Cluster(cluster), templates, command, out).await
+            let forwards = berth_local::forward::ForwardList::of(&dirs);
+            session::run(
+                session::Target::Cluster(cluster),
+                templates,
+                &forwards,
+                command,
+                out,
+            )
+            .await
         }
         Command::Upload {
             folder,

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use berth_backendai::BackendAiEngine;
 use berth_backendai::terminal::{TransportChoice, open_terminal};
+use berth_forward::AppKind;
+use berth_local::forward::ForwardList;
+
+/// The login an SSH app of a session takes: Backend.AI's kernels and Berth's sandboxes alike
+/// run their user as `work`.
+const SSH_USER: &str = "work";
 use berth_core::frames::{Frame, FrameStream, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::limits::describe_duration;
 use berth_core::{
@@ -118,6 +124,10 @@ pub struct LaunchFlags {
     /// CPU use (percent of one core, 1-100) under which a session counts as idle (default 5).
     #[arg(long = "idle-cpu", value_name = "PERCENT")]
     pub idle_cpu: Option<u32>,
+    /// On a cluster: a port of a server you will start in the session, to open on this
+    /// computer later with `session open` (repeatable). A local session's ports need none.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
 }
 
 /// A limit as given on the command line: a duration, or `none` for no limit.
@@ -202,6 +212,9 @@ impl LaunchFlags {
         }
         if self.idle_cpu.is_some() {
             base.limits.idle_cpu_percent = self.idle_cpu;
+        }
+        if !self.ports.is_empty() {
+            base.ports = self.ports;
         }
         base
     }
@@ -300,12 +313,14 @@ pub enum SessionCommand {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Forward PORT of a running session to this computer's loopback: prints the local URL
-    /// as its first line, opens it in the browser, and keeps the forward until interrupted
-    /// (Ctrl-C) or the session ends.
+    /// Open an app of a running session (jupyter, ttyd, sshd...) or a port of a server in it
+    /// on this computer's loopback: prints the local URL (or `ssh` command) as its first line,
+    /// opens a web app in the browser, and keeps the forward until interrupted (Ctrl-C) or the
+    /// session ends. On a cluster, a port must be one the session offers (`session apps`).
     Open {
         id: String,
-        port: u16,
+        /// An app's name, or a port number.
+        app: String,
         /// The port on this computer (a free one when omitted).
         #[arg(long = "local-port")]
         local_port: Option<u16>,
@@ -316,6 +331,9 @@ pub enum SessionCommand {
     /// The port forwards open on this computer (the window's and `session open`'s), or only
     /// those of session ID.
     Ports { id: Option<String> },
+    /// The apps a session offers to open (a cluster session's image apps and the ports it was
+    /// launched to open).
+    Apps { id: String },
     /// An interactive shell in the session, in this terminal.
     Shell {
         id: String,
@@ -555,6 +573,7 @@ fn stats_line(stats: &berth_core::SessionStats) -> String {
 pub async fn run(
     target: Target<'_>,
     templates: &Templates,
+    forwards: &ForwardList,
     command: SessionCommand,
     out: &Output,
 ) -> berth_core::Result<ExitCode> {
@@ -610,26 +629,48 @@ pub async fn run(
         }
         SessionCommand::Open {
             id,
-            port,
+            app,
             local_port,
             no_browser,
         } => {
-            let Target::Local(local) = target else {
-                return Err(Error::invalid_input(
-                    "Forwarding a cluster session's ports is not in this version of Berth yet; \
-                     a local session's ports can be.",
-                ));
+            let forward = match target {
+                Target::Local(local) => {
+                    let port = app.trim().parse::<u16>().map_err(|_| {
+                        Error::invalid_input(format!(
+                            "\"{app}\" is not a port: a local session's ports are opened by number (1-65535)."
+                        ))
+                    })?;
+                    local.forward_port(&id, port, local_port).await?
+                }
+                Target::Cluster(cluster) => {
+                    let mut forward = cluster.open_app(&id, &app, local_port).await?;
+                    forwards.keep(&mut forward);
+                    forward
+                }
             };
-            let forward = local.forward_port(&id, port, local_port).await?;
-            let url = format!("http://127.0.0.1:{}/", forward.local.port());
-            println!("{url}");
+            let address = forward.record.address(SSH_USER);
+            let first_line = match forward.record.kind {
+                AppKind::Ssh => format!(
+                    "ssh -p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null {SSH_USER}@127.0.0.1",
+                    forward.local.port()
+                ),
+                _ => address.clone(),
+            };
+            println!("{first_line}");
             let _ = std::io::stdout().flush();
-            if !no_browser && let Err(error) = open::that_detached(&url) {
-                eprintln!("berth: could not open a browser ({error}); open {url} yourself");
+            if !no_browser
+                && forward.record.kind == AppKind::Web
+                && let Err(error) = open::that_detached(&address)
+            {
+                eprintln!("berth: could not open a browser ({error}); open {address} yourself");
             }
+            let what = match &forward.record.app {
+                Some(app) => format!("{app} (port {})", forward.record.port),
+                None => format!("port {}", forward.record.port),
+            };
             eprintln!(
-                "Forwarding port {port} of session {} to {url} (Ctrl-C stops).",
-                forward.session_name
+                "Forwarding {what} of session {} to {} (Ctrl-C stops).",
+                forward.record.session_name, forward.local
             );
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -639,18 +680,43 @@ pub async fn run(
                 }
             }
         }
-        SessionCommand::Ports { id } => {
-            let Target::Local(local) = target else {
-                return Err(Error::invalid_input(
-                    "A cluster session's ports are not forwarded in this version of Berth yet.",
-                ));
+        SessionCommand::Apps { id } => {
+            let apps = match target {
+                Target::Local(local) => {
+                    local.session(&id).await?;
+                    Vec::new()
+                }
+                Target::Cluster(cluster) => cluster.session_apps(&id).await?,
             };
+            out.print(&apps, || {
+                if apps.is_empty() {
+                    return "The session declares no apps; open any port of a server in it with \
+                            `berth session open ID PORT`.\n"
+                        .to_owned();
+                }
+                let mut text = format!("{:<16}  {:>5}  {}\n", "APP", "PORT", "KIND");
+                for app in &apps {
+                    text += &format!(
+                        "{:<16}  {:>5}  {}\n",
+                        app.name,
+                        app.port,
+                        match app.kind {
+                            AppKind::Web => "web",
+                            AppKind::Ssh => "ssh",
+                            AppKind::Tcp => "tcp",
+                        }
+                    );
+                }
+                text
+            });
+        }
+        SessionCommand::Ports { id } => {
             let session = match &id {
-                Some(id) => Some(local.session(id).await?),
+                Some(id) => Some(target.engine().session(id).await?),
                 None => None,
             };
-            let open: Vec<_> = local
-                .open_forwards()
+            let open: Vec<_> = forwards
+                .open()
                 .into_iter()
                 .filter(|f| session.as_ref().is_none_or(|s| s.id == f.session_id))
                 .collect();
@@ -659,15 +725,20 @@ pub async fn run(
                     return "No ports are forwarded.\n".to_owned();
                 }
                 let mut text = format!(
-                    "{:<20}  {:>5}  {:<22}  {}\n",
-                    "SESSION", "PORT", "LOCAL", "SINCE"
+                    "{:<20}  {:<14}  {:<12}  {:<30}  {}\n",
+                    "SESSION", "ENGINE", "APP", "LOCAL", "SINCE"
                 );
                 for f in &open {
+                    let app = match &f.app {
+                        Some(app) => format!("{app}:{}", f.port),
+                        None => f.port.to_string(),
+                    };
                     text += &format!(
-                        "{:<20}  {:>5}  http://{:<15}  {}\n",
+                        "{:<20}  {:<14}  {:<12}  {:<30}  {}\n",
                         f.session_name,
-                        f.port,
-                        f.local,
+                        f.engine,
+                        app,
+                        f.address(SSH_USER),
                         utc_minute(f.since_ms)
                     );
                 }

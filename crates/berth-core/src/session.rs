@@ -121,6 +121,11 @@ pub struct NewSession {
     /// When it ends on its own (idle timeout, lifetime); none by default.
     #[serde(default)]
     pub limits: SessionLimits,
+    /// Ports of servers the user will start in the session, to open on this computer later. A
+    /// cluster tunnels only these and its image's apps (Backend.AI's "preopen" ports); a local
+    /// session can forward any port, so there they only show up as the session's apps.
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 impl NewSession {
@@ -139,17 +144,19 @@ impl NewSession {
             project: None,
             resource_group: None,
             limits: SessionLimits::default(),
+            ports: Vec::new(),
         }
     }
 
     /// Checks what can be checked without the engine: the name, the environment variables,
-    /// the limits and the batch command.
+    /// the limits, the ports to open and the batch command.
     pub fn validate(&self) -> Result<()> {
         if let Some(name) = &self.name {
             validate_session_name(name)?;
         }
         validate_environ(&self.environ)?;
         self.limits.validate()?;
+        validate_ports(&self.ports)?;
         match (self.session_type, self.command.as_deref().map(str::trim)) {
             (SessionType::Batch, None | Some("")) => Err(Error::invalid_input(
                 "A batch session needs a startup command: it runs it and ends with its exit status.",
@@ -160,6 +167,41 @@ impl NewSession {
             _ => Ok(()),
         }
     }
+}
+
+/// Ports Backend.AI's kernels keep for themselves (the code runner's sockets).
+const RESERVED_PORTS: [u16; 4] = [2000, 2001, 2002, 2003];
+
+/// The most ports one session opens: each is a published port on the cluster's agent.
+pub const MAX_SESSION_PORTS: usize = 16;
+
+/// Ports to open: each once, none reserved, above 1023 (a session's servers run unprivileged).
+pub fn validate_ports(ports: &[u16]) -> Result<()> {
+    if ports.len() > MAX_SESSION_PORTS {
+        return Err(Error::invalid_input(format!(
+            "A session opens at most {MAX_SESSION_PORTS} ports; {} were asked for.",
+            ports.len()
+        )));
+    }
+    for (i, port) in ports.iter().enumerate() {
+        if *port < 1024 {
+            return Err(Error::invalid_input(format!(
+                "Port {port} cannot be opened: pick one from 1024 to 65535 (servers in a \
+                 session run without the rights lower ports need)."
+            )));
+        }
+        if RESERVED_PORTS.contains(port) {
+            return Err(Error::invalid_input(format!(
+                "Port {port} cannot be opened: ports 2000-2003 are kept for the session's own use."
+            )));
+        }
+        if ports[..i].contains(port) {
+            return Err(Error::invalid_input(format!(
+                "Port {port} is listed twice."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The longest session name Backend.AI accepts.

@@ -1,99 +1,26 @@
-//! Port forwards: a TCP port inside a local session, on this computer's loopback. Each
-//! connection accepted on `127.0.0.1:LOCAL` becomes its own connection to `127.0.0.1:PORT`
-//! inside the session, made by a relay the session's supervisor starts in the sandbox's
-//! network (`supervisor::relay`), so it works for sessions with outbound network and with none
-//! alike, and nothing but this computer's loopback ever listens. A forward ends with its
-//! session.
+//! Port forwards of local sessions: each connection accepted on `127.0.0.1:LOCAL` becomes its
+//! own connection to `127.0.0.1:PORT` inside the session, made by a relay the session's
+//! supervisor starts in the sandbox's network (`supervisor::relay`), so it works for sessions
+//! with outbound network and with none alike, and nothing but this computer's loopback ever
+//! listens. The listener and what the user sees of it are `berth_forward`'s; here is how a
+//! connection reaches the sandbox, and the list of forwards open on this computer (the
+//! window's and `berth session open`'s, whichever engine they lead into).
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 use berth_core::{Error, Result};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use berth_forward::{Counted, Forward, ForwardRecord, ForwardTarget};
 
 use crate::LocalEngine;
+use crate::dirs::DataDirs;
 use crate::supervisor::client::SupervisorClient;
 
 /// Each direction's copy buffer.
 const BUFFER: usize = 256 * 1024;
 
-/// How often a forward asks whether its session still runs.
-const WATCH_EVERY: Duration = Duration::from_secs(2);
-
-/// An open forward as `berth session ports` and the window's Ports view list it, whichever
-/// process holds it: each open forward leaves one of these in the runtime directory's
-/// `forwards/`, removed when it closes (and ignored once its process is gone).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, specta::Type)]
-pub struct ForwardRecord {
-    pub session_id: String,
-    pub session_name: String,
-    /// The port inside the session.
-    pub port: u16,
-    /// `127.0.0.1:PORT` on this computer.
-    pub local: String,
-    pub since_ms: i64,
-    /// The process holding it (the app's, or a `berth session open`).
-    pub pid: u32,
-}
-
-/// An open forward; dropping it closes the listener (connections already made run on).
-pub struct Forward {
-    pub session_id: String,
-    pub session_name: String,
-    /// The port inside the session.
-    pub port: u16,
-    /// Where it listens on this computer.
-    pub local: SocketAddr,
-    pub since_ms: i64,
-    moved: Arc<AtomicU64>,
-    connections: Arc<AtomicU32>,
-    ended: watch::Receiver<Option<String>>,
-    stop: watch::Sender<bool>,
-    /// This forward's entry in the list of open ones.
-    record: Option<std::path::PathBuf>,
-}
-
-impl Forward {
-    /// Bytes moved both ways so far.
-    pub fn bytes_moved(&self) -> u64 {
-        self.moved.load(Ordering::Relaxed)
-    }
-
-    /// Connections made through it so far.
-    pub fn connections(&self) -> u32 {
-        self.connections.load(Ordering::Relaxed)
-    }
-
-    /// Whether it still listens: false once its session ended.
-    pub fn is_open(&self) -> bool {
-        self.ended.borrow().is_none()
-    }
-
-    /// Waits until the forward ends on its own (its session ended) and says why.
-    pub async fn ended(&self) -> String {
-        let mut ended = self.ended.clone();
-        loop {
-            if let Some(why) = ended.borrow().clone() {
-                return why;
-            }
-            if ended.changed().await.is_err() {
-                return "the forward was closed".into();
-            }
-        }
-    }
-}
-
-impl Drop for Forward {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(record) = &self.record {
-            let _ = std::fs::remove_file(record);
-        }
-    }
-}
+/// How the forwards of this computer's sessions are named in the list of open forwards.
+pub const THIS_COMPUTER: &str = "This computer";
 
 impl LocalEngine {
     /// Forwards port `port` of running session `key` to `127.0.0.1:local_port` (a free port
@@ -127,87 +54,76 @@ impl LocalEngine {
                 )));
             }
         }
-        let listener = TcpListener::bind(("127.0.0.1", local_port.unwrap_or(0)))
-            .await
-            .map_err(|e| match (e.kind(), local_port) {
-                (std::io::ErrorKind::AddrInUse, Some(taken)) => Error::invalid_input(format!(
-                    "Port {taken} on this computer is already in use: pick another one, or \
-                     leave it out and Berth picks a free one."
-                )),
-                _ => Error::internal(format!("Cannot listen on this computer's loopback: {e}")),
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let moved = Arc::new(AtomicU64::new(0));
-        let connections = Arc::new(AtomicU32::new(0));
-        let (stop, stopped) = watch::channel(false);
-        let (tell_end, ended) = watch::channel(None);
-        tokio::spawn(serve(
-            listener,
-            client,
-            port,
-            moved.clone(),
-            connections.clone(),
-            stopped,
-            tell_end,
-            session.name.clone(),
-        ));
-        tracing::info!(session = %session.id, port, %local, "port forward opened");
-        let since_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let listener = berth_forward::listen(local_port).await?;
         let record = ForwardRecord {
             session_id: session.id.clone(),
             session_name: session.name.clone(),
+            engine: THIS_COMPUTER.into(),
+            app: None,
             port,
-            local: local.to_string(),
-            since_ms,
-            pid: std::process::id(),
+            kind: berth_forward::AppKind::Web,
+            local: String::new(),
+            since_ms: 0,
+            pid: 0,
         };
-        Ok(Forward {
-            session_id: session.id,
-            session_name: session.name,
+        let target = Arc::new(SandboxPort {
+            client,
             port,
-            local,
-            since_ms,
-            moved,
-            connections,
-            ended,
-            stop,
-            record: self.keep_record(&record),
-        })
+            name: session.name,
+        });
+        let mut forward = Forward::start(listener, target, record)?;
+        self.forward_list().keep(&mut forward);
+        Ok(forward)
     }
 
-    fn forwards_dir(&self) -> std::path::PathBuf {
-        self.dirs().runtime.join("forwards")
+    /// The list of forwards open on this computer.
+    pub fn forward_list(&self) -> ForwardList {
+        ForwardList::of(self.dirs())
     }
 
-    /// Writes `record` where `open_forwards` finds it; `None` when it cannot (the forward
-    /// works regardless, it is only not listed).
-    fn keep_record(&self, record: &ForwardRecord) -> Option<std::path::PathBuf> {
-        let dir = self.forwards_dir();
-        let path = dir.join(format!(
+    /// The forwards open on this computer, by the app and by `berth session open`, oldest
+    /// first.
+    pub fn open_forwards(&self) -> Vec<ForwardRecord> {
+        self.forward_list().open()
+    }
+}
+
+/// The forwards open on this computer, by any process and into any engine: each open forward
+/// leaves one file in the runtime directory's `forwards/`, removed when it closes (and ignored,
+/// then cleared, once its process is gone).
+pub struct ForwardList {
+    dir: PathBuf,
+}
+
+impl ForwardList {
+    pub fn of(dirs: &DataDirs) -> Self {
+        Self {
+            dir: dirs.runtime.join("forwards"),
+        }
+    }
+
+    /// Lists `forward` until it closes. A forward that cannot be listed still works; the
+    /// failure is logged.
+    pub fn keep(&self, forward: &mut Forward) {
+        let record = &forward.record;
+        let path = self.dir.join(format!(
             "{}-{}.json",
             record.pid,
             record.local.replace(':', "-")
         ));
-        let written = std::fs::create_dir_all(&dir)
+        let written = std::fs::create_dir_all(&self.dir)
             .and_then(|()| std::fs::write(&path, serde_json::to_vec(record).unwrap_or_default()));
         match written {
-            Ok(()) => Some(path),
-            Err(error) => {
-                tracing::warn!(%error, "cannot list the port forward");
-                None
-            }
+            Ok(()) => forward.on_close(move || {
+                let _ = std::fs::remove_file(path);
+            }),
+            Err(error) => tracing::warn!(%error, "cannot list the port forward"),
         }
     }
 
-    /// The forwards open on this computer, by the app and by `berth session open`, oldest
-    /// first; entries whose process is gone are cleared away.
-    pub fn open_forwards(&self) -> Vec<ForwardRecord> {
-        let Ok(entries) = std::fs::read_dir(self.forwards_dir()) else {
+    /// The open forwards, oldest first; entries whose process is gone are cleared away.
+    pub fn open(&self) -> Vec<ForwardRecord> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         let mut open: Vec<ForwardRecord> = entries
@@ -235,70 +151,63 @@ fn process_alive(pid: u32) -> bool {
     answered || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    // Forwards exist only where sessions have supervisors (Linux) for now.
-    true
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    listener: TcpListener,
-    client: SupervisorClient,
-    port: u16,
-    moved: Arc<AtomicU64>,
-    connections: Arc<AtomicU32>,
-    mut stopped: watch::Receiver<bool>,
-    tell_end: watch::Sender<Option<String>>,
-    name: String,
-) {
-    let mut watch = tokio::time::interval(WATCH_EVERY);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((socket, _)) = accepted else { continue };
-                let _ = socket.set_nodelay(true);
-                connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(carry(socket, client.clone(), port, moved.clone()));
-            }
-            _ = stopped.changed() => return,
-            _ = watch.tick() => {
-                let asked = client.clone();
-                let runs = tokio::task::spawn_blocking(move || asked.answers()).await.unwrap_or(false);
-                if !runs {
-                    let _ = tell_end.send(Some(format!("session {name} ended")));
-                    return;
-                }
-            }
+#[cfg(windows)]
+fn process_alive(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: a handle opened here, only queried, and closed.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            return false;
         }
+        let mut code = 0u32;
+        let asked = GetExitCodeProcess(handle, &mut code);
+        CloseHandle(handle);
+        asked != 0 && code == STILL_ACTIVE as u32
     }
 }
 
-/// One accepted connection, carried to the port in the session until either side closes.
-async fn carry(
-    mut socket: tokio::net::TcpStream,
+/// A port inside a local sandbox, reached through its supervisor.
+struct SandboxPort {
     client: SupervisorClient,
     port: u16,
-    moved: Arc<AtomicU64>,
-) {
-    let connected = tokio::task::spawn_blocking(move || client.connect_port(port)).await;
-    let Ok(Ok(server)) = connected else {
-        // Nothing there (the server stopped): the connection closes, which a browser shows.
-        return;
-    };
-    // Big buffers: a forward's throughput is mostly how few copies and wakeups it costs. (A
-    // splice(2) through a pipe measured no faster here: on two cores the third busy party,
-    // not the copy, is what costs — see `scripts/bench-forward`.)
-    let result = match server
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::TcpStream::from_std(server))
-    {
-        Ok(mut server) => {
-            tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut server, BUFFER, BUFFER).await
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl ForwardTarget for SandboxPort {
+    async fn carry(&self, mut socket: Counted<tokio::net::TcpStream>) {
+        let (client, port) = (self.client.clone(), self.port);
+        let connected = tokio::task::spawn_blocking(move || client.connect_port(port)).await;
+        let Ok(Ok(server)) = connected else {
+            // Nothing there (the server stopped): the connection closes, which a browser shows.
+            return;
+        };
+        // Big buffers: a forward's throughput is mostly how few copies and wakeups it costs.
+        // (A splice(2) through a pipe measured no faster here: on two cores the third busy
+        // party, not the copy, is what costs — see `scripts/bench-forward`.)
+        if let Ok(mut server) = server
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(server))
+        {
+            let _ =
+                tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut server, BUFFER, BUFFER)
+                    .await;
         }
-        Err(e) => Err(e),
-    };
-    if let Ok((up, down)) = result {
-        moved.fetch_add(up + down, Ordering::Relaxed);
+    }
+
+    async fn still_there(&self) -> std::result::Result<(), String> {
+        let asked = self.client.clone();
+        let runs = tokio::task::spawn_blocking(move || asked.answers())
+            .await
+            .unwrap_or(false);
+        if runs {
+            Ok(())
+        } else {
+            Err(format!("session {} ended", self.name))
+        }
     }
 }

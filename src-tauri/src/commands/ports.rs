@@ -1,17 +1,23 @@
-//! Port forwards for the window: open one on a local session's port (and the browser on it),
-//! list every forward open on this computer — the window's own with their traffic, and those
-//! of `berth session open` — and close the window's. The forwarding is
-//! `berth_local::forward`'s; the window's forwards live as long as the app or their session.
+//! Session apps and port forwards for the window: what a session offers to open, open one (and
+//! the browser on it), list every forward open on this computer — the window's own with their
+//! traffic, and those of `berth session open` — and close the window's. The forwarding is
+//! `berth_forward`'s, into a local sandbox (`berth_local::forward`) or through a cluster's
+//! manager (`berth_backendai::apps`); the window's forwards live as long as the app or their
+//! session.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_core::Error;
-use berth_local::forward::{Forward, ForwardRecord};
+use berth_forward::{Forward, ForwardRecord, SessionApp};
 use serde::Serialize;
 use tauri::State;
 
 use crate::ActiveEngine;
+
+/// The login an SSH app of a session takes: Backend.AI's kernels and Berth's sandboxes alike
+/// run their user as `work`.
+const SSH_USER: &str = "work";
 
 /// The window's open forwards, by local address.
 #[derive(Default)]
@@ -22,7 +28,8 @@ pub struct Ports(Mutex<HashMap<String, Forward>>);
 pub struct OpenPort {
     #[serde(flatten)]
     pub record: ForwardRecord,
-    /// `http://127.0.0.1:PORT/`.
+    /// What the user opens: `http://127.0.0.1:PORT/`, `ssh://work@127.0.0.1:PORT`, or the bare
+    /// address for another protocol.
     pub url: String,
     /// Whether this window holds it (and can close it); others are `berth session open`'s.
     pub ours: bool,
@@ -31,8 +38,23 @@ pub struct OpenPort {
     pub connections: Option<u32>,
 }
 
-/// Forwards `port` of running local session `session` to this computer's loopback (`local_port`,
-/// or a free one) and opens it in the browser unless `browser` is false.
+/// The apps session `session` offers to open: on a cluster its image's apps and the ports it
+/// was launched to open; a local session's ports are forwarded by number.
+#[tauri::command]
+#[specta::specta]
+pub async fn session_apps(
+    state: State<'_, ActiveEngine>,
+    session: String,
+) -> Result<Vec<SessionApp>, Error> {
+    match state.cluster() {
+        Some(cluster) => cluster.session_apps(&session).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Opens `target` of running session `session` — an app's name, or a port number — on this
+/// computer's loopback (`local_port`, or a free one), and a web app in the browser unless
+/// `browser` is false.
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(state, ports), err)]
@@ -40,24 +62,39 @@ pub async fn open_port(
     state: State<'_, ActiveEngine>,
     ports: State<'_, Ports>,
     session: String,
-    port: u16,
+    target: String,
     local_port: Option<u16>,
     browser: bool,
 ) -> Result<OpenPort, Error> {
-    let local = state.local("Port forwards")?;
-    let forward = local.forward_port(&session, port, local_port).await?;
-    let url = format!("http://{}/", forward.local);
-    if browser && let Err(error) = tauri_plugin_opener::open_url(&url, None::<&str>) {
+    let mut forward = match state.cluster() {
+        Some(cluster) => cluster.open_app(&session, &target, local_port).await?,
+        None => {
+            let port = target.trim().parse::<u16>().map_err(|_| {
+                Error::invalid_input(format!(
+                    "\"{target}\" is not a port: give the number a server in the session listens on (1-65535)."
+                ))
+            })?;
+            state
+                .local("Port forwards")?
+                .forward_port(&session, port, local_port)
+                .await?
+        }
+    };
+    // The local engine keeps the list of forwards open on this computer, whichever engine
+    // they lead into; a cluster forward still works when it cannot be listed.
+    if state.cluster().is_some()
+        && let Ok(local) = state.this_computer()
+    {
+        local.forward_list().keep(&mut forward);
+    }
+    let url = forward.record.address(SSH_USER);
+    if browser
+        && forward.record.kind == berth_forward::AppKind::Web
+        && let Err(error) = tauri_plugin_opener::open_url(&url, None::<&str>)
+    {
         tracing::warn!(%error, url, "cannot open the browser");
     }
-    let record = ForwardRecord {
-        session_id: forward.session_id.clone(),
-        session_name: forward.session_name.clone(),
-        port,
-        local: forward.local.to_string(),
-        since_ms: forward.since_ms,
-        pid: std::process::id(),
-    };
+    let record = forward.record.clone();
     ports
         .0
         .lock()
@@ -91,7 +128,7 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
                 .then(|| ours.get(&record.local))
                 .flatten();
             OpenPort {
-                url: format!("http://{}/", record.local),
+                url: record.address(SSH_USER),
                 ours: own.is_some(),
                 bytes_moved: own.map(Forward::bytes_moved),
                 connections: own.map(Forward::connections),

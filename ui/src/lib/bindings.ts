@@ -489,12 +489,25 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
 }
 },
 /**
- * Forwards `port` of running local session `session` to this computer's loopback (`local_port`,
- * or a free one) and opens it in the browser unless `browser` is false.
+ * The apps session `session` offers to open: on a cluster its image's apps and the ports it
+ * was launched to open; a local session's ports are forwarded by number.
  */
-async openPort(session: string, port: number, localPort: number | null, browser: boolean) : Promise<Result<OpenPort, BerthError>> {
+async sessionApps(session: string) : Promise<Result<SessionApp[], BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("open_port", { session, port, localPort, browser }) };
+    return { status: "ok", data: await TAURI_INVOKE("session_apps", { session }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens `target` of running session `session` — an app's name, or a port number — on this
+ * computer's loopback (`local_port`, or a free one), and a web app in the browser unless
+ * `browser` is false.
+ */
+async openPort(session: string, target: string, localPort: number | null, browser: boolean) : Promise<Result<OpenPort, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_port", { session, target, localPort, browser }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -885,6 +898,22 @@ export const SCROLLBACK_MAX = 50000 as const;
 
 /** user-defined types **/
 
+/**
+ * How a user reaches an app once it is forwarded.
+ */
+export type AppKind = 
+/**
+ * A web page: opened in the browser.
+ */
+"web" | 
+/**
+ * An SSH or SFTP server: an `ssh` command, or VS Code Remote-SSH.
+ */
+"ssh" | 
+/**
+ * Another protocol: a client of the user's connects to the local port.
+ */
+"tcp"
 /**
  * Sent to the UI when a batch session this app launched has ended, however it ended.
  */
@@ -1356,15 +1385,33 @@ resource_group?: string | null;
 /**
  * When it ends on its own (idle timeout, lifetime); none by default.
  */
-limits?: SessionLimits }
+limits?: SessionLimits; 
+/**
+ * Ports of servers the user will start in the session, to open on this computer later. A
+ * cluster tunnels only these and its image's apps (Backend.AI's "preopen" ports); a local
+ * session can forward any port, so there they only show up as the session's apps.
+ */
+ports?: number[] }
 /**
  * One open forward as the Ports view shows it.
  */
 export type OpenPort = ({ session_id: string; session_name: string; 
 /**
+ * Where the session runs: `This computer`, or the cluster profile's name.
+ */
+engine: string; 
+/**
+ * The app opened by name (`jupyter`, `sshd`, `ttyd`...); `None` for a bare port.
+ */
+app?: string | null; 
+/**
  * The port inside the session.
  */
 port: number; 
+/**
+ * How it is reached: a web page for a bare port.
+ */
+kind?: AppKind; 
 /**
  * `127.0.0.1:PORT` on this computer.
  */
@@ -1374,7 +1421,8 @@ local: string; since_ms: number;
  */
 pid: number }) & { 
 /**
- * `http://127.0.0.1:PORT/`.
+ * What the user opens: `http://127.0.0.1:PORT/`, `ssh://work@127.0.0.1:PORT`, or the bare
+ * address for another protocol.
  */
 url: string; 
 /**
@@ -1567,6 +1615,19 @@ lifetime_ends_at_ms?: number | null;
  * the local engine, whose limits are `limits`.
  */
 server_checks?: ServerCheck[] }
+/**
+ * An app a session offers to open on this computer.
+ */
+export type SessionApp = { 
+/**
+ * What it is opened by: `jupyter`, `vscode`, `sshd`, `ttyd`... or a port number's digits
+ * for a port the session was launched to open.
+ */
+name: string; 
+/**
+ * The port it listens on inside the session.
+ */
+port: number; kind: AppKind }
 /**
  * A limit will end a session soon; the window offers "Extend".
  */

@@ -8,6 +8,7 @@ import {
   resourceError,
   stepBlockers,
   nothingFree,
+  parsePorts,
   toNewSession,
   draftFrom,
   togglePick,
@@ -81,6 +82,25 @@ describe("nothingFree", () => {
   });
 });
 
+describe("parsePorts", () => {
+  it("reads ports typed with commas or spaces, and names the one that breaks a rule", () => {
+    expect(parsePorts("")).toEqual({ ports: [], error: null });
+    expect(parsePorts(" 8000, 6006 8888,")).toEqual({ ports: [8000, 6006, 8888], error: null });
+    expect(parsePorts("8000, http").error).toBe("Ports to open: “http” is not a port number.");
+    expect(parsePorts("80").error).toBe("Ports to open: 80 is not from 1024 to 65535.");
+    expect(parsePorts("70000").error).toBe("Ports to open: 70000 is not from 1024 to 65535.");
+    expect(parsePorts("2001").error).toBe("Ports to open: 2001 is kept for the session's own use (2000-2003).");
+    expect(parsePorts("8000 8000").error).toBe("Ports to open: 8000 is listed twice.");
+    const many = Array.from({ length: 17 }, (_, i) => 9000 + i).join(",");
+    expect(parsePorts(many).error).toBe("Ports to open: at most 16.");
+  });
+
+  it("holds the environment step on a bad port, and carries good ones to the cluster", () => {
+    expect(stepBlockers("environment", { ...emptyDraft(), ports: "8000 x" }, fine)).toContain("Ports to open: “x” is not a port number.");
+    expect(toNewSession({ ...emptyDraft(), ports: "8000" }).ports).toEqual([8000]);
+  });
+});
+
 describe("draftFrom", () => {
   it("gives back the draft a template was saved from, so the launcher shows it as it was", () => {
     const draft = {
@@ -104,6 +124,7 @@ describe("draftFrom", () => {
       idleTimeout: "30m",
       lifetime: "1d2h",
       idleCpuPercent: 12,
+      ports: "8000, 6006",
     };
     expect(draftFrom(toNewSession(draft))).toEqual(draft);
   });
@@ -141,6 +162,7 @@ describe("toNewSession", () => {
       project: null,
       resource_group: null,
       limits: { idle_timeout_secs: null, lifetime_secs: null, idle_cpu_percent: null },
+      ports: [],
     });
   });
 

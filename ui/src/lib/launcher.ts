@@ -51,6 +51,8 @@ export type Draft = {
   lifetime: string;
   /** Carried from a template (the CLI's --idle-cpu); the launcher has no field for it. */
   idleCpuPercent: number | null;
+  /** Ports of servers to start in the session, as typed (`8000, 6006`): a cluster's only. */
+  ports: string;
 };
 
 export function emptyDraft(): Draft {
@@ -72,7 +74,29 @@ export function emptyDraft(): Draft {
     idleTimeout: "",
     lifetime: "",
     idleCpuPercent: null,
+    ports: "",
   };
+}
+
+/** The most ports one session opens (the engine's own limit, `MAX_SESSION_PORTS`). */
+const MAX_PORTS = 16;
+
+/**
+ * "Ports to open" as typed: numbers separated by commas or spaces, each 1024-65535, none of
+ * the kernel's own 2000-2003, none twice. `error` says which one breaks which rule.
+ */
+export function parsePorts(text: string): { ports: number[]; error: string | null } {
+  const ports: number[] = [];
+  for (const word of text.split(/[\s,]+/).filter((w) => w !== "")) {
+    if (!/^\d+$/.test(word)) return { ports, error: `Ports to open: “${word}” is not a port number.` };
+    const port = Number(word);
+    if (port < 1024 || port > 65535) return { ports, error: `Ports to open: ${port} is not from 1024 to 65535.` };
+    if (port >= 2000 && port <= 2003) return { ports, error: `Ports to open: ${port} is kept for the session's own use (2000-2003).` };
+    if (ports.includes(port)) return { ports, error: `Ports to open: ${port} is listed twice.` };
+    ports.push(port);
+  }
+  if (ports.length > MAX_PORTS) return { ports, error: `Ports to open: at most ${MAX_PORTS}.` };
+  return { ports, error: null };
 }
 
 const GIB = 1024 ** 3;
@@ -198,7 +222,7 @@ export function stepBlockers(step: StepId, draft: Draft, context: StepContext): 
           if (error) blockers.push(error);
         }
       }
-      for (const { error } of [parseDuration("Idle timeout", draft.idleTimeout), parseDuration("Lifetime", draft.lifetime)]) {
+      for (const { error } of [parseDuration("Idle timeout", draft.idleTimeout), parseDuration("Lifetime", draft.lifetime), parsePorts(draft.ports)]) {
         if (error) blockers.push(error);
       }
       break;
@@ -257,6 +281,7 @@ export function toNewSession(draft: Draft): NewSession {
       lifetime_secs: parseDuration("Lifetime", draft.lifetime).secs,
       idle_cpu_percent: draft.idleTimeout.trim() === "" ? null : draft.idleCpuPercent,
     },
+    ports: parsePorts(draft.ports).ports,
   };
 }
 
@@ -271,6 +296,7 @@ export function setupSummary(session: NewSession): string {
   if (session.network === "host") parts.push("host network");
   if (session.limits?.idle_timeout_secs) parts.push(`idle ${describeDuration(session.limits.idle_timeout_secs)}`);
   if (session.limits?.lifetime_secs) parts.push(`lifetime ${describeDuration(session.limits.lifetime_secs)}`);
+  if (session.ports && session.ports.length > 0) parts.push(`ports ${session.ports.join(", ")}`);
   return parts.join(" · ");
 }
 
@@ -295,6 +321,7 @@ export function draftFrom(session: NewSession): Draft {
     idleTimeout: durationInput(session.limits?.idle_timeout_secs),
     lifetime: durationInput(session.limits?.lifetime_secs),
     idleCpuPercent: session.limits?.idle_cpu_percent ?? null,
+    ports: (session.ports ?? []).join(", "),
   };
 }
 

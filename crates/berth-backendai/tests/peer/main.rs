@@ -7,6 +7,9 @@
 
 mod connect;
 mod folders;
+// Sessions on the real agent's kernels, which run in this machine's Podman.
+#[cfg(target_os = "linux")]
+mod apps;
 mod pty;
 // The real agent's kernels run in this machine's Podman, read through /proc.
 #[cfg(target_os = "linux")]
@@ -71,6 +74,15 @@ pub async fn engine() -> BackendAiEngine {
     let connection = Connection::open(WEBSERVER, password())
         .await
         .expect("log in to the peer's webserver");
+    BackendAiEngine::new("peer", connection)
+}
+
+/// An engine with an API keypair, straight to the manager (the CLI's and power users' login).
+pub async fn keypair_engine() -> BackendAiEngine {
+    require_peer().await;
+    let connection = Connection::open(MANAGER, keypair())
+        .await
+        .expect("sign requests to the peer's manager");
     BackendAiEngine::new("peer", connection)
 }
 

@@ -167,7 +167,7 @@ async fn a_resource_group_or_project_the_user_may_not_use_is_refused_in_words_be
 }
 
 /// What `berth session exec` prints and returns: stdout and stderr apart, and the status.
-async fn exec(
+pub async fn exec(
     engine: &berth_backendai::BackendAiEngine,
     name: &str,
     script: &str,

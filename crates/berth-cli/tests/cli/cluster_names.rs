@@ -220,3 +220,122 @@ fn a_template_launches_on_the_cluster_and_berths_own_limits_are_left_to_the_clus
         stderr(&refused)
     );
 }
+
+#[test]
+fn a_cluster_sessions_server_opens_on_loopback_from_the_cli_and_is_listed_while_open() {
+    use std::io::{BufRead, Read};
+    let cluster = Cluster::add();
+    let name = unique("open-peer");
+    // A real kernel (the peer's Podman agent), launched to open port 8000.
+    cluster.ok(&[
+        "session",
+        "create",
+        "--env",
+        "cr.backend.ai/stable/python:3.11-debian12",
+        "--resource-group",
+        "podman",
+        "--name",
+        &name,
+        "--port",
+        "8000",
+    ]);
+    let _cleanup = DestroyOnDrop(&cluster, name.clone());
+    let apps = cluster.ok(&["session", "apps", &name]);
+    assert!(
+        apps.contains("ttyd") && apps.contains("sshd") && apps.contains("8000"),
+        "{apps}"
+    );
+    cluster.ok(&[
+        "session",
+        "exec",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/www && echo served-by-the-kernel > /tmp/www/page.txt && \
+         (setsid python3 -m http.server 8000 -d /tmp/www </dev/null >/dev/null 2>&1 &) && \
+         for i in $(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000))' \
+         2>/dev/null && exit 0; sleep 0.1; done; exit 1",
+    ]);
+
+    let mut open = cluster
+        .cmd(&["session", "open", &name, "8000", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(open.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not a local URL: {first:?}"))
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(stream, "GET /page.txt HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("served-by-the-kernel\n"), "{answer}");
+
+    // Listed, with the profile it leads into, by any other berth on this computer.
+    let listed: serde_json::Value =
+        serde_json::from_str(&cluster.ok(&["--json", "session", "ports", &name])).unwrap();
+    assert_eq!(listed[0]["port"], 8000, "{listed}");
+    assert_eq!(listed[0]["engine"], "peer", "{listed}");
+    assert_eq!(listed[0]["local"], address.as_str(), "{listed}");
+
+    // An app by name: sshd's first line is the ssh command to type.
+    let mut ssh = cluster
+        .cmd(&["session", "open", &name, "sshd", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut command = String::new();
+    std::io::BufReader::new(ssh.stdout.take().unwrap())
+        .read_line(&mut command)
+        .unwrap();
+    assert!(
+        command.starts_with("ssh -p ") && command.trim_end().ends_with("work@127.0.0.1"),
+        "{command}"
+    );
+    ssh.kill().unwrap();
+    ssh.wait().unwrap();
+
+    // Ended (as Ctrl-C or closing the terminal does): its port goes, and so does its entry.
+    open.kill().unwrap();
+    open.wait().unwrap();
+    assert!(std::net::TcpStream::connect(&address).is_err());
+    let listed: serde_json::Value =
+        serde_json::from_str(&cluster.ok(&["--json", "session", "ports"])).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "a process gone is not listed"
+    );
+
+    // A port the session was not launched to open: what it offers instead, and the fix.
+    let refused = cluster
+        .cmd(&["session", "open", &name, "5000", "--no-browser"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("launched to open"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+/// Destroys session `.1` on the cluster when the test ends, passed or failed.
+struct DestroyOnDrop<'a>(&'a Cluster, String);
+
+impl Drop for DestroyOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(&["session", "destroy", &self.1]).output();
+    }
+}

@@ -90,7 +90,7 @@ fn a_server_in_a_session_without_network_answers_on_this_computers_loopback() {
     );
 
     // The session ends: so does the forward, saying why, and its port is free again.
-    let name = forward.session_name.clone();
+    let name = forward.record.session_name.clone();
     session.destroy();
     let why = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(15), forward.ended())

@@ -1,0 +1,281 @@
+//! A cluster session's apps and ports on this computer's loopback: the image's service ports
+//! (`jupyter`, `vscode`, `ttyd`, `sshd`...) and the ports the session was launched to open
+//! (the manager's "preopen" ports; it tunnels nothing else). One local listener per app
+//! (`berth_forward`); each connection made to it is its own websocket to the manager's
+//! `tcpproxy`, which starts the app on demand — what the official `backend.ai app` does, with
+//! no Python process between.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_core::{Engine, Error, ErrorCode, Result, SessionStatus};
+use berth_forward::{AppKind, Counted, Forward, ForwardRecord, ForwardTarget, SessionApp};
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::connection::Connection;
+use crate::engine::BackendAiEngine;
+use crate::tcpproxy;
+
+/// How long an opening forward waits for the manager to say nothing listens on the port. It
+/// says so right after the websocket opens (close code 1013) when the connection is refused;
+/// a server that listens stays silent (HTTP) or greets (SSH).
+const REFUSAL_WAIT: Duration = Duration::from_millis(300);
+
+/// How often a forward asks the manager whether its session still runs.
+const ASK_EVERY: Duration = Duration::from_secs(10);
+
+impl BackendAiEngine {
+    /// The apps session `key` (id or name) offers, as its image and launch declared them.
+    /// Errors: `not_found` for a session the manager does not know, else the manager's.
+    pub async fn session_apps(&self, key: &str) -> Result<Vec<SessionApp>> {
+        let session = self.session(key).await?;
+        let item = crate::terminal::session_item(self.connection(), &session.id, "service_ports")
+            .await?
+            .unwrap_or_default();
+        Ok(parse_apps(&item["service_ports"]))
+    }
+
+    /// Opens `app` of running session `key` on `127.0.0.1:local_port` (a free port when
+    /// `None`): an app's name, or a port number, which must be one the session offers (an app's
+    /// port, or a port it was launched to open). The first connection is made now, so the
+    /// manager starts the app and a wrong app or a port nothing listens on is said here, not in
+    /// a blank browser tab. Errors: `invalid_input` naming what the session offers or the fix,
+    /// the manager's refusal otherwise.
+    pub async fn open_app(&self, key: &str, app: &str, local_port: Option<u16>) -> Result<Forward> {
+        let session = self.session(key).await?;
+        if session.status != SessionStatus::Running {
+            return Err(Error::invalid_input(format!(
+                "Session \"{}\" is not running ({:?}), so nothing in it can be opened.",
+                session.name, session.status
+            )));
+        }
+        let apps = self.session_apps(&session.id).await?;
+        let chosen = choose(&apps, app).map_err(|offered| {
+            Error::invalid_input(format!(
+                "Session \"{}\" offers no app or port \"{app}\"; it offers {offered}. A server \
+                 you start in a cluster session is reachable only on a port the session was \
+                 launched to open (Ports to open, or --port at launch).",
+                session.name
+            ))
+        })?;
+        probe(self.connection(), &session.name, &chosen).await?;
+        let listener = berth_forward::listen(local_port).await?;
+        let target = Arc::new(ManagerTunnel {
+            connection: self.connection().clone(),
+            engine: self.clone(),
+            session_id: session.id.clone(),
+            session_name: session.name.clone(),
+            app: chosen.name.clone(),
+            last_asked: Mutex::new(Instant::now()),
+        });
+        let record = ForwardRecord {
+            session_id: session.id,
+            session_name: session.name,
+            engine: self.profile().to_string(),
+            app: (chosen.name != chosen.port.to_string()).then(|| chosen.name.clone()),
+            port: chosen.port,
+            kind: chosen.kind,
+            local: String::new(),
+            since_ms: 0,
+            pid: 0,
+        };
+        Forward::start(listener, target, record)
+    }
+}
+
+/// The app named `asked`, or whose port is `asked`; `Err(what the session offers)` if none.
+fn choose(apps: &[SessionApp], asked: &str) -> std::result::Result<SessionApp, String> {
+    let by_port = asked.parse::<u16>().ok();
+    apps.iter()
+        .find(|a| a.name == asked)
+        .or_else(|| by_port.and_then(|port| apps.iter().find(|a| a.port == port)))
+        .cloned()
+        .ok_or_else(|| {
+            if apps.is_empty() {
+                "nothing".to_string()
+            } else {
+                apps.iter()
+                    .map(|a| {
+                        if a.name == a.port.to_string() {
+                            format!("port {}", a.port)
+                        } else {
+                            format!("{} (port {})", a.name, a.port)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        })
+}
+
+/// The apps in a session's `service_ports` (a JSON list, or a string holding one): each with
+/// the first port it listens on in the container.
+pub(crate) fn parse_apps(service_ports: &Value) -> Vec<SessionApp> {
+    let ports = crate::sessions::json_value(Some(service_ports));
+    ports
+        .as_array()
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| {
+                    let name = p["name"].as_str()?.to_string();
+                    let port = p["container_ports"]
+                        .as_array()
+                        .and_then(|ports| ports.first())
+                        .or(p.get("container_port"))
+                        .and_then(Value::as_u64)
+                        .and_then(|port| u16::try_from(port).ok())?;
+                    let protocol = p["protocol"].as_str().unwrap_or("tcp");
+                    let kind = match (name.as_str(), protocol) {
+                        ("sshd" | "sftp" | "sftpd", _) => AppKind::Ssh,
+                        (_, "http" | "preopen") => AppKind::Web,
+                        _ => AppKind::Tcp,
+                    };
+                    Some(SessionApp { name, port, kind })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Makes one connection to `app` and lets it go: the manager starts the app if it must, and
+/// says now when nothing listens there.
+async fn probe(connection: &Connection, session_name: &str, app: &SessionApp) -> Result<()> {
+    let mut socket = tcpproxy::open_app_socket(connection, session_name, &app.name).await?;
+    let started = Instant::now();
+    let first = tokio::time::timeout(REFUSAL_WAIT, socket.next()).await;
+    eprintln!("PROBE {:?} {:?}", started.elapsed(), first);
+    let refusal = match first {
+        // Silent (an HTTP server waits for a request) or greeting (SSH): it listens.
+        Err(_) | Ok(Some(Ok(Message::Binary(_) | Message::Text(_)))) => None,
+        Ok(Some(Ok(Message::Close(frame)))) => Some(frame.map(|f| f.code)),
+        Ok(Some(Ok(_))) => None,
+        Ok(Some(Err(_)) | None) => Some(None),
+    };
+    let _ = socket.close(None).await;
+    match refusal {
+        None => Ok(()),
+        Some(Some(CloseCode::Again)) => Err(Error::invalid_input(format!(
+            "Nothing listens on port {} in session \"{session_name}\"{}: start the server first \
+             (listening on 0.0.0.0 or 127.0.0.1 inside the session).",
+            app.port,
+            if app.name == app.port.to_string() {
+                String::new()
+            } else {
+                format!(" ({} is not up)", app.name)
+            }
+        ))),
+        Some(code) => Err(Error::new(
+            ErrorCode::Unreachable,
+            format!(
+                "The cluster closed the connection to {} in session \"{session_name}\" at once{}: \
+                 the app may have failed to start; its logs may say why.",
+                app.name,
+                code.map(|c| format!(" (code {})", u16::from(c)))
+                    .unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// A cluster session's app, reached over one manager websocket per connection.
+struct ManagerTunnel {
+    connection: Arc<Connection>,
+    /// Asks after the session.
+    engine: BackendAiEngine,
+    session_id: String,
+    session_name: String,
+    app: String,
+    last_asked: Mutex<Instant>,
+}
+
+#[async_trait::async_trait]
+impl ForwardTarget for ManagerTunnel {
+    async fn carry(&self, client: Counted<tokio::net::TcpStream>) {
+        match tcpproxy::open_app_socket(&self.connection, &self.session_name, &self.app).await {
+            Ok(socket) => tcpproxy::pump(socket, client).await,
+            Err(error) => {
+                tracing::warn!(session = %self.session_name, app = %self.app, %error, "cannot open a connection through the forward");
+            }
+        }
+    }
+
+    async fn still_there(&self) -> std::result::Result<(), String> {
+        {
+            let mut last = self.last_asked.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < ASK_EVERY {
+                return Ok(());
+            }
+            *last = Instant::now();
+        }
+        match self.engine.session(&self.session_id).await {
+            Ok(session) if session.status.is_live() => Ok(()),
+            Ok(session) => Err(format!(
+                "session {} ended{}",
+                self.session_name,
+                session
+                    .status_detail
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )),
+            Err(error) if error.code == ErrorCode::NotFound => {
+                Err(format!("session {} ended", self.session_name))
+            }
+            // The manager did not answer this time: the forward stays; the next ask decides.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn apps_are_read_from_service_ports_in_either_form() {
+        let listed = json!([
+            {"name": "sshd", "protocol": "tcp", "container_ports": [2200], "host_ports": [31001]},
+            {"name": "ttyd", "protocol": "http", "container_ports": [7681], "host_ports": [31002]},
+            {"name": "8000", "protocol": "preopen", "container_ports": [8000], "host_ports": [null]},
+            {"name": "redis", "protocol": "tcp", "container_ports": [6379]},
+            {"name": "broken", "protocol": "http"}
+        ]);
+        let apps = parse_apps(&listed);
+        let kinds: Vec<_> = apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.port, a.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("sshd", 2200, AppKind::Ssh),
+                ("ttyd", 7681, AppKind::Web),
+                ("8000", 8000, AppKind::Web),
+                ("redis", 6379, AppKind::Tcp),
+            ]
+        );
+        let as_text = Value::String(listed.to_string());
+        assert_eq!(parse_apps(&as_text), apps);
+        assert!(parse_apps(&Value::Null).is_empty());
+    }
+
+    #[test]
+    fn an_app_is_chosen_by_name_or_port_and_a_miss_says_what_there_is() {
+        let apps = parse_apps(&json!([
+            {"name": "jupyter", "protocol": "http", "container_ports": [8090]},
+            {"name": "8000", "protocol": "preopen", "container_ports": [8000]},
+        ]));
+        assert_eq!(choose(&apps, "jupyter").unwrap().port, 8090);
+        assert_eq!(choose(&apps, "8090").unwrap().name, "jupyter");
+        assert_eq!(choose(&apps, "8000").unwrap().name, "8000");
+        assert_eq!(
+            choose(&apps, "5000").unwrap_err(),
+            "jupyter (port 8090), port 8000"
+        );
+        assert_eq!(choose(&[], "x").unwrap_err(), "nothing");
+    }
+}

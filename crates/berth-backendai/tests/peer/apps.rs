@@ -1,0 +1,152 @@
+//! A cluster session's apps on this computer's loopback, on the peer's real kernels: a server
+//! started in the session on a port it was launched to open, the image's ttyd and sshd, each
+//! through one local listener whose every connection is its own manager websocket — and the
+//! refusals a user meets (nothing listening yet, an app the session does not offer, a local
+//! port already taken), and the forward ending with its session.
+
+use std::time::Duration;
+
+use berth_core::{Engine, ErrorCode, NewSession, SessionStatus};
+use berth_forward::AppKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::real_kernel::{REAL_GROUP, REAL_IMAGE, exec};
+use crate::sessions::Cleanup;
+use crate::*;
+
+/// `GET path` over HTTP/1.0 to `address`; the whole answer.
+async fn http_get(address: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut socket = tokio::net::TcpStream::connect(address).await?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await?;
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_in_a_real_kernel_and_its_image_apps_open_on_loopback_through_the_manager() {
+    // An API keypair, straight to the manager, as the official `backend.ai app` connects: the
+    // webserver's websocket relay never passes the manager's close on (see `apps.rs`).
+    let engine = keypair_engine().await;
+    let name = unique("bs-apps");
+    let mut cleanup = Cleanup::default();
+    cleanup.sessions.push(name.clone());
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            resource_group: Some(REAL_GROUP.into()),
+            ports: vec![8000],
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, SessionStatus::Running, "{created:?}");
+
+    // What the session offers: its image's apps and the port it was launched to open.
+    let apps = engine.session_apps(&name).await.unwrap();
+    let offered: Vec<_> = apps.iter().map(|a| (a.name.as_str(), a.kind)).collect();
+    for wanted in [
+        ("sshd", AppKind::Ssh),
+        ("ttyd", AppKind::Web),
+        ("8000", AppKind::Web),
+    ] {
+        assert!(offered.contains(&wanted), "{wanted:?} in {offered:?}");
+    }
+
+    // Nothing listens on 8000 yet: said at once, not as a blank browser tab.
+    let error = engine.open_app(&name, "8000", None).await.err().unwrap();
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(
+        error.message.contains("Nothing listens on port 8000"),
+        "{error}"
+    );
+    // A port the session was not launched to open: what it does offer, and the fix.
+    let error = engine.open_app(&name, "5000", None).await.err().unwrap();
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(
+        error.message.contains("ttyd (port 7681)") && error.message.contains("port 8000"),
+        "{error}"
+    );
+    assert!(error.message.contains("launched to open"), "{error}");
+
+    // A server the user starts in the session.
+    let (_, err, code) = exec(
+        &engine,
+        &name,
+        "mkdir -p /tmp/www && echo hello-from-the-kernel > /tmp/www/index.html && \
+         (setsid python3 -m http.server 8000 -d /tmp/www >/dev/null 2>&1 &) && \
+         for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000))' 2>/dev/null && exit 0; sleep 0.2; done; exit 1",
+    )
+    .await;
+    assert_eq!(code, 0, "the server started: {err}");
+
+    let forward = engine.open_app(&name, "8000", None).await.unwrap();
+    assert!(forward.local.ip().is_loopback(), "{}", forward.local);
+    assert_eq!(forward.record.port, 8000);
+    assert_eq!(forward.record.app, None, "a bare port");
+    assert_eq!(
+        forward.record.address("work"),
+        format!("http://{}/", forward.local)
+    );
+    let page = http_get(forward.local, "/").await.unwrap();
+    assert!(page.contains("hello-from-the-kernel"), "{page}");
+
+    // Many connections at once through the one listener, each its own websocket.
+    let address = forward.local;
+    let answers = futures_util::future::join_all(
+        (0..40).map(|_| tokio::spawn(async move { http_get(address, "/").await })),
+    )
+    .await;
+    let good = answers
+        .into_iter()
+        .filter(|a| {
+            a.as_ref().is_ok_and(|a| {
+                a.as_ref()
+                    .is_ok_and(|p| p.contains("hello-from-the-kernel"))
+            })
+        })
+        .count();
+    assert_eq!(good, 40, "every connection answered");
+    assert_eq!(forward.connections(), 41);
+    assert!(forward.bytes_moved() > 41 * 22, "{}", forward.bytes_moved());
+
+    // The local port already taken: refused with the fix.
+    let taken = forward.local.port();
+    let error = engine
+        .open_app(&name, "8000", Some(taken))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(error.message.contains(&format!("Port {taken}")), "{error}");
+
+    // The image's apps, by name: ttyd's page, and sshd's greeting (an SSH server speaks first).
+    let ttyd = engine.open_app(&name, "ttyd", None).await.unwrap();
+    assert_eq!(ttyd.record.app.as_deref(), Some("ttyd"));
+    let page = http_get(ttyd.local, "/").await.unwrap();
+    assert!(page.contains("ttyd"), "{page}");
+    let sshd = engine.open_app(&name, "sshd", None).await.unwrap();
+    assert_eq!(sshd.record.kind, AppKind::Ssh);
+    assert!(
+        sshd.record
+            .address("work")
+            .starts_with("ssh://work@127.0.0.1:")
+    );
+    let mut ssh = tokio::net::TcpStream::connect(sshd.local).await.unwrap();
+    let mut greeting = [0u8; 8];
+    tokio::time::timeout(Duration::from_secs(20), ssh.read_exact(&mut greeting))
+        .await
+        .expect("sshd greets within 20 s")
+        .unwrap();
+    assert_eq!(&greeting, b"SSH-2.0-");
+
+    // The session ends: so do its forwards, saying why.
+    engine.destroy_session(&name).await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(60), forward.ended())
+        .await
+        .expect("the forward ends with its session");
+    assert!(why.contains(&name), "{why}");
+    assert!(!forward.is_open());
+}

@@ -1,0 +1,66 @@
+// A cluster session's apps in the window, on the peer's real kernels (scripts/backendai-peer,
+// resource group podman): the session's details list its image's apps and the port it was
+// launched to open; one click opens a server the user started there on this computer's
+// loopback, and the image's ttyd by name; Ports lists both with the profile they lead into,
+// and closes them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cli, click, run, screenshot, until, useCluster, waitForText, withApp } from "./harness.mjs";
+
+const REAL_IMAGE = "cr.backend.ai/stable/python:3.11-debian12";
+const SERVER = `mkdir -p /tmp/www && echo cluster-page > /tmp/www/page.txt && (setsid python3 -m http.server 8000 -d /tmp/www </dev/null >/dev/null 2>&1 &)
+for i in $(seq 100); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8000))' 2>/dev/null && exit 0; sleep 0.1; done; exit 1`;
+
+test("cluster apps: a session's server and its ttyd opened from its details, listed under Ports and closed", async () => {
+  await withApp("cluster-apps", {}, async (app) => {
+    await useCluster(app);
+    const name = `e2e-apps-${Date.now().toString(36)}`;
+    // Launched with a port to open, as the launcher's "Ports to open" field asks for it.
+    await run(
+      app,
+      `window.__created = null;
+       window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', ports: [8000], resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null } } })
+         .then((s) => { window.__created = { ok: s }; }, (e) => { window.__created = { error: e }; });
+       return true;`,
+      name,
+      REAL_IMAGE,
+    );
+    let created = null;
+    await until("the cluster answered the create", async () => (created = await run(app, "return window.__created;")) !== null, 240_000, 500);
+    assert.ok(created.ok, `the session starts on a real kernel: ${JSON.stringify(created.error)}`);
+    try {
+      cli(app, "--profile", "peer", "session", "exec", name, "--", "sh", "-c", SERVER);
+      await click(app, "button[data-page=sessions]");
+      await click(app, `[data-testid=session-link][title='${name}']`);
+      await waitForText(app, "[data-testid=drawer-status]", "Running");
+      await waitForText(app, "[data-testid=session-apps] li[data-app=ttyd]", "ttyd");
+      await waitForText(app, "[data-testid=session-apps] li[data-app=sshd]", "SSH");
+      await screenshot(app, "cluster-apps-drawer");
+
+      await click(app, "[data-testid=session-apps] li[data-app='8000'] [data-testid=open-app]");
+      const said = await waitForText(app, "[data-testid=forwarded]", "Port 8000 is at", 30_000);
+      const url = said.match(/http:\/\/127\.0\.0\.1:\d+\//)[0];
+      assert.equal(await (await fetch(`${url}page.txt`)).text(), "cluster-page\n");
+
+      await click(app, "[data-testid=session-apps] li[data-app=ttyd] [data-testid=open-app]");
+      const ttydSaid = await waitForText(app, "[data-testid=forwarded]", "ttyd is at", 30_000);
+      const ttydUrl = ttydSaid.match(/http:\/\/127\.0\.0\.1:\d+\//)[0];
+      assert.match(await (await fetch(ttydUrl)).text(), /ttyd/);
+
+      await click(app, "button[data-page=ports]");
+      await waitForText(app, "tr[data-port='8000']", "peer");
+      await waitForText(app, "tr[data-port='7681']", "ttyd (7681)");
+      await screenshot(app, "cluster-apps-ports");
+      await click(app, "tr[data-port='8000'] [data-testid=close-port]");
+      await click(app, "tr[data-port='7681'] [data-testid=close-port]");
+      await waitForText(app, "[data-testid=ports-empty]", "No ports are forwarded.");
+      await assert.rejects(fetch(`${url}page.txt`), "closed: nothing listens there any more");
+    } finally {
+      try {
+        cli(app, "--profile", "peer", "session", "destroy", name);
+      } catch {
+        /* it ended already */
+      }
+    }
+  });
+});
