@@ -20,9 +20,11 @@ use crate::engine::BackendAiEngine;
 use crate::tcpproxy;
 
 /// How long an opening forward waits for the manager to say nothing listens on the port. It
-/// says so right after the websocket opens (close code 1013) when the connection is refused;
-/// a server that listens stays silent (HTTP) or greets (SSH).
-const REFUSAL_WAIT: Duration = Duration::from_millis(300);
+/// says so right after the websocket opens (close code 1013), as soon as its connection to the
+/// kernel's host is refused (a hop inside the cluster); a server that listens stays silent
+/// (HTTP) or greets (SSH). A webserver login's relay passes no close on at all (its
+/// `WebSocketProxy` ends only when the client does), so there the forward opens regardless.
+const REFUSAL_WAIT: Duration = Duration::from_millis(100);
 
 /// How often a forward asks the manager whether its session still runs.
 const ASK_EVERY: Duration = Duration::from_secs(10);

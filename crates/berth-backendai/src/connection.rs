@@ -343,10 +343,18 @@ impl Connection {
             request.headers_mut().insert(header, value);
         }
         let connector = tokio_tungstenite::Connector::Rustls(Arc::new(websocket_tls()?));
-        let (socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
-                .await
-                .map_err(|e| refused(&e))?;
+        // The manager sends up to 256 KiB at a time (its tcpproxy's chunk): one read of the
+        // socket takes a whole message rather than two.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(512 * 1024);
+        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            Some(connector),
+        )
+        .await
+        .map_err(|e| refused(&e))?;
         Ok(socket)
     }
 
