@@ -86,6 +86,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::templates::remove_template,
             commands::sessions::list_sessions,
             commands::ports::session_apps,
+            commands::ports::include_ssh_config,
+            commands::ports::open_in_vscode,
             commands::ports::open_port,
             commands::ports::list_ports,
             commands::ports::close_port,

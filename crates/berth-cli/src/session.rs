@@ -332,8 +332,15 @@ pub enum SessionCommand {
     /// those of session ID.
     Ports { id: Option<String> },
     /// The apps a session offers to open (a cluster session's image apps and the ports it was
-    /// launched to open).
+    /// launched to open; a local session's SSH).
     Apps { id: String },
+    /// Berth's ssh_config, with a `Host berth-NAME` entry for each local session whose SSH was
+    /// opened; `--include` adds it to ~/.ssh/config (one `Include` line at the top), so `ssh
+    /// berth-NAME` and VS Code's Remote-SSH know the sessions.
+    SshConfig {
+        #[arg(long)]
+        include: bool,
+    },
     /// An interactive shell in the session, in this terminal.
     Shell {
         id: String,
@@ -633,11 +640,25 @@ pub async fn run(
             local_port,
             no_browser,
         } => {
+            let mut ssh_command: Option<String> = None;
             let forward = match target {
+                Target::Local(local) if app == berth_local::ssh::SSH_APP => {
+                    let forward = local.open_ssh(&id, local_port).await?;
+                    let access =
+                        local.ssh_access(&forward.record.session_name, forward.local.port())?;
+                    ssh_command = Some(access.command);
+                    eprintln!(
+                        "Or `ssh {}` (and VS Code's Remote-SSH) once ~/.ssh/config includes \
+                         Berth's: `berth session ssh-config --include`.",
+                        access.host
+                    );
+                    forward
+                }
                 Target::Local(local) => {
                     let port = app.trim().parse::<u16>().map_err(|_| {
                         Error::invalid_input(format!(
-                            "\"{app}\" is not a port: a local session's ports are opened by number (1-65535)."
+                            "\"{app}\" is not a port or an app: a local session opens `ssh`, or any \
+                             port by number (1-65535)."
                         ))
                     })?;
                     local.forward_port(&id, port, local_port).await?
@@ -649,8 +670,9 @@ pub async fn run(
                 }
             };
             let address = forward.record.address(SSH_USER);
-            let first_line = match forward.record.kind {
-                AppKind::Ssh => format!(
+            let first_line = match (forward.record.kind, ssh_command) {
+                (AppKind::Ssh, Some(command)) => command,
+                (AppKind::Ssh, None) => format!(
                     "ssh -p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null {SSH_USER}@127.0.0.1",
                     forward.local.port()
                 ),
@@ -680,12 +702,27 @@ pub async fn run(
                 }
             }
         }
+        SessionCommand::SshConfig { include } => {
+            let Target::Local(local) = target else {
+                return Err(Error::invalid_input(
+                    "Berth serves SSH for this computer's sessions; a cluster session's SSH is its \
+                     image's sshd (`berth session open ID sshd`).",
+                ));
+            };
+            let config = local.ssh_config();
+            if include {
+                let user = local.include_ssh_config()?;
+                eprintln!("{} now includes {}.", user.display(), config.file.display());
+            }
+            print!(
+                "# {}\n{}",
+                config.file.display(),
+                std::fs::read_to_string(&config.file).unwrap_or_default()
+            );
+        }
         SessionCommand::Apps { id } => {
             let apps = match target {
-                Target::Local(local) => {
-                    local.session(&id).await?;
-                    Vec::new()
-                }
+                Target::Local(local) => local.session_apps(&id).await?,
                 Target::Cluster(cluster) => cluster.session_apps(&id).await?,
             };
             out.print(&apps, || {

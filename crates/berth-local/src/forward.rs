@@ -200,14 +200,22 @@ impl ForwardTarget for SandboxPort {
     }
 
     async fn still_there(&self) -> std::result::Result<(), String> {
-        let asked = self.client.clone();
-        let runs = tokio::task::spawn_blocking(move || asked.answers())
-            .await
-            .unwrap_or(false);
-        if runs {
-            Ok(())
-        } else {
-            Err(format!("session {} ended", self.name))
-        }
+        session_answers(&self.client, &self.name).await
+    }
+}
+
+/// `Err(why)` once the supervisor of session `name` no longer answers: the session ended.
+pub(crate) async fn session_answers(
+    client: &SupervisorClient,
+    name: &str,
+) -> std::result::Result<(), String> {
+    let asked = client.clone();
+    let runs = tokio::task::spawn_blocking(move || asked.answers())
+        .await
+        .unwrap_or(false);
+    if runs {
+        Ok(())
+    } else {
+        Err(format!("session {name} ended"))
     }
 }

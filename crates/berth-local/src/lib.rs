@@ -1,6 +1,7 @@
 //! The local engine: storage folders are directories under the app's data directory, their
 //! metadata lives in SQLite, and sessions run in sandboxes on this computer.
 
+mod apps;
 pub mod catalog;
 pub mod dirs;
 pub mod disk;
@@ -12,6 +13,7 @@ pub mod files;
 pub mod forward;
 mod plan;
 pub mod sessions;
+pub mod ssh;
 pub mod supervisor;
 pub mod templates;
 pub mod terminal;

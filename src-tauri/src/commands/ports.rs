@@ -10,6 +10,9 @@ use std::sync::Mutex;
 
 use berth_core::Error;
 use berth_forward::{Forward, ForwardRecord, SessionApp};
+use berth_local::forward::THIS_COMPUTER;
+use berth_local::ssh::SSH_APP;
+use berth_local::ssh::access::SshAccess;
 use serde::Serialize;
 use tauri::State;
 
@@ -36,10 +39,22 @@ pub struct OpenPort {
     /// Bytes moved both ways, for the window's own.
     pub bytes_moved: Option<u64>,
     pub connections: Option<u32>,
+    /// For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
+    pub ssh: Option<SshAccess>,
+}
+
+/// How to reach a forward: the local session's SSH gets its command and config entry.
+fn ssh_of(state: &ActiveEngine, record: &ForwardRecord) -> Option<SshAccess> {
+    if record.app.as_deref() != Some(SSH_APP) || record.engine != THIS_COMPUTER {
+        return None;
+    }
+    let local = state.this_computer().ok()?;
+    let port = record.local.rsplit(':').next()?.parse().ok()?;
+    local.ssh_access(&record.session_name, port).ok()
 }
 
 /// The apps session `session` offers to open: on a cluster its image's apps and the ports it
-/// was launched to open; a local session's ports are forwarded by number.
+/// was launched to open; a local session its SSH (and any port by number).
 #[tauri::command]
 #[specta::specta]
 pub async fn session_apps(
@@ -48,7 +63,7 @@ pub async fn session_apps(
 ) -> Result<Vec<SessionApp>, Error> {
     match state.cluster() {
         Some(cluster) => cluster.session_apps(&session).await,
-        None => Ok(Vec::new()),
+        None => state.local("Session apps")?.session_apps(&session).await,
     }
 }
 
@@ -68,6 +83,14 @@ pub async fn open_port(
 ) -> Result<OpenPort, Error> {
     let mut forward = match state.cluster() {
         Some(cluster) => cluster.open_app(&session, &target, local_port).await?,
+        None if target == SSH_APP => {
+            let local = state.local("SSH")?;
+            // One SSH server per session is enough: the one open already is handed back.
+            if let Some(open) = open_of(&ports, &session, SSH_APP) {
+                return Ok(open_port_of(&state, open));
+            }
+            local.open_ssh(&session, local_port).await?
+        }
         None => {
             let port = target.trim().parse::<u16>().map_err(|_| {
                 Error::invalid_input(format!(
@@ -101,12 +124,84 @@ pub async fn open_port(
         .unwrap_or_else(|p| p.into_inner())
         .insert(record.local.clone(), forward);
     Ok(OpenPort {
+        ssh: ssh_of(&state, &record),
         record,
         url,
         ours: true,
         bytes_moved: Some(0),
         connections: Some(0),
     })
+}
+
+/// The window's open forward of `app` into session `session` (id or name), if any.
+fn open_of(ports: &Ports, session: &str, app: &str) -> Option<ForwardRecord> {
+    ports
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .find(|f| {
+            f.is_open()
+                && f.record.app.as_deref() == Some(app)
+                && (f.record.session_id == session || f.record.session_name == session)
+        })
+        .map(|f| f.record.clone())
+}
+
+fn open_port_of(state: &ActiveEngine, record: ForwardRecord) -> OpenPort {
+    OpenPort {
+        url: record.address(SSH_USER),
+        ssh: ssh_of(state, &record),
+        ours: true,
+        bytes_moved: None,
+        connections: None,
+        record,
+    }
+}
+
+/// Takes Berth's `ssh_config` into `~/.ssh/config` (one `Include` line at its top), so `ssh
+/// berth-NAME` and VS Code's Remote-SSH know the sessions; returns the file changed.
+#[tauri::command]
+#[specta::specta]
+pub fn include_ssh_config(state: State<'_, ActiveEngine>) -> Result<String, Error> {
+    let file = state.local("SSH")?.include_ssh_config()?;
+    Ok(file.display().to_string())
+}
+
+/// Opens VS Code on local session `session` over SSH (its Remote-SSH extension, folder
+/// `/home/work`): opens the session's SSH if it is not open, takes Berth's `ssh_config` into
+/// `~/.ssh/config`, and starts `code --remote ssh-remote+berth-NAME /home/work`. Errors: VS
+/// Code's `code` command not found, with what to install.
+#[tauri::command]
+#[specta::specta]
+pub async fn open_in_vscode(
+    state: State<'_, ActiveEngine>,
+    ports: State<'_, Ports>,
+    session: String,
+) -> Result<OpenPort, Error> {
+    let opened = open_port(state.clone(), ports, session, SSH_APP.into(), None, false).await?;
+    let local = state.local("VS Code")?;
+    local.include_ssh_config()?;
+    let host = format!("ssh-remote+berth-{}", opened.record.session_name);
+    let code = std::env::var_os("BERTH_VSCODE").unwrap_or_else(|| "code".into());
+    std::process::Command::new(&code)
+        .args(["--remote", &host, "/home/work"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            Error::new(
+                berth_core::ErrorCode::NotFound,
+                format!(
+                    "Cannot start VS Code ({}: {e}): install VS Code with its Remote - SSH extension \
+                     and its `code` command on PATH. The session's SSH is open: `ssh {}` works meanwhile.",
+                    code.to_string_lossy(),
+                    opened.ssh.as_ref().map(|s| s.host.as_str()).unwrap_or("berth-NAME")
+                ),
+            )
+        })?;
+    Ok(opened)
 }
 
 /// Every forward open on this computer; the window's own whose session ended are closed first.
@@ -129,6 +224,7 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
                 .flatten();
             OpenPort {
                 url: record.address(SSH_USER),
+                ssh: ssh_of(&state, &record),
                 ours: own.is_some(),
                 bytes_moved: own.map(Forward::bytes_moved),
                 connections: own.map(Forward::connections),

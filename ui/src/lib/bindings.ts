@@ -490,11 +490,37 @@ async listSessions() : Promise<Result<Session[], BerthError>> {
 },
 /**
  * The apps session `session` offers to open: on a cluster its image's apps and the ports it
- * was launched to open; a local session's ports are forwarded by number.
+ * was launched to open; a local session its SSH (and any port by number).
  */
 async sessionApps(session: string) : Promise<Result<SessionApp[], BerthError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("session_apps", { session }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Takes Berth's `ssh_config` into `~/.ssh/config` (one `Include` line at its top), so `ssh
+ * berth-NAME` and VS Code's Remote-SSH know the sessions; returns the file changed.
+ */
+async includeSshConfig() : Promise<Result<string, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("include_ssh_config") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens VS Code on local session `session` over SSH (its Remote-SSH extension, folder
+ * `/home/work`): opens the session's SSH if it is not open, takes Berth's `ssh_config` into
+ * `~/.ssh/config`, and starts `code --remote ssh-remote+berth-NAME /home/work`. Errors: VS
+ * Code's `code` command not found, with what to install.
+ */
+async openInVscode(session: string) : Promise<Result<OpenPort, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_in_vscode", { session }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -1432,7 +1458,11 @@ ours: boolean;
 /**
  * Bytes moved both ways, for the window's own.
  */
-bytes_moved: number | null; connections: number | null }
+bytes_moved: number | null; connections: number | null; 
+/**
+ * For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
+ */
+ssh: SshAccess | null }
 /**
  * What the tab needs to label itself.
  */
@@ -1740,6 +1770,19 @@ transfer_concurrency: number;
  * Lines each terminal tab keeps above its screen.
  */
 terminal_scrollback: number }
+export type SshAccess = { 
+/**
+ * What `ssh` and VS Code call the session: `berth-NAME`.
+ */
+host: string; 
+/**
+ * `ssh -p PORT -i KEY ... work@127.0.0.1`, ready to paste into a terminal.
+ */
+command: string; 
+/**
+ * The same as an `~/.ssh/config` entry for `host`.
+ */
+config_entry: string; port: number }
 /**
  * A place folders live: a directory on some disk for the local engine, a storage volume for
  * Backend.AI.

@@ -21,6 +21,8 @@ mod network;
 mod personal;
 #[cfg(target_os = "linux")]
 mod sessions;
+#[cfg(target_os = "linux")]
+mod ssh;
 mod transfers;
 #[cfg(target_os = "linux")]
 mod writes_while_running;
