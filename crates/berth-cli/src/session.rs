@@ -654,22 +654,14 @@ pub async fn run(
                     );
                     forward
                 }
-                Target::Local(local) => {
-                    let port = app.trim().parse::<u16>().map_err(|_| {
-                        Error::invalid_input(format!(
-                            "\"{app}\" is not a port or an app: a local session opens `ssh`, or any \
-                             port by number (1-65535)."
-                        ))
-                    })?;
-                    local.forward_port(&id, port, local_port).await?
-                }
+                Target::Local(local) => local.open_app(&id, &app, local_port).await?,
                 Target::Cluster(cluster) => {
                     let mut forward = cluster.open_app(&id, &app, local_port).await?;
                     forwards.keep(&mut forward);
                     forward
                 }
             };
-            let address = forward.record.address(SSH_USER);
+            let address = forward.open_address(SSH_USER);
             let first_line = match (forward.record.kind, ssh_command) {
                 (AppKind::Ssh, Some(command)) => command,
                 (AppKind::Ssh, None) => format!(

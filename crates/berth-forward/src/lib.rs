@@ -118,6 +118,9 @@ pub struct Forward {
     pub record: ForwardRecord,
     /// Where it listens on this computer.
     pub local: SocketAddr,
+    /// Where a web app is opened: `/`, or a path that logs the browser in (Jupyter's
+    /// `/lab?token=…`). Kept in memory only, never in the list of open forwards.
+    pub open_path: String,
     moved: Arc<AtomicU64>,
     connections: Arc<AtomicU32>,
     ended: watch::Receiver<Option<String>>,
@@ -160,12 +163,22 @@ impl Forward {
         Ok(Self {
             record,
             local,
+            open_path: "/".into(),
             moved,
             connections,
             ended,
             stop,
             on_close: None,
         })
+    }
+
+    /// What the user opens: for a web app, its URL with [`Forward::open_path`]; else as
+    /// [`ForwardRecord::address`] says.
+    pub fn open_address(&self, ssh_user: &str) -> String {
+        match self.record.kind {
+            AppKind::Web => format!("http://{}{}", self.local, self.open_path),
+            _ => self.record.address(ssh_user),
+        }
     }
 
     /// Runs `on_close` when this forward closes (after any earlier one).

@@ -32,6 +32,17 @@ impl LocalEngine {
         port: u16,
         local_port: Option<u16>,
     ) -> Result<Forward> {
+        self.forward_port_of_app(key, port, local_port, None).await
+    }
+
+    /// [`LocalEngine::forward_port`], listed as app `app` (which listens on `port`).
+    pub(crate) async fn forward_port_of_app(
+        &self,
+        key: &str,
+        port: u16,
+        local_port: Option<u16>,
+        app: Option<&str>,
+    ) -> Result<Forward> {
         let (session, client) = self.session_client(key)?;
         // A first connection, so a wrong port is said now rather than as a browser's blank tab.
         let probe = client.clone();
@@ -59,7 +70,7 @@ impl LocalEngine {
             session_id: session.id.clone(),
             session_name: session.name.clone(),
             engine: THIS_COMPUTER.into(),
-            app: None,
+            app: app.map(str::to_owned),
             port,
             kind: berth_forward::AppKind::Web,
             local: String::new(),

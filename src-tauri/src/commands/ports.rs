@@ -83,24 +83,22 @@ pub async fn open_port(
 ) -> Result<OpenPort, Error> {
     let mut forward = match state.cluster() {
         Some(cluster) => cluster.open_app(&session, &target, local_port).await?,
-        None if target == SSH_APP => {
-            let local = state.local("SSH")?;
-            // One SSH server per session is enough: the one open already is handed back.
-            if let Some(open) = open_of(&ports, &session, SSH_APP) {
-                return Ok(open_port_of(&state, open));
-            }
-            local.open_ssh(&session, local_port).await?
-        }
         None => {
-            let port = target.trim().parse::<u16>().map_err(|_| {
-                Error::invalid_input(format!(
-                    "\"{target}\" is not a port: give the number a server in the session listens on (1-65535)."
-                ))
-            })?;
-            state
-                .local("Port forwards")?
-                .forward_port(&session, port, local_port)
-                .await?
+            let local = state.local("Session apps")?;
+            // One SSH server or JupyterLab per session is enough: the one open already is
+            // handed back (and a web app opened again in the browser).
+            if target.parse::<u16>().is_err()
+                && let Some(open) = open_of(&ports, &session, &target)
+            {
+                if browser && open.record.kind == berth_forward::AppKind::Web {
+                    open_in_browser(&open.url);
+                }
+                return Ok(OpenPort {
+                    ssh: ssh_of(&state, &open.record),
+                    ..open
+                });
+            }
+            local.open_app(&session, &target, local_port).await?
         }
     };
     // The local engine keeps the list of forwards open on this computer, whichever engine
@@ -110,12 +108,9 @@ pub async fn open_port(
     {
         local.forward_list().keep(&mut forward);
     }
-    let url = forward.record.address(SSH_USER);
-    if browser
-        && forward.record.kind == berth_forward::AppKind::Web
-        && let Err(error) = tauri_plugin_opener::open_url(&url, None::<&str>)
-    {
-        tracing::warn!(%error, url, "cannot open the browser");
+    let url = forward.open_address(SSH_USER);
+    if browser && forward.record.kind == berth_forward::AppKind::Web {
+        open_in_browser(&url);
     }
     let record = forward.record.clone();
     ports
@@ -133,8 +128,9 @@ pub async fn open_port(
     })
 }
 
-/// The window's open forward of `app` into session `session` (id or name), if any.
-fn open_of(ports: &Ports, session: &str, app: &str) -> Option<ForwardRecord> {
+/// The window's open forward of `app` into session `session` (id or name), if any (without
+/// its SSH access, which the caller adds).
+fn open_of(ports: &Ports, session: &str, app: &str) -> Option<OpenPort> {
     ports
         .0
         .lock()
@@ -145,17 +141,21 @@ fn open_of(ports: &Ports, session: &str, app: &str) -> Option<ForwardRecord> {
                 && f.record.app.as_deref() == Some(app)
                 && (f.record.session_id == session || f.record.session_name == session)
         })
-        .map(|f| f.record.clone())
+        .map(|f| OpenPort {
+            url: f.open_address(SSH_USER),
+            ssh: None,
+            ours: true,
+            bytes_moved: Some(f.bytes_moved()),
+            connections: Some(f.connections()),
+            record: f.record.clone(),
+        })
 }
 
-fn open_port_of(state: &ActiveEngine, record: ForwardRecord) -> OpenPort {
-    OpenPort {
-        url: record.address(SSH_USER),
-        ssh: ssh_of(state, &record),
-        ours: true,
-        bytes_moved: None,
-        connections: None,
-        record,
+/// Opens `url` (a forward's own) in the browser; a failure is logged without the URL, which
+/// may carry an app's token.
+fn open_in_browser(url: &str) {
+    if let Err(error) = tauri_plugin_opener::open_url(url, None::<&str>) {
+        tracing::warn!(%error, "cannot open the browser");
     }
 }
 
@@ -223,7 +223,7 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
                 .then(|| ours.get(&record.local))
                 .flatten();
             OpenPort {
-                url: record.address(SSH_USER),
+                url: own.map_or_else(|| record.address(SSH_USER), |f| f.open_address(SSH_USER)),
                 ssh: ssh_of(&state, &record),
                 ours: own.is_some(),
                 bytes_moved: own.map(Forward::bytes_moved),

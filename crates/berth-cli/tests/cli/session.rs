@@ -553,3 +553,55 @@ fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn session_open_ssh_prints_a_command_that_logs_in_and_ssh_config_names_the_session() {
+    use std::io::BufRead;
+    let home = home();
+    let h = home.path();
+    let id = ok(
+        h,
+        &[
+            "session",
+            "create",
+            "--name",
+            "cli-ssh",
+            "--network",
+            "none",
+        ],
+    );
+    let id = id.trim().to_owned();
+    let _cleanup = Cleanup(h, id.clone());
+    assert!(ok(h, &["session", "apps", &id]).contains("ssh"));
+    let mut open = with_runtime(&mut berth(h, &["session", "open", &id, "ssh"]), h)
+        .env("HOME", h)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut command = String::new();
+    std::io::BufReader::new(open.stdout.take().unwrap())
+        .read_line(&mut command)
+        .unwrap();
+    assert!(command.starts_with("ssh -p "), "{command}");
+    // Pasted into a shell, as a user would.
+    let ran = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} -o BatchMode=yes 'echo in-$((6*7))-$(pwd)'",
+            command.trim()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "in-42-/home/work\n",
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let config = ok(h, &["session", "ssh-config"]);
+    assert!(config.contains("Host berth-cli-ssh\n"), "{config}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(open.id() as libc::pid_t, libc::SIGINT) };
+    assert!(open.wait().unwrap().success());
+}

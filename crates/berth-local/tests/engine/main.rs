@@ -14,6 +14,8 @@ mod folders;
 #[cfg(target_os = "linux")]
 mod forward;
 #[cfg(target_os = "linux")]
+mod jupyter;
+#[cfg(target_os = "linux")]
 mod limits;
 #[cfg(target_os = "linux")]
 mod network;
