@@ -35,6 +35,18 @@ test("ports: a session's server opened from its details, listed, used and closed
     await click(app, "tr[data-port='8781'] [data-testid=close-port]");
     await waitForText(app, "[data-testid=ports-empty]", "No ports are forwarded.");
     await assert.rejects(fetch(`${url}page.txt`), "closed: nothing listens there any more");
+
+    // Open again, then the session ends: the row says so until dismissed.
+    await click(app, "button[data-page=sessions]");
+    await click(app, "[data-testid=session-link][title=served]");
+    await clear(app, "input[name=forward-port]");
+    await typeInto(app, "input[name=forward-port]", "8781");
+    await click(app, "[data-testid=forward-port]");
+    await waitForText(app, "[data-testid=forwarded]", "Port 8781 is at");
     cli(app, "session", "destroy", id);
+    await click(app, "button[data-page=ports]");
+    await waitForText(app, "tr[data-port='8781'] [data-testid=port-ended]", "Closed: session served ended", 15_000);
+    await click(app, "tr[data-port='8781'] [data-testid=close-port]");
+    await waitForText(app, "[data-testid=ports-empty]", "No ports are forwarded.");
   });
 });

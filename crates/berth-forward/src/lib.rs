@@ -207,6 +207,11 @@ impl Forward {
         self.ended.borrow().is_none()
     }
 
+    /// Why it stopped listening on its own (`session NAME ended`), once it has.
+    pub fn end_reason(&self) -> Option<String> {
+        self.ended.borrow().clone()
+    }
+
     /// Waits until the forward ends on its own (its session ended) and says why.
     pub async fn ended(&self) -> String {
         let mut ended = self.ended.clone();

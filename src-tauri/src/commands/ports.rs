@@ -41,6 +41,9 @@ pub struct OpenPort {
     pub connections: Option<u32>,
     /// For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
     pub ssh: Option<SshAccess>,
+    /// Why one of the window's forwards stopped on its own (its session ended); it stays
+    /// listed, saying so, until dismissed with `close_port`.
+    pub ended: Option<String>,
 }
 
 /// How to reach a forward: the local session's SSH gets its command and config entry.
@@ -120,6 +123,7 @@ pub async fn open_port(
         .insert(record.local.clone(), forward);
     Ok(OpenPort {
         ssh: ssh_of(&state, &record),
+        ended: None,
         record,
         url,
         ours: true,
@@ -144,6 +148,7 @@ fn open_of(ports: &Ports, session: &str, app: &str) -> Option<OpenPort> {
         .map(|f| OpenPort {
             url: f.open_address(SSH_USER),
             ssh: None,
+            ended: None,
             ours: true,
             bytes_moved: Some(f.bytes_moved()),
             connections: Some(f.connections()),
@@ -204,16 +209,14 @@ pub async fn open_in_vscode(
     Ok(opened)
 }
 
-/// Every forward open on this computer; the window's own whose session ended are closed first.
+/// Every forward open on this computer, and the window's own whose session ended (saying so).
 #[tauri::command]
 #[specta::specta]
 pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Vec<OpenPort> {
     let Ok(local) = state.this_computer() else {
         return Vec::new();
     };
-    let mut ours = ports.0.lock().unwrap_or_else(|p| p.into_inner());
-    // A forward whose session ended has stopped listening: drop it (its record goes with it).
-    ours.retain(|_, forward| forward.is_open());
+    let ours = ports.0.lock().unwrap_or_else(|p| p.into_inner());
     let me = std::process::id();
     local
         .open_forwards()
@@ -225,6 +228,7 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
             OpenPort {
                 url: own.map_or_else(|| record.address(SSH_USER), |f| f.open_address(SSH_USER)),
                 ssh: ssh_of(&state, &record),
+                ended: own.and_then(Forward::end_reason),
                 ours: own.is_some(),
                 bytes_moved: own.map(Forward::bytes_moved),
                 connections: own.map(Forward::connections),
@@ -234,7 +238,8 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
         .collect()
 }
 
-/// Closes the window's forward listening at `local` (`127.0.0.1:PORT`).
+/// Closes the window's forward listening at `local` (`127.0.0.1:PORT`), or takes one whose
+/// session ended off the list.
 #[tauri::command]
 #[specta::specta]
 pub fn close_port(ports: State<'_, Ports>, local: String) -> Result<(), Error> {

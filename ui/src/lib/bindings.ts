@@ -540,13 +540,14 @@ async openPort(session: string, target: string, localPort: number | null, browse
 }
 },
 /**
- * Every forward open on this computer; the window's own whose session ended are closed first.
+ * Every forward open on this computer, and the window's own whose session ended (saying so).
  */
 async listPorts() : Promise<OpenPort[]> {
     return await TAURI_INVOKE("list_ports");
 },
 /**
- * Closes the window's forward listening at `local` (`127.0.0.1:PORT`).
+ * Closes the window's forward listening at `local` (`127.0.0.1:PORT`), or takes one whose
+ * session ended off the list.
  */
 async closePort(local: string) : Promise<Result<null, BerthError>> {
     try {
@@ -1462,7 +1463,12 @@ bytes_moved: number | null; connections: number | null;
 /**
  * For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
  */
-ssh: SshAccess | null }
+ssh: SshAccess | null; 
+/**
+ * Why one of the window's forwards stopped on its own (its session ended); it stays
+ * listed, saying so, until dismissed with `close_port`.
+ */
+ended: string | null }
 /**
  * What the tab needs to label itself.
  */
