@@ -5,9 +5,8 @@
 // and closes them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cli, click, run, screenshot, until, useCluster, waitForText, withApp } from "./harness.mjs";
+import { cli, click, launchOnRealKernel, screenshot, useCluster, waitForText, withApp } from "./harness.mjs";
 
-const REAL_IMAGE = "cr.backend.ai/stable/python:3.11-debian12";
 const SERVER = `mkdir -p /tmp/www && echo cluster-page > /tmp/www/page.txt && (setsid python3 -m http.server 8000 -d /tmp/www </dev/null >/dev/null 2>&1 &)
 for i in $(seq 100); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8000))' 2>/dev/null && exit 0; sleep 0.1; done; exit 1`;
 
@@ -16,18 +15,7 @@ test("cluster apps: a session's server and its ttyd opened from its details, lis
     await useCluster(app);
     const name = `e2e-apps-${Date.now().toString(36)}`;
     // Launched with a port to open, as the launcher's "Ports to open" field asks for it.
-    await run(
-      app,
-      `window.__created = null;
-       window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', ports: [8000], resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null } } })
-         .then((s) => { window.__created = { ok: s }; }, (e) => { window.__created = { error: e }; });
-       return true;`,
-      name,
-      REAL_IMAGE,
-    );
-    let created = null;
-    await until("the cluster answered the create", async () => (created = await run(app, "return window.__created;")) !== null, 240_000, 500);
-    assert.ok(created.ok, `the session starts on a real kernel: ${JSON.stringify(created.error)}`);
+    await launchOnRealKernel(app, name, { ports: [8000] });
     try {
       cli(app, "--profile", "peer", "session", "exec", name, "--", "sh", "-c", SERVER);
       await click(app, "button[data-page=sessions]");

@@ -6,33 +6,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cli, click, run, screenshot, terminalLines, textOf, typeInto, until, useCluster, waitForText, withApp } from "./harness.mjs";
+import { cli, click, launchOnRealKernel, run, screenshot, terminalLines, textOf, typeInto, until, useCluster, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
-const REAL_IMAGE = "cr.backend.ai/stable/python:3.11-debian12";
 
 test("cluster session end: a kernel killed under an open terminal ends the tab with the cluster's reason, and a toast says so", async () => {
   await withApp("cluster-session-end", {}, async (app) => {
     await useCluster(app);
 
     const name = `e2e-end-${Date.now().toString(36)}`;
-    // Launched as the launcher does (its steps are walked in profiles.test.mjs): the app then
-    // follows the session, which is what this test is about.
-    // Started here and awaited by polling: a real kernel can take longer to be scheduled than
-    // one WebDriver call may last.
-    await run(
-      app,
-      `window.__created = null;
-       window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null } } })
-         .then((s) => { window.__created = { ok: s }; }, (e) => { window.__created = { error: e }; });
-       return true;`,
-      name,
-      REAL_IMAGE,
-    );
-    let created = null;
-    await until("the cluster answered the create", async () => (created = await run(app, "return window.__created;")) !== null, 240_000, 500);
-    assert.ok(created.ok, `the session starts on a real kernel: ${JSON.stringify(created.error)}`);
-    const id = created.ok.id;
+    // Launched as the launcher does: the app then follows the session, which is what this
+    // test is about.
+    const id = (await launchOnRealKernel(app, name)).id;
     try {
       // Its terminal, from the "ready" toast's button, as a user who launched it would.
       const ready = `[data-testid=toast][data-kind=session-ready]`;

@@ -324,6 +324,32 @@ export async function useCluster(app) {
   );
 }
 
+/**
+ * Creates session `name` on the cluster the window is on, in the peer's real-kernel resource
+ * group, as the launcher does (its steps are walked in profiles.test.mjs), with `extra` added
+ * to the spec; returns the session. Started, then awaited by polling: a real kernel can take
+ * longer to be scheduled than one WebDriver call may last.
+ */
+export async function launchOnRealKernel(app, name, extra = {}) {
+  await run(
+    app,
+    `window.__created = null;
+     window.__TAURI_INTERNALS__.invoke('create_session', { spec: { name: arguments[0], session_type: 'interactive', environment: arguments[1], mounts: [], command: null, runtime: null, resource_group: 'podman', resources: { cpus: 1, memory_bytes: 1073741824, scratch_bytes: null }, ...arguments[2] } })
+       .then((s) => { window.__created = { ok: s }; }, (e) => { window.__created = { error: e }; });
+     return true;`,
+    name,
+    REAL_IMAGE,
+    extra,
+  );
+  let created = null;
+  await until("the cluster answered the create", async () => (created = await run(app, "return window.__created;")) !== null, 240_000, 500);
+  if (!created.ok) throw new Error(`the session did not start on a real kernel: ${JSON.stringify(created.error)}`);
+  return created.ok;
+}
+
+/** The peer's real-kernel image (scripts/backendai-peer, resource group podman). */
+export const REAL_IMAGE = "cr.backend.ai/stable/python:3.11-debian12";
+
 /** The visible terminal (or the one `selector` names): its lines as xterm.js holds them. */
 export function terminalLines(app, selector = "[data-testid=terminal]:not([hidden])") {
   return run(

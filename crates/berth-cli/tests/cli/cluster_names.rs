@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::{berth, stderr, stdout, unique};
+use crate::{berth, http_get, local_address, spawn_first_line, stderr, stdout, unique};
 
 const MANAGER: &str = "127.0.0.1:8081";
 const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
@@ -223,7 +223,6 @@ fn a_template_launches_on_the_cluster_and_berths_own_limits_are_left_to_the_clus
 
 #[test]
 fn a_cluster_sessions_server_opens_on_loopback_from_the_cli_and_is_listed_while_open() {
-    use std::io::{BufRead, Read};
     let cluster = Cluster::add();
     let name = unique("open-peer");
     // A real kernel (the peer's Podman agent), launched to open port 8000.
@@ -258,27 +257,10 @@ fn a_cluster_sessions_server_opens_on_loopback_from_the_cli_and_is_listed_while_
          2>/dev/null && exit 0; sleep 0.1; done; exit 1",
     ]);
 
-    let mut open = cluster
-        .cmd(&["session", "open", &name, "8000", "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(open.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let address = first
-        .trim()
-        .strip_prefix("http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("not a local URL: {first:?}"))
-        .to_owned();
-    assert!(address.starts_with("127.0.0.1:"), "{address}");
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(stream, "GET /page.txt HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let (mut open, first) =
+        spawn_first_line(&mut cluster.cmd(&["session", "open", &name, "8000", "--no-browser"]));
+    let address = local_address(&first);
+    let answer = http_get(&address, "/page.txt");
     assert!(answer.ends_with("served-by-the-kernel\n"), "{answer}");
 
     // Listed, with the profile it leads into, by any other berth on this computer.
@@ -289,16 +271,8 @@ fn a_cluster_sessions_server_opens_on_loopback_from_the_cli_and_is_listed_while_
     assert_eq!(listed[0]["local"], address.as_str(), "{listed}");
 
     // An app by name: sshd's first line is the ssh command to type.
-    let mut ssh = cluster
-        .cmd(&["session", "open", &name, "sshd", "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut command = String::new();
-    std::io::BufReader::new(ssh.stdout.take().unwrap())
-        .read_line(&mut command)
-        .unwrap();
+    let (mut ssh, command) =
+        spawn_first_line(&mut cluster.cmd(&["session", "open", &name, "sshd", "--no-browser"]));
     assert!(
         command.starts_with("ssh -p ") && command.trim_end().ends_with("work@127.0.0.1"),
         "{command}"

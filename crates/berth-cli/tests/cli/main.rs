@@ -72,3 +72,41 @@ fn version_names_the_program_and_its_version() {
         format!("berth {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Starts `command` (a `berth session open`, which prints its address first and runs on) and
+/// reads that first line.
+pub fn spawn_first_line(command: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, first)
+}
+
+/// `127.0.0.1:PORT` of a printed `http://127.0.0.1:PORT/` line.
+pub fn local_address(url_line: &str) -> String {
+    let address = url_line
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not a local URL: {url_line:?}"))
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    address
+}
+
+/// `GET path` over HTTP/1.0 to `address`: the whole answer.
+pub fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
-use crate::{berth, run, stdout};
+use crate::{berth, http_get, local_address, run, spawn_first_line, stdout};
 
 /// A home whose session runtime dir a root-run Berth's `nobody` sessions can reach.
 fn home() -> tempfile::TempDir {
@@ -484,7 +484,6 @@ fn stats_show_a_busy_session_busy_and_an_idle_one_idle() {
 
 #[test]
 fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
-    use std::io::{BufRead, Read};
     let home = home();
     let h = home.path();
     let id = ok(h, &["session", "create", "--network", "none"]);
@@ -505,29 +504,12 @@ fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
              2>/dev/null && exit 0; sleep 0.1; done; exit 1",
         ],
     );
-    let mut open = with_runtime(
+    let (mut open, first) = spawn_first_line(with_runtime(
         &mut berth(h, &["session", "open", &id, "8771", "--no-browser"]),
         h,
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(open.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let address = first
-        .trim()
-        .strip_prefix("http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("not a local URL: {first:?}"))
-        .to_owned();
-    assert!(address.starts_with("127.0.0.1:"), "{address}");
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(stream, "GET /page.txt HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    ));
+    let address = local_address(&first);
+    let answer = http_get(&address, "/page.txt");
     assert!(answer.ends_with("served\n"), "{answer}");
     // Listed while it is open, by any other berth on this computer.
     let listed: serde_json::Value =
@@ -556,7 +538,6 @@ fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
 
 #[test]
 fn session_open_ssh_prints_a_command_that_logs_in_and_ssh_config_names_the_session() {
-    use std::io::BufRead;
     let home = home();
     let h = home.path();
     let id = ok(
@@ -573,16 +554,9 @@ fn session_open_ssh_prints_a_command_that_logs_in_and_ssh_config_names_the_sessi
     let id = id.trim().to_owned();
     let _cleanup = Cleanup(h, id.clone());
     assert!(ok(h, &["session", "apps", &id]).contains("ssh"));
-    let mut open = with_runtime(&mut berth(h, &["session", "open", &id, "ssh"]), h)
-        .env("HOME", h)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut command = String::new();
-    std::io::BufReader::new(open.stdout.take().unwrap())
-        .read_line(&mut command)
-        .unwrap();
+    let (mut open, command) = spawn_first_line(
+        with_runtime(&mut berth(h, &["session", "open", &id, "ssh"]), h).env("HOME", h),
+    );
     assert!(command.starts_with("ssh -p "), "{command}");
     // Pasted into a shell, as a user would.
     let ran = std::process::Command::new("sh")

@@ -21,13 +21,18 @@ fn serving_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// `ssh` as Berth's command for the session says, with `args` after it (no prompts).
-fn ssh(access: &berth_local::ssh::access::SshAccess, args: &[&str], stdin: &[u8]) -> Output {
-    let mut words: Vec<String> = access
+/// The words of Berth's `ssh` command for the session (no shell between: paths unquoted).
+fn command_words(access: &berth_local::ssh::access::SshAccess) -> Vec<String> {
+    access
         .command
         .split(' ')
         .map(|w| w.trim_matches('"').to_owned())
-        .collect();
+        .collect()
+}
+
+/// `ssh` as Berth's command for the session says, with `args` after it (no prompts).
+fn ssh(access: &berth_local::ssh::access::SshAccess, args: &[&str], stdin: &[u8]) -> Output {
+    let mut words = command_words(access);
     let program = words.remove(0);
     let mut child = Command::new(program)
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"])
@@ -98,12 +103,7 @@ fn a_real_ssh_and_sftp_client_work_in_a_session_through_berths_own_server() {
         ),
     )
     .unwrap();
-    let mut sftp_args: Vec<String> = access
-        .command
-        .split(' ')
-        .skip(1)
-        .map(|w| w.trim_matches('"').to_owned())
-        .collect();
+    let mut sftp_args = command_words(&access).split_off(1);
     // sftp spells the port -P.
     sftp_args[0] = "-P".into();
     let sftp = Command::new("sftp")
@@ -144,11 +144,7 @@ fn a_real_ssh_and_sftp_client_work_in_a_session_through_berths_own_server() {
         .unwrap()
         .port();
     let mut forwarding = {
-        let mut words: Vec<String> = access
-            .command
-            .split(' ')
-            .map(|w| w.trim_matches('"').to_owned())
-            .collect();
+        let mut words = command_words(&access);
         let program = words.remove(0);
         Command::new(program)
             .args([
