@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, Error, ErrorCode, Result, SessionStatus};
+use berth_forward::ssh::{HostKeyCheck, SshAccess};
 use berth_forward::{AppKind, Counted, Forward, ForwardRecord, ForwardTarget, SessionApp};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -86,6 +87,62 @@ impl BackendAiEngine {
         };
         Forward::start(listener, target, record)
     }
+}
+
+impl BackendAiEngine {
+    /// The key a session's image `sshd` lets in, fetched into `dir` (readable by this user
+    /// only) as `SESSION_ID.key`, and how to log in with it at `127.0.0.1:port`: Backend.AI's
+    /// kernels make the pair at start and keep the private half in `/home/work/id_container`,
+    /// as the official `backend.ai session ssh` uses it. The kernel's host key is kept on
+    /// first use in `SESSION_ID.known_hosts` beside it. Errors: the manager's (no such file:
+    /// an image without Backend.AI's sshd), or the file cannot be written.
+    pub async fn session_ssh_access(
+        &self,
+        key: &str,
+        port: u16,
+        dir: &std::path::Path,
+    ) -> Result<SshAccess> {
+        let session = self.session(key).await?;
+        let key_file = dir.join(format!("{}.key", session.id));
+        if !key_file.exists() {
+            let path = format!(
+                "session/{}/download_single?file=id_container",
+                crate::folders::segment(&session.name)
+            );
+            let response = self
+                .connection()
+                .call(reqwest::Method::POST, &path, None)
+                .await?;
+            let bytes = response.bytes().await.map_err(|e| {
+                Error::new(
+                    ErrorCode::Unreachable,
+                    format!(
+                        "The SSH key of session \"{}\" did not arrive: {e}",
+                        session.name
+                    ),
+                )
+            })?;
+            berth_forward::write_private(&key_file, &bytes).map_err(|e| {
+                Error::internal(format!(
+                    "Cannot keep an SSH key at {}: {e}",
+                    key_file.display()
+                ))
+            })?;
+        }
+        Ok(ssh_access_with_key(&session.name, &session.id, port, dir))
+    }
+}
+
+/// How to log in to session `name` (`id`)'s `sshd` forwarded to `127.0.0.1:port`, with the key
+/// [`BackendAiEngine::session_ssh_access`] fetched into `dir`.
+pub fn ssh_access_with_key(name: &str, id: &str, port: u16, dir: &std::path::Path) -> SshAccess {
+    SshAccess::new(
+        name,
+        port,
+        &dir.join(format!("{id}.key")),
+        &dir.join(format!("{id}.known_hosts")),
+        HostKeyCheck::PinFirst,
+    )
 }
 
 /// The app named `asked`, or whose port is `asked`; `Err(what the session offers)` if none.

@@ -198,11 +198,10 @@ fn main() -> ExitCode {
             Command::Dotfiles(command) => dotfiles::dotfiles(&*engine, None, command, &out).await,
             Command::Bootstrap(command) => dotfiles::bootstrap(&*engine, command, &out).await,
             Command::Session(command) => {
-                let forwards = engine.forward_list();
                 return session::run(
                     session::Target::Local(&engine),
                     &templates,
-                    &forwards,
+                    engine.dirs(),
                     command,
                     &out,
                 )
@@ -253,11 +252,10 @@ async fn on_cluster(
             done(session::env(session::Target::Cluster(cluster), command, out).await)
         }
         Command::Session(command) => {
-            let forwards = berth_local::forward::ForwardList::of(&dirs);
             session::run(
                 session::Target::Cluster(cluster),
                 templates,
-                &forwards,
+                &dirs,
                 command,
                 out,
             )

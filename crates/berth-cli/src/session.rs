@@ -7,17 +7,17 @@ use std::process::ExitCode;
 use berth_backendai::BackendAiEngine;
 use berth_backendai::terminal::{TransportChoice, open_terminal};
 use berth_forward::AppKind;
+use berth_local::DataDirs;
 use berth_local::forward::ForwardList;
+use berth_local::ssh::access::BerthSshConfig;
 
-/// The login an SSH app of a session takes: Backend.AI's kernels and Berth's sandboxes alike
-/// run their user as `work`.
-const SSH_USER: &str = "work";
 use berth_core::frames::{Frame, FrameStream, parse_exit, read_frame, resize_payload, write_frame};
 use berth_core::limits::describe_duration;
 use berth_core::{
     Engine, EnvVar, Error, MountAccess, MountRequest, NetworkMode, NewSession, Session,
     SessionRuntime, SessionType,
 };
+use berth_forward::ssh::SSH_USER;
 use berth_local::LocalEngine;
 use berth_local::templates::Templates;
 use clap::{Args, Subcommand, ValueEnum};
@@ -580,10 +580,11 @@ fn stats_line(stats: &berth_core::SessionStats) -> String {
 pub async fn run(
     target: Target<'_>,
     templates: &Templates,
-    forwards: &ForwardList,
+    dirs: &DataDirs,
     command: SessionCommand,
     out: &Output,
 ) -> berth_core::Result<ExitCode> {
+    let forwards = ForwardList::of(dirs);
     let engine = target.engine();
     match command {
         SessionCommand::Create { template, launch } => {
@@ -658,6 +659,25 @@ pub async fn run(
                 Target::Cluster(cluster) => {
                     let mut forward = cluster.open_app(&id, &app, local_port).await?;
                     forwards.keep(&mut forward);
+                    if forward.record.kind == AppKind::Ssh {
+                        let access = cluster
+                            .session_ssh_access(
+                                &forward.record.session_id,
+                                forward.local.port(),
+                                &berth_local::ssh::cluster_key_dir(dirs),
+                            )
+                            .await?;
+                        let config = BerthSshConfig::at(&berth_local::ssh::ssh_dir(dirs));
+                        if let Err(error) = config.put(&access) {
+                            eprintln!("berth: {error}");
+                        }
+                        eprintln!(
+                            "Or `ssh {}` once ~/.ssh/config includes Berth's: `berth session \
+                             ssh-config --include`.",
+                            access.host
+                        );
+                        ssh_command = Some(access.command);
+                    }
                     forward
                 }
             };
@@ -695,15 +715,14 @@ pub async fn run(
             }
         }
         SessionCommand::SshConfig { include } => {
-            let Target::Local(local) = target else {
-                return Err(Error::invalid_input(
-                    "Berth serves SSH for this computer's sessions; a cluster session's SSH is its \
-                     image's sshd (`berth session open ID sshd`).",
-                ));
-            };
-            let config = local.ssh_config();
+            let config = BerthSshConfig::at(&berth_local::ssh::ssh_dir(dirs));
             if include {
-                let user = local.include_ssh_config()?;
+                let user = berth_local::ssh::user_ssh_dir()
+                    .ok_or_else(|| {
+                        Error::internal("This computer's user has no home directory for ~/.ssh.")
+                    })?
+                    .join("config");
+                config.include_in(&user)?;
                 eprintln!("{} now includes {}.", user.display(), config.file.display());
             }
             print!(

@@ -5,6 +5,8 @@
 //! listens, since when, what it moved, when and why it ended); the engine owns only
 //! [`ForwardTarget`], how one connection reaches the session.
 
+pub mod ssh;
+
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +18,31 @@ use berth_core::{Error, Result};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// Writes `bytes` as `file`'s whole content, readable and writable by its owner only (what
+/// `ssh` wants of keys and its config, and what an app's token deserves), through a temporary
+/// file beside it, so a reader never sees half of it and a failed write leaves the old one.
+pub fn write_private(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&partial)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&partial, file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
 
 /// How often a forward asks whether its session still runs.
 const WATCH_EVERY: Duration = Duration::from_secs(2);

@@ -129,16 +129,9 @@ impl StartedApps {
     }
 
     fn keep(&self, app: &str, started: &StartedApp) {
-        use std::io::Write;
         let file = self.dir.join(format!("{app}.json"));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| options.open(&file))
-            .and_then(|mut f| f.write_all(&serde_json::to_vec(started).unwrap_or_default()));
-        if let Err(error) = written {
+        let bytes = serde_json::to_vec(started).unwrap_or_default();
+        if let Err(error) = berth_forward::write_private(&file, &bytes) {
             tracing::warn!(%error, "cannot note the app Berth started");
         }
     }

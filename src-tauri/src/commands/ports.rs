@@ -9,18 +9,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_core::Error;
+use berth_forward::AppKind;
+use berth_forward::ssh::{SSH_USER, SshAccess};
 use berth_forward::{Forward, ForwardRecord, SessionApp};
 use berth_local::forward::THIS_COMPUTER;
 use berth_local::ssh::SSH_APP;
-use berth_local::ssh::access::SshAccess;
 use serde::Serialize;
 use tauri::State;
 
 use crate::ActiveEngine;
-
-/// The login an SSH app of a session takes: Backend.AI's kernels and Berth's sandboxes alike
-/// run their user as `work`.
-const SSH_USER: &str = "work";
 
 /// The window's open forwards, by local address.
 #[derive(Default)]
@@ -46,14 +43,28 @@ pub struct OpenPort {
     pub ended: Option<String>,
 }
 
-/// How to reach a forward: the local session's SSH gets its command and config entry.
+/// How to reach a forward: an SSH server gets its command and config entry (a local
+/// session's Berth serves; a cluster session's once its key was fetched).
 fn ssh_of(state: &ActiveEngine, record: &ForwardRecord) -> Option<SshAccess> {
-    if record.app.as_deref() != Some(SSH_APP) || record.engine != THIS_COMPUTER {
+    if record.kind != AppKind::Ssh {
         return None;
     }
     let local = state.this_computer().ok()?;
     let port = record.local.rsplit(':').next()?.parse().ok()?;
-    local.ssh_access(&record.session_name, port).ok()
+    if record.engine == THIS_COMPUTER {
+        return local.ssh_access(&record.session_name, port).ok();
+    }
+    let dir = berth_local::ssh::cluster_key_dir(local.dirs());
+    dir.join(format!("{}.key", record.session_id))
+        .exists()
+        .then(|| {
+            berth_backendai::apps::ssh_access_with_key(
+                &record.session_name,
+                &record.session_id,
+                port,
+                &dir,
+            )
+        })
 }
 
 /// The apps session `session` offers to open: on a cluster its image's apps and the ports it
@@ -85,7 +96,26 @@ pub async fn open_port(
     browser: bool,
 ) -> Result<OpenPort, Error> {
     let mut forward = match state.cluster() {
-        Some(cluster) => cluster.open_app(&session, &target, local_port).await?,
+        Some(cluster) => {
+            let forward = cluster.open_app(&session, &target, local_port).await?;
+            // A kernel's sshd lets in the key its kernel made: fetched now, and its entry put
+            // in Berth's ssh_config.
+            if forward.record.kind == AppKind::Ssh
+                && let Ok(local) = state.this_computer()
+            {
+                let access = cluster
+                    .session_ssh_access(
+                        &forward.record.session_id,
+                        forward.local.port(),
+                        &berth_local::ssh::cluster_key_dir(local.dirs()),
+                    )
+                    .await?;
+                if let Err(error) = local.ssh_config().put(&access) {
+                    tracing::warn!(%error, "cannot write Berth's ssh_config");
+                }
+            }
+            forward
+        }
         None => {
             let local = state.local("Session apps")?;
             // One SSH server or JupyterLab per session is enough: the one open already is
@@ -93,7 +123,7 @@ pub async fn open_port(
             if target.parse::<u16>().is_err()
                 && let Some(open) = open_of(&ports, &session, &target)
             {
-                if browser && open.record.kind == berth_forward::AppKind::Web {
+                if browser && open.record.kind == AppKind::Web {
                     open_in_browser(&open.url);
                 }
                 return Ok(OpenPort {
@@ -112,7 +142,7 @@ pub async fn open_port(
         local.forward_list().keep(&mut forward);
     }
     let url = forward.open_address(SSH_USER);
-    if browser && forward.record.kind == berth_forward::AppKind::Web {
+    if browser && forward.record.kind == AppKind::Web {
         open_in_browser(&url);
     }
     let record = forward.record.clone();

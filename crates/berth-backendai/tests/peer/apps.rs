@@ -141,6 +141,43 @@ async fn a_server_in_a_real_kernel_and_its_image_apps_open_on_loopback_through_t
         .expect("sshd greets within 20 s")
         .unwrap();
     assert_eq!(&greeting, b"SSH-2.0-");
+    drop(ssh);
+    // Logged in with the key the kernel made, by the real OpenSSH client and the command Berth
+    // prints: the key fetched and kept private, the kernel's host key pinned on first use.
+    let keys = tempfile::tempdir().unwrap();
+    let access = engine
+        .session_ssh_access(&name, sshd.local.port(), keys.path())
+        .await
+        .unwrap();
+    let key_file = keys.path().join(format!("{}.key", created.id));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner may read the key");
+    }
+    let command = access.command.clone();
+    let ran = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} -o BatchMode=yes 'echo in-the-kernel-$((6*7))'"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "in-the-kernel-42\n",
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(keys.path().join(format!("{}.known_hosts", created.id)))
+            .unwrap()
+            .starts_with(&format!("berth-{name} ")),
+        "the kernel's host key is pinned under the session's name"
+    );
 
     // The session ends: so do its forwards, saying why.
     engine.destroy_session(&name).await.unwrap();

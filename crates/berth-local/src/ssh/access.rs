@@ -7,52 +7,18 @@ use std::path::{Path, PathBuf};
 
 use super::keys::{HOST_ALIAS, SshKeys};
 
-/// The login every session's SSH takes (any is accepted; this is the one shown).
-pub const SSH_USER: &str = "work";
+use berth_forward::ssh::HostKeyCheck;
+pub use berth_forward::ssh::{SSH_USER, SshAccess};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, specta::Type)]
-pub struct SshAccess {
-    /// What `ssh` and VS Code call the session: `berth-NAME`.
-    pub host: String,
-    /// `ssh -p PORT -i KEY ... work@127.0.0.1`, ready to paste into a terminal.
-    pub command: String,
-    /// The same as an `~/.ssh/config` entry for `host`.
-    pub config_entry: String,
-    pub port: u16,
-}
-
-impl SshAccess {
-    pub fn new(session_name: &str, port: u16, keys: &SshKeys) -> Self {
-        let key = quoted(&keys.client_key_file);
-        let known = quoted(&keys.known_hosts_file);
-        let host = format!("berth-{session_name}");
-        let command = format!(
-            "ssh -p {port} -i {key} -o IdentitiesOnly=yes -o HostKeyAlias={HOST_ALIAS} \
-             -o UserKnownHostsFile={known} {SSH_USER}@127.0.0.1"
-        );
-        let config_entry = format!(
-            "Host {host}\n    HostName 127.0.0.1\n    Port {port}\n    User {SSH_USER}\n    \
-             IdentityFile {key}\n    IdentitiesOnly yes\n    HostKeyAlias {HOST_ALIAS}\n    \
-             UserKnownHostsFile {known}\n"
-        );
-        Self {
-            host,
-            command,
-            config_entry,
-            port,
-        }
-    }
-}
-
-/// A path as a shell and `ssh_config` both read it: quoted when it holds a space (macOS's
-/// "Application Support", Windows user names).
-fn quoted(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text.contains([' ', '\t']) {
-        format!("\"{text}\"")
-    } else {
-        text
-    }
+/// Access to session `session_name`'s SSH, served by Berth at `127.0.0.1:port`.
+pub fn local_access(session_name: &str, port: u16, keys: &SshKeys) -> SshAccess {
+    SshAccess::new(
+        session_name,
+        port,
+        &keys.client_key_file,
+        &keys.known_hosts_file,
+        HostKeyCheck::Known { alias: HOST_ALIAS },
+    )
 }
 
 /// Berth's own `ssh_config` (`<data>/ssh/config`): one `Host berth-NAME` entry per session whose
@@ -139,20 +105,8 @@ fn without_host(text: &str, host: &str) -> String {
     kept
 }
 
-/// Writes `text` as `file`'s whole content through a temporary file in the same directory, so
-/// a reader never sees half of it; private to the user, as `ssh` wants its config.
 fn write_whole(file: &Path, text: &str) -> berth_core::Result<()> {
-    use std::io::Write;
-    let partial = file.with_extension("berth-partial");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(&partial)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&partial, file))
-        .map_err(|e| write_error(file, &e))
+    berth_forward::write_private(file, text.as_bytes()).map_err(|e| write_error(file, &e))
 }
 
 fn write_error(path: &Path, e: &std::io::Error) -> berth_core::Error {
@@ -203,46 +157,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_command_and_entry_name_the_port_key_and_host_key_and_quote_spaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let spaced = dir.path().join("Application Support");
-        let keys = SshKeys::load_or_create(&spaced, None).unwrap();
-        let access = SshAccess::new("train", 40222, &keys);
-        assert_eq!(access.host, "berth-train");
-        let key = format!("\"{}\"", keys.client_key_file.display());
-        assert!(
-            access.command.starts_with("ssh -p 40222 -i \""),
-            "{}",
-            access.command
-        );
-        assert!(access.command.contains(&key), "{}", access.command);
-        assert!(
-            access.command.ends_with("work@127.0.0.1"),
-            "{}",
-            access.command
-        );
-        assert!(
-            access.config_entry.starts_with("Host berth-train\n"),
-            "{}",
-            access.config_entry
-        );
-        assert!(access.config_entry.contains("    Port 40222\n"));
-        assert!(access.config_entry.contains("    HostKeyAlias berth\n"));
-        assert!(
-            access
-                .config_entry
-                .contains(&format!("    IdentityFile {key}\n"))
-        );
-    }
-
-    #[test]
     fn berths_entries_are_replaced_by_host_and_included_once_at_the_top_of_the_users_config() {
         let dir = tempfile::tempdir().unwrap();
         let keys = SshKeys::load_or_create(dir.path(), None).unwrap();
         let config = BerthSshConfig::at(dir.path());
-        config.put(&SshAccess::new("a", 40001, &keys)).unwrap();
-        config.put(&SshAccess::new("b", 40002, &keys)).unwrap();
-        config.put(&SshAccess::new("a", 40003, &keys)).unwrap();
+        config.put(&local_access("a", 40001, &keys)).unwrap();
+        config.put(&local_access("b", 40002, &keys)).unwrap();
+        config.put(&local_access("a", 40003, &keys)).unwrap();
         let text = std::fs::read_to_string(&config.file).unwrap();
         assert_eq!(text.matches("Host berth-a\n").count(), 1, "{text}");
         assert!(

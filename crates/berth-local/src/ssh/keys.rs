@@ -88,7 +88,7 @@ fn key_in(file: &Path) -> Result<PrivateKey> {
             let text = key
                 .to_openssh(LineEnding::LF)
                 .map_err(|e| Error::internal(e.to_string()))?;
-            write_private(file, text.as_bytes())?;
+            berth_forward::write_private(file, text.as_bytes()).map_err(|e| io_error(file, &e))?;
             let public = key
                 .public_key()
                 .to_openssh()
@@ -100,22 +100,6 @@ fn key_in(file: &Path) -> Result<PrivateKey> {
         }
         Err(e) => Err(io_error(file, &e)),
     }
-}
-
-/// Writes a private key readable by its owner only (`ssh` refuses a key others can read),
-/// under a temporary name first so a half-written key never has the real one's name.
-fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let partial = file.with_extension("partial");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options
-        .open(&partial)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&partial, file));
-    written.map_err(|e| io_error(file, &e))
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> Error {

@@ -100,16 +100,26 @@ impl LocalEngine {
     /// `~/.ssh/config` entry, and the files they name. Makes the keys if there are none.
     pub fn ssh_access(&self, session_name: &str, port: u16) -> Result<access::SshAccess> {
         let keys = self.ssh_keys()?;
-        Ok(access::SshAccess::new(session_name, port, &keys))
+        Ok(access::local_access(session_name, port, &keys))
     }
 
     fn ssh_dir(&self) -> PathBuf {
-        self.dirs().data.join("ssh")
+        ssh_dir(self.dirs())
     }
 
     fn ssh_keys(&self) -> Result<SshKeys> {
         SshKeys::load_or_create(&self.ssh_dir(), user_ssh_dir().as_deref())
     }
+}
+
+/// Where Berth keeps SSH keys and its `ssh_config`: `<data>/ssh`.
+pub fn ssh_dir(dirs: &crate::DataDirs) -> PathBuf {
+    dirs.data.join("ssh")
+}
+
+/// Where the keys of cluster sessions' own `sshd` are kept (`<data>/ssh/cluster`).
+pub fn cluster_key_dir(dirs: &crate::DataDirs) -> PathBuf {
+    ssh_dir(dirs).join("cluster")
 }
 
 /// `~/.ssh`, where the user's own keys are.
