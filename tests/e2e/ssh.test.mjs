@@ -42,6 +42,8 @@ test("ssh: Open in VS Code starts Remote-SSH on the session, whose host and comm
       // The command a user pastes into a terminal.
       await click(app, "li[data-app=ssh] [data-testid=open-app]");
       const command = await textOf(app, "[data-testid=ssh-command]");
+      // ~/.ssh/config takes Berth's in already (Open in VS Code did it), so the short form works.
+      await waitForText(app, "[data-testid=ssh-config-included]", "ssh berth-remote");
       assert.match(command, /^ssh -p \d+ -i \S+ -o IdentitiesOnly=yes -o HostKeyAlias=berth -o UserKnownHostsFile=\S+ work@127\.0\.0\.1$/);
       const ran = execFileSync("sh", ["-c", `${command} -o BatchMode=yes 'echo pasted > /home/work/project/pasted.txt && cat /home/work/project/pasted.txt'`], { encoding: "utf8", timeout: 30_000 });
       assert.equal(ran, "pasted\n");

@@ -36,11 +36,22 @@ pub struct OpenPort {
     /// Bytes moved both ways, for the window's own.
     pub bytes_moved: Option<u64>,
     pub connections: Option<u32>,
-    /// For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
+    /// For an SSH server: the `ssh` command and `~/.ssh/config` entry.
     pub ssh: Option<SshAccess>,
+    /// Whether `~/.ssh/config` includes Berth's `ssh_config` already (so `ssh berth-NAME`
+    /// works), for an SSH server.
+    pub ssh_config_included: bool,
     /// Why one of the window's forwards stopped on its own (its session ended); it stays
     /// listed, saying so, until dismissed with `close_port`.
     pub ended: Option<String>,
+}
+
+/// Whether the user's `~/.ssh/config` takes in Berth's `ssh_config`.
+fn ssh_config_included(state: &ActiveEngine) -> bool {
+    let (Ok(local), Some(user)) = (state.this_computer(), berth_local::ssh::user_ssh_dir()) else {
+        return false;
+    };
+    local.ssh_config().is_included_in(&user.join("config"))
 }
 
 /// How to reach a forward: an SSH server gets its command and config entry (a local
@@ -128,6 +139,7 @@ pub async fn open_port(
                 }
                 return Ok(OpenPort {
                     ssh: ssh_of(&state, &open.record),
+                    ssh_config_included: ssh_config_included(&state),
                     ..open
                 });
             }
@@ -153,6 +165,7 @@ pub async fn open_port(
         .insert(record.local.clone(), forward);
     Ok(OpenPort {
         ssh: ssh_of(&state, &record),
+        ssh_config_included: ssh_config_included(&state),
         ended: None,
         record,
         url,
@@ -178,6 +191,7 @@ fn open_of(ports: &Ports, session: &str, app: &str) -> Option<OpenPort> {
         .map(|f| OpenPort {
             url: f.open_address(SSH_USER),
             ssh: None,
+            ssh_config_included: false,
             ended: None,
             ours: true,
             bytes_moved: Some(f.bytes_moved()),
@@ -258,6 +272,7 @@ pub fn list_ports(state: State<'_, ActiveEngine>, ports: State<'_, Ports>) -> Ve
             OpenPort {
                 url: own.map_or_else(|| record.address(SSH_USER), |f| f.open_address(SSH_USER)),
                 ssh: ssh_of(&state, &record),
+                ssh_config_included: record.kind == AppKind::Ssh && ssh_config_included(&state),
                 ended: own.and_then(Forward::end_reason),
                 ours: own.is_some(),
                 bytes_moved: own.map(Forward::bytes_moved),

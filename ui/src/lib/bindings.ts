@@ -1461,9 +1461,14 @@ ours: boolean;
  */
 bytes_moved: number | null; connections: number | null; 
 /**
- * For a local session's SSH: the `ssh` command and `~/.ssh/config` entry.
+ * For an SSH server: the `ssh` command and `~/.ssh/config` entry.
  */
 ssh: SshAccess | null; 
+/**
+ * Whether `~/.ssh/config` includes Berth's `ssh_config` already (so `ssh berth-NAME`
+ * works), for an SSH server.
+ */
+ssh_config_included: boolean; 
 /**
  * Why one of the window's forwards stopped on its own (its session ended); it stays
  * listed, saying so, until dismissed with `close_port`.
