@@ -43,7 +43,8 @@ impl LocalEngine {
     /// The apps running session `key` offers: its SSH always, JupyterLab where the
     /// environment has it. Errors: the session's (unknown, not running).
     pub async fn session_apps(&self, key: &str) -> Result<Vec<SessionApp>> {
-        let (_, client) = self.session_client(key)?;
+        // Looking is not using: an idle session stays idle.
+        let client = self.session_client(key)?.1.unmarked();
         let mut apps = vec![SessionApp {
             name: SSH_APP.into(),
             port: 22,
@@ -83,7 +84,7 @@ impl LocalEngine {
         let (session, client) = self.session_client(key)?;
         let started = self.started_apps(&session.id);
         let running = match started.read(JUPYTERLAB) {
-            Some(app) if answers(&client, app.port).await => Some(app),
+            Some(app) if answers(&client.unmarked(), app.port).await => Some(app),
             _ => None,
         };
         let app = match running {
@@ -141,9 +142,12 @@ impl StartedApps {
 /// token, and waits until it answers. Errors: no free port; or it did not come up, with the
 /// end of its log.
 async fn start_jupyterlab(client: &SupervisorClient, session: &str) -> Result<StartedApp> {
+    // Its start is the user's doing (they asked for it); looking for a port and waiting for
+    // it to answer is not, and must not keep an idle session alive.
+    let probe = &client.unmarked();
     let mut port = None;
     for candidate in JUPYTER_PORTS {
-        if !answers(client, candidate).await {
+        if !answers(probe, candidate).await {
             port = Some(candidate);
             break;
         }
@@ -167,18 +171,18 @@ async fn start_jupyterlab(client: &SupervisorClient, session: &str) -> Result<St
     .await?;
     let started = Instant::now();
     while started.elapsed() < JUPYTER_START {
-        if answers(client, port).await {
+        if answers(probe, port).await {
             tracing::info!(session, port, "JupyterLab started");
             return Ok(StartedApp { port, token });
         }
         // Gone already: it failed; its log says why.
-        let alive = run(client, JUPYTER_ALIVE, b"").await.unwrap_or_default();
+        let alive = run(probe, JUPYTER_ALIVE, b"").await.unwrap_or_default();
         if started.elapsed() > Duration::from_secs(2) && alive.trim() != "up" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = run(client, "tail -n 5 /tmp/berth-jupyterlab.log", b"")
+    let log = run(probe, "tail -n 5 /tmp/berth-jupyterlab.log", b"")
         .await
         .unwrap_or_default();
     Err(Error::internal(format!(

@@ -190,7 +190,13 @@ struct SandboxPort {
 
 #[async_trait::async_trait]
 impl ForwardTarget for SandboxPort {
-    async fn carry(&self, mut socket: Counted<tokio::net::TcpStream>) {
+    async fn carry(&self, socket: Counted<tokio::net::TcpStream>) {
+        // Someone using an app through the forward (a notebook in the browser) is using the
+        // session: what they send counts as input for idle timeouts, as typing does.
+        let mut socket = Touching {
+            inner: socket,
+            mark: self.client.input_mark().map(crate::vitals::InputMark::new),
+        };
         let (client, port) = (self.client.clone(), self.port);
         let connected = tokio::task::spawn_blocking(move || client.connect_port(port)).await;
         let Ok(Ok(server)) = connected else {
@@ -212,6 +218,54 @@ impl ForwardTarget for SandboxPort {
 
     async fn still_there(&self) -> std::result::Result<(), String> {
         session_answers(&self.client, &self.name).await
+    }
+}
+
+/// A forwarded connection's local end that marks the session as used whenever its client sends
+/// something (see `vitals::InputMark`, which writes at most every few seconds).
+struct Touching<S> {
+    inner: S,
+    mark: Option<crate::vitals::InputMark>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Touching<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before
+            && let Some(mark) = &self.mark
+        {
+            mark.touch();
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Touching<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

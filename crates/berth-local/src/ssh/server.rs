@@ -184,6 +184,8 @@ enum Run {
 /// supervisor, input goes to it, and its output, exit status and end come back.
 async fn session_channel(mut channel: Channel<Msg>, handle: Handle, client: SupervisorClient) {
     let id = channel.id();
+    // Typing over SSH is using the session, as typing in its terminal tab is (idle timeouts).
+    let typing = client.input_mark().map(crate::vitals::InputMark::new);
     let mut size = (80u16, 24u16);
     let mut input: Option<mpsc::Sender<(Frame, Vec<u8>)>> = None;
     while let Some(message) = channel.wait().await {
@@ -220,6 +222,9 @@ async fn session_channel(mut channel: Channel<Msg>, handle: Handle, client: Supe
                 None
             }
             ChannelMsg::Data { data } => {
+                if let Some(mark) = &typing {
+                    mark.touch();
+                }
                 if let Some(input) = &input {
                     for chunk in data.chunks(INPUT_CHUNK) {
                         let _ = input.send((Frame::Input, chunk.to_vec()));

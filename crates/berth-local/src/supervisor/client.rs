@@ -54,6 +54,15 @@ impl SupervisorClient {
         }
     }
 
+    /// The same client, marking nothing: for what Berth runs in a session itself (looking
+    /// for apps, checking one is up), which must not keep an idle session alive.
+    pub fn unmarked(&self) -> Self {
+        Self {
+            input_mark: None,
+            ..self.clone()
+        }
+    }
+
     pub fn input_mark(&self) -> Option<&Path> {
         self.input_mark.as_deref()
     }

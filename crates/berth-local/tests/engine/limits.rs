@@ -243,3 +243,63 @@ fn the_supervisor_keeps_the_limits_with_no_app_running() {
     // The extension reached the supervisor: its session outlived the first lifetime.
     assert_eq!(status(&fixture, &extended).status, SessionStatus::Running);
 }
+
+#[test]
+fn berth_looking_for_apps_keeps_no_session_alive_and_typing_over_ssh_does() {
+    use std::io::Write;
+    let fixture = engine();
+    let looked_at = start(&fixture, idle_after(10), vec![]);
+    let over_ssh = start(&fixture, idle_after(10), vec![]);
+    // A runtime whose threads serve the SSH connection while the test waits.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let forward = rt
+        .block_on(fixture.engine.open_ssh(&over_ssh, None))
+        .unwrap();
+    let access = fixture
+        .engine
+        .ssh_access(&forward.record.session_name, forward.local.port())
+        .unwrap();
+    let mut words: Vec<String> = access
+        .command
+        .split(' ')
+        .map(|w| w.trim_matches('"').to_owned())
+        .collect();
+    let program = words.remove(0);
+    let mut ssh = std::process::Command::new(program)
+        .args(["-o", "BatchMode=yes"])
+        .args(&words)
+        .arg("cat > /dev/null")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut typed = ssh.stdin.take().unwrap();
+
+    let vitals = Vitals::default();
+    let started = Instant::now();
+    while status(&fixture, &looked_at).status == SessionStatus::Running
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        // The window's details open on one (Berth looks for its apps); someone types into the
+        // other over SSH.
+        rt.block_on(fixture.engine.session_apps(&looked_at))
+            .unwrap();
+        typed.write_all(b"x").unwrap();
+        typed.flush().unwrap();
+        rt.block_on(vitals.tick(&fixture.engine)).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ended = status(&fixture, &looked_at);
+    assert_eq!(
+        ended.status_detail.as_deref(),
+        Some("Ended by Berth: idle for 10 s."),
+        "{ended:?}"
+    );
+    assert_eq!(status(&fixture, &over_ssh).status, SessionStatus::Running);
+    drop(typed);
+    let _ = ssh.wait();
+    drop(forward);
+}
