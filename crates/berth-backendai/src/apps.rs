@@ -35,7 +35,12 @@ impl BackendAiEngine {
     /// Errors: `not_found` for a session the manager does not know, else the manager's.
     pub async fn session_apps(&self, key: &str) -> Result<Vec<SessionApp>> {
         let session = self.session(key).await?;
-        let item = crate::terminal::session_item(self.connection(), &session.id, "service_ports")
+        self.apps_of(&session.id).await
+    }
+
+    /// The apps of the session with id `session_id`, as its record lists them.
+    async fn apps_of(&self, session_id: &str) -> Result<Vec<SessionApp>> {
+        let item = crate::terminal::session_item(self.connection(), session_id, "service_ports")
             .await?
             .unwrap_or_default();
         Ok(parse_apps(&item["service_ports"]))
@@ -55,7 +60,7 @@ impl BackendAiEngine {
                 session.name, session.status
             )));
         }
-        let apps = self.session_apps(&session.id).await?;
+        let apps = self.apps_of(&session.id).await?;
         let chosen = choose(&apps, app).map_err(|offered| {
             Error::invalid_input(format!(
                 "Session \"{}\" offers no app or port \"{app}\"; it offers {offered}. A server \
