@@ -925,6 +925,9 @@ fn reason_in_words(info: &str) -> Option<&'static str> {
         // The agent found the container gone rather than seeing it stop (a container killed
         // between two of its checks): the same end, seen later.
         "container-not-found" => "its container is gone",
+        // The manager's sweep stopped hearing from the kernel (26.x): the same end, seen by the
+        // manager before the agent said anything.
+        "STALE_KERNEL" | "stale-kernel" => "its container stopped reporting to the cluster",
         "failed-to-start" => "it failed to start",
         "agent-lost" | "agent-termination" => "the node it ran on stopped answering",
         "force-terminated" | "terminated-by-admin" => "an administrator ended it",
@@ -1670,6 +1673,13 @@ mod tests {
         assert_eq!(
             missing.1.unwrap(),
             "The cluster ended it: its container is gone (TERMINATED container-not-found)."
+        );
+        // Or when the manager stopped hearing from it first (26.x's sweep of stale kernels).
+        let stale = remote("TERMINATED", Some("STALE_KERNEL"), "INTERACTIVE").status();
+        assert_eq!(
+            stale.1.unwrap(),
+            "The cluster ended it: its container stopped reporting to the cluster (TERMINATED \
+             STALE_KERNEL)."
         );
         // A reason Berth has no words for is passed on as the cluster says it.
         let unknown = remote("TERMINATED", Some("rebalanced"), "INTERACTIVE").status();

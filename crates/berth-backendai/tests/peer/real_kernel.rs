@@ -519,13 +519,16 @@ async fn a_kernel_that_dies_under_an_open_terminal_ends_it_and_the_session_says_
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let ended = seen.expect("the session ends in error within a minute");
-    // Which of the two the agent reports depends on whether it saw the container stop or
-    // found it missing at its next check; both are said in words.
+    // Which the cluster reports depends on who noticed first: the agent seeing the container
+    // stop, the agent finding it missing at its next check, or the manager's sweep no longer
+    // hearing from it; each is said in words.
     let detail = ended.status_detail.as_deref().unwrap_or_default();
     assert!(
         [
             "The cluster ended it: its container stopped on its own (TERMINATED self-terminated).",
             "The cluster ended it: its container is gone (TERMINATED container-not-found).",
+            "The cluster ended it: its container stopped reporting to the cluster (TERMINATED \
+             STALE_KERNEL).",
         ]
         .contains(&detail),
         "{detail}"
