@@ -84,11 +84,10 @@ pub fn announce_when_ready(app: AppHandle, engine: Arc<dyn Engine>, session: Ses
 /// Asks after `session` until it has ended and returns it as it ended; `None` when it can no
 /// longer be asked about (gone, or the engine stopped answering).
 async fn follow_until_ended(engine: &dyn Engine, mut session: Session) -> Option<Session> {
-    // A cluster's dying kernel passes through terminating on its way to an error.
-    while matches!(
-        session.status,
-        SessionStatus::Running | SessionStatus::Terminating
-    ) {
+    // A cluster's dying kernel passes through terminating on its way to an error, and may
+    // report a status Berth reads as preparing on the way (one newer than this client): only
+    // an end ends the following, or the "stopped" toast would never come.
+    while session.status.is_live() {
         tokio::time::sleep(FOLLOW).await;
         // One failed look (a busy manager, a hiccup) is not the end of following: three in a
         // row are.
