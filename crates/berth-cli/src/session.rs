@@ -717,12 +717,7 @@ pub async fn run(
         SessionCommand::SshConfig { include } => {
             let config = BerthSshConfig::at(&berth_local::ssh::ssh_dir(dirs));
             if include {
-                let user = berth_local::ssh::user_ssh_dir()
-                    .ok_or_else(|| {
-                        Error::internal("This computer's user has no home directory for ~/.ssh.")
-                    })?
-                    .join("config");
-                config.include_in(&user)?;
+                let user = berth_local::ssh::include_ssh_config(dirs)?;
                 eprintln!("{} now includes {}.", user.display(), config.file.display());
             }
             print!(

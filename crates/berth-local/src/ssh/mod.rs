@@ -88,12 +88,7 @@ impl LocalEngine {
     /// top), so `ssh berth-NAME` and VS Code's Remote-SSH know the sessions. Errors: no home
     /// directory, or the file cannot be written (named).
     pub fn include_ssh_config(&self) -> Result<std::path::PathBuf> {
-        let user = user_ssh_dir().ok_or_else(|| {
-            berth_core::Error::internal("This computer's user has no home directory for ~/.ssh.")
-        })?;
-        let file = user.join("config");
-        self.ssh_config().include_in(&file)?;
-        Ok(file)
+        include_ssh_config(self.dirs())
     }
 
     /// How to reach session `name`'s SSH server listening at `port`: the `ssh` command, the
@@ -120,6 +115,17 @@ pub fn ssh_dir(dirs: &crate::DataDirs) -> PathBuf {
 /// Where the keys of cluster sessions' own `sshd` are kept (`<data>/ssh/cluster`).
 pub fn cluster_key_dir(dirs: &crate::DataDirs) -> PathBuf {
     ssh_dir(dirs).join("cluster")
+}
+
+/// Takes Berth's `ssh_config` (in `dirs`) into the user's `~/.ssh/config`; returns that file.
+/// Errors: no home directory, or the file cannot be written (named).
+pub fn include_ssh_config(dirs: &crate::DataDirs) -> Result<PathBuf> {
+    let user = user_ssh_dir().ok_or_else(|| {
+        berth_core::Error::internal("This computer's user has no home directory for ~/.ssh.")
+    })?;
+    let file = user.join("config");
+    access::BerthSshConfig::at(&ssh_dir(dirs)).include_in(&file)?;
+    Ok(file)
 }
 
 /// `~/.ssh`, where the user's own keys are.
