@@ -211,10 +211,20 @@ test("add a Backend.AI profile from the status bar, use the cluster's folders, s
     // The cluster's dotfiles on the Settings page, and this computer's copied there.
     await click(app, "button[data-page=settings]");
     await waitForText(app, "[data-testid=setup-sync]", "This computer and peer");
+    // A run stopped half-way left the dotfile on the cluster; the copy must add it, not find it.
+    try {
+      cli(app, "--profile", "peer", "dotfiles", "rm", ".berth-e2e-rc");
+    } catch {
+      /* not there: as it should be */
+    }
     await click(app, "[data-testid=sync-push]");
     await waitForText(app, "[data-testid=sync-question]", "removed there");
     await click(app, "[data-testid=confirm-button]");
-    await waitForText(app, "[data-testid=sync-result]", ".berth-e2e-rc");
+    // A refused copy shows its error instead of a result: fail with it, not with a timeout.
+    const copied = await until("the copy's result or its error", () =>
+      run(app, `return (document.querySelector('[data-testid=sync-result]') ?? document.querySelector('[role=alert]'))?.textContent ?? null;`),
+    30_000);
+    assert.match(copied, /added \.berth-e2e-rc/, "the dotfile is added on the cluster");
     await waitForText(app, "[data-testid=dotfiles-table]", ".berth-e2e-rc");
     await screenshot(app, "settings-on-cluster");
     assert.match(cli(app, "--profile", "peer", "dotfiles", "list"), /\.berth-e2e-rc/);

@@ -194,7 +194,11 @@ test("pause, resume, cancel and retry from the panel's buttons", async (t) => {
     await waitForState(app, "c.txt", "queued");
     // c.txt is moved away before its turn: it will fail, saying which file and why.
     rmSync(c);
-    // Pause the running upload: its partial stays, no file takes the final name.
+    // Pause the running upload once it has written something: its partial stays, no file takes
+    // the final name.
+    await until("big.bin's first bytes in the folder", () =>
+      readdirSync(join(root, "batch")).some((n) => n.startsWith(".big.bin.berth-part-") && statSync(join(root, "batch", n)).size > 0),
+    );
     await clickRowButton(app, "big.bin", "Pause");
     await waitForState(app, "big.bin", "paused");
     assert.ok(!existsSync(join(root, "batch/big.bin")), "no file under the final name while paused");
@@ -223,6 +227,7 @@ test("pause, resume, cancel and retry from the panel's buttons", async (t) => {
     execFileSync("cmp", [join(root, "batch/big.bin"), big]); // throws when they differ
     assert.deepEqual(readdirSync(join(root, "batch")).filter((n) => n.includes("berth-part")), [], "no partial left");
     assert.equal(await resumeAllEnabled(app), false, "all done: nothing to resume");
+    rmSync(join(root, "batch/big.bin")); // 2 GiB less on the disk for the rest
 
     // Cancel a running upload: nothing is left in the folder; Retry uploads it after all.
     await uploadThroughPicker(app, big);
