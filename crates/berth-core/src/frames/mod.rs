@@ -6,7 +6,7 @@
 
 mod stream;
 
-pub use stream::{FrameStream, pair};
+pub use stream::{FrameStream, loopback_pair, pair};
 
 use std::io::{self, Read, Write};
 

@@ -32,12 +32,19 @@ const STRANGERS: usize = 16;
 /// from the socket this function opened is accepted: while that socket is open no other socket
 /// on this computer has its address, so a stranger who raced to connect is refused by address.
 pub fn pair() -> io::Result<(FrameStream, TcpStream)> {
+    let (ours, theirs) = loopback_pair()?;
+    Ok((FrameStream::Loopback(ours), theirs))
+}
+
+/// [`pair`]'s two connected sockets, for a bridge that carries plain bytes rather than frames
+/// (a connection to a port of a Docker session).
+pub fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let ours = TcpStream::connect(listener.local_addr()?)?;
     let theirs = accept_from(&listener, ours.local_addr()?)?;
     ours.set_nodelay(true)?;
     theirs.set_nodelay(true)?;
-    Ok((FrameStream::Loopback(ours), theirs))
+    Ok((ours, theirs))
 }
 
 /// The connection `listener` receives from `expected`; others are dropped on the way.

@@ -28,6 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::docker_host::DockerHost;
 use crate::supervisor::protocol::{Frame, Request, exit_payload};
 
+mod relay;
+pub use relay::connect_port;
+
 /// Environment ids of Docker images carry this prefix: `docker:debian:bookworm`.
 pub const IMAGE_PREFIX: &str = "docker:";
 

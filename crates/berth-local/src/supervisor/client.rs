@@ -89,10 +89,8 @@ impl SupervisorClient {
                     Ok((Some(docker::bridge(target, request.clone())?), Reply::ok(0)))
                 }
                 Request::Status => Ok((None, Reply::ok(0))),
-                Request::Connect { .. } => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "ports of Docker sessions cannot be forwarded yet: start the session \
-                     with bubblewrap to reach its ports",
+                Request::Connect { .. } => Err(io::Error::other(
+                    "a Docker session's ports are reached with connect_port, not a request",
                 )),
                 Request::Destroy => docker::run_apart(async {
                     let engine =
@@ -133,7 +131,8 @@ impl SupervisorClient {
     }
 
     /// A TCP connection to `127.0.0.1:port` inside the session, made there and handed to this
-    /// process (see `supervisor::relay`). `ConnectionRefused` when nothing listens there.
+    /// process (see `supervisor::relay`; a Docker session's through an exec, see
+    /// `sessions::docker::relay`). `ConnectionRefused` when nothing listens there.
     pub fn connect_port(&self, port: u16) -> io::Result<std::net::TcpStream> {
         match &self.target {
             #[cfg(target_os = "linux")]
@@ -165,13 +164,7 @@ impl SupervisorClient {
                     }
                 }
             }
-            Target::Docker(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!(
-                    "port {port} of a Docker session cannot be forwarded yet: start the session \
-                     with bubblewrap to reach its ports"
-                ),
-            )),
+            Target::Docker(target) => docker::connect_port(target, port),
         }
     }
 

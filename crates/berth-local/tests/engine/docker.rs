@@ -21,13 +21,13 @@ const IMAGE: &str = "docker:localhost/berth-test:tiny";
 
 /// A Podman API service of our own: private storage, runc, the rlimits this VM accepts
 /// (`local-sandbox.md`). Stopped by PID when dropped.
-struct Podman {
+pub(crate) struct Podman {
     dir: tempfile::TempDir,
     service: Child,
 }
 
 impl Podman {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         if Command::new("podman").arg("--version").output().is_err() {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -65,7 +65,9 @@ impl Podman {
             command
         };
         let image = root.join("tiny.tar");
-        std::fs::write(&image, crate::environments::base_layer()).unwrap();
+        // Perl for a server in the session (tests of its ports).
+        let layer = crate::environments::base_layer_with(crate::environments::perl_files());
+        std::fs::write(&image, layer).unwrap();
         let imported = podman(&["import", &image.to_string_lossy(), "berth-test:tiny"])
             .output()
             .unwrap();
@@ -94,7 +96,7 @@ impl Podman {
         Some(podman)
     }
 
-    fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("docker.sock")
     }
 }
@@ -144,7 +146,7 @@ impl Drop for Podman {
     }
 }
 
-fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
+pub(crate) fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
     let mut spec = NewSession::interactive(IMAGE, mounts);
     spec.runtime = Some(SessionRuntime::Docker);
     // "No network" is the one mode this test can check without a reachable outside.
@@ -154,7 +156,11 @@ fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::S
         .unwrap()
 }
 
-fn sh(fixture: &Fixture, id: &str, script: &str) -> berth_local::supervisor::client::ExecOutput {
+pub(crate) fn sh(
+    fixture: &Fixture,
+    id: &str,
+    script: &str,
+) -> berth_local::supervisor::client::ExecOutput {
     let (_, client) = fixture.engine.session_client(id).unwrap();
     let stream = client
         .exec(vec!["/bin/sh".into(), "-c".into(), script.into()])

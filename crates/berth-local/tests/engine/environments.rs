@@ -54,8 +54,13 @@ pub fn host_files() -> Vec<PathBuf> {
         "dash", "bash", "sleep", "cat", "ls", "id", "test", "touch", "cp", "tr", "rm", "grep",
     ]
     .map(|p| Path::new("/usr/bin").join(p));
+    with_libraries(&programs)
+}
+
+/// `programs` and the shared libraries they load (each as linked and as the file it names).
+fn with_libraries(programs: &[PathBuf]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = programs.to_vec();
-    for program in &programs {
+    for program in programs {
         let ldd = std::process::Command::new("ldd")
             .arg(program)
             .output()
@@ -100,6 +105,29 @@ fn docker_save(path: &Path, layers: Vec<Vec<u8>>) {
 
 /// A root file system with a shell and a few programs from this machine, as one tar layer.
 pub fn base_layer() -> Vec<u8> {
+    base_layer_with(Vec::new())
+}
+
+/// Perl (the base one: its own modules, sockets included) and what it links: a program for a
+/// server inside a session whose image has no Python.
+pub fn perl_files() -> Vec<PathBuf> {
+    let mut files = with_libraries(&[PathBuf::from("/usr/bin/perl")]);
+    let mut pending = vec![PathBuf::from("/usr/lib/x86_64-linux-gnu/perl-base")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
+/// [`base_layer`] with `extra` files of this machine at the same paths.
+pub fn base_layer_with(extra: Vec<PathBuf>) -> Vec<u8> {
     layer(|b| {
         for dir in [
             "usr",
@@ -122,7 +150,7 @@ pub fn base_layer() -> Vec<u8> {
             );
         }
         let mut written = std::collections::HashSet::new();
-        for host in host_files() {
+        for host in host_files().into_iter().chain(extra) {
             let inside = host.to_string_lossy().trim_start_matches('/').to_owned();
             // /lib/... and /lib64/... are links into /usr on the host and in the image.
             let inside = match inside.split_once('/') {

@@ -8,6 +8,8 @@
 #[cfg(target_os = "linux")]
 mod docker;
 #[cfg(target_os = "linux")]
+mod docker_ports;
+#[cfg(target_os = "linux")]
 mod environments;
 mod files;
 mod folders;

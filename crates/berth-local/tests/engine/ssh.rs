@@ -13,7 +13,7 @@ use berth_core::{Engine, FolderPath, MountRequest, NetworkMode, NewFolder, NewSe
 use crate::{Running, engine};
 
 /// A runtime whose threads serve the SSH connections while the test waits on a client.
-fn serving_runtime() -> tokio::runtime::Runtime {
+pub(crate) fn serving_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -22,7 +22,7 @@ fn serving_runtime() -> tokio::runtime::Runtime {
 }
 
 /// The words of Berth's `ssh` command for the session (no shell between: paths unquoted).
-fn command_words(access: &berth_local::ssh::access::SshAccess) -> Vec<String> {
+pub(crate) fn command_words(access: &berth_local::ssh::access::SshAccess) -> Vec<String> {
     access
         .command
         .split(' ')
@@ -31,7 +31,11 @@ fn command_words(access: &berth_local::ssh::access::SshAccess) -> Vec<String> {
 }
 
 /// `ssh` as Berth's command for the session says, with `args` after it (no prompts).
-fn ssh(access: &berth_local::ssh::access::SshAccess, args: &[&str], stdin: &[u8]) -> Output {
+pub(crate) fn ssh(
+    access: &berth_local::ssh::access::SshAccess,
+    args: &[&str],
+    stdin: &[u8],
+) -> Output {
     let mut words = command_words(access);
     let program = words.remove(0);
     let mut child = Command::new(program)
