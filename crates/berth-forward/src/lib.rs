@@ -5,7 +5,10 @@
 //! listens, since when, what it moved, when and why it ended); the engine owns only
 //! [`ForwardTarget`], how one connection reaches the session.
 
+mod carry;
 pub mod ssh;
+
+pub use carry::carry_both;
 
 use std::net::SocketAddr;
 use std::pin::Pin;

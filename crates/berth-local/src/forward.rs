@@ -16,9 +16,6 @@ use crate::LocalEngine;
 use crate::dirs::DataDirs;
 use crate::supervisor::client::SupervisorClient;
 
-/// Each direction's copy buffer.
-const BUFFER: usize = 256 * 1024;
-
 /// How the forwards of this computer's sessions are named in the list of open forwards.
 pub const THIS_COMPUTER: &str = "This computer";
 
@@ -193,7 +190,7 @@ impl ForwardTarget for SandboxPort {
     async fn carry(&self, socket: Counted<tokio::net::TcpStream>) {
         // Someone using an app through the forward (a notebook in the browser) is using the
         // session: what they send counts as input for idle timeouts, as typing does.
-        let mut socket = Touching {
+        let socket = Touching {
             inner: socket,
             mark: self.client.input_mark().map(crate::vitals::InputMark::new),
         };
@@ -203,16 +200,13 @@ impl ForwardTarget for SandboxPort {
             // Nothing there (the server stopped): the connection closes, which a browser shows.
             return;
         };
-        // Big buffers: a forward's throughput is mostly how few copies and wakeups it costs.
         // (A splice(2) through a pipe measured no faster here: on two cores the third busy
-        // party, not the copy, is what costs — see `scripts/bench-forward`.)
-        if let Ok(mut server) = server
+        // party's wakeups, not the copy, are what costs; see `berth_forward::carry_both`.)
+        if let Ok(server) = server
             .set_nonblocking(true)
             .and_then(|()| tokio::net::TcpStream::from_std(server))
         {
-            let _ =
-                tokio::io::copy_bidirectional_with_sizes(&mut socket, &mut server, BUFFER, BUFFER)
-                    .await;
+            let _ = berth_forward::carry_both(socket, server).await;
         }
     }
 
