@@ -60,7 +60,14 @@ impl BackendAiEngine {
                 session.name, session.status
             )));
         }
-        let apps = self.apps_of(&session.id).await?;
+        let item = crate::terminal::session_item(
+            self.connection(),
+            &session.id,
+            "id scaling_group group_id service_ports",
+        )
+        .await?
+        .unwrap_or_default();
+        let apps = parse_apps(&item["service_ports"]);
         let chosen = choose(&apps, app).map_err(|offered| {
             Error::invalid_input(format!(
                 "Session \"{}\" offers no app or port \"{app}\"; it offers {offered}. A server \
@@ -69,16 +76,43 @@ impl BackendAiEngine {
                 session.name
             ))
         })?;
-        probe(self.connection(), &session.name, &chosen).await?;
-        let listener = berth_forward::listen(local_port).await?;
-        let target = Arc::new(ManagerTunnel {
-            connection: self.connection().clone(),
+        let watch = Arc::new(SessionWatch {
             engine: self.clone(),
             session_id: session.id.clone(),
             session_name: session.name.clone(),
-            app: chosen.name.clone(),
             last_asked: Mutex::new(Instant::now()),
         });
+        let (target, via): (Arc<dyn ForwardTarget>, String) = match route(
+            self.connection(),
+            &session.id,
+            crate::terminal::parse_placement(&item),
+            &chosen,
+        )
+        .await
+        {
+            Route::AppProxy(address) => (
+                Arc::new(crate::proxied_app::ProxiedApp {
+                    address,
+                    session_name: session.name.clone(),
+                    app: chosen.name.clone(),
+                    watch,
+                }),
+                "the cluster's App Proxy".to_owned(),
+            ),
+            Route::Manager { why } => {
+                probe(self.connection(), &session.name, &chosen).await?;
+                (
+                    Arc::new(ManagerTunnel {
+                        connection: self.connection().clone(),
+                        session_name: session.name.clone(),
+                        app: chosen.name.clone(),
+                        watch,
+                    }),
+                    format!("the manager's tcpproxy ({why})"),
+                )
+            }
+        };
+        let listener = berth_forward::listen(local_port).await?;
         let record = ForwardRecord {
             session_id: session.id,
             session_name: session.name,
@@ -89,6 +123,7 @@ impl BackendAiEngine {
             local: String::new(),
             since_ms: 0,
             pid: 0,
+            via: Some(via),
         };
         Forward::start(listener, target, record)
     }
@@ -209,9 +244,7 @@ pub(crate) fn parse_apps(service_ports: &Value) -> Vec<SessionApp> {
 /// says now when nothing listens there.
 async fn probe(connection: &Connection, session_name: &str, app: &SessionApp) -> Result<()> {
     let mut socket = tcpproxy::open_app_socket(connection, session_name, &app.name).await?;
-    let started = Instant::now();
     let first = tokio::time::timeout(REFUSAL_WAIT, socket.next()).await;
-    eprintln!("PROBE {:?} {:?}", started.elapsed(), first);
     let refusal = match first {
         // Silent (an HTTP server waits for a request) or greeting (SSH): it listens.
         Err(_) | Ok(Some(Ok(Message::Binary(_) | Message::Text(_)))) => None,
@@ -245,15 +278,58 @@ async fn probe(connection: &Connection, session_name: &str, app: &SessionApp) ->
     }
 }
 
+/// Which way an app's connections take.
+enum Route {
+    /// The resource group's App Proxy, which has opened a circuit to the app.
+    AppProxy(crate::app_proxy::AppAddress),
+    /// The manager's tcpproxy, and why not the App Proxy.
+    Manager { why: String },
+}
+
+/// The App Proxy for a web app of the image where the session's resource group has one (what
+/// the WebUI uses; the manager then carries no app traffic), else the manager's tcpproxy —
+/// chosen the way a terminal chooses, and saying why.
+async fn route(
+    connection: &Connection,
+    session_id: &str,
+    placement: Option<crate::terminal::Placement>,
+    app: &SessionApp,
+) -> Route {
+    let manager = |why: String| Route::Manager { why };
+    if app.kind != AppKind::Web || app.name == app.port.to_string() {
+        return manager("which carries ports and TCP apps such as SSH".into());
+    }
+    let Some(placement) = placement else {
+        return manager("the cluster did not say the session's resource group".into());
+    };
+    match crate::app_proxy::proxy_version(
+        connection,
+        &placement.resource_group,
+        &placement.project_id,
+    )
+    .await
+    {
+        Ok(version) if version == "v2" => {}
+        Ok(version) => {
+            return manager(format!(
+                "resource group \"{}\" has no App Proxy: the manager reports {version}",
+                placement.resource_group
+            ));
+        }
+        Err(error) => return manager(format!("no App Proxy: {}", error.message)),
+    }
+    match crate::app_proxy::open_app(connection, session_id, &app.name).await {
+        Ok(address) => Route::AppProxy(address),
+        Err(error) => manager(format!("the App Proxy did not open it: {}", error.message)),
+    }
+}
+
 /// A cluster session's app, reached over one manager websocket per connection.
 struct ManagerTunnel {
     connection: Arc<Connection>,
-    /// Asks after the session.
-    engine: BackendAiEngine,
-    session_id: String,
     session_name: String,
     app: String,
-    last_asked: Mutex<Instant>,
+    watch: Arc<SessionWatch>,
 }
 
 #[async_trait::async_trait]
@@ -268,6 +344,21 @@ impl ForwardTarget for ManagerTunnel {
     }
 
     async fn still_there(&self) -> std::result::Result<(), String> {
+        self.watch.still_there().await
+    }
+}
+
+/// Whether a cluster session still runs, asked of the manager at most every [`ASK_EVERY`].
+pub(crate) struct SessionWatch {
+    engine: BackendAiEngine,
+    session_id: String,
+    session_name: String,
+    last_asked: Mutex<Instant>,
+}
+
+impl SessionWatch {
+    /// `Err(why)` once the session has ended.
+    pub(crate) async fn still_there(&self) -> std::result::Result<(), String> {
         {
             let mut last = self.last_asked.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() < ASK_EVERY {

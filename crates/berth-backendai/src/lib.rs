@@ -10,6 +10,7 @@ pub mod exec;
 pub mod folders;
 pub mod problem;
 pub mod profile;
+mod proxied_app;
 pub mod pty;
 pub mod secrets;
 pub mod session_life;

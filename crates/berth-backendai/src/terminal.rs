@@ -225,14 +225,14 @@ where
 
 /// Where a session runs, as far as its apps are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Placement {
-    resource_group: String,
-    project_id: String,
+pub(crate) struct Placement {
+    pub(crate) resource_group: String,
+    pub(crate) project_id: String,
     /// The names of the apps its image serves (`service_ports`).
-    services: Vec<String>,
+    pub(crate) services: Vec<String>,
 }
 
-async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
+pub(crate) async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
     let item = session_item(
         connection,
         session_id,
@@ -282,7 +282,7 @@ pub(crate) async fn session_item(
     Ok((!item.is_null()).then(|| item.clone()))
 }
 
-fn parse_placement(item: &Value) -> Option<Placement> {
+pub(crate) fn parse_placement(item: &Value) -> Option<Placement> {
     let ports = crate::sessions::json_value(Some(&item["service_ports"]));
     let services = ports
         .as_array()

@@ -702,8 +702,14 @@ pub async fn run(
                 Some(app) => format!("{app} (port {})", forward.record.port),
                 None => format!("port {}", forward.record.port),
             };
+            let via = forward
+                .record
+                .via
+                .as_ref()
+                .map(|via| format!(" through {via}"))
+                .unwrap_or_default();
             eprintln!(
-                "Forwarding {what} of session {} to {} (Ctrl-C stops).",
+                "Forwarding {what} of session {} to {}{via} (Ctrl-C stops).",
                 forward.record.session_name, forward.local
             );
             tokio::select! {

@@ -71,6 +71,10 @@ pub struct ForwardRecord {
     pub since_ms: i64,
     /// The process holding it (the app's, or a `berth session open`).
     pub pid: u32,
+    /// Which way its connections take into a cluster session, and why that one (the App
+    /// Proxy, or the manager's tcpproxy where there is none); `None` for a local session.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 /// An app a session offers to open on this computer.
@@ -382,6 +386,7 @@ mod tests {
             local: String::new(),
             since_ms: 0,
             pid: 0,
+            via: None,
         }
     }
 

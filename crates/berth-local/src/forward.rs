@@ -73,6 +73,7 @@ impl LocalEngine {
             local: String::new(),
             since_ms: 0,
             pid: 0,
+            via: None,
         };
         let target = Arc::new(SandboxPort {
             client,

@@ -1446,7 +1446,12 @@ local: string; since_ms: number;
 /**
  * The process holding it (the app's, or a `berth session open`).
  */
-pid: number }) & { 
+pid: number; 
+/**
+ * Which way its connections take into a cluster session, and why that one (the App
+ * Proxy, or the manager's tcpproxy where there is none); `None` for a local session.
+ */
+via?: string | null }) & { 
 /**
  * What the user opens: `http://127.0.0.1:PORT/`, `ssh://work@127.0.0.1:PORT`, or the bare
  * address for another protocol.

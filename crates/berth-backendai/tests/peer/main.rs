@@ -5,6 +5,7 @@
 // Helpers outside `#[test]` functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod app_proxy_apps;
 mod connect;
 mod folders;
 // Sessions on the real agent's kernels, which run in this machine's Podman.

@@ -67,6 +67,7 @@ impl LocalEngine {
             local: String::new(),
             since_ms: 0,
             pid: 0,
+            via: None,
         };
         let mut forward = Forward::start(listener, target, record)?;
         remembered.remember(&session.id, forward.local.port());
