@@ -65,8 +65,9 @@ impl Podman {
             command
         };
         let image = root.join("tiny.tar");
-        // Perl for a server in the session (tests of its ports).
-        let layer = crate::environments::base_layer_with(crate::environments::perl_files());
+        // Perl for a server in the session, and sftp-server (tests of its ports and SSH).
+        let layer =
+            crate::environments::base_layer_with(crate::environments::perl_and_sftp_files());
         std::fs::write(&image, layer).unwrap();
         let imported = podman(&["import", &image.to_string_lossy(), "berth-test:tiny"])
             .output()
@@ -168,7 +169,7 @@ pub(crate) fn sh(
     finish_exec(stream, b"").unwrap()
 }
 
-fn folder_file(fixture: &Fixture, name: &str, path: &str) -> Option<String> {
+pub(crate) fn folder_file(fixture: &Fixture, name: &str, path: &str) -> Option<String> {
     let folder = runtime().block_on(fixture.engine.folder(name)).unwrap();
     std::fs::read_to_string(fixture.engine.folder_path(&folder).join(path)).ok()
 }

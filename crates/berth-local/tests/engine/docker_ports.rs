@@ -2,17 +2,18 @@
 //! `docker`): a real server (Perl's, the image has no Python) in a session with no network,
 //! reached from this computer's loopback through a forward — a megabyte each way, the client's
 //! end of sending passed on — and through `ssh -L`; a port nothing listens on said in words; a
-//! real `ssh` client running a command in the session; the forward ending with its session.
+//! real `ssh` client running a command in the session and a real `sftp` putting a file into
+//! its mounted folder; the forward ending with its session.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_core::Engine;
+use berth_core::{Engine, MountRequest, NewFolder};
 use berth_local::docker_host::DockerHost;
 
-use crate::docker::{Podman, docker_session, sh};
+use crate::docker::{Podman, docker_session, folder_file, sh};
 use crate::engine;
 use crate::ssh::{command_words, serving_runtime, ssh};
 
@@ -58,7 +59,9 @@ fn a_docker_sessions_port_and_ssh_reach_this_computers_loopback() {
         .engine
         .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = serving_runtime();
-    let session = docker_session(&fixture, vec![]);
+    rt.block_on(fixture.engine.create_folder(NewFolder::named("project")))
+        .unwrap();
+    let session = docker_session(&fixture, vec![MountRequest::folder("project")]);
     let started = sh(
         &fixture,
         &session.id,
@@ -129,6 +132,37 @@ fn a_docker_sessions_port_and_ssh_reach_this_computers_loopback() {
     assert_eq!(
         sh(&fixture, &session.id, "cat /home/work/from-ssh.txt").stdout_text(),
         "typed into ssh\n"
+    );
+
+    // SFTP (FileZilla, WinSCP, sftp): a file put lands in the mounted folder.
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("notes.txt"), "put over sftp\n").unwrap();
+    let batch = local.path().join("batch");
+    std::fs::write(
+        &batch,
+        format!(
+            "cd /home/work/project\nput {}\n",
+            local.path().join("notes.txt").display()
+        ),
+    )
+    .unwrap();
+    let mut sftp_args = command_words(&access).split_off(1);
+    sftp_args[0] = "-P".into(); // sftp spells the port so
+    let sftp = Command::new("sftp")
+        .args(["-o", "BatchMode=yes", "-b"])
+        .arg(&batch)
+        .args(&sftp_args)
+        .output()
+        .expect("the OpenSSH sftp client");
+    assert!(
+        sftp.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&sftp.stdout),
+        String::from_utf8_lossy(&sftp.stderr)
+    );
+    assert_eq!(
+        folder_file(&fixture, "project", "notes.txt").as_deref(),
+        Some("put over sftp\n")
     );
 
     // ssh -L to the session's server (what VS Code's Remote-SSH does with its own).

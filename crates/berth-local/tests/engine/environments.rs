@@ -108,10 +108,13 @@ pub fn base_layer() -> Vec<u8> {
     base_layer_with(Vec::new())
 }
 
-/// Perl (the base one: its own modules, sockets included) and what it links: a program for a
-/// server inside a session whose image has no Python.
-pub fn perl_files() -> Vec<PathBuf> {
-    let mut files = with_libraries(&[PathBuf::from("/usr/bin/perl")]);
+/// Perl (the base one: its own modules, sockets included) and what it links — a program for a
+/// server inside a session whose image has no Python — and OpenSSH's `sftp-server`.
+pub fn perl_and_sftp_files() -> Vec<PathBuf> {
+    let mut files = with_libraries(&[
+        PathBuf::from("/usr/bin/perl"),
+        PathBuf::from("/usr/lib/openssh/sftp-server"),
+    ]);
     let mut pending = vec![PathBuf::from("/usr/lib/x86_64-linux-gnu/perl-base")];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
