@@ -63,6 +63,7 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::folders::purge_folder,
             commands::files::list_files,
             commands::files::list_names,
+            commands::files::read_file_range,
             commands::files::stat_files,
             commands::files::make_dir,
             commands::files::move_path,

@@ -119,6 +119,16 @@ impl Engine for BackendAiEngine {
         folders::list_names(&self.connection, folder, path).await
     }
 
+    async fn read_file_range(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        offset: u64,
+        length: u32,
+    ) -> Result<berth_core::FileRange> {
+        crate::transfer::read_range(&self.connection, folder, path, offset, length).await
+    }
+
     async fn stat_files(
         &self,
         folder: &str,

@@ -18,6 +18,7 @@ mod chunk;
 mod download;
 mod overrides;
 mod plan;
+mod range;
 mod segments;
 mod upload;
 
@@ -36,6 +37,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub use overrides::StorageProxyOverrides;
+pub(crate) use range::read_range;
 
 use crate::engine::BackendAiEngine;
 use crate::folders::{self, segment};

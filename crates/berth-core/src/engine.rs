@@ -122,6 +122,18 @@ pub trait Engine: Send + Sync {
         names: Vec<String>,
     ) -> Result<Vec<FileEntry>>;
 
+    /// Up to `length` bytes (at most [`crate::LARGEST_RANGE`]) of file `path` from `offset`, and
+    /// the file's size: what a preview reads, a screen at a time, so a 10 GB log opens as fast
+    /// as a small one. Same confinement as [`Engine::list_files`]; `invalid_input` for a
+    /// directory, `not_found` for a path that is not there.
+    async fn read_file_range(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        offset: u64,
+        length: u32,
+    ) -> Result<crate::FileRange>;
+
     /// Creates directory `path` and any missing parents. `permission_denied` on a read-only
     /// folder.
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()>;

@@ -123,3 +123,15 @@ mod tests {
         assert_eq!(natural_cmp("데이터2", "데이터10"), Ordering::Less);
     }
 }
+
+/// The most one [`FileRange`] read returns: a preview reads a screen at a time.
+pub const LARGEST_RANGE: u32 = 4 << 20;
+
+/// Part of a file, as a preview reads it: `bytes` from `offset` (fewer than asked at the end of
+/// the file, none past it), and the whole file's size then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct FileRange {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+    pub size: u64,
+}

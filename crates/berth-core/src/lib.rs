@@ -20,7 +20,7 @@ pub use dotfiles::Dotfile;
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use environ::EnvVar;
 pub use error::{Error, ErrorCode, Result};
-pub use files::{FileEntry, FileKind, FileName};
+pub use files::{FileEntry, FileKind, FileName, FileRange, LARGEST_RANGE};
 pub use folder::{
     Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,
 };

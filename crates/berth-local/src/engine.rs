@@ -438,6 +438,18 @@ impl Engine for LocalEngine {
         blocking(move || files.names(&path)).await
     }
 
+    async fn read_file_range(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        offset: u64,
+        length: u32,
+    ) -> Result<berth_core::FileRange> {
+        let (_, files) = self.files(folder)?;
+        let path = path.clone();
+        blocking(move || files.read_range(&path, offset, length)).await
+    }
+
     async fn stat_files(
         &self,
         folder: &str,

@@ -273,6 +273,34 @@ impl FolderFiles {
         Ok(file.into_std())
     }
 
+    /// Up to `length` bytes (at most [`berth_core::LARGEST_RANGE`]) of regular file `path`
+    /// from `offset`, and its size; confined as [`FolderFiles::open_read`].
+    pub fn read_range(
+        &self,
+        path: &FolderPath,
+        offset: u64,
+        length: u32,
+    ) -> Result<berth_core::FileRange> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self.open_read(path)?;
+        let size = file.metadata().map_err(|e| self.error(e, path))?.len();
+        let wanted =
+            u64::from(length.min(berth_core::LARGEST_RANGE)).min(size.saturating_sub(offset));
+        let mut bytes = Vec::with_capacity(wanted as usize);
+        if wanted > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| self.error(e, path))?;
+            file.take(wanted)
+                .read_to_end(&mut bytes)
+                .map_err(|e| self.error(e, path))?;
+        }
+        Ok(berth_core::FileRange {
+            offset,
+            bytes,
+            size,
+        })
+    }
+
     /// Opens (creating) a partial file for writing without truncating it, so a transfer can
     /// continue where it stopped. Never follows a link at the last component.
     pub fn open_partial(&self, path: &FolderPath) -> Result<std::fs::File> {

@@ -70,6 +70,24 @@ pub async fn list_names(
         .into())
 }
 
+/// Part of a file, for the preview: up to `length` bytes from `offset` (a screen at a time),
+/// and the file's size.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn read_file_range(
+    state: State<'_, ActiveEngine>,
+    folder: String,
+    path: String,
+    offset: u64,
+    length: u32,
+) -> Result<berth_core::FileRange, Error> {
+    Ok(state
+        .get()?
+        .read_file_range(&folder, &FolderPath::parse(&path)?, offset, length)
+        .await?)
+}
+
 /// Sizes, times and link targets for the rows on screen.
 #[tauri::command]
 #[specta::specta]

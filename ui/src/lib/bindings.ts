@@ -279,6 +279,18 @@ async listNames(folder: string, path: string) : Promise<Result<NameList, BerthEr
 }
 },
 /**
+ * Part of a file, for the preview: up to `length` bytes from `offset` (a screen at a time),
+ * and the file's size.
+ */
+async readFileRange(folder: string, path: string, offset: number, length: number) : Promise<Result<FileRange, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("read_file_range", { folder, path, offset, length }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Sizes, times and link targets for the rows on screen.
  */
 async statFiles(folder: string, path: string, names: string[]) : Promise<Result<FileEntry[], BerthError>> {
@@ -1122,6 +1134,11 @@ export type FileKind = "file" | "directory" |
  * Sockets, pipes, devices.
  */
 "other"
+/**
+ * Part of a file, as a preview reads it: `bytes` from `offset` (fewer than asked at the end of
+ * the file, none past it), and the whole file's size then.
+ */
+export type FileRange = { offset: number; bytes: number[]; size: number }
 export type Folder = { id: string; name: string; 
 /**
  * The storage host it lives on, e.g. `local:default`.

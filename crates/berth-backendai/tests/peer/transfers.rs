@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use berth_backendai::{BackendAiEngine, StorageProxyOverrides, StorageProxyTransport};
-use berth_core::{Engine, FileKind, FolderPath, NewFolder};
+use berth_core::{Engine, ErrorCode, FileKind, FolderPath, NewFolder};
 use berth_transfer::{ConflictPolicy, Job, JobState, Journal, PlanTransfers, Queue, TransferSpec};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -910,4 +910,67 @@ async fn forward(mut client: TcpStream, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// A preview's reads of a cluster file: a screen from the start, one from the middle, the
+/// tail (fewer bytes than asked), past the end (none), each with the file's size — and a
+/// path that is not a file refused in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_reads_ranges_of_a_cluster_file() {
+    let engine = Arc::new(engine().await);
+    let name = folder(&engine, "xfer-range").await;
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("log.bin");
+    write_random(&source, 3 * MIB + 17, 7);
+    let whole = std::fs::read(&source).unwrap();
+    let jobs = upload(&engine, direct(&engine), &name, &[source], work.path()).await;
+    assert_done(&jobs);
+    engine
+        .make_dir(&name, &FolderPath::parse("a-dir").unwrap())
+        .await
+        .unwrap();
+    let file = FolderPath::parse("log.bin").unwrap();
+    let size = whole.len() as u64;
+    for (offset, length, expected) in [
+        (0u64, 65_536u32, &whole[..65_536]),
+        (
+            MIB + 5,
+            1000,
+            &whole[(MIB + 5) as usize..(MIB + 1005) as usize],
+        ),
+        (size - 10, 4096, &whole[(size - 10) as usize..]),
+        (size + 100, 4096, &whole[..0]),
+    ] {
+        let range = engine
+            .read_file_range(&name, &file, offset, length)
+            .await
+            .unwrap();
+        assert_eq!(range.size, size, "at {offset}");
+        assert_eq!(range.offset, offset);
+        assert!(
+            range.bytes == expected,
+            "at {offset}: {} bytes",
+            range.bytes.len()
+        );
+    }
+    for (path, code, said) in [
+        (
+            "a-dir",
+            ErrorCode::InvalidInput,
+            format!("\"a-dir\" in folder \"{name}\" is not a regular file."),
+        ),
+        (
+            "no-such-file",
+            ErrorCode::NotFound,
+            format!("There is no file \"no-such-file\" in folder \"{name}\"."),
+        ),
+    ] {
+        let error = engine
+            .read_file_range(&name, &FolderPath::parse(path).unwrap(), 0, 100)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{path} is not a file to read"));
+        assert_eq!((error.code, error.message), (code, said));
+    }
+    remove_folder(&engine, &name).await;
 }

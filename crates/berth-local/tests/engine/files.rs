@@ -329,3 +329,63 @@ async fn usage_counts_files_and_directories_without_following_links() {
         }
     );
 }
+
+/// A preview's reads: a screen from the start and from the middle of a 10 GiB file (sparse, so
+/// the test is quick) with its size, the tail, past the end, and the paths that are not a file
+/// in the folder: a directory, a missing file, links that leave the folder.
+#[tokio::test]
+async fn a_preview_reads_ranges_and_never_leaves_the_folder() {
+    let s = scene().await;
+    let big = std::fs::File::create(s.root.join("big.log")).unwrap();
+    big.set_len(10 << 30).unwrap();
+    drop(big);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut big = std::fs::OpenOptions::new()
+            .write(true)
+            .open(s.root.join("big.log"))
+            .unwrap();
+        big.write_all(b"first line\n").unwrap();
+        big.seek(SeekFrom::Start((10 << 30) - 5)).unwrap();
+        big.write_all(b"end.\n").unwrap();
+    }
+    let read = |path: &str, offset: u64, length: u32| {
+        let engine = &s.fx.engine;
+        let path = p(path);
+        async move { engine.read_file_range("work", &path, offset, length).await }
+    };
+    let first = read("big.log", 0, 11).await.unwrap();
+    assert_eq!(
+        (first.bytes.as_slice(), first.size),
+        (&b"first line\n"[..], 10 << 30)
+    );
+    let middle = read("big.log", 5 << 30, 4).await.unwrap();
+    assert_eq!(middle.bytes, [0, 0, 0, 0]);
+    let tail = read("big.log", (10 << 30) - 5, 4096).await.unwrap();
+    assert_eq!(tail.bytes, b"end.\n");
+    let past = read("big.log", 11 << 30, 4096).await.unwrap();
+    assert!(past.bytes.is_empty());
+    // A screen at most, however much is asked.
+    let capped = read("big.log", 0, u32::MAX).await.unwrap();
+    assert_eq!(capped.bytes.len(), berth_core::LARGEST_RANGE as usize);
+    // Through a link that stays inside: allowed.
+    std::fs::write(s.root.join("data/in/x.txt"), b"inside").unwrap();
+    assert_eq!(
+        read("inside-link/in/x.txt", 0, 100).await.unwrap().bytes,
+        b"inside"
+    );
+
+    let refused = |path: &'static str| async move { read(path, 0, 100).await.err().unwrap() };
+    assert_eq!(refused("data").await.code, ErrorCode::InvalidInput);
+    assert_eq!(refused("missing.txt").await.code, ErrorCode::NotFound);
+    for escaping in ["escape-file", "escape-dir/secret.txt", "dotdot/passwd"] {
+        let error = refused(escaping).await;
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{escaping}: {error:?}");
+        assert!(
+            error.message.contains("leads outside folder \"work\""),
+            "{escaping}: {}",
+            error.message
+        );
+    }
+    s.untouched_outside();
+}
