@@ -34,10 +34,13 @@ test("cluster apps: a session's server and its ttyd opened from its details, lis
       const ttydSaid = await waitForText(app, "[data-testid=forwarded]", "ttyd is at", 30_000);
       const ttydUrl = ttydSaid.match(/http:\/\/127\.0\.0\.1:\d+\//)[0];
       assert.match(await (await fetch(ttydUrl)).text(), /ttyd/);
+      // Which way it goes, and why: the peer's resource group has no App Proxy.
+      assert.match(ttydSaid, /Through the manager's tcpproxy \(resource group "podman" has no App Proxy: the manager reports v1\)\./);
 
       await click(app, "button[data-page=ports]");
       await waitForText(app, "tr[data-port='8000']", "peer");
       await waitForText(app, "tr[data-port='7681']", "ttyd (7681)");
+      await waitForText(app, "tr[data-port='7681'] [data-testid=port-via]", "through the manager's tcpproxy");
       await screenshot(app, "cluster-apps-ports");
       await click(app, "tr[data-port='8000'] [data-testid=close-port]");
       await click(app, "tr[data-port='7681'] [data-testid=close-port]");

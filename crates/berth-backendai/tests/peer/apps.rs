@@ -125,6 +125,18 @@ async fn a_server_in_a_real_kernel_and_its_image_apps_open_on_loopback_through_t
     // The image's apps, by name: ttyd's page, and sshd's greeting (an SSH server speaks first).
     let ttyd = engine.open_app(&name, "ttyd", None).await.unwrap();
     assert_eq!(ttyd.record.app.as_deref(), Some("ttyd"));
+    // The peer's resource group has no App Proxy that runs: the manager carries it, and the
+    // forward says why.
+    assert_eq!(
+        ttyd.record.via.as_deref(),
+        Some(
+            format!(
+                "the manager's tcpproxy (resource group \"{REAL_GROUP}\" has no App Proxy: the \
+                 manager reports v1)"
+            )
+            .as_str()
+        )
+    );
     let page = http_get(ttyd.local, "/").await.unwrap();
     assert!(page.contains("ttyd"), "{page}");
     let sshd = engine.open_app(&name, "sshd", None).await.unwrap();
