@@ -82,10 +82,10 @@ pub async fn read_file_range(
     offset: u64,
     length: u32,
 ) -> Result<berth_core::FileRange, Error> {
-    Ok(state
+    state
         .get()?
         .read_file_range(&folder, &FolderPath::parse(&path)?, offset, length)
-        .await?)
+        .await
 }
 
 /// Sizes, times and link targets for the rows on screen.
