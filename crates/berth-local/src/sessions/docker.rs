@@ -509,8 +509,22 @@ pub struct ExecTarget {
 pub fn bridge(target: &ExecTarget, request: Request) -> io::Result<FrameStream> {
     let (ours, theirs) = berth_core::frames::pair()?;
     let target = target.clone();
+    start_apart("the command", move |started| async move {
+        pump(target, request, theirs, &started).await
+    })?;
+    Ok(ours)
+}
+
+/// Runs the future `work` makes on a runtime of its own in a thread of its own (it carries a
+/// stream for as long as it lasts), and returns once it says through its sender that it has
+/// started — or why not, or that the Docker API did not start `what` in time.
+fn start_apart<W, F>(what: &str, work: W) -> io::Result<()>
+where
+    W: FnOnce(std::sync::mpsc::Sender<io::Result<()>>) -> F + Send + 'static,
+    F: Future<Output = io::Result<()>>,
+{
     let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -523,17 +537,16 @@ pub fn bridge(target: &ExecTarget, request: Request) -> io::Result<FrameStream> 
                     return;
                 }
             };
+            let failed = started_tx.clone();
             runtime.block_on(Box::pin(async move {
-                if let Err(e) = Box::pin(pump(target, request, theirs, &started_tx)).await {
-                    let _ = started_tx.send(Err(e));
+                if let Err(e) = Box::pin(work(started_tx)).await {
+                    let _ = failed.send(Err(e));
                 }
             }));
-        });
-    spawned?;
+        })?;
     started_rx
         .recv_timeout(TIMEOUT)
-        .map_err(|_| io::Error::other("the Docker API did not start the command"))??;
-    Ok(ours)
+        .map_err(|_| io::Error::other(format!("the Docker API did not start {what}")))?
 }
 
 async fn pump(

@@ -147,6 +147,17 @@ impl Drop for Podman {
     }
 }
 
+/// This machine's Podman serving the Docker API, and an engine that uses it; `None` (the
+/// test says so and stops) where Podman is not installed outside CI.
+pub(crate) fn engine_on_podman() -> Option<(Podman, Fixture)> {
+    let podman = Podman::start()?;
+    let fixture = engine();
+    fixture
+        .engine
+        .set_docker_host(DockerHost::Unix(podman.socket()));
+    Some((podman, fixture))
+}
+
 pub(crate) fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
     let mut spec = NewSession::interactive(IMAGE, mounts);
     spec.runtime = Some(SessionRuntime::Docker);
@@ -176,13 +187,9 @@ pub(crate) fn folder_file(fixture: &Fixture, name: &str, path: &str) -> Option<S
 
 #[test]
 fn docker_sessions_keep_the_session_rules() {
-    let Some(podman) = Podman::start() else {
+    let Some((_podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let environments = rt.block_on(fixture.engine.list_environments()).unwrap();
     assert!(
@@ -270,13 +277,9 @@ fn docker_sessions_keep_the_session_rules() {
 
 #[test]
 fn a_docker_batch_session_ends_with_its_status_and_logs() {
-    let Some(podman) = Podman::start() else {
+    let Some((podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let mut spec = NewSession::interactive(IMAGE, vec![]);
     spec.runtime = Some(SessionRuntime::Docker);
@@ -319,13 +322,9 @@ fn a_docker_batch_session_ends_with_its_status_and_logs() {
 /// every exec and terminal into it gets them again (they are not inherited from the container).
 #[test]
 fn docker_sessions_get_the_variables_everywhere() {
-    let Some(podman) = Podman::start() else {
+    let Some((_podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     let environ = vec![
         berth_core::EnvVar::new("GREETING", "hello world"),
@@ -423,13 +422,9 @@ fn the_runtime_and_the_environment_must_match() {
 
 #[test]
 fn docker_sessions_get_the_dotfiles_and_run_the_bootstrap_script() {
-    let Some(podman) = Podman::start() else {
+    let Some((_podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     rt.block_on(fixture.engine.set_dotfile(berth_core::Dotfile {
         path: ".config/tool/settings".into(),
@@ -474,13 +469,9 @@ fn docker_sessions_get_the_dotfiles_and_run_the_bootstrap_script() {
 /// (upload, new directory, move) is writable by the container's user.
 #[test]
 fn what_berth_writes_into_a_mounted_folder_is_writable_by_the_running_container() {
-    let Some(podman) = Podman::start() else {
+    let Some((_podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = runtime();
     rt.block_on(
         fixture

@@ -11,11 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{Engine, MountRequest, NewFolder};
-use berth_local::docker_host::DockerHost;
 
-use crate::docker::{Podman, docker_session, folder_file, sh};
-use crate::engine;
-use crate::ssh::{command_words, serving_runtime, ssh};
+use crate::docker::{docker_session, engine_on_podman, folder_file, sh};
+use crate::ssh::{command_words, serving_runtime, sftp_put, ssh};
 
 const PORT: u16 = 8766;
 
@@ -51,13 +49,9 @@ fn expected(payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_docker_sessions_port_and_ssh_reach_this_computers_loopback() {
-    let Some(podman) = Podman::start() else {
+    let Some((_podman, fixture)) = engine_on_podman() else {
         return;
     };
-    let fixture = engine();
-    fixture
-        .engine
-        .set_docker_host(DockerHost::Unix(podman.socket()));
     let rt = serving_runtime();
     rt.block_on(fixture.engine.create_folder(NewFolder::named("project")))
         .unwrap();
@@ -135,30 +129,11 @@ fn a_docker_sessions_port_and_ssh_reach_this_computers_loopback() {
     );
 
     // SFTP (FileZilla, WinSCP, sftp): a file put lands in the mounted folder.
-    let local = tempfile::tempdir().unwrap();
-    std::fs::write(local.path().join("notes.txt"), "put over sftp\n").unwrap();
-    let batch = local.path().join("batch");
-    std::fs::write(
-        &batch,
-        format!(
-            "cd /home/work/project\nput {}\n",
-            local.path().join("notes.txt").display()
-        ),
-    )
-    .unwrap();
-    let mut sftp_args = command_words(&access).split_off(1);
-    sftp_args[0] = "-P".into(); // sftp spells the port so
-    let sftp = Command::new("sftp")
-        .args(["-o", "BatchMode=yes", "-b"])
-        .arg(&batch)
-        .args(&sftp_args)
-        .output()
-        .expect("the OpenSSH sftp client");
-    assert!(
-        sftp.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&sftp.stdout),
-        String::from_utf8_lossy(&sftp.stderr)
+    sftp_put(
+        &access,
+        "notes.txt",
+        "put over sftp\n",
+        "/home/work/project",
     );
     assert_eq!(
         folder_file(&fixture, "project", "notes.txt").as_deref(),

@@ -51,6 +51,39 @@ pub(crate) fn ssh(
     child.wait_with_output().unwrap()
 }
 
+/// Puts a file `name` holding `content` into `dir` of the session with the real `sftp` client,
+/// logged in as Berth's `ssh` command says; fails the test when it cannot.
+pub(crate) fn sftp_put(
+    access: &berth_local::ssh::access::SshAccess,
+    name: &str,
+    content: &str,
+    dir: &str,
+) {
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join(name), content).unwrap();
+    let batch = local.path().join("batch");
+    std::fs::write(
+        &batch,
+        format!("cd {dir}\nput {}\n", local.path().join(name).display()),
+    )
+    .unwrap();
+    let mut sftp_args = command_words(access).split_off(1);
+    // sftp spells the port -P.
+    sftp_args[0] = "-P".into();
+    let sftp = Command::new("sftp")
+        .args(["-o", "BatchMode=yes", "-b"])
+        .arg(&batch)
+        .args(&sftp_args)
+        .output()
+        .expect("the OpenSSH sftp client");
+    assert!(
+        sftp.status.success(),
+        "{}{}",
+        text(&sftp.stdout),
+        text(&sftp.stderr)
+    );
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -96,31 +129,11 @@ fn a_real_ssh_and_sftp_client_work_in_a_session_through_berths_own_server() {
     );
 
     // SFTP (FileZilla, WinSCP, sftp): a file put lands in the mounted folder.
-    let local = tempfile::tempdir().unwrap();
-    std::fs::write(local.path().join("notes.txt"), "put over sftp\n").unwrap();
-    let batch = local.path().join("batch");
-    std::fs::write(
-        &batch,
-        format!(
-            "cd /home/work/project\nput {}\nls\n",
-            local.path().join("notes.txt").display()
-        ),
-    )
-    .unwrap();
-    let mut sftp_args = command_words(&access).split_off(1);
-    // sftp spells the port -P.
-    sftp_args[0] = "-P".into();
-    let sftp = Command::new("sftp")
-        .args(["-o", "BatchMode=yes", "-b"])
-        .arg(&batch)
-        .args(&sftp_args)
-        .output()
-        .expect("the OpenSSH sftp client");
-    assert!(
-        sftp.status.success(),
-        "{}{}",
-        text(&sftp.stdout),
-        text(&sftp.stderr)
+    sftp_put(
+        &access,
+        "notes.txt",
+        "put over sftp\n",
+        "/home/work/project",
     );
     let names = rt
         .block_on(fixture.engine.list_names("project", &FolderPath::root()))
@@ -180,7 +193,8 @@ fn a_real_ssh_and_sftp_client_work_in_a_session_through_berths_own_server() {
     forwarding.wait().unwrap();
 
     // A key Berth does not know: refused, nothing run.
-    let stranger = local.path().join("stranger");
+    let keys = tempfile::tempdir().unwrap();
+    let stranger = keys.path().join("stranger");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&stranger)

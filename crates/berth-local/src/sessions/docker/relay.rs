@@ -14,7 +14,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ExecTarget, STACK, TIMEOUT, connect};
+use super::{ExecTarget, connect, start_apart};
 
 /// How the relay's own lines on stderr begin.
 const WORD: &str = "berth-relay: ";
@@ -77,29 +77,9 @@ wait"#;
 pub fn connect_port(target: &ExecTarget, port: u16) -> io::Result<TcpStream> {
     let (ours, theirs) = berth_core::frames::loopback_pair()?;
     let target = target.clone();
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = started_tx.send(Err(e));
-                    return;
-                }
-            };
-            runtime.block_on(Box::pin(async move {
-                if let Err(e) = Box::pin(relay(target, port, theirs, &started_tx)).await {
-                    let _ = started_tx.send(Err(e));
-                }
-            }));
-        })?;
-    started_rx
-        .recv_timeout(TIMEOUT)
-        .map_err(|_| io::Error::other("the Docker API did not start the port's relay"))??;
+    start_apart("the port's relay", move |started| async move {
+        relay(target, port, theirs, &started).await
+    })?;
     Ok(ours)
 }
 
