@@ -1,8 +1,8 @@
 // Looking at files in a folder without downloading them: Space or Enter on a file in the
 // explorer opens the preview — text with line numbers, a CSV as a table, JSON indented,
 // Markdown rendered (a script in it stays text), a PNG as an image, bytes in hex — and a large
-// log shows its first screen at once and reads more as it is scrolled. Escape closes it and
-// the keys are the explorer's again.
+// log shows its first screen at once, reads more as it is scrolled, and jumps to its end.
+// Escape closes it and the keys are the explorer's again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -140,6 +140,13 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
     }, 10_000);
     const lines = more.text.split("\n");
     assert.equal(lines[firstLines + 1], line(firstLines + 1).trimEnd(), "the next lines follow on, none lost at the seam");
+    // A log's end at once: its last screen, from a whole line, and what is skipped said.
+    await click(app, "[data-testid=preview-end]");
+    const tail = await until("the log's last screen", () => textOf(app, "[data-testid=preview-tail]"), 10_000);
+    assert.ok(tail.endsWith(line(1_599_999)), tail.slice(-80));
+    assert.match(tail, /^step \d{8} loss=0\.\d+\n/, "it starts at a whole line");
+    assert.match(await textOf(app, "[data-testid=preview-gap]"), /^⋯ \d+\.\d MiB not shown ⋯$/);
+    assert.match(await textOf(app, "[data-testid=preview-facts]"), /first 128\.0 KiB and last 64\.0 KiB shown/);
     await screenshot(app, "preview-big-log");
     await close(app);
     assert.equal(await textOf(app, "[data-testid=explorer-count]"), "7 items · 1 selected", "the selection stays");
