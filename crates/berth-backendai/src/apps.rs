@@ -35,12 +35,7 @@ impl BackendAiEngine {
     /// Errors: `not_found` for a session the manager does not know, else the manager's.
     pub async fn session_apps(&self, key: &str) -> Result<Vec<SessionApp>> {
         let session = self.session(key).await?;
-        self.apps_of(&session.id).await
-    }
-
-    /// The apps of the session with id `session_id`, as its record lists them.
-    async fn apps_of(&self, session_id: &str) -> Result<Vec<SessionApp>> {
-        let item = crate::terminal::session_item(self.connection(), session_id, "service_ports")
+        let item = crate::terminal::session_item(self.connection(), &session.id, "service_ports")
             .await?
             .unwrap_or_default();
         Ok(parse_apps(&item["service_ports"]))

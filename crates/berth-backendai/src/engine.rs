@@ -126,7 +126,11 @@ impl Engine for BackendAiEngine {
         offset: u64,
         length: u32,
     ) -> Result<berth_core::FileRange> {
-        crate::transfer::read_range(&self.connection, folder, path, offset, length).await
+        // The transfers' own grant and storage-proxy address (with the same overrides).
+        crate::transfer::StorageProxyTransport::new(Arc::new(self.clone()))
+            .with_overrides(crate::transfer::StorageProxyOverrides::from_env()?)
+            .read_range(folder, path, offset, length)
+            .await
     }
 
     async fn stat_files(

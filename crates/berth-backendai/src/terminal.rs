@@ -229,10 +229,10 @@ pub(crate) struct Placement {
     pub(crate) resource_group: String,
     pub(crate) project_id: String,
     /// The names of the apps its image serves (`service_ports`).
-    pub(crate) services: Vec<String>,
+    services: Vec<String>,
 }
 
-pub(crate) async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
+async fn placement(connection: &Connection, session_id: &str) -> Result<Placement> {
     let item = session_item(
         connection,
         session_id,

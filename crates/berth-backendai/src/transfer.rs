@@ -37,7 +37,6 @@ use serde::Deserialize;
 use url::Url;
 
 pub use overrides::StorageProxyOverrides;
-pub(crate) use range::read_range;
 
 use crate::engine::BackendAiEngine;
 use crate::folders::{self, segment};

@@ -166,7 +166,7 @@ pub(super) async fn run(
 }
 
 /// A download grant for `remote`, as the address to GET.
-async fn grant(
+pub(super) async fn grant(
     transport: &StorageProxyTransport,
     folder: &str,
     remote: &FolderPath,
@@ -256,10 +256,7 @@ async fn attempt(
             (0, size)
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {
-            let size = header(CONTENT_RANGE)
-                .as_deref()
-                .and_then(|v| v.strip_prefix("bytes */"))
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let size = header(CONTENT_RANGE).as_deref().and_then(unsatisfied_size);
             if size == Some(have) && saved.as_ref().and_then(|s| s.size) == size {
                 // The partial file already held everything (a stop right at the end).
                 return Ok(Attempt::Complete);
@@ -464,6 +461,11 @@ pub(super) fn content_range(value: &str) -> Option<(u64, Option<u64>)> {
         t => Some(t.parse().ok()?),
     };
     Some((start.trim().parse().ok()?, total))
+}
+
+/// The file's size in a 416's `bytes */TOTAL`.
+pub(super) fn unsatisfied_size(value: &str) -> Option<u64> {
+    value.strip_prefix("bytes */")?.trim().parse().ok()
 }
 
 pub(super) fn stalled(url: &Url) -> Error {

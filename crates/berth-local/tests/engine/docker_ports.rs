@@ -7,13 +7,12 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use berth_core::{Engine, MountRequest, NewFolder};
 
 use crate::docker::{docker_session, engine_on_podman, folder_file, sh};
-use crate::ssh::{command_words, serving_runtime, sftp_put, ssh};
+use crate::ssh::{serving_runtime, sftp_put, ssh, ssh_tunnel};
 
 const PORT: u16 = 8766;
 
@@ -141,27 +140,7 @@ fn a_docker_sessions_port_and_ssh_reach_this_computers_loopback() {
     );
 
     // ssh -L to the session's server (what VS Code's Remote-SSH does with its own).
-    let local_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut words = command_words(&access);
-    let program = words.remove(0);
-    let mut tunnel = Command::new(program)
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            "-N",
-            "-L",
-        ])
-        .arg(format!("{local_port}:127.0.0.1:{PORT}"))
-        .args(&words)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut tunnel, local_port) = ssh_tunnel(&access, PORT);
     let through_ssh = (0..100).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
         let mut stream = TcpStream::connect(("127.0.0.1", local_port)).ok()?;

@@ -84,6 +84,37 @@ pub(crate) fn sftp_put(
     );
 }
 
+/// `ssh -N -L` from a free port of this computer to `port` on the session's loopback, as
+/// Berth's command logs in (what VS Code's Remote-SSH does with its server); the running
+/// client (kill it when done) and the local port.
+pub(crate) fn ssh_tunnel(
+    access: &berth_local::ssh::access::SshAccess,
+    port: u16,
+) -> (std::process::Child, u16) {
+    let local_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut words = command_words(access);
+    let program = words.remove(0);
+    let client = Command::new(program)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-N",
+            "-L",
+        ])
+        .arg(format!("{local_port}:127.0.0.1:{port}"))
+        .args(&words)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (client, local_port)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -155,29 +186,7 @@ fn a_real_ssh_and_sftp_client_work_in_a_session_through_berths_own_server() {
          'import socket; socket.create_connection((\"127.0.0.1\", 8790))' 2>/dev/null && exit 0; \
          sleep 0.1; done; exit 1",
     );
-    let local_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut forwarding = {
-        let mut words = command_words(&access);
-        let program = words.remove(0);
-        Command::new(program)
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ExitOnForwardFailure=yes",
-                "-N",
-                "-L",
-            ])
-            .arg(format!("{local_port}:127.0.0.1:8790"))
-            .args(&words)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let (mut forwarding, local_port) = ssh_tunnel(&access, 8790);
     let page = (0..100)
         .find_map(|_| {
             std::thread::sleep(Duration::from_millis(100));
