@@ -64,6 +64,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::files::list_files,
             commands::files::list_names,
             commands::files::read_file_range,
+            commands::files::read_text_for_edit,
+            commands::files::save_text,
             commands::files::stat_files,
             commands::files::make_dir,
             commands::files::move_path,

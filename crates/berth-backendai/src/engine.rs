@@ -50,6 +50,15 @@ impl BackendAiEngine {
     pub fn profile(&self) -> &str {
         &self.profile
     }
+
+    /// The transfers' own grants and storage-proxy addresses (with the same overrides), for a
+    /// preview's read or an editor's save.
+    fn transport(&self) -> Result<crate::transfer::StorageProxyTransport> {
+        Ok(
+            crate::transfer::StorageProxyTransport::new(Arc::new(self.clone()))
+                .with_overrides(crate::transfer::StorageProxyOverrides::from_env()?),
+        )
+    }
 }
 
 #[async_trait::async_trait]
@@ -126,9 +135,7 @@ impl Engine for BackendAiEngine {
         offset: u64,
         length: u32,
     ) -> Result<berth_core::FileRange> {
-        // The transfers' own grant and storage-proxy address (with the same overrides).
-        crate::transfer::StorageProxyTransport::new(Arc::new(self.clone()))
-            .with_overrides(crate::transfer::StorageProxyOverrides::from_env()?)
+        self.transport()?
             .read_range(folder, path, offset, length)
             .await
     }
@@ -140,6 +147,16 @@ impl Engine for BackendAiEngine {
         names: Vec<String>,
     ) -> Result<Vec<FileEntry>> {
         folders::stat_files(&self.connection, folder, path, names).await
+    }
+
+    async fn write_file(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        bytes: Vec<u8>,
+        mode: berth_core::SaveMode,
+    ) -> Result<berth_core::FileVersion> {
+        self.transport()?.save(folder, path, bytes, mode).await
     }
 
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {

@@ -650,7 +650,7 @@ pub async fn remove_paths(
 
 /// Refuses a change to a read-only folder with the same words as the local engine, before the
 /// server's less helpful refusal.
-async fn writable(connection: &Connection, folder: &str) -> Result<RemoteFolder> {
+pub(crate) async fn writable(connection: &Connection, folder: &str) -> Result<RemoteFolder> {
     let remote = live(connection, folder).await?;
     if remote.permission == "ro" {
         return Err(Error::new(

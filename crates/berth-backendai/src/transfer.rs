@@ -19,6 +19,7 @@ mod download;
 mod overrides;
 mod plan;
 mod range;
+mod save;
 mod segments;
 mod upload;
 

@@ -134,6 +134,50 @@ pub trait Engine: Send + Sync {
         length: u32,
     ) -> Result<crate::FileRange>;
 
+    /// The whole of text file `path` (at most [`crate::LARGEST_EDIT`] bytes) for the window's
+    /// editor, with the version a save checks against. The file is looked at before and after
+    /// the read, so the version is the one the bytes came from. A link is not edited through:
+    /// `invalid_input`, as for a directory or a file too large to edit in place.
+    async fn read_for_edit(&self, folder: &str, path: &FolderPath) -> Result<crate::EditableFile> {
+        let (parent, name) = split_file_path(path)?;
+        let stat = |name: String| async {
+            self.stat_files(folder, &parent, vec![name])
+                .await
+                .map(|found| found.into_iter().next())
+        };
+        for _ in 0..3 {
+            let before = stat(name.clone()).await?;
+            let before = editable(folder, path, before)?;
+            let range = self
+                .read_file_range(folder, path, 0, crate::LARGEST_EDIT)
+                .await?;
+            let after = stat(name.clone()).await?;
+            if after.as_ref().map(crate::FileVersion::from) == Some(before)
+                && range.bytes.len() as u64 == before.size
+            {
+                return Ok(crate::EditableFile {
+                    bytes: range.bytes,
+                    version: before,
+                });
+            }
+        }
+        Err(Error::internal(format!(
+            "\"{path}\" in folder \"{folder}\" kept changing while it was read; try again when it is still."
+        )))
+    }
+
+    /// Writes `bytes` as file `path` by `mode`, and returns the version now there. The bytes
+    /// reach the path whole or not at all (never a half-written file under its name); the
+    /// check of [`crate::SaveMode::IfUnchanged`] is made just before the file is replaced.
+    /// `permission_denied` on a read-only folder; a link at `path` is not written through.
+    async fn write_file(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        bytes: Vec<u8>,
+        mode: crate::SaveMode,
+    ) -> Result<crate::FileVersion>;
+
     /// Creates directory `path` and any missing parents. `permission_denied` on a read-only
     /// folder.
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()>;
@@ -221,4 +265,51 @@ pub trait Engine: Send + Sync {
 
     /// Sets (or, with `None`, clears) the bootstrap script.
     async fn set_bootstrap_script(&self, script: Option<String>) -> Result<()>;
+}
+
+/// `path`'s directory and name; `invalid_input` for the folder's root.
+pub fn split_file_path(path: &FolderPath) -> Result<(FolderPath, String)> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name.to_string())),
+        _ => Err(Error::invalid_input(
+            "A file path is needed here, not the folder itself.",
+        )),
+    }
+}
+
+/// The version of `found` at `path` if the window can edit it in place; why not otherwise.
+fn editable(
+    folder: &str,
+    path: &FolderPath,
+    found: Option<crate::FileEntry>,
+) -> Result<crate::FileVersion> {
+    use crate::FileKind;
+    let entry = found.ok_or_else(|| {
+        Error::new(
+            crate::ErrorCode::NotFound,
+            format!("There is no file \"{path}\" in folder \"{folder}\"."),
+        )
+    })?;
+    let refused = |why: String| {
+        Err(Error::invalid_input(format!(
+            "\"{path}\" in folder \"{folder}\" {why}"
+        )))
+    };
+    match entry.kind {
+        FileKind::File if entry.size > u64::from(crate::LARGEST_EDIT) => refused(format!(
+            "is {} bytes; the window edits files up to {} MiB in place. Use Edit in my editor for larger ones.",
+            entry.size,
+            crate::LARGEST_EDIT >> 20
+        )),
+        FileKind::File => Ok(crate::FileVersion::from(&entry)),
+        FileKind::Symlink => refused(format!(
+            "is a link{}; open the file it points to to edit it.",
+            entry
+                .link_target
+                .map(|t| format!(" to \"{t}\""))
+                .unwrap_or_default()
+        )),
+        FileKind::Directory => refused("is a directory, not a file.".to_string()),
+        FileKind::Other => refused("is not a regular file.".to_string()),
+    }
 }

@@ -37,13 +37,16 @@ pub enum ErrorCode {
     /// Something answered, but it is not a Backend.AI manager Berth can speak to (another kind
     /// of server, or a version too old): the endpoint field shows it.
     UnsupportedServer,
+    /// A save found the file changed (or gone) since it was read: the UI asks whether to
+    /// overwrite it, reload it, or save the edit as a copy.
+    FileChanged,
     /// A bug or an unexpected condition; the message and the log say more.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, so tests and docs can enumerate the closed set.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::EngineUnavailable,
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
@@ -54,6 +57,7 @@ impl ErrorCode {
         ErrorCode::ClockSkew,
         ErrorCode::Unreachable,
         ErrorCode::UnsupportedServer,
+        ErrorCode::FileChanged,
         ErrorCode::Internal,
     ];
 }
@@ -115,6 +119,7 @@ mod tests {
                 "\"clock_skew\"",
                 "\"unreachable\"",
                 "\"unsupported_server\"",
+                "\"file_changed\"",
                 "\"internal\""
             ]
         );

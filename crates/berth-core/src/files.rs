@@ -135,3 +135,94 @@ pub struct FileRange {
     pub bytes: Vec<u8>,
     pub size: u64,
 }
+
+/// The largest file the window edits in place: one read, held whole in an editor.
+pub const LARGEST_EDIT: u32 = LARGEST_RANGE;
+
+/// What a file was when it was read, by what both engines can tell cheaply: a save compares it
+/// with what the folder holds at the moment of writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct FileVersion {
+    pub size: u64,
+    /// Milliseconds since the Unix epoch, as [`FileEntry::modified_ms`].
+    pub modified_ms: Option<i64>,
+}
+
+impl From<&FileEntry> for FileVersion {
+    fn from(entry: &FileEntry) -> Self {
+        Self {
+            size: entry.size,
+            modified_ms: entry.modified_ms,
+        }
+    }
+}
+
+/// A whole file read for editing, and the version it was read at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct EditableFile {
+    pub bytes: Vec<u8>,
+    pub version: FileVersion,
+}
+
+/// How a save treats what is at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SaveMode {
+    /// Replace the file only if it is still `read`; otherwise `file_changed` and nothing written.
+    IfUnchanged { read: FileVersion },
+    /// Replace whatever is there (the user chose to overwrite a changed file).
+    Overwrite,
+    /// Write a new file; `already_exists` when something is at the path.
+    CreateNew,
+}
+
+/// The `file_changed` error for a save of `path` in `folder` that expected `read` and found
+/// `now` (`None`: the file is gone).
+fn changed_since_read(folder: &str, path: &str, now: Option<&FileEntry>) -> crate::Error {
+    let what = match now {
+        None => "was deleted".to_string(),
+        Some(entry) if entry.kind != FileKind::File => "is no longer a file".to_string(),
+        Some(entry) => format!("changed (now {} bytes)", entry.size),
+    };
+    crate::Error::new(
+        crate::ErrorCode::FileChanged,
+        format!(
+            "\"{path}\" in folder \"{folder}\" {what} since you opened it; nothing was saved. Overwrite it, reload it, or save your edit as a copy."
+        ),
+    )
+}
+
+/// Whether `now` is still the file that was read as `read`.
+fn is_unchanged(now: Option<&FileEntry>, read: &FileVersion) -> bool {
+    now.is_some_and(|entry| entry.kind == FileKind::File && FileVersion::from(entry) == *read)
+}
+
+/// Whether a save by `mode` may write over `found`, what is at `path` in `folder` now: the
+/// same rules on both engines.
+pub fn check_save(
+    folder: &str,
+    path: &str,
+    found: Option<&FileEntry>,
+    mode: SaveMode,
+) -> crate::Result<()> {
+    match (mode, found) {
+        (SaveMode::IfUnchanged { read }, now) if !is_unchanged(now, &read) => {
+            Err(changed_since_read(folder, path, now))
+        }
+        (SaveMode::CreateNew, Some(_)) => Err(crate::Error::new(
+            crate::ErrorCode::AlreadyExists,
+            format!("\"{path}\" already exists in folder \"{folder}\"; choose another name."),
+        )),
+        (_, Some(entry)) if entry.kind != FileKind::File => {
+            Err(crate::Error::invalid_input(format!(
+                "\"{path}\" in folder \"{folder}\" is a {}; only a file is replaced by a save.",
+                match entry.kind {
+                    FileKind::Symlink => "link",
+                    FileKind::Directory => "directory",
+                    _ => "special file",
+                }
+            )))
+        }
+        _ => Ok(()),
+    }
+}

@@ -20,7 +20,10 @@ pub use dotfiles::Dotfile;
 pub use engine::{Engine, EngineInfo, EngineKind};
 pub use environ::EnvVar;
 pub use error::{Error, ErrorCode, Result};
-pub use files::{FileEntry, FileKind, FileName, FileRange, LARGEST_RANGE};
+pub use files::{
+    EditableFile, FileEntry, FileKind, FileName, FileRange, FileVersion, LARGEST_EDIT,
+    LARGEST_RANGE, SaveMode,
+};
 pub use folder::{
     Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,
 };

@@ -461,6 +461,18 @@ impl Engine for LocalEngine {
         blocking(move || files.stat(&path, &names)).await
     }
 
+    async fn write_file(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        bytes: Vec<u8>,
+        mode: berth_core::SaveMode,
+    ) -> Result<berth_core::FileVersion> {
+        let files = self.writable_files(folder)?;
+        let path = path.clone();
+        blocking(move || files.save(&path, &bytes, mode)).await
+    }
+
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {
         self.writable_files(folder)?.make_dir(path)
     }

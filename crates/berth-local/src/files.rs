@@ -13,6 +13,8 @@ use berth_core::{
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata};
 
+mod save;
+
 /// One folder's directory, opened once; every path below is resolved inside it.
 pub struct FolderFiles {
     dir: Dir,

@@ -88,6 +88,57 @@ pub async fn read_file_range(
         .await
 }
 
+/// A text file as the window's editor holds it, and the version a save checks against.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct EditableText {
+    pub text: String,
+    pub version: berth_core::FileVersion,
+}
+
+/// The whole of a text file for the window's editor (up to [`berth_core::LARGEST_EDIT`] bytes,
+/// UTF-8).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state), err)]
+pub async fn read_text_for_edit(
+    state: State<'_, ActiveEngine>,
+    folder: String,
+    path: String,
+) -> Result<EditableText, Error> {
+    let file = state
+        .get()?
+        .read_for_edit(&folder, &FolderPath::parse(&path)?)
+        .await?;
+    let text = String::from_utf8(file.bytes).map_err(|e| {
+        Error::invalid_input(format!(
+            "\"{path}\" in folder \"{folder}\" is not UTF-8 text (byte {} is not); the window edits UTF-8 text only.",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(EditableText {
+        text,
+        version: file.version,
+    })
+}
+
+/// Saves the editor's text as file `path` by `mode`: `file_changed` when the file is no longer
+/// the version the editor read, and nothing written.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state, text), fields(bytes = text.len()), err)]
+pub async fn save_text(
+    state: State<'_, ActiveEngine>,
+    folder: String,
+    path: String,
+    text: String,
+    mode: berth_core::SaveMode,
+) -> Result<berth_core::FileVersion, Error> {
+    state
+        .get()?
+        .write_file(&folder, &FolderPath::parse(&path)?, text.into_bytes(), mode)
+        .await
+}
+
 /// Sizes, times and link targets for the rows on screen.
 #[tauri::command]
 #[specta::specta]

@@ -291,6 +291,30 @@ async readFileRange(folder: string, path: string, offset: number, length: number
 }
 },
 /**
+ * The whole of a text file for the window's editor (up to [`berth_core::LARGEST_EDIT`] bytes,
+ * UTF-8).
+ */
+async readTextForEdit(folder: string, path: string) : Promise<Result<EditableText, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("read_text_for_edit", { folder, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves the editor's text as file `path` by `mode`: `file_changed` when the file is no longer
+ * the version the editor read, and nothing written.
+ */
+async saveText(folder: string, path: string, text: string, mode: SaveMode) : Promise<Result<FileVersion, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_text", { folder, path, text, mode }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Sizes, times and link targets for the rows on screen.
  */
 async statFiles(folder: string, path: string, names: string[]) : Promise<Result<FileEntry[], BerthError>> {
@@ -993,6 +1017,10 @@ path: string; content: string;
  */
 mode: number }
 /**
+ * A text file as the window's editor holds it, and the version a save checks against.
+ */
+export type EditableText = { text: string; version: FileVersion }
+/**
  * What the status bar says about the engine the app is talking to.
  */
 export type EngineInfo = { kind: EngineKind; 
@@ -1109,6 +1137,11 @@ export type ErrorCode =
  */
 "unsupported_server" | 
 /**
+ * A save found the file changed (or gone) since it was read: the UI asks whether to
+ * overwrite it, reload it, or save the edit as a copy.
+ */
+"file_changed" | 
+/**
  * A bug or an unexpected condition; the message and the log say more.
  */
 "internal"
@@ -1139,6 +1172,15 @@ export type FileKind = "file" | "directory" |
  * the file, none past it), and the whole file's size then.
  */
 export type FileRange = { offset: number; bytes: number[]; size: number }
+/**
+ * What a file was when it was read, by what both engines can tell cheaply: a save compares it
+ * with what the folder holds at the moment of writing.
+ */
+export type FileVersion = { size: number; 
+/**
+ * Milliseconds since the Unix epoch, as [`FileEntry::modified_ms`].
+ */
+modified_ms: number | null }
 export type Folder = { id: string; name: string; 
 /**
  * The storage host it lives on, e.g. `local:default`.
@@ -1608,6 +1650,22 @@ export type ResourceRequest = { cpus: number | null; memory_bytes: number | null
  * Size of the scratch `/home/work`.
  */
 scratch_bytes: number | null }
+/**
+ * How a save treats what is at its path.
+ */
+export type SaveMode = 
+/**
+ * Replace the file only if it is still `read`; otherwise `file_changed` and nothing written.
+ */
+{ kind: "if_unchanged"; read: FileVersion } | 
+/**
+ * Replace whatever is there (the user chose to overwrite a changed file).
+ */
+{ kind: "overwrite" } | 
+/**
+ * Write a new file; `already_exists` when something is at the path.
+ */
+{ kind: "create_new" }
 /**
  * A limit the server keeps on a session (a Backend.AI cluster's idle checkers), as last read:
  * Berth shows it and says why when it ends the session, but cannot change it.

@@ -7,6 +7,7 @@
 
 mod app_proxy_apps;
 mod connect;
+mod edit;
 mod folders;
 // Sessions on the real agent's kernels, which run in this machine's Podman.
 #[cfg(target_os = "linux")]

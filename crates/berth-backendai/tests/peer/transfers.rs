@@ -55,13 +55,13 @@ fn sha256(path: &Path) -> String {
 }
 
 /// A fresh folder for one test.
-async fn folder(engine: &BackendAiEngine, prefix: &str) -> String {
+pub(crate) async fn folder(engine: &BackendAiEngine, prefix: &str) -> String {
     let name = unique(prefix);
     engine.create_folder(NewFolder::named(&name)).await.unwrap();
     name
 }
 
-async fn remove_folder(engine: &BackendAiEngine, name: &str) {
+pub(crate) async fn remove_folder(engine: &BackendAiEngine, name: &str) {
     let _ = engine.trash_folder(name).await;
     let _ = engine.purge_folder(name).await;
 }

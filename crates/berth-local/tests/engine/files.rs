@@ -11,13 +11,13 @@ fn p(text: &str) -> FolderPath {
 
 /// A folder `work` with a file, a nested dir, and links: one inside the folder, two escaping it
 /// (to a directory and to a file outside, both holding things that must never be touched).
-struct Scene {
-    fx: Fixture,
-    root: PathBuf,
+pub(crate) struct Scene {
+    pub fx: Fixture,
+    pub root: PathBuf,
     outside: PathBuf,
 }
 
-async fn scene() -> Scene {
+pub(crate) async fn scene() -> Scene {
     let fx = engine();
     let folder = fx
         .engine
@@ -38,7 +38,7 @@ async fn scene() -> Scene {
 }
 
 impl Scene {
-    fn untouched_outside(&self) {
+    pub fn untouched_outside(&self) {
         let names: Vec<_> = std::fs::read_dir(&self.outside)
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -9,6 +9,7 @@
 mod docker;
 #[cfg(target_os = "linux")]
 mod docker_ports;
+mod edit;
 #[cfg(target_os = "linux")]
 mod environments;
 mod files;
