@@ -15,6 +15,7 @@ const ALL: ErrorCode[] = [
   "clock_skew",
   "unreachable",
   "unsupported_server",
+  "file_changed",
   "internal",
 ];
 

@@ -26,6 +26,8 @@ export function adviceFor(code: ErrorCode): ErrorAdvice {
       return { title: "The server does not answer", hint: "Check the address and your network, then retry." };
     case "unsupported_server":
       return { title: "Not a server Berth can use", hint: "Check that the address points at a Backend.AI manager or web server." };
+    case "file_changed":
+      return { title: "The file changed meanwhile", hint: "Overwrite it, reload it, or save your edit as a copy." };
     case "internal":
       return { title: "Something went wrong", hint: "Try again. If it keeps happening, the log file says more." };
     default: {
