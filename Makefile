@@ -75,10 +75,10 @@ fmt-check:
 
 ## The domain crates must build and test without Tauri or WebKit.
 check-domain-crates:
-	@for crate in berth-core berth-forward berth-local berth-transfer berth-backendai berth-cli; do \
+	@for crate in berth-core berth-forward berth-local berth-transfer berth-backendai berth-sync berth-cli; do \
 	  if cargo tree -q -p $$crate -e normal,build | grep -iE '(^|[^a-z])(tauri|wry|webkit)'; then \
 	    echo "$$crate depends on Tauri/WebKit (see above)"; exit 1; fi; done; \
-	echo "berth-core, berth-forward, berth-local, berth-transfer, berth-backendai, berth-cli: no tauri, wry or webkit"
+	echo "berth-core, berth-forward, berth-local, berth-transfer, berth-backendai, berth-sync, berth-cli: no tauri, wry or webkit"
 
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings

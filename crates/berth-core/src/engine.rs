@@ -134,11 +134,16 @@ pub trait Engine: Send + Sync {
         length: u32,
     ) -> Result<crate::FileRange>;
 
-    /// The whole of text file `path` (at most [`crate::LARGEST_EDIT`] bytes) for the window's
-    /// editor, with the version a save checks against. The file is looked at before and after
-    /// the read, so the version is the one the bytes came from. A link is not edited through:
-    /// `invalid_input`, as for a directory or a file too large to edit in place.
-    async fn read_for_edit(&self, folder: &str, path: &FolderPath) -> Result<crate::EditableFile> {
+    /// The whole of file `path`, at most `limit` bytes, for an editor (the window's, or the
+    /// user's own on a copy), with the version a save checks against. The file is looked at
+    /// before and after the read, so the version is the one the bytes came from. A link is
+    /// not edited through: `invalid_input`, as for a directory or a file over `limit`.
+    async fn read_for_edit(
+        &self,
+        folder: &str,
+        path: &FolderPath,
+        limit: u64,
+    ) -> Result<crate::EditableFile> {
         let (parent, name) = split_file_path(path)?;
         let stat = |name: String| async {
             self.stat_files(folder, &parent, vec![name])
@@ -146,17 +151,23 @@ pub trait Engine: Send + Sync {
                 .map(|found| found.into_iter().next())
         };
         for _ in 0..3 {
-            let before = stat(name.clone()).await?;
-            let before = editable(folder, path, before)?;
-            let range = self
-                .read_file_range(folder, path, 0, crate::LARGEST_EDIT)
-                .await?;
+            let before = editable(folder, path, stat(name.clone()).await?, limit)?;
+            let mut bytes = Vec::with_capacity(usize::try_from(before.size).unwrap_or(0));
+            while (bytes.len() as u64) < before.size {
+                let range = self
+                    .read_file_range(folder, path, bytes.len() as u64, crate::LARGEST_RANGE)
+                    .await?;
+                if range.bytes.is_empty() || range.size != before.size {
+                    break;
+                }
+                bytes.extend_from_slice(&range.bytes);
+            }
             let after = stat(name.clone()).await?;
             if after.as_ref().map(crate::FileVersion::from) == Some(before)
-                && range.bytes.len() as u64 == before.size
+                && bytes.len() as u64 == before.size
             {
                 return Ok(crate::EditableFile {
-                    bytes: range.bytes,
+                    bytes,
                     version: before,
                 });
             }
@@ -282,6 +293,7 @@ fn editable(
     folder: &str,
     path: &FolderPath,
     found: Option<crate::FileEntry>,
+    limit: u64,
 ) -> Result<crate::FileVersion> {
     use crate::FileKind;
     let entry = found.ok_or_else(|| {
@@ -296,10 +308,10 @@ fn editable(
         )))
     };
     match entry.kind {
-        FileKind::File if entry.size > u64::from(crate::LARGEST_EDIT) => refused(format!(
-            "is {} bytes; the window edits files up to {} MiB in place. Use Edit in my editor for larger ones.",
-            entry.size,
-            crate::LARGEST_EDIT >> 20
+        FileKind::File if entry.size > limit => refused(format!(
+            "is {} MiB, more than the {} MiB that can be edited this way.",
+            entry.size.div_ceil(1 << 20),
+            limit >> 20
         )),
         FileKind::File => Ok(crate::FileVersion::from(&entry)),
         FileKind::Symlink => refused(format!(

@@ -136,8 +136,12 @@ pub struct FileRange {
     pub size: u64,
 }
 
-/// The largest file the window edits in place: one read, held whole in an editor.
-pub const LARGEST_EDIT: u32 = LARGEST_RANGE;
+/// The largest file the window edits in place: one read, held whole in a text box.
+pub const LARGEST_EDIT: u64 = LARGEST_RANGE as u64;
+
+/// The largest file opened in the user's own editor on a copy: held whole while it is saved
+/// back.
+pub const LARGEST_EDIT_COPY: u64 = 256 << 20;
 
 /// What a file was when it was read, by what both engines can tell cheaply: a save compares it
 /// with what the folder holds at the moment of writing.

@@ -22,7 +22,7 @@ pub use environ::EnvVar;
 pub use error::{Error, ErrorCode, Result};
 pub use files::{
     EditableFile, FileEntry, FileKind, FileName, FileRange, FileVersion, LARGEST_EDIT,
-    LARGEST_RANGE, SaveMode,
+    LARGEST_EDIT_COPY, LARGEST_RANGE, SaveMode,
 };
 pub use folder::{
     Folder, FolderPermission, FolderStatus, FolderUsage, NewFolder, StorageHost, UsageMode,

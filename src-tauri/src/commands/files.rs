@@ -107,7 +107,11 @@ pub async fn read_text_for_edit(
 ) -> Result<EditableText, Error> {
     let file = state
         .get()?
-        .read_for_edit(&folder, &FolderPath::parse(&path)?)
+        .read_for_edit(
+            &folder,
+            &FolderPath::parse(&path)?,
+            berth_core::LARGEST_EDIT,
+        )
         .await?;
     let text = String::from_utf8(file.bytes).map_err(|e| {
         Error::invalid_input(format!(

@@ -1,7 +1,7 @@
 //! The window's editor on a cluster folder (the peer's real storage proxy): a save lands only
 //! over the version it read, and what is refused writes nothing.
 
-use berth_core::{Engine, ErrorCode, FolderPath, SaveMode};
+use berth_core::{Engine, ErrorCode, FolderPath, LARGEST_EDIT, SaveMode};
 
 use crate::engine;
 use crate::transfers::{folder, remove_folder};
@@ -32,7 +32,10 @@ async fn a_cluster_save_lands_only_over_the_version_it_read() {
         .await
         .unwrap();
     assert_eq!(created.size, 6);
-    let opened = engine.read_for_edit(&name, &notes).await.unwrap();
+    let opened = engine
+        .read_for_edit(&name, &notes, LARGEST_EDIT)
+        .await
+        .unwrap();
     assert_eq!(
         (opened.bytes.as_slice(), opened.version),
         (&b"hello\n"[..], created)
@@ -107,7 +110,10 @@ async fn a_cluster_save_lands_only_over_the_version_it_read() {
     assert!(listed.iter().all(|e| e.name != "notes.txt"), "{listed:?}");
 
     engine.make_dir(&name, &p("a-dir")).await.unwrap();
-    let directory = engine.read_for_edit(&name, &p("a-dir")).await.unwrap_err();
+    let directory = engine
+        .read_for_edit(&name, &p("a-dir"), LARGEST_EDIT)
+        .await
+        .unwrap_err();
     assert_eq!(directory.code, ErrorCode::InvalidInput);
     let over_dir = engine
         .write_file(&name, &p("a-dir"), b"x".to_vec(), SaveMode::Overwrite)
@@ -116,7 +122,7 @@ async fn a_cluster_save_lands_only_over_the_version_it_read() {
     assert_eq!(over_dir.code, ErrorCode::InvalidInput, "{over_dir:?}");
     assert_eq!(
         engine
-            .read_for_edit(&name, &p("none.txt"))
+            .read_for_edit(&name, &p("none.txt"), LARGEST_EDIT)
             .await
             .unwrap_err()
             .code,

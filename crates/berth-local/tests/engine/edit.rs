@@ -28,7 +28,10 @@ async fn a_save_lands_only_over_the_version_it_read() {
     let s = scene().await;
     let engine = &s.fx.engine;
     let notes = p("notes.txt");
-    let opened = engine.read_for_edit("work", &notes).await.unwrap();
+    let opened = engine
+        .read_for_edit("work", &notes, LARGEST_EDIT)
+        .await
+        .unwrap();
     assert_eq!(opened.bytes, b"hello");
     assert_eq!(opened.version.size, 5);
 
@@ -103,7 +106,11 @@ async fn a_save_lands_only_over_the_version_it_read() {
     assert_eq!(std::fs::read(s.root.join("notes.txt")).unwrap(), b"mine");
 
     // Deleted meanwhile: said, and not silently recreated.
-    let now = engine.read_for_edit("work", &notes).await.unwrap().version;
+    let now = engine
+        .read_for_edit("work", &notes, LARGEST_EDIT)
+        .await
+        .unwrap()
+        .version;
     std::fs::remove_file(s.root.join("notes.txt")).unwrap();
     let gone = engine
         .write_file(
@@ -158,7 +165,7 @@ async fn a_saved_script_stays_executable() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o750)).unwrap();
     let opened =
         s.fx.engine
-            .read_for_edit("work", &p("run.sh"))
+            .read_for_edit("work", &p("run.sh"), LARGEST_EDIT)
             .await
             .unwrap();
     s.fx.engine
@@ -227,7 +234,9 @@ async fn a_reader_never_sees_half_a_save() {
 async fn an_edit_never_goes_through_a_link_or_out_of_the_folder() {
     let s = scene().await;
     let engine = &s.fx.engine;
-    let read = |path: &'static str| async move { engine.read_for_edit("work", &p(path)).await };
+    let read = |path: &'static str| async move {
+        engine.read_for_edit("work", &p(path), LARGEST_EDIT).await
+    };
     let write = |path: &'static str, mode: SaveMode| async move {
         engine
             .write_file("work", &p(path), b"pwned".to_vec(), mode)
@@ -289,7 +298,9 @@ async fn an_edit_never_goes_through_a_link_or_out_of_the_folder() {
     let too_big = read("big.log").await.unwrap_err();
     assert_eq!(too_big.code, ErrorCode::InvalidInput);
     assert!(
-        too_big.message.contains("Edit in my editor"),
+        too_big
+            .message
+            .contains("is 5 MiB, more than the 4 MiB that can be edited this way"),
         "{}",
         too_big.message
     );
@@ -307,7 +318,7 @@ async fn a_read_only_folder_is_not_saved_to() {
     std::fs::write(&file, b"# read me").unwrap();
     let opened = fx
         .engine
-        .read_for_edit("reference", &p("notes.md"))
+        .read_for_edit("reference", &p("notes.md"), LARGEST_EDIT)
         .await
         .unwrap();
     let error = fx

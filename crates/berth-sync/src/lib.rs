@@ -1,0 +1,6 @@
+//! Files on this computer kept in step with files of a folder, on any engine: a copy the user
+//! opened in their own editor, uploaded each time it is saved ([`EditCopies`]).
+
+pub mod edit_copy;
+
+pub use edit_copy::{EditCopies, EditCopyStatus, EditCopyView, Resolution};
