@@ -35,7 +35,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             session_vitals::VitalsSampled,
             session_vitals::SessionEnding,
             commands::profiles::LoginExpired,
-            launch_link::LaunchLinksWaiting
+            launch_link::LaunchLinksWaiting,
+            commands::edit_copies::EditCopiesChanged
         ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
@@ -66,6 +67,10 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::files::read_file_range,
             commands::files::read_text_for_edit,
             commands::files::save_text,
+            commands::edit_copies::open_in_editor,
+            commands::edit_copies::edit_copies_open,
+            commands::edit_copies::resolve_edit_copy,
+            commands::edit_copies::close_edit_copy,
             commands::files::stat_files,
             commands::files::make_dir,
             commands::files::move_path,
@@ -200,6 +205,11 @@ pub fn run() {
         .as_ref()
         .ok()
         .and_then(|dirs| single_instance::plugin(&dirs.data));
+    // Copies open in the user's editors live beside the data, where a crash leaves them findable.
+    let edit_copies_root = match &dirs {
+        Ok(dirs) => dirs.data.join("edit-copies"),
+        Err(_) => std::env::temp_dir().join("berth-edit-copies"),
+    };
     let engine = ActiveEngine::open_local(dirs);
     let ipc = ipc();
     let mut builder = tauri::Builder::default();
@@ -223,6 +233,10 @@ pub fn run() {
         .setup(move |app| {
             use tauri::Manager;
             ipc.mount_events(app);
+            app.manage(commands::edit_copies::edit_copies(
+                app.handle(),
+                edit_copies_root,
+            ));
             tray::install(app);
             {
                 use tauri_plugin_deep_link::DeepLinkExt;

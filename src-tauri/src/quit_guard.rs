@@ -1,6 +1,6 @@
 //! What closing the window and quitting do while work goes on. Closing the window hides it
-//! when sessions or transfers are running (they carry on; the tray icon brings the window
-//! back), and only closes the app when nothing runs. Quitting (the tray menu, Ctrl+Q) asks
+//! when sessions or transfers are running or files are open in the user's editor (they carry
+//! on, saves are written back; the tray icon brings the window back), and only closes the app when nothing runs. Quitting (the tray menu, Ctrl+Q) asks
 //! first when something runs: transfers stop until the next start, and sessions keep running
 //! without the app, by design (they outlive it under their supervisors).
 
@@ -23,6 +23,10 @@ pub struct QuitRequested {
     pub unfinished: u32,
     /// Sessions that keep running after the app quits.
     pub sessions: u32,
+    /// Files open in the user's editor: saves made after quitting are not written back.
+    pub edited_copies: u32,
+    /// Of those, copies whose latest save is not in the folder (a conflict, a failure).
+    pub not_written_back: u32,
 }
 
 /// Whether the "still running in the background" notice was shown in this run: once is
@@ -35,10 +39,18 @@ pub struct BackgroundNotice(AtomicBool);
 struct Running {
     transfers: u32,
     sessions: u32,
+    /// Copies open in editors, written back at each save while Berth runs.
+    edited_copies: u32,
 }
 
 impl Running {
-    async fn now(engine: &ActiveEngine) -> Self {
+    async fn now<R: Runtime>(app: &AppHandle<R>) -> Self {
+        let engine = app.state::<ActiveEngine>();
+        let edited_copies = app
+            .try_state::<berth_sync::EditCopies>()
+            .map_or(0, |copies| {
+                u32::try_from(copies.views().len()).unwrap_or(u32::MAX)
+            });
         // Every engine's transfers: a cluster's keep running while another engine is shown.
         let transfers: usize = engine
             .all_queues()
@@ -56,11 +68,12 @@ impl Running {
         Self {
             transfers: u32::try_from(transfers).unwrap_or(u32::MAX),
             sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
+            edited_copies,
         }
     }
 
     fn is_idle(self) -> bool {
-        self.transfers == 0 && self.sessions == 0
+        self.transfers == 0 && self.sessions == 0 && self.edited_copies == 0
     }
 }
 
@@ -74,7 +87,7 @@ pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     let window = window.clone();
     tauri::async_runtime::spawn(async move {
         let app = window.app_handle().clone();
-        let running = Running::now(&app.state::<ActiveEngine>()).await;
+        let running = Running::now(&app).await;
         if running.is_idle() {
             app.exit(0);
             return;
@@ -115,12 +128,28 @@ fn notify_background_once<R: Runtime>(app: &AppHandle<R>, running: Running) {
 /// "2 sessions and 1 transfer continue", for the notice.
 fn describe(running: Running) -> String {
     let count = |n: u32, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
-    let what = match (running.sessions, running.transfers) {
-        (0, t) => count(t, "transfer"),
-        (s, 0) => count(s, "session"),
-        (s, t) => format!("{} and {}", count(s, "session"), count(t, "transfer")),
+    let parts: Vec<String> = [
+        (running.sessions, "session"),
+        (running.transfers, "transfer"),
+        (running.edited_copies, "file open in your editor"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, one)| match one {
+        "file open in your editor" if n != 1 => format!("{n} files open in your editor"),
+        _ => count(n, one),
+    })
+    .collect();
+    let what = match parts.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first @ .., last] => format!("{} and {last}", first.join(", ")),
     };
-    let one_thing = running.sessions.saturating_add(running.transfers) == 1;
+    let one_thing = running
+        .sessions
+        .saturating_add(running.transfers)
+        .saturating_add(running.edited_copies)
+        == 1;
     format!(
         "{what} {}",
         if one_thing { "continues" } else { "continue" }
@@ -139,7 +168,7 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
 /// The user asked to quit: quits at once when nothing runs, otherwise shows the window and
 /// asks the UI to confirm (it calls `quit_app`).
 pub async fn request_quit<R: Runtime>(app: AppHandle<R>) {
-    let running = Running::now(&app.state::<ActiveEngine>()).await;
+    let running = Running::now(&app).await;
     if running.is_idle() {
         app.exit(0);
         return;
@@ -148,6 +177,10 @@ pub async fn request_quit<R: Runtime>(app: AppHandle<R>) {
     let asked = QuitRequested {
         unfinished: running.transfers,
         sessions: running.sessions,
+        edited_copies: running.edited_copies,
+        not_written_back: app
+            .try_state::<berth_sync::EditCopies>()
+            .map_or(0, |copies| copies.not_written_back()),
     }
     .emit(&app);
     if let Err(error) = asked {
@@ -167,6 +200,7 @@ mod tests {
         let running = |sessions, transfers| Running {
             transfers,
             sessions,
+            edited_copies: 0,
         };
         assert_eq!(describe(running(1, 0)), "1 session continues");
         assert_eq!(describe(running(0, 1)), "1 transfer continues");
@@ -175,7 +209,19 @@ mod tests {
             describe(running(2, 1)),
             "2 sessions and 1 transfer continue"
         );
+        let editing = Running {
+            edited_copies: 2,
+            ..running(1, 1)
+        };
+        assert_eq!(
+            describe(editing),
+            "1 session, 1 transfer and 2 files open in your editor continue"
+        );
         assert!(running(0, 0).is_idle());
+        assert!(
+            !editing.is_idle(),
+            "saves are written back while Berth runs"
+        );
         assert!(!running(1, 0).is_idle());
     }
 }

@@ -1,6 +1,9 @@
 //! "Edit in my editor" on the real local engine, with a scripted editor: a real process that
 //! saves the copy the ways editors do (in place, or a new file renamed over it).
 
+// Helpers here are test code too: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

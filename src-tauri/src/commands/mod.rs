@@ -2,6 +2,7 @@
 //! it, return its `{code, message}` error unchanged.
 
 pub mod dotfiles;
+pub mod edit_copies;
 pub mod engine;
 pub mod environments;
 pub mod files;

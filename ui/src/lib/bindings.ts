@@ -315,6 +315,47 @@ async saveText(folder: string, path: string, text: string, mode: SaveMode) : Pro
 }
 },
 /**
+ * Copies `path` of `folder` here and opens it in the user's editor: `BERTH_EDITOR` (a
+ * program given the file) when set, else the system's app for the file's type.
+ */
+async openInEditor(folder: string, path: string) : Promise<Result<EditCopyView, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_in_editor", { folder, path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The copies open in editors now.
+ */
+async editCopiesOpen() : Promise<EditCopyView[]> {
+    return await TAURI_INVOKE("edit_copies_open");
+},
+/**
+ * The user's choice for a copy in conflict or whose write-back failed.
+ */
+async resolveEditCopy(id: string, resolution: Resolution) : Promise<Result<EditCopyView, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resolve_edit_copy", { id, resolution }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops writing a copy back and deletes it here (the window asks first when its latest save
+ * is not in the folder).
+ */
+async closeEditCopy(id: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("close_edit_copy", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Sizes, times and link targets for the rows on screen.
  */
 async statFiles(folder: string, path: string, names: string[]) : Promise<Result<FileEntry[], BerthError>> {
@@ -934,6 +975,7 @@ async quitApp() : Promise<void> {
 
 export const events = __makeEvents__<{
 batchFinished: BatchFinished,
+editCopiesChanged: EditCopiesChanged,
 launchLinksWaiting: LaunchLinksWaiting,
 loginExpired: LoginExpired,
 quitRequested: QuitRequested,
@@ -943,6 +985,7 @@ sessionStopped: SessionStopped,
 vitalsSampled: VitalsSampled
 }>({
 batchFinished: "batch-finished",
+editCopiesChanged: "edit-copies-changed",
 launchLinksWaiting: "launch-links-waiting",
 loginExpired: "login-expired",
 quitRequested: "quit-requested",
@@ -1016,6 +1059,48 @@ path: string; content: string;
  * Unix permission bits, e.g. `0o644`.
  */
 mode: number }
+/**
+ * The copies open in editors, sent whenever one changes (a save written back, a conflict).
+ */
+export type EditCopiesChanged = { copies: EditCopyView[] }
+/**
+ * Where a copy stands with the folder's file.
+ */
+export type EditCopyStatus = 
+/**
+ * The folder holds the copy's latest save (`uploaded_ms`: when it was last written back;
+ * `None` while nothing was saved yet).
+ */
+{ state: "in_step"; uploaded_ms: number | null } | 
+/**
+ * A save is being written back.
+ */
+{ state: "uploading" } | 
+/**
+ * The folder's file changed since the copy was made (or last saved back): the copy's
+ * latest save is not in the folder until the user chooses.
+ */
+{ state: "conflict"; message: string } | 
+/**
+ * Writing back failed (the reason); the next save, or Retry, tries again.
+ */
+{ state: "failed"; message: string }
+/**
+ * A copy open in the user's editor, as the window lists it.
+ */
+export type EditCopyView = { id: string; 
+/**
+ * The engine the folder belongs to (its label), since the window may show another one.
+ */
+engine: string; folder: string; path: string; 
+/**
+ * The copy on this computer, where the editor has it.
+ */
+local_path: string; status: EditCopyStatus; 
+/**
+ * Saves written back so far.
+ */
+uploads: number }
 /**
  * A text file as the window's editor holds it, and the version a save checks against.
  */
@@ -1615,7 +1700,35 @@ unfinished: number;
 /**
  * Sessions that keep running after the app quits.
  */
-sessions: number }
+sessions: number; 
+/**
+ * Files open in the user's editor: saves made after quitting are not written back.
+ */
+edited_copies: number; 
+/**
+ * Of those, copies whose latest save is not in the folder (a conflict, a failure).
+ */
+not_written_back: number }
+/**
+ * What the user chose for a copy in conflict (or one whose upload failed).
+ */
+export type Resolution = 
+/**
+ * Write the copy over the folder's file whatever it now is.
+ */
+"overwrite" | 
+/**
+ * Replace the copy with the folder's file as it now is (the editor may offer to reload).
+ */
+"reload" | 
+/**
+ * Write the copy beside the file as `name (n).ext`, and go on with that one.
+ */
+"save_as_copy" | 
+/**
+ * Try writing back again, with the same check.
+ */
+"retry"
 /**
  * A resource group a project may use, with what it could give a new session now: the least
  * of what the group, the project and the user's keypair have left.

@@ -294,7 +294,7 @@ async fn an_edit_never_goes_through_a_link_or_out_of_the_folder() {
     assert_eq!(nowhere.code, ErrorCode::NotFound);
 
     let big = std::fs::File::create(s.root.join("big.log")).unwrap();
-    big.set_len(u64::from(LARGEST_EDIT) + 1).unwrap();
+    big.set_len(LARGEST_EDIT + 1).unwrap();
     let too_big = read("big.log").await.unwrap_err();
     assert_eq!(too_big.code, ErrorCode::InvalidInput);
     assert!(
