@@ -8,6 +8,7 @@ mod folder;
 mod output;
 mod profile;
 mod session;
+mod sync;
 mod template;
 mod transfer;
 
@@ -85,6 +86,9 @@ enum Command {
     /// The transfer queue: list, resume, cancel, clear.
     #[command(subcommand)]
     Transfers(transfer::TransfersCommand),
+    /// A directory on this computer kept in step with a folder: once.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// Environments sessions run in.
     #[command(subcommand)]
     Env(session::EnvCommand),
@@ -192,6 +196,9 @@ fn main() -> ExitCode {
             Command::Transfers(command) => {
                 transfer::transfers(transfer::Mover::Local(engine.clone()), command, &out).await
             }
+            Command::Sync(command) => {
+                sync::run(transfer::Mover::Local(engine.clone()), command, &out).await
+            }
             Command::Env(command) => {
                 session::env(session::Target::Local(&engine), command, &out).await
             }
@@ -274,6 +281,7 @@ async fn on_cluster(
             conflict,
         } => done(transfer::download(mover(), folder, paths, to, conflict, out).await),
         Command::Transfers(command) => done(transfer::transfers(mover(), command, out).await),
+        Command::Sync(command) => done(sync::run(mover(), command, out).await),
         Command::Template(command) => {
             done(template::run(Some(cluster), templates, command, out).await)
         }

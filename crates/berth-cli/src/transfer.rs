@@ -84,6 +84,14 @@ impl Mover {
         Ok(queue)
     }
 
+    /// The engine whose folders the bytes go to or come from.
+    pub fn engine(&self) -> &dyn berth_core::Engine {
+        match self {
+            Self::Local(engine) => engine.as_ref(),
+            Self::Cluster { engine, .. } => engine.as_ref(),
+        }
+    }
+
     /// The active engine's planning: its folders decide what each file becomes.
     fn planner(&self) -> &dyn PlanTransfers {
         match self {
@@ -169,17 +177,24 @@ async fn run_batch(
     specs: Vec<TransferSpec>,
     out: &Output,
 ) -> berth_core::Result<()> {
+    report(&carry_out(mover, specs, out).await?, out)
+}
+
+/// Runs `specs` on the engine's queue, with the progress line on a terminal, and returns their
+/// jobs as they ended.
+pub async fn carry_out(
+    mover: &Mover,
+    specs: Vec<TransferSpec>,
+    out: &Output,
+) -> berth_core::Result<Vec<Job>> {
     let queue = mover.open_queue()?;
     let ids = queue.enqueue(specs)?;
     follow(&queue, out).await;
-    report(
-        &queue
-            .jobs()
-            .into_iter()
-            .filter(|j| ids.contains(&j.id))
-            .collect::<Vec<_>>(),
-        out,
-    )
+    Ok(queue
+        .jobs()
+        .into_iter()
+        .filter(|j| ids.contains(&j.id))
+        .collect())
 }
 
 pub async fn transfers(

@@ -1,6 +1,8 @@
 //! Files on this computer kept in step with files of a folder, on any engine: a copy the user
-//! opened in their own editor, uploaded each time it is saved ([`EditCopies`]).
+//! opened in their own editor, uploaded each time it is saved ([`EditCopies`]), and a local
+//! directory pushed to a folder ([`push`]).
 
 pub mod edit_copy;
+pub mod push;
 
 pub use edit_copy::{EditCopies, EditCopyStatus, EditCopyView, Resolution};

@@ -13,12 +13,12 @@ const MANAGER: &str = "127.0.0.1:8081";
 const ACCESS_KEY: &str = "AKIANABBDUSEREXAMPLE";
 const SECRET_KEY: &str = "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf";
 
-struct Cluster {
+pub(crate) struct Cluster {
     home: tempfile::TempDir,
 }
 
 impl Cluster {
-    fn add() -> Self {
+    pub(crate) fn add() -> Self {
         let cluster = Self {
             home: tempfile::tempdir().unwrap(),
         };
@@ -47,7 +47,7 @@ impl Cluster {
         cluster
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut command = berth(self.home.path(), &["--profile", "peer"]);
         if args.first() == Some(&"profile") {
             command = berth(self.home.path(), &[]);
@@ -61,13 +61,13 @@ impl Cluster {
         command
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let output = self.cmd(args).output().unwrap();
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
         stdout(&output)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.home.path()
     }
 }

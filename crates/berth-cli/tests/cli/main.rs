@@ -16,6 +16,7 @@ mod folder;
 mod profile;
 #[cfg(target_os = "linux")]
 mod session;
+mod sync;
 mod templates;
 mod transfer;
 

@@ -1,0 +1,338 @@
+//! One pass of a push (this computer → a folder): what differs between a local directory and a
+//! folder's path, by size and modified time, as directories to make, files to upload, and —
+//! only when asked — entries to delete. Links are never followed (a loop, or a way out of the
+//! directory); ignore rules (gitignore syntax) apply to both sides alike, so an ignored path in
+//! the folder (a session's outputs) is never deleted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use berth_core::{Engine, Error, ErrorCode, FileEntry, FileKind, FolderPath, Result};
+use berth_transfer::{ConflictPolicy, Direction, TransferSpec};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+/// Ignored unless the user asks for them: version control, dependencies, bytecode.
+pub const DEFAULT_IGNORES: [&str; 3] = [".git/", "node_modules/", "__pycache__/"];
+
+/// A local directory and the folder path it is kept in step with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPair {
+    pub local: PathBuf,
+    pub folder: String,
+    pub path: FolderPath,
+}
+
+impl SyncPair {
+    /// `local` with `FOLDER` or `FOLDER:PATH`.
+    pub fn parse(local: &Path, target: &str) -> Result<Self> {
+        let (folder, path) = target.split_once(':').unwrap_or((target, ""));
+        if folder.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "\"{target}\" names no folder: write FOLDER or FOLDER:PATH."
+            )));
+        }
+        let metadata = std::fs::metadata(local)
+            .map_err(|e| Error::invalid_input(format!("Cannot sync {}: {e}", local.display())))?;
+        if !metadata.is_dir() {
+            return Err(Error::invalid_input(format!(
+                "{} is not a directory; sync keeps a directory in step with a folder.",
+                local.display()
+            )));
+        }
+        Ok(Self {
+            local: local.to_path_buf(),
+            folder: folder.to_string(),
+            path: FolderPath::parse(path)?,
+        })
+    }
+}
+
+/// Which paths a sync leaves alone, on both sides.
+pub struct IgnoreRules {
+    matcher: Gitignore,
+}
+
+impl IgnoreRules {
+    /// `patterns` in gitignore syntax, plus [`DEFAULT_IGNORES`] unless `with_defaults` is false.
+    pub fn new(patterns: &[String], with_defaults: bool) -> Result<Self> {
+        let mut builder = GitignoreBuilder::new("");
+        let defaults = DEFAULT_IGNORES
+            .iter()
+            .filter(|_| with_defaults)
+            .map(|p| p.to_string());
+        for pattern in defaults.chain(patterns.iter().cloned()) {
+            builder.add_line(None, &pattern).map_err(|e| {
+                Error::invalid_input(format!("Ignore pattern \"{pattern}\" is not valid: {e}"))
+            })?;
+        }
+        let matcher = builder
+            .build()
+            .map_err(|e| Error::invalid_input(format!("The ignore patterns are not valid: {e}")))?;
+        Ok(Self { matcher })
+    }
+
+    /// Whether `relative` (slash-separated, below the synced directory) is left alone.
+    pub fn ignores(&self, relative: &str, is_dir: bool) -> bool {
+        self.matcher
+            .matched_path_or_any_parents(relative, is_dir)
+            .is_ignore()
+    }
+}
+
+/// Something in the local directory a push does not send, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub why: String,
+}
+
+/// What one push pass does.
+#[derive(Debug, Default)]
+pub struct PushPlan {
+    /// Directories the folder lacks, parents first.
+    pub make_dirs: Vec<FolderPath>,
+    /// Files to send: (on this computer, in the folder, size).
+    pub uploads: Vec<(PathBuf, FolderPath, u64)>,
+    /// Entries of the folder's path that the directory no longer has (empty unless asked).
+    pub deletes: Vec<FolderPath>,
+    pub skipped: Vec<Skipped>,
+    /// Files already the same on both sides.
+    pub unchanged: usize,
+}
+
+impl PushPlan {
+    /// The uploads as transfer jobs (replacing what the folder has), for the queue.
+    pub fn transfer_specs(&self, folder: &str, batch: &str) -> Vec<TransferSpec> {
+        self.uploads
+            .iter()
+            .map(|(local, remote, size)| TransferSpec {
+                batch: batch.to_string(),
+                direction: Direction::Upload,
+                folder: folder.to_string(),
+                remote_path: remote.as_str().to_string(),
+                local_path: local.clone(),
+                size: *size,
+                conflict: ConflictPolicy::Replace,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LocalFile {
+    size: u64,
+    modified_ms: Option<i64>,
+}
+
+/// Compares the pair's two sides: what a push pass must do.
+pub async fn plan_push(
+    engine: &dyn Engine,
+    pair: &SyncPair,
+    rules: &IgnoreRules,
+    delete: bool,
+) -> Result<PushPlan> {
+    let mut plan = PushPlan::default();
+    let (local_dirs, local_files) = walk_local(&pair.local, rules, &mut plan.skipped)?;
+    let remote = walk_remote(engine, &pair.folder, &pair.path).await?;
+    let target = |relative: &str| below(&pair.path, relative);
+
+    if remote.is_empty() && !pair.path.is_root() {
+        plan.make_dirs.push(pair.path.clone());
+    }
+    for dir in &local_dirs {
+        match remote.get(dir).map(|e| e.kind) {
+            None => plan.make_dirs.push(target(dir)?),
+            Some(FileKind::Directory) => {}
+            Some(_) => plan.skipped.push(Skipped {
+                path: dir.clone(),
+                why: "the folder has a file or link by that name".to_string(),
+            }),
+        }
+    }
+    for (relative, file) in &local_files {
+        let local = pair.local.join(relative);
+        match remote.get(relative) {
+            None => plan.uploads.push((local, target(relative)?, file.size)),
+            Some(entry) if entry.kind == FileKind::File => {
+                // Written there after the local file was last changed, at the same size: what
+                // an earlier push left (an upload's time is when it arrived).
+                let same = entry.size == file.size
+                    && entry
+                        .modified_ms
+                        .zip(file.modified_ms)
+                        .is_some_and(|(there, here)| there >= here);
+                if same {
+                    plan.unchanged += 1;
+                } else {
+                    plan.uploads.push((local, target(relative)?, file.size));
+                }
+            }
+            Some(_) => plan.skipped.push(Skipped {
+                path: relative.clone(),
+                why: "the folder has a directory or link by that name".to_string(),
+            }),
+        }
+    }
+    if delete {
+        plan.deletes = deletions(&remote, &local_dirs, &local_files, rules, target)?;
+    }
+    Ok(plan)
+}
+
+/// What the folder's side has that the directory lost, as few paths as possible: a directory
+/// whole, unless something ignored lies below it (a session's outputs), which is never
+/// deleted — then what else is in it, one by one.
+fn deletions(
+    remote: &BTreeMap<String, FileEntry>,
+    local_dirs: &[String],
+    local_files: &BTreeMap<String, LocalFile>,
+    rules: &IgnoreRules,
+    target: impl Fn(&str) -> Result<FolderPath>,
+) -> Result<Vec<FolderPath>> {
+    let kept: BTreeSet<&String> = local_dirs.iter().chain(local_files.keys()).collect();
+    let ignored: Vec<&String> = remote
+        .iter()
+        .filter(|(relative, entry)| rules.ignores(relative, entry.kind == FileKind::Directory))
+        .map(|(relative, _)| relative)
+        .collect();
+    let mut deleted_dirs: Vec<&String> = Vec::new();
+    let mut deletes = Vec::new();
+    // In path order, so a directory comes before what is in it.
+    for (relative, entry) in remote {
+        if kept.contains(relative)
+            || ignored.contains(&relative)
+            || deleted_dirs.iter().any(|d| is_below(relative, d))
+        {
+            continue;
+        }
+        if entry.kind == FileKind::Directory {
+            if ignored.iter().any(|i| is_below(i, relative)) {
+                continue; // Its other contents are looked at one by one.
+            }
+            deleted_dirs.push(relative);
+        }
+        deletes.push(target(relative)?);
+    }
+    Ok(deletes)
+}
+
+/// `base` and then `relative`'s slash-separated components.
+fn below(base: &FolderPath, relative: &str) -> Result<FolderPath> {
+    relative
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .try_fold(base.clone(), |at, component| at.join(component))
+}
+
+fn is_below(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Directories and files under `root` (slash-separated paths relative to it), links and
+/// ignored paths left out; what cannot be read is listed as skipped.
+#[allow(clippy::type_complexity)]
+fn walk_local(
+    root: &Path,
+    rules: &IgnoreRules,
+    skipped: &mut Vec<Skipped>,
+) -> Result<(Vec<String>, BTreeMap<String, LocalFile>)> {
+    let mut dirs = Vec::new();
+    let mut files = BTreeMap::new();
+    let mut pending = vec![String::new()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(root.join(&dir)) {
+            Ok(entries) => entries,
+            Err(e) if dir.is_empty() => {
+                return Err(Error::invalid_input(format!(
+                    "Cannot read {}: {e}",
+                    root.display()
+                )));
+            }
+            Err(e) => {
+                skipped.push(Skipped {
+                    path: dir,
+                    why: format!("cannot be read: {e}"),
+                });
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                skipped.push(Skipped {
+                    path: format!("{dir}/{}", entry.file_name().to_string_lossy()),
+                    why: "its name is not valid Unicode, which a folder cannot hold".to_string(),
+                });
+                continue;
+            };
+            let relative = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            // The entry itself, never what a link points to.
+            let Ok(metadata) = entry.metadata() else {
+                continue; // Gone since the directory was read: the next pass sees what is there.
+            };
+            let kind = metadata.file_type();
+            if rules.ignores(&relative, kind.is_dir()) {
+                continue;
+            }
+            if kind.is_symlink() {
+                skipped.push(Skipped {
+                    path: relative,
+                    why: "a link, not followed".to_string(),
+                });
+            } else if kind.is_dir() {
+                dirs.push(relative.clone());
+                pending.push(relative);
+            } else if kind.is_file() {
+                files.insert(
+                    relative,
+                    LocalFile {
+                        size: metadata.len(),
+                        modified_ms: metadata
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .and_then(|d| i64::try_from(d.as_millis()).ok()),
+                    },
+                );
+            }
+        }
+    }
+    dirs.sort();
+    Ok((dirs, files))
+}
+
+/// Every entry below `path` of `folder`, by its path relative to it (slash-separated); nothing
+/// when the path does not exist yet. Links are listed, never followed.
+async fn walk_remote(
+    engine: &dyn Engine,
+    folder: &str,
+    path: &FolderPath,
+) -> Result<BTreeMap<String, FileEntry>> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![String::new()];
+    while let Some(dir) = pending.pop() {
+        let at = below(path, &dir)?;
+        let entries = match engine.list_files(folder, &at).await {
+            Ok(entries) => entries,
+            Err(e) if e.code == ErrorCode::NotFound && dir.is_empty() => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let relative = if dir.is_empty() {
+                entry.name.clone()
+            } else {
+                format!("{dir}/{}", entry.name)
+            };
+            if entry.kind == FileKind::Directory {
+                pending.push(relative.clone());
+            }
+            found.insert(relative, entry);
+        }
+    }
+    Ok(found)
+}
