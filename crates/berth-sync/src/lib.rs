@@ -3,6 +3,7 @@
 //! directory pushed to a folder ([`push`]).
 
 pub mod edit_copy;
+pub mod live;
 pub mod push;
 
 pub use edit_copy::{EditCopies, EditCopyStatus, EditCopyView, Resolution};

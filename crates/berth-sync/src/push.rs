@@ -102,6 +102,19 @@ pub struct PushPlan {
 }
 
 impl PushPlan {
+    pub(crate) fn merge(&mut self, other: PushPlan) {
+        self.make_dirs.extend(other.make_dirs);
+        self.uploads.extend(other.uploads);
+        self.deletes.extend(other.deletes);
+        self.skipped.extend(other.skipped);
+        self.unchanged += other.unchanged;
+    }
+
+    /// Whether the pass has nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.make_dirs.is_empty() && self.uploads.is_empty() && self.deletes.is_empty()
+    }
+
     /// The uploads as transfer jobs (replacing what the folder has), for the queue.
     pub fn transfer_specs(&self, folder: &str, batch: &str) -> Vec<TransferSpec> {
         self.uploads
@@ -132,16 +145,55 @@ pub async fn plan_push(
     rules: &IgnoreRules,
     delete: bool,
 ) -> Result<PushPlan> {
-    let mut plan = PushPlan::default();
-    let (local_dirs, local_files) = walk_local(&pair.local, rules, &mut plan.skipped)?;
-    let remote = walk_remote(engine, &pair.folder, &pair.path).await?;
-    let target = |relative: &str| below(&pair.path, relative);
+    plan_push_in(engine, pair, rules, delete, "", true).await
+}
 
-    if remote.is_empty() && !pair.path.is_root() {
-        plan.make_dirs.push(pair.path.clone());
+/// What a push must do in directory `start` (relative to the pair, slash-separated) — only its
+/// own entries unless `recursive`, but all of a directory the folder lacks: what a change
+/// noticed in that directory needs, without walking the whole tree again.
+pub async fn plan_push_in(
+    engine: &dyn Engine,
+    pair: &SyncPair,
+    rules: &IgnoreRules,
+    delete: bool,
+    start: &str,
+    recursive: bool,
+) -> Result<PushPlan> {
+    let mut plan = PushPlan::default();
+    if !start.is_empty() && rules.ignores(start, true) {
+        return Ok(plan);
     }
+    let target = |relative: &str| below(&pair.path, relative);
+    let here = std::fs::symlink_metadata(pair.local.join(start));
+    if !start.is_empty() && !here.as_ref().is_ok_and(|m| m.is_dir()) {
+        // Gone here (or no longer a directory): its parent's pass deals with it.
+        return Ok(plan);
+    }
+    let Some(mut remote) = walk_remote(engine, &pair.folder, &pair.path, start, recursive).await?
+    else {
+        // The folder lacks the whole directory: make it and send everything in it.
+        plan.make_dirs.push(target(start)?);
+        let (local_dirs, local_files) =
+            walk_local(&pair.local, start, true, rules, &mut plan.skipped)?;
+        for dir in &local_dirs {
+            plan.make_dirs.push(target(dir)?);
+        }
+        for (relative, file) in &local_files {
+            plan.uploads
+                .push((pair.local.join(relative), target(relative)?, file.size));
+        }
+        return Ok(plan);
+    };
+    let (local_dirs, local_files) =
+        walk_local(&pair.local, start, recursive, rules, &mut plan.skipped)?;
+
     for dir in &local_dirs {
         match remote.get(dir).map(|e| e.kind) {
+            // Below a directory the folder lacks, all is new: walk it whole.
+            None if !recursive => {
+                let inner = Box::pin(plan_push_in(engine, pair, rules, delete, dir, true)).await?;
+                plan.merge(inner);
+            }
             None => plan.make_dirs.push(target(dir)?),
             Some(FileKind::Directory) => {}
             Some(_) => plan.skipped.push(Skipped {
@@ -175,6 +227,22 @@ pub async fn plan_push(
         }
     }
     if delete {
+        if !recursive {
+            // A directory about to go may hold something ignored: look inside first.
+            let kept: BTreeSet<&String> = local_dirs.iter().collect();
+            let lost: Vec<String> = remote
+                .iter()
+                .filter(|(r, e)| e.kind == FileKind::Directory && !kept.contains(r))
+                .map(|(r, _)| r.clone())
+                .collect();
+            for dir in lost {
+                if let Some(inside) =
+                    walk_remote(engine, &pair.folder, &pair.path, &dir, true).await?
+                {
+                    remote.extend(inside);
+                }
+            }
+        }
         plan.deletes = deletions(&remote, &local_dirs, &local_files, rules, target)?;
     }
     Ok(plan)
@@ -235,16 +303,18 @@ fn is_below(path: &str, dir: &str) -> bool {
 #[allow(clippy::type_complexity)]
 fn walk_local(
     root: &Path,
+    start: &str,
+    recursive: bool,
     rules: &IgnoreRules,
     skipped: &mut Vec<Skipped>,
 ) -> Result<(Vec<String>, BTreeMap<String, LocalFile>)> {
     let mut dirs = Vec::new();
     let mut files = BTreeMap::new();
-    let mut pending = vec![String::new()];
+    let mut pending = vec![start.to_string()];
     while let Some(dir) = pending.pop() {
         let entries = match std::fs::read_dir(root.join(&dir)) {
             Ok(entries) => entries,
-            Err(e) if dir.is_empty() => {
+            Err(e) if dir == start => {
                 return Err(Error::invalid_input(format!(
                     "Cannot read {}: {e}",
                     root.display()
@@ -286,7 +356,9 @@ fn walk_local(
                 });
             } else if kind.is_dir() {
                 dirs.push(relative.clone());
-                pending.push(relative);
+                if recursive {
+                    pending.push(relative);
+                }
             } else if kind.is_file() {
                 files.insert(
                     relative,
@@ -306,20 +378,23 @@ fn walk_local(
     Ok((dirs, files))
 }
 
-/// Every entry below `path` of `folder`, by its path relative to it (slash-separated); nothing
-/// when the path does not exist yet. Links are listed, never followed.
+/// The entries of directory `start` below `path` of `folder` (every level below when
+/// `recursive`), by their paths relative to `path` (slash-separated); `None` when `start` does
+/// not exist there. Links are listed, never followed.
 async fn walk_remote(
     engine: &dyn Engine,
     folder: &str,
     path: &FolderPath,
-) -> Result<BTreeMap<String, FileEntry>> {
+    start: &str,
+    recursive: bool,
+) -> Result<Option<BTreeMap<String, FileEntry>>> {
     let mut found = BTreeMap::new();
-    let mut pending = vec![String::new()];
+    let mut pending = vec![start.to_string()];
     while let Some(dir) = pending.pop() {
         let at = below(path, &dir)?;
         let entries = match engine.list_files(folder, &at).await {
             Ok(entries) => entries,
-            Err(e) if e.code == ErrorCode::NotFound && dir.is_empty() => return Ok(found),
+            Err(e) if e.code == ErrorCode::NotFound && dir == start => return Ok(None),
             Err(e) => return Err(e),
         };
         for entry in entries {
@@ -328,11 +403,11 @@ async fn walk_remote(
             } else {
                 format!("{dir}/{}", entry.name)
             };
-            if entry.kind == FileKind::Directory {
+            if entry.kind == FileKind::Directory && recursive {
                 pending.push(relative.clone());
             }
             found.insert(relative, entry);
         }
     }
-    Ok(found)
+    Ok(Some(found))
 }

@@ -1,0 +1,186 @@
+//! A live push on the real local engine, through a real transfer queue: what changes here
+//! reaches the folder shortly after, ignored paths never, deletes only when asked; a sync
+//! stopped and started again catches up on what changed meanwhile.
+
+// Helpers here are test code too: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_core::{Engine, FolderPath, NewFolder};
+use berth_local::transport::LocalTransport;
+use berth_local::{DataDirs, LocalEngine};
+use berth_sync::live::{LiveOptions, SyncState, run_live};
+use berth_sync::push::{IgnoreRules, SyncPair};
+use berth_transfer::{Journal, Queue};
+
+struct Scene {
+    root: tempfile::TempDir,
+    engine: Arc<LocalEngine>,
+    queue: Queue,
+    local: PathBuf,
+    code: PathBuf,
+}
+
+async fn scene() -> Scene {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = DataDirs {
+        config: root.path().join("config"),
+        data: root.path().join("data"),
+        logs: root.path().join("logs"),
+        runtime: root.path().join("run"),
+    };
+    let engine = Arc::new(LocalEngine::open(dirs).unwrap());
+    let folder = engine
+        .create_folder(NewFolder::named("proj"))
+        .await
+        .unwrap();
+    let code = engine.folder_path(&folder).join("code");
+    let queue = Queue::open(
+        Journal::open(&root.path().join("transfers.sqlite3")).unwrap(),
+        Arc::new(LocalTransport::new(engine.clone())),
+        3,
+    )
+    .unwrap();
+    queue.start();
+    let local = root.path().join("project");
+    std::fs::create_dir_all(local.join("src")).unwrap();
+    std::fs::write(local.join("train.py"), "v1\n").unwrap();
+    std::fs::write(local.join("src/model.py"), "model\n").unwrap();
+    Scene {
+        root,
+        engine,
+        queue,
+        local,
+        code,
+    }
+}
+
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<berth_core::Result<()>>,
+    states: Arc<Mutex<Vec<SyncState>>>,
+}
+
+fn start(s: &Scene, delete: bool) -> Running {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let seen = states.clone();
+    let task = tokio::spawn(run_live(
+        s.engine.clone(),
+        s.queue.clone(),
+        SyncPair::parse(&s.local, "proj:code").unwrap(),
+        LiveOptions {
+            delete,
+            rules: IgnoreRules::new(&["*.log".to_string()], true).unwrap(),
+        },
+        Arc::new(move |state| seen.lock().unwrap().push(state)),
+        stopped,
+    ));
+    Running { stop, task, states }
+}
+
+async fn until(what: &str, check: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+fn holds(path: &Path, text: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t == text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_changes_here_reaches_the_folder_and_ignored_paths_never_do() {
+    let s = scene().await;
+    let running = start(&s, true);
+    until("the first pass", || {
+        holds(&s.code.join("src/model.py"), "model\n")
+    })
+    .await;
+    until("in step", || {
+        matches!(
+            running.states.lock().unwrap().last(),
+            Some(SyncState::InStep { .. })
+        )
+    })
+    .await;
+
+    std::fs::write(s.local.join("src/new.py"), "new\n").unwrap();
+    let took = until("a new file", || holds(&s.code.join("src/new.py"), "new\n")).await;
+    println!("a new file reached the folder in {took:?}");
+    std::fs::write(s.local.join("train.py"), "v2, longer\n").unwrap();
+    until("a changed file", || {
+        holds(&s.code.join("train.py"), "v2, longer\n")
+    })
+    .await;
+    std::fs::create_dir_all(s.local.join("data/raw")).unwrap();
+    std::fs::write(s.local.join("data/raw/a.csv"), "x,y\n").unwrap();
+    until("a new directory's file", || {
+        holds(&s.code.join("data/raw/a.csv"), "x,y\n")
+    })
+    .await;
+    std::fs::write(s.local.join("debug.log"), "noise").unwrap();
+    std::fs::create_dir_all(s.local.join("node_modules/dep")).unwrap();
+    std::fs::write(s.local.join("node_modules/dep/i.js"), "dep").unwrap();
+    std::fs::remove_file(s.local.join("src/model.py")).unwrap();
+    until("a delete", || !s.code.join("src/model.py").exists()).await;
+    assert!(!s.code.join("debug.log").exists(), "ignored");
+    assert!(!s.code.join("node_modules").exists(), "ignored by default");
+    // A directory renamed here is renamed there (as a delete and a new one).
+    std::fs::rename(s.local.join("data"), s.local.join("inputs")).unwrap();
+    until("a renamed directory", || {
+        holds(&s.code.join("inputs/raw/a.csv"), "x,y\n")
+    })
+    .await;
+    until("the old name gone", || !s.code.join("data").exists()).await;
+
+    running.stop.send(true).unwrap();
+    running.task.await.unwrap().unwrap();
+    assert_eq!(
+        running.states.lock().unwrap().last(),
+        Some(&SyncState::Stopped)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_started_again_catches_up_and_deletes_nothing_unasked() {
+    let s = scene().await;
+    let running = start(&s, false);
+    until("the first pass", || holds(&s.code.join("train.py"), "v1\n")).await;
+    // Stopped the hard way, as a kill would: nothing runs while the files change.
+    running.task.abort();
+    let _ = running.task.await;
+    std::fs::write(s.local.join("train.py"), "changed while stopped\n").unwrap();
+    std::fs::write(s.local.join("added.py"), "added while stopped\n").unwrap();
+    std::fs::remove_file(s.local.join("src/model.py")).unwrap();
+
+    let again = start(&s, false);
+    until("the catch-up", || {
+        holds(&s.code.join("train.py"), "changed while stopped\n")
+            && holds(&s.code.join("added.py"), "added while stopped\n")
+    })
+    .await;
+    until("in step", || {
+        matches!(
+            again.states.lock().unwrap().last(),
+            Some(SyncState::InStep { .. })
+        )
+    })
+    .await;
+    assert!(
+        s.code.join("src/model.py").exists(),
+        "no --delete: the folder keeps it"
+    );
+    again.stop.send(true).unwrap();
+    again.task.await.unwrap().unwrap();
+    let _ = (&s.root, FolderPath::root());
+}
