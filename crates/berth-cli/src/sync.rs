@@ -1,19 +1,54 @@
-//! `berth sync`: a local directory kept in step with a folder. `sync once` makes one pass and
-//! exits (for scripts); only pushing (this computer → the folder) is there so far.
+//! `berth sync`: a local directory kept in step with a folder. `add` sets one up, `run` keeps
+//! the profile's syncs going until interrupted (the app runs them the same way, never the same
+//! one at once), `once` makes one pass and exits (for scripts). Only pushing (this computer →
+//! the folder) is there so far.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use berth_core::Error;
+use berth_sync::book::{RunningLock, SyncBook, SyncDirection as Direction, SyncRecord};
+use berth_sync::live::{LiveOptions, SyncState, run_live};
 use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
 use berth_transfer::JobState;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::output::{Output, human_bytes};
+use crate::output::{Output, human_bytes, utc_minute};
 use crate::transfer::{Mover, carry_out};
 
 #[derive(Subcommand)]
 pub enum SyncCommand {
+    /// Set up a directory to be kept in step with a folder (by the app while it runs, or by
+    /// `berth sync run`).
+    Add {
+        /// The directory on this computer.
+        local: PathBuf,
+        /// FOLDER or FOLDER:PATH.
+        target: String,
+        #[arg(long, value_enum, default_value = "push")]
+        direction: SyncDirection,
+        /// Delete what the folder's path has and the directory does not (ignored paths never).
+        #[arg(long)]
+        delete: bool,
+        /// Paths to leave alone on both sides, gitignore syntax (repeat for more).
+        #[arg(long = "ignore", value_name = "PATTERN")]
+        ignore: Vec<String>,
+        /// Sync .git/, node_modules/ and __pycache__/ too (ignored by default).
+        #[arg(long)]
+        no_default_ignores: bool,
+    },
+    /// The syncs set up for this profile, with how each stands.
+    List,
+    /// Stop sending a sync's changes until it is resumed.
+    Pause { id: String },
+    /// Send a paused sync's changes again (what changed meanwhile first).
+    Resume { id: String },
+    /// Forget a sync; nothing is deleted on either side.
+    Rm { id: String },
+    /// Keep this profile's syncs going until interrupted (Ctrl-C).
+    Run,
     /// One pass, then exit: what differs by size and modified time is sent; links are not
     /// followed; nothing in the folder is deleted without --delete.
     Once {
@@ -61,19 +96,260 @@ struct SkippedReport {
 }
 
 pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core::Result<()> {
-    let SyncCommand::Once {
-        local,
-        target,
-        direction: SyncDirection::Push,
-        delete,
-        ignore,
-        no_default_ignores,
-    } = command;
+    let book = SyncBook::in_dir(&mover.data_dir());
+    match command {
+        SyncCommand::Once {
+            local,
+            target,
+            direction: SyncDirection::Push,
+            delete,
+            ignore,
+            no_default_ignores,
+        } => {
+            once(
+                mover,
+                &book,
+                local,
+                target,
+                delete,
+                ignore,
+                no_default_ignores,
+                out,
+            )
+            .await
+        }
+        SyncCommand::Add {
+            local,
+            target,
+            direction: SyncDirection::Push,
+            delete,
+            ignore,
+            no_default_ignores,
+        } => {
+            let pair = SyncPair::parse(&local, &target)?;
+            IgnoreRules::new(&ignore, !no_default_ignores)?;
+            mover.engine().folder(&pair.folder).await?;
+            let local = std::fs::canonicalize(&pair.local).map_err(|e| {
+                Error::invalid_input(format!("Cannot sync {}: {e}", local.display()))
+            })?;
+            let record = book.add(SyncRecord {
+                id: String::new(),
+                profile: mover.profile(),
+                local,
+                folder: pair.folder,
+                path: pair.path.as_str().to_string(),
+                direction: Direction::Push,
+                delete,
+                ignore,
+                default_ignores: !no_default_ignores,
+                paused: false,
+                state: SyncState::Stopped,
+            })?;
+            out.print(&record, || {
+                format!(
+                    "Sync {} added: {} → {}. It runs while the app is open, or with `berth sync run`.\n",
+                    record.id,
+                    record.local.display(),
+                    record.target()
+                )
+            });
+            Ok(())
+        }
+        SyncCommand::List => {
+            let profile = mover.profile();
+            let records: Vec<SyncRecord> = book
+                .list()?
+                .into_iter()
+                .filter(|r| r.profile == profile)
+                .collect();
+            out.print(&records, || {
+                records
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {} → {}  {}{}\n",
+                            r.id,
+                            r.local.display(),
+                            r.target(),
+                            describe(&r.state),
+                            if r.paused { " (paused)" } else { "" }
+                        )
+                    })
+                    .collect()
+            });
+            Ok(())
+        }
+        SyncCommand::Pause { id } => {
+            let record = book.update(&id, |r| r.paused = true)?;
+            out.print(&record, || format!("Sync {} paused.\n", record.id));
+            Ok(())
+        }
+        SyncCommand::Resume { id } => {
+            let record = book.update(&id, |r| r.paused = false)?;
+            out.print(&record, || format!("Sync {} resumed.\n", record.id));
+            Ok(())
+        }
+        SyncCommand::Rm { id } => {
+            let record = book.remove(&id)?;
+            out.print(&record, || {
+                format!(
+                    "Sync {} removed; {} and {} are as they were.\n",
+                    record.id,
+                    record.local.display(),
+                    record.target()
+                )
+            });
+            Ok(())
+        }
+        SyncCommand::Run => run_all(mover).await,
+    }
+}
+
+/// A sync's state in words.
+fn describe(state: &SyncState) -> String {
+    match state {
+        SyncState::Stopped => "not running".to_string(),
+        SyncState::Comparing => "comparing".to_string(),
+        SyncState::Syncing { files } => format!("syncing {files} file(s)"),
+        SyncState::InStep { at_ms, skipped: 0 } => format!("in step since {}", utc_minute(*at_ms)),
+        SyncState::InStep { at_ms, skipped } => {
+            format!(
+                "in step since {} ({skipped} not synced)",
+                utc_minute(*at_ms)
+            )
+        }
+        SyncState::Waiting { reason } => format!("waiting: {reason}"),
+    }
+}
+
+/// Runs every unpaused sync of the profile, starting and stopping them as the list changes,
+/// until Ctrl-C.
+async fn run_all(mover: Mover) -> berth_core::Result<()> {
+    struct Running {
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<berth_core::Result<()>>,
+        _lock: RunningLock,
+    }
+    let profile = mover.profile();
+    let queue = mover.open_queue()?;
+    let engine: Arc<dyn berth_core::Engine> = mover.shared_engine();
+    let book = Arc::new(SyncBook::in_dir(&mover.data_dir()));
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut refused: std::collections::HashSet<String> = Default::default();
+    loop {
+        let wanted: Vec<SyncRecord> = book
+            .list()?
+            .into_iter()
+            .filter(|r| r.profile == profile && !r.paused)
+            .collect();
+        let gone: Vec<String> = running
+            .keys()
+            .filter(|id| !wanted.iter().any(|r| &r.id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(sync) = running.remove(&id) {
+                let _ = sync.stop.send(true);
+                let _ = sync.task.await;
+                eprintln!("sync {id}: stopped");
+            }
+        }
+        for record in wanted {
+            if running.contains_key(&record.id) {
+                continue;
+            }
+            let lock = match book.lock_running(&record.id) {
+                Ok(lock) => lock,
+                Err(error) => {
+                    if refused.insert(record.id.clone()) {
+                        eprintln!("sync {}: {error}", record.id);
+                    }
+                    continue;
+                }
+            };
+            refused.remove(&record.id);
+            let pair = SyncPair::parse(&record.local, &record.target())?;
+            let rules = IgnoreRules::new(&record.ignore, record.default_ignores)?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let (id, label, book) = (
+                record.id.clone(),
+                record.local.display().to_string(),
+                book.clone(),
+            );
+            // Each new state in words on stderr, and in the list for `berth sync list`.
+            let last = std::sync::Mutex::new(String::new());
+            let report: Arc<dyn Fn(SyncState) + Send + Sync> = Arc::new(move |state: SyncState| {
+                let said = describe(&state);
+                let mut last = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if said != *last {
+                    eprintln!("sync {id} ({label}): {said}");
+                    *last = said;
+                }
+                let _ = book.update(&id, |r| r.state = state);
+            });
+            let task = tokio::spawn(run_live(
+                engine.clone(),
+                queue.clone(),
+                pair,
+                LiveOptions {
+                    delete: record.delete,
+                    rules,
+                },
+                report,
+                stopped,
+            ));
+            running.insert(
+                record.id.clone(),
+                Running {
+                    stop,
+                    task,
+                    _lock: lock,
+                },
+            );
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+    for (id, sync) in running {
+        let _ = sync.stop.send(true);
+        let _ = sync.task.await;
+        eprintln!("sync {id}: stopped");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn once(
+    mover: Mover,
+    book: &SyncBook,
+    local: PathBuf,
+    target: String,
+    delete: bool,
+    ignore: Vec<String>,
+    no_default_ignores: bool,
+    out: &Output,
+) -> berth_core::Result<()> {
     let pair = SyncPair::parse(&local, &target)?;
     let rules = IgnoreRules::new(&ignore, !no_default_ignores)?;
     let engine = mover.engine();
     // The folder first: a typo in its name says so before the directory is read.
     engine.folder(&pair.folder).await?;
+    // A sync that is set up for the same pair is not run twice at once.
+    let canonical = std::fs::canonicalize(&pair.local).unwrap_or_else(|_| pair.local.clone());
+    let profile = mover.profile();
+    let _lock = match book.list()?.into_iter().find(|r| {
+        r.profile == profile
+            && r.local == canonical
+            && r.folder == pair.folder
+            && r.path == pair.path.as_str()
+    }) {
+        Some(record) => Some(book.lock_running(&record.id)?),
+        None => None,
+    };
     let plan = plan_push(engine, &pair, &rules, delete).await?;
     for dir in &plan.make_dirs {
         engine.make_dir(&pair.folder, dir).await?;

@@ -56,7 +56,7 @@ pub enum Mover {
 }
 
 impl Mover {
-    fn open_queue(&self) -> berth_core::Result<Queue> {
+    pub fn open_queue(&self) -> berth_core::Result<Queue> {
         let (journal, transport): (PathBuf, Arc<dyn Transport>) = match self {
             Self::Local(engine) => (
                 engine.dirs().data.join("transfers.sqlite3"),
@@ -82,6 +82,30 @@ impl Mover {
         let queue = Queue::open(Journal::open(&journal)?, transport, CONCURRENCY)?;
         queue.start();
         Ok(queue)
+    }
+
+    /// Where this engine's journals live (and its list of syncs).
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            Self::Local(engine) => engine.dirs().data.clone(),
+            Self::Cluster { data_dir, .. } => data_dir.clone(),
+        }
+    }
+
+    /// `local`, or the cluster profile's name: whose syncs these are.
+    pub fn profile(&self) -> String {
+        match self {
+            Self::Local(_) => "local".to_string(),
+            Self::Cluster { engine, .. } => engine.profile().to_string(),
+        }
+    }
+
+    /// The same engine, to hand to a task that outlives this borrow.
+    pub fn shared_engine(&self) -> Arc<dyn berth_core::Engine> {
+        match self {
+            Self::Local(engine) => engine.clone(),
+            Self::Cluster { engine, .. } => engine.clone(),
+        }
     }
 
     /// The engine whose folders the bytes go to or come from.

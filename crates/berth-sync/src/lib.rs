@@ -2,6 +2,7 @@
 //! opened in their own editor, uploaded each time it is saved ([`EditCopies`]), and a local
 //! directory pushed to a folder ([`push`]).
 
+pub mod book;
 pub mod edit_copy;
 pub mod live;
 pub mod push;

@@ -205,3 +205,90 @@ fn a_push_to_a_cluster_folder_sends_what_differs() {
     assert_eq!(train["size"], "print('changed on the laptop')\n".len());
     cluster.ok(&["folder", "delete", &name]);
 }
+
+/// `sync add`, then `sync run` keeps it going: a saved file reaches the folder; `sync once` on
+/// the same pair is refused while it runs; `pause` stops sending and `resume` catches up; Ctrl-C
+/// stops it; `rm` forgets it and touches neither side. (Unix: the test interrupts with SIGINT.)
+#[cfg(unix)]
+#[test]
+fn a_sync_set_up_once_keeps_running_until_interrupted() {
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| ok(home.path(), args);
+    ok(&["folder", "create", "w"]);
+    let info: Value = serde_json::from_str(&ok(&["--json", "folder", "info", "w"])).unwrap();
+    let code = std::path::PathBuf::from(info["path"].as_str().unwrap()).join("code");
+    let local = home.path().join("project");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("a.txt"), "a").unwrap();
+    let local_arg = local.to_str().unwrap();
+    let added: Value =
+        serde_json::from_str(&ok(&["--json", "sync", "add", local_arg, "w:code"])).unwrap();
+    let id = added["id"].as_str().unwrap().to_string();
+    let again = run(&mut berth(
+        home.path(),
+        &["sync", "add", local_arg, "w:code"],
+    ));
+    assert!(
+        stderr(&again).contains("already syncs with w:code"),
+        "{}",
+        stderr(&again)
+    );
+
+    let mut runner = berth(home.path(), &["sync", "run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let holds =
+        |name: &str, text: &str| std::fs::read_to_string(code.join(name)).is_ok_and(|t| t == text);
+    until("the first pass", &|| holds("a.txt", "a"));
+    std::fs::write(local.join("b.txt"), "saved").unwrap();
+    until("a saved file in the folder", &|| holds("b.txt", "saved"));
+    let listed: Value = serde_json::from_str(&ok(&["--json", "sync", "list"])).unwrap();
+    assert_eq!(listed[0]["state"]["state"], "in_step", "{listed}");
+
+    let twice = run(&mut berth(
+        home.path(),
+        &["sync", "once", local_arg, "w:code"],
+    ));
+    assert!(!twice.status.success());
+    assert!(
+        stderr(&twice).contains(&format!("Sync {id} is running in another Berth")),
+        "{}",
+        stderr(&twice)
+    );
+
+    ok(&["sync", "pause", &id[..4]]);
+    until("the runner to let go", &|| {
+        let listed: Value = serde_json::from_str(&ok(&["--json", "sync", "list"])).unwrap();
+        listed[0]["state"]["state"] == "stopped"
+    });
+    std::fs::write(local.join("c.txt"), "while paused").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!code.join("c.txt").exists(), "a paused sync sends nothing");
+    ok(&["sync", "resume", &id]);
+    until("the catch-up after resume", &|| {
+        holds("c.txt", "while paused")
+    });
+
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let ended = runner.wait().unwrap();
+    assert!(ended.success(), "Ctrl-C ends `sync run` cleanly");
+    ok(&["sync", "rm", &id]);
+    assert_eq!(ok(&["sync", "list"]), "");
+    assert!(
+        holds("a.txt", "a") && local.join("a.txt").exists(),
+        "rm touches neither side"
+    );
+}

@@ -1,0 +1,178 @@
+//! The syncs a user set up (`berth sync add`), kept in one small JSON file in the data
+//! directory that the app and the CLI both read, with each sync's last known state. Changes
+//! go through a lock file and a rename, so two processes never lose each other's edits; a
+//! sync being run holds a lock of its own, so the app and the CLI never run the same one at
+//! once.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use berth_core::{Error, ErrorCode, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::live::SyncState;
+
+/// Which way a sync sends files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncDirection {
+    /// This computer → the folder.
+    Push,
+}
+
+/// One sync as set up, and how it last stood.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct SyncRecord {
+    pub id: String,
+    /// `local` for this computer's engine, else the Backend.AI profile's name.
+    pub profile: String,
+    #[specta(type = String)]
+    pub local: PathBuf,
+    pub folder: String,
+    /// The path in the folder ("" for its top).
+    pub path: String,
+    pub direction: SyncDirection,
+    pub delete: bool,
+    pub ignore: Vec<String>,
+    pub default_ignores: bool,
+    pub paused: bool,
+    pub state: SyncState,
+}
+
+impl SyncRecord {
+    /// `FOLDER` or `FOLDER:PATH`, as the user wrote it.
+    pub fn target(&self) -> String {
+        match self.path.is_empty() {
+            true => self.folder.clone(),
+            false => format!("{}:{}", self.folder, self.path),
+        }
+    }
+}
+
+/// The file of syncs in a data directory.
+pub struct SyncBook {
+    dir: PathBuf,
+}
+
+/// Held while a sync runs; dropping it lets another process run it.
+pub struct RunningLock {
+    _file: File,
+}
+
+impl SyncBook {
+    pub fn in_dir(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.to_path_buf(),
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("syncs.json")
+    }
+
+    pub fn list(&self) -> Result<Vec<SyncRecord>> {
+        let text = match std::fs::read_to_string(self.file()) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.broken(e)),
+        };
+        serde_json::from_str(&text).map_err(|e| self.broken(e))
+    }
+
+    /// Adds `record` under a new id; `already_exists` when the same directory already syncs
+    /// with the same folder path.
+    pub fn add(&self, mut record: SyncRecord) -> Result<SyncRecord> {
+        self.change(|records| {
+            if let Some(same) = records.iter().find(|r| {
+                r.profile == record.profile
+                    && r.local == record.local
+                    && r.folder == record.folder
+                    && r.path == record.path
+            }) {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "{} already syncs with {} (sync {}).",
+                        same.local.display(),
+                        same.target(),
+                        same.id
+                    ),
+                ));
+            }
+            record.id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+            records.push(record.clone());
+            Ok(record)
+        })
+    }
+
+    /// Changes sync `id` (or the one its unique prefix names) by `edit`.
+    pub fn update(&self, id: &str, edit: impl FnOnce(&mut SyncRecord)) -> Result<SyncRecord> {
+        self.change(|records| {
+            let at = find(records, id)?;
+            edit(&mut records[at]);
+            Ok(records[at].clone())
+        })
+    }
+
+    pub fn remove(&self, id: &str) -> Result<SyncRecord> {
+        self.change(|records| {
+            let at = find(records, id)?;
+            Ok(records.remove(at))
+        })
+    }
+
+    /// Takes sync `id`'s running lock; `already_exists` when another process runs it.
+    pub fn lock_running(&self, id: &str) -> Result<RunningLock> {
+        let dir = self.dir.join("syncs");
+        std::fs::create_dir_all(&dir).map_err(|e| self.broken(e))?;
+        let file = File::create(dir.join(format!("{id}.lock"))).map_err(|e| self.broken(e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunningLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("Sync {id} is running in another Berth (the app, or `berth sync run`)."),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(self.broken(e)),
+        }
+    }
+
+    /// Reads, changes and writes the file under the book's lock.
+    fn change<T>(&self, edit: impl FnOnce(&mut Vec<SyncRecord>) -> Result<T>) -> Result<T> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.broken(e))?;
+        let lock = File::create(self.dir.join("syncs.lock")).map_err(|e| self.broken(e))?;
+        lock.lock().map_err(|e| self.broken(e))?;
+        let mut records = self.list()?;
+        let result = edit(&mut records)?;
+        let text = serde_json::to_string_pretty(&records).map_err(|e| self.broken(e))?;
+        let fresh = self.dir.join("syncs.json.new");
+        std::fs::write(&fresh, text)
+            .and_then(|()| std::fs::rename(&fresh, self.file()))
+            .map_err(|e| self.broken(e))?;
+        Ok(result)
+    }
+
+    fn broken(&self, e: impl std::fmt::Display) -> Error {
+        Error::engine_unavailable(format!(
+            "Cannot use the list of syncs at {}: {e}",
+            self.file().display()
+        ))
+    }
+}
+
+/// Where sync `id` (or a unique prefix of it) is in `records`.
+fn find(records: &[SyncRecord], id: &str) -> Result<usize> {
+    let matching: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].id.starts_with(id) && !id.is_empty())
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Error::new(
+            ErrorCode::NotFound,
+            format!("There is no sync {id}; `berth sync list` shows them."),
+        )),
+        _ => Err(Error::invalid_input(format!(
+            "\"{id}\" names {} syncs; give more of the id.",
+            matching.len()
+        ))),
+    }
+}
