@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_core::Error;
-use berth_sync::book::{RunningLock, SyncBook, SyncDirection as Direction, SyncRecord};
-use berth_sync::live::{LiveOptions, SyncState, run_live};
+use berth_sync::book::{SyncBook, SyncDirection as Direction, SyncRecord};
+use berth_sync::live::SyncState;
 use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
+use berth_sync::runner::{SyncEvents, run_syncs};
 use berth_transfer::JobState;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
@@ -223,103 +224,39 @@ fn describe(state: &SyncState) -> String {
 }
 
 /// Runs every unpaused sync of the profile, starting and stopping them as the list changes,
-/// until Ctrl-C.
+/// until Ctrl-C; each new state in words on stderr.
 async fn run_all(mover: Mover) -> berth_core::Result<()> {
-    struct Running {
-        stop: tokio::sync::watch::Sender<bool>,
-        task: tokio::task::JoinHandle<berth_core::Result<()>>,
-        _lock: RunningLock,
-    }
-    let profile = mover.profile();
-    let queue = mover.open_queue()?;
-    let engine: Arc<dyn berth_core::Engine> = mover.shared_engine();
-    let book = Arc::new(SyncBook::in_dir(&mover.data_dir()));
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut refused: std::collections::HashSet<String> = Default::default();
-    loop {
-        let wanted: Vec<SyncRecord> = book
-            .list()?
-            .into_iter()
-            .filter(|r| r.profile == profile && !r.paused)
-            .collect();
-        let gone: Vec<String> = running
-            .keys()
-            .filter(|id| !wanted.iter().any(|r| &r.id == *id))
-            .cloned()
-            .collect();
-        for id in gone {
-            if let Some(sync) = running.remove(&id) {
-                let _ = sync.stop.send(true);
-                let _ = sync.task.await;
-                eprintln!("sync {id}: stopped");
+    struct Said(std::sync::Mutex<HashMap<String, String>>);
+    impl SyncEvents for Said {
+        fn state(&self, record: &SyncRecord, state: &SyncState) {
+            let said = describe(state);
+            let mut last = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.get(&record.id) != Some(&said) {
+                eprintln!("sync {} ({}): {said}", record.id, record.local.display());
+                last.insert(record.id.clone(), said);
             }
         }
-        for record in wanted {
-            if running.contains_key(&record.id) {
-                continue;
-            }
-            let lock = match book.lock_running(&record.id) {
-                Ok(lock) => lock,
-                Err(error) => {
-                    if refused.insert(record.id.clone()) {
-                        eprintln!("sync {}: {error}", record.id);
-                    }
-                    continue;
-                }
-            };
-            refused.remove(&record.id);
-            let pair = SyncPair::parse(&record.local, &record.target())?;
-            let rules = IgnoreRules::new(&record.ignore, record.default_ignores)?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let (id, label, book) = (
-                record.id.clone(),
-                record.local.display().to_string(),
-                book.clone(),
-            );
-            // Each new state in words on stderr, and in the list for `berth sync list`.
-            let last = std::sync::Mutex::new(String::new());
-            let report: Arc<dyn Fn(SyncState) + Send + Sync> = Arc::new(move |state: SyncState| {
-                let said = describe(&state);
-                let mut last = last
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if said != *last {
-                    eprintln!("sync {id} ({label}): {said}");
-                    *last = said;
-                }
-                let _ = book.update(&id, |r| r.state = state);
-            });
-            let task = tokio::spawn(run_live(
-                engine.clone(),
-                queue.clone(),
-                pair,
-                LiveOptions {
-                    delete: record.delete,
-                    rules,
-                },
-                report,
-                stopped,
-            ));
-            running.insert(
-                record.id.clone(),
-                Running {
-                    stop,
-                    task,
-                    _lock: lock,
-                },
-            );
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        fn refused(&self, record: &SyncRecord, why: &Error) {
+            eprintln!("sync {}: {why}", record.id);
         }
     }
-    for (id, sync) in running {
-        let _ = sync.stop.send(true);
-        let _ = sync.task.await;
-        eprintln!("sync {id}: stopped");
-    }
-    Ok(())
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    run_syncs(
+        Arc::new(SyncBook::in_dir(&mover.data_dir())),
+        mover.profile(),
+        mover.shared_engine(),
+        mover.open_queue()?,
+        Arc::new(Said(Default::default())),
+        stopped,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

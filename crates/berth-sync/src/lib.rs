@@ -6,5 +6,6 @@ pub mod book;
 pub mod edit_copy;
 pub mod live;
 pub mod push;
+pub mod runner;
 
 pub use edit_copy::{EditCopies, EditCopyStatus, EditCopyView, Resolution};
