@@ -83,6 +83,12 @@ pub fn show_when_batches_finish(app: AppHandle, queue: Queue) {
     tauri::async_runtime::spawn(async move {
         loop {
             let (batch, done, failed) = match events.recv().await {
+                // A sync's passes are not announced: its row in Syncs says how it stands.
+                Ok(QueueEvent::BatchFinished { batch, .. })
+                    if batch.starts_with(berth_sync::live::BATCH_PREFIX) =>
+                {
+                    continue;
+                }
                 Ok(QueueEvent::BatchFinished {
                     batch,
                     done,

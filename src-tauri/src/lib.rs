@@ -36,7 +36,8 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             session_vitals::SessionEnding,
             commands::profiles::LoginExpired,
             launch_link::LaunchLinksWaiting,
-            commands::edit_copies::EditCopiesChanged
+            commands::edit_copies::EditCopiesChanged,
+            commands::syncs::SyncsChanged
         ])
         .commands(tauri_specta::collect_commands![
             commands::engine::engine_info,
@@ -71,6 +72,11 @@ pub fn ipc() -> tauri_specta::Builder<tauri::Wry> {
             commands::edit_copies::edit_copies_open,
             commands::edit_copies::resolve_edit_copy,
             commands::edit_copies::close_edit_copy,
+            commands::syncs::list_syncs,
+            commands::syncs::add_sync,
+            commands::syncs::pause_sync,
+            commands::syncs::remove_sync,
+            commands::syncs::pick_sync_directory,
             commands::files::stat_files,
             commands::files::make_dir,
             commands::files::move_path,
@@ -205,11 +211,13 @@ pub fn run() {
         .as_ref()
         .ok()
         .and_then(|dirs| single_instance::plugin(&dirs.data));
-    // Copies open in the user's editors live beside the data, where a crash leaves them findable.
-    let edit_copies_root = match &dirs {
-        Ok(dirs) => dirs.data.join("edit-copies"),
-        Err(_) => std::env::temp_dir().join("berth-edit-copies"),
+    // Copies open in the user's editors live beside the data, where a crash leaves them
+    // findable; the list of syncs is the one `berth sync` uses.
+    let data_dir = match &dirs {
+        Ok(dirs) => dirs.data.clone(),
+        Err(_) => std::env::temp_dir().join("berth"),
     };
+    let edit_copies_root = data_dir.join("edit-copies");
     let engine = ActiveEngine::open_local(dirs);
     let ipc = ipc();
     let mut builder = tauri::Builder::default();
@@ -228,6 +236,7 @@ pub fn run() {
         .manage(session_vitals::LocalVitals::default())
         .manage(launch_link::WaitingLinks::default())
         .manage(commands::ports::Ports::default())
+        .manage(commands::syncs::Syncs::in_dir(data_dir))
         .invoke_handler(ipc.invoke_handler())
         .on_window_event(quit_guard::on_window_event)
         .setup(move |app| {
@@ -261,6 +270,14 @@ pub fn run() {
             engine.start_transfers();
             if let Ok(queue) = engine.transfers() {
                 batch_notice::show_when_batches_finish(app.handle().clone(), queue);
+            }
+            if let (Ok(local), Ok(queue)) = (engine.this_computer(), engine.transfers()) {
+                app.state::<commands::syncs::Syncs>().run_profile(
+                    app.handle(),
+                    "local",
+                    local,
+                    queue,
+                );
             }
             if let Ok(local) = engine.this_computer() {
                 let vitals = app.state::<session_vitals::LocalVitals>().0.clone();

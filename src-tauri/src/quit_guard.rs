@@ -27,6 +27,8 @@ pub struct QuitRequested {
     pub edited_copies: u32,
     /// Of those, copies whose latest save is not in the folder (a conflict, a failure).
     pub not_written_back: u32,
+    /// Syncs that stop until the next start (then they catch up).
+    pub syncs: u32,
 }
 
 /// Whether the "still running in the background" notice was shown in this run: once is
@@ -41,11 +43,16 @@ struct Running {
     sessions: u32,
     /// Copies open in editors, written back at each save while Berth runs.
     edited_copies: u32,
+    /// Syncs sending changes while Berth runs.
+    syncs: u32,
 }
 
 impl Running {
     async fn now<R: Runtime>(app: &AppHandle<R>) -> Self {
         let engine = app.state::<ActiveEngine>();
+        let syncs = app
+            .try_state::<crate::commands::syncs::Syncs>()
+            .map_or(0, |syncs| syncs.active());
         let edited_copies = app
             .try_state::<berth_sync::EditCopies>()
             .map_or(0, |copies| {
@@ -69,11 +76,12 @@ impl Running {
             transfers: u32::try_from(transfers).unwrap_or(u32::MAX),
             sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
             edited_copies,
+            syncs,
         }
     }
 
     fn is_idle(self) -> bool {
-        self.transfers == 0 && self.sessions == 0 && self.edited_copies == 0
+        self.transfers == 0 && self.sessions == 0 && self.edited_copies == 0 && self.syncs == 0
     }
 }
 
@@ -132,6 +140,7 @@ fn describe(running: Running) -> String {
         (running.sessions, "session"),
         (running.transfers, "transfer"),
         (running.edited_copies, "file open in your editor"),
+        (running.syncs, "sync"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -149,6 +158,7 @@ fn describe(running: Running) -> String {
         .sessions
         .saturating_add(running.transfers)
         .saturating_add(running.edited_copies)
+        .saturating_add(running.syncs)
         == 1;
     format!(
         "{what} {}",
@@ -181,6 +191,7 @@ pub async fn request_quit<R: Runtime>(app: AppHandle<R>) {
         not_written_back: app
             .try_state::<berth_sync::EditCopies>()
             .map_or(0, |copies| copies.not_written_back()),
+        syncs: running.syncs,
     }
     .emit(&app);
     if let Err(error) = asked {
@@ -201,6 +212,7 @@ mod tests {
             transfers,
             sessions,
             edited_copies: 0,
+            syncs: 0,
         };
         assert_eq!(describe(running(1, 0)), "1 session continues");
         assert_eq!(describe(running(0, 1)), "1 transfer continues");
@@ -211,11 +223,12 @@ mod tests {
         );
         let editing = Running {
             edited_copies: 2,
+            syncs: 1,
             ..running(1, 1)
         };
         assert_eq!(
             describe(editing),
-            "1 session, 1 transfer and 2 files open in your editor continue"
+            "1 session, 1 transfer, 2 files open in your editor and 1 sync continue"
         );
         assert!(running(0, 0).is_idle());
         assert!(

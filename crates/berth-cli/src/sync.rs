@@ -291,7 +291,7 @@ async fn once(
     for dir in &plan.make_dirs {
         engine.make_dir(&pair.folder, dir).await?;
     }
-    let batch = format!("sync-{}", std::process::id());
+    let batch = format!("{}{}", berth_sync::live::BATCH_PREFIX, std::process::id());
     let jobs = match plan.uploads.is_empty() {
         true => Vec::new(),
         false => carry_out(&mover, plan.transfer_specs(&pair.folder, &batch), out).await?,

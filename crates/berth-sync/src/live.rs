@@ -17,6 +17,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in};
 
+/// How a sync's transfer batches are named: the app does not announce them one by one (the
+/// sync's row says how it stands).
+pub const BATCH_PREFIX: &str = "sync-";
+
 /// Changes closer together than this are one pass.
 const SETTLE: Duration = Duration::from_millis(200);
 /// How long a failed pass waits before the next try.
@@ -189,7 +193,7 @@ impl Pass<'_> {
             (self.report)(SyncState::Syncing {
                 files: u32::try_from(plan.uploads.len()).unwrap_or(u32::MAX),
             });
-            let batch = format!("sync-{}", uuid::Uuid::new_v4().simple());
+            let batch = format!("{BATCH_PREFIX}{}", uuid::Uuid::new_v4().simple());
             let ids = self.queue.enqueue(plan.transfer_specs(folder, &batch))?;
             let mut events = self.queue.subscribe();
             loop {

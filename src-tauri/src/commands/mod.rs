@@ -11,6 +11,7 @@ mod picker;
 pub mod ports;
 pub mod profiles;
 pub mod sessions;
+pub mod syncs;
 pub mod templates;
 pub mod terminals;
 pub mod transfers;

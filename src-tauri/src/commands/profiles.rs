@@ -37,6 +37,14 @@ fn connect_window(app: &AppHandle, state: &ActiveEngine, engine: BackendAiEngine
     match state.open_cluster_transfers(&engine) {
         Ok(Some(queue)) => {
             crate::batch_notice::show_when_batches_finish(app.clone(), queue.clone());
+            // The profile's syncs run from now until the app quits.
+            use tauri::Manager;
+            app.state::<crate::commands::syncs::Syncs>().run_profile(
+                app,
+                engine.profile(),
+                engine.clone(),
+                queue.clone(),
+            );
             // Unfinished transfers of this profile from the last run continue now.
             tauri::async_runtime::spawn(async move {
                 queue.start();

@@ -356,6 +356,57 @@ async closeEditCopy(id: string) : Promise<Result<null, BerthError>> {
 }
 },
 /**
+ * Every sync set up, with its last state.
+ */
+async listSyncs() : Promise<Result<SyncRecord[], BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_syncs") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Sets up `local` to be pushed to `path` of `folder` on the engine the window works with;
+ * `delete_missing`: what is deleted here is deleted there too.
+ */
+async addSync(local: string, folder: string, path: string, deleteMissing: boolean, ignore: string[]) : Promise<Result<SyncRecord, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_sync", { local, folder, path, deleteMissing, ignore }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Pauses (`paused`) or resumes sync `id`.
+ */
+async pauseSync(id: string, paused: boolean) : Promise<Result<SyncRecord, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pause_sync", { id, paused }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Forgets sync `id`; both sides stay as they are.
+ */
+async removeSync(id: string) : Promise<Result<null, BerthError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("remove_sync", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The native folder picker, for the directory to sync.
+ */
+async pickSyncDirectory() : Promise<string | null> {
+    return await TAURI_INVOKE("pick_sync_directory");
+},
+/**
  * Sizes, times and link targets for the rows on screen.
  */
 async statFiles(folder: string, path: string, names: string[]) : Promise<Result<FileEntry[], BerthError>> {
@@ -982,6 +1033,7 @@ quitRequested: QuitRequested,
 sessionEnding: SessionEnding,
 sessionReady: SessionReady,
 sessionStopped: SessionStopped,
+syncsChanged: SyncsChanged,
 vitalsSampled: VitalsSampled
 }>({
 batchFinished: "batch-finished",
@@ -992,6 +1044,7 @@ quitRequested: "quit-requested",
 sessionEnding: "session-ending",
 sessionReady: "session-ready",
 sessionStopped: "session-stopped",
+syncsChanged: "syncs-changed",
 vitalsSampled: "vitals-sampled"
 })
 
@@ -1708,7 +1761,11 @@ edited_copies: number;
 /**
  * Of those, copies whose latest save is not in the folder (a conflict, a failure).
  */
-not_written_back: number }
+not_written_back: number; 
+/**
+ * Syncs that stop until the next start (then they catch up).
+ */
+syncs: number }
 /**
  * What the user chose for a copy in conflict (or one whose upload failed).
  */
@@ -2009,6 +2066,54 @@ total_bytes: number | null; free_bytes: number | null;
  * gives a percentage, not bytes); `None` where the bytes above tell, or nothing does.
  */
 used_percent: number | null }
+/**
+ * Which way a sync sends files.
+ */
+export type SyncDirection = 
+/**
+ * This computer → the folder.
+ */
+"push"
+/**
+ * One sync as set up, and how it last stood.
+ */
+export type SyncRecord = { id: string; 
+/**
+ * `local` for this computer's engine, else the Backend.AI profile's name.
+ */
+profile: string; local: string; folder: string; 
+/**
+ * The path in the folder ("" for its top).
+ */
+path: string; direction: SyncDirection; delete: boolean; ignore: string[]; default_ignores: boolean; paused: boolean; state: SyncState }
+/**
+ * Where a sync stands, as the window and `berth sync list` show it.
+ */
+export type SyncState = 
+/**
+ * Not running (no app or `berth sync run` has it, or it was paused).
+ */
+{ state: "stopped" } | 
+/**
+ * Comparing the two sides.
+ */
+{ state: "comparing" } | 
+/**
+ * Sending `files` files.
+ */
+{ state: "syncing"; files: number } | 
+/**
+ * Both sides agree (`at_ms`: since when); `skipped`: entries not sent (links, names).
+ */
+{ state: "in_step"; at_ms: number; skipped: number } | 
+/**
+ * The last pass failed (`reason`); it is tried again shortly.
+ */
+{ state: "waiting"; reason: string }
+/**
+ * Every sync set up (any profile), sent whenever one's state changes.
+ */
+export type SyncsChanged = { syncs: SyncRecord[] }
 export type TAURI_CHANNEL<TSend> = null
 export type Template = { 
 /**
