@@ -10,14 +10,13 @@ use std::sync::Arc;
 use berth_core::Error;
 use berth_sync::book::{SyncBook, SyncDirection as Direction, SyncRecord};
 use berth_sync::live::SyncState;
-use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
+use berth_sync::push::{IgnoreRules, Sent, SyncPair, plan_push, send_uploads};
 use berth_sync::runner::{SyncEvents, run_syncs};
-use berth_transfer::JobState;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::output::{Output, human_bytes, utc_minute};
-use crate::transfer::{Mover, carry_out};
+use crate::transfer::Mover;
 
 #[derive(Subcommand)]
 pub enum SyncCommand {
@@ -292,9 +291,12 @@ async fn once(
         engine.make_dir(&pair.folder, dir).await?;
     }
     let batch = format!("{}{}", berth_sync::live::BATCH_PREFIX, std::process::id());
-    let jobs = match plan.uploads.is_empty() {
-        true => Vec::new(),
-        false => carry_out(&mover, plan.transfer_specs(&pair.folder, &batch), out).await?,
+    let sent = match plan.uploads.is_empty() {
+        true => Sent::default(),
+        false => {
+            let queue = mover.open_queue()?;
+            send_uploads(engine, &queue, &pair.folder, &plan.uploads, &batch).await?
+        }
     };
     if !plan.deletes.is_empty() {
         mover
@@ -302,10 +304,9 @@ async fn once(
             .remove_paths(&pair.folder, &plan.deletes)
             .await?;
     }
-    let done: Vec<_> = jobs.iter().filter(|j| j.state == JobState::Done).collect();
     let report = PassReport {
-        uploaded: done.len(),
-        uploaded_bytes: done.iter().map(|j| j.spec.size).sum(),
+        uploaded: sent.files,
+        uploaded_bytes: sent.bytes,
         unchanged: plan.unchanged,
         made_dirs: plan.make_dirs.len(),
         deleted: plan
@@ -321,12 +322,12 @@ async fn once(
                 why: s.why.clone(),
             })
             .collect(),
-        failed: jobs
+        failed: sent
+            .failed
             .iter()
-            .filter(|j| j.state == JobState::Failed)
-            .map(|j| SkippedReport {
-                path: j.spec.remote_path.clone(),
-                why: j.error.clone().unwrap_or_default(),
+            .map(|(path, why)| SkippedReport {
+                path: path.clone(),
+                why: why.clone(),
             })
             .collect(),
     };

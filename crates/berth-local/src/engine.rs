@@ -473,6 +473,26 @@ impl Engine for LocalEngine {
         blocking(move || files.save(&path, &bytes, mode)).await
     }
 
+    async fn put_files(
+        &self,
+        folder: &str,
+        files: Vec<(std::path::PathBuf, FolderPath)>,
+    ) -> Option<Vec<Result<()>>> {
+        let count = files.len();
+        let all_failed = |error: Error| (0..count).map(|_| Err(error.clone())).collect();
+        let target = match self.writable_files(folder) {
+            Ok(target) => target,
+            Err(error) => return Some(all_failed(error)),
+        };
+        let put = blocking(move || {
+            Ok(files
+                .iter()
+                .map(|(source, path)| target.put_from(source, path))
+                .collect())
+        });
+        Some(put.await.unwrap_or_else(all_failed))
+    }
+
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {
         self.writable_files(folder)?.make_dir(path)
     }

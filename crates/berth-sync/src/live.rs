@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::{Engine, Error, Result};
-use berth_transfer::{JobState, Queue};
+use berth_transfer::Queue;
 use notify::Watcher;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in};
+use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in, send_uploads};
 
 /// How a sync's transfer batches are named: the app does not announce them one by one (the
 /// sync's row says how it stands).
@@ -194,26 +194,12 @@ impl Pass<'_> {
                 files: u32::try_from(plan.uploads.len()).unwrap_or(u32::MAX),
             });
             let batch = format!("{BATCH_PREFIX}{}", uuid::Uuid::new_v4().simple());
-            let ids = self.queue.enqueue(plan.transfer_specs(folder, &batch))?;
-            let mut events = self.queue.subscribe();
-            loop {
-                let jobs: Vec<_> = ids.iter().filter_map(|id| self.queue.job(*id)).collect();
-                if jobs.iter().all(|j| j.state.is_finished()) {
-                    let failed: Vec<_> = jobs
-                        .iter()
-                        .filter(|j| j.state == JobState::Failed)
-                        .collect();
-                    if let Some(first) = failed.first() {
-                        return Err(Error::internal(format!(
-                            "{} file(s) were not sent, e.g. {}: {}",
-                            failed.len(),
-                            first.spec.remote_path,
-                            first.error.clone().unwrap_or_default()
-                        )));
-                    }
-                    break;
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+            let sent = send_uploads(self.engine, self.queue, folder, &plan.uploads, &batch).await?;
+            if let Some((path, why)) = sent.failed.first() {
+                return Err(Error::internal(format!(
+                    "{} file(s) were not sent, e.g. {path}: {why}",
+                    sent.failed.len()
+                )));
             }
         }
         if !plan.deletes.is_empty() {

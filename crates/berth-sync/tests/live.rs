@@ -184,3 +184,104 @@ async fn a_sync_started_again_catches_up_and_deletes_nothing_unasked() {
     again.task.await.unwrap().unwrap();
     let _ = (&s.root, FolderPath::root());
 }
+
+/// A tmpfs this test mounts (the machine's own disk is not filled for a test), unmounted when
+/// dropped.
+struct SmallDisk(PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk pauses the sync with the reason, leaves no half-written file under a final
+/// name, and the sync goes on by itself once the space is there. (Needs root, as CI runs, to
+/// mount a 1 MiB tmpfs as a storage host.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_pauses_the_sync_with_the_reason_and_it_resumes_by_itself() {
+    let s = scene().await;
+    let small = s.root.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "this test mounts a tmpfs: run it as root"
+    );
+    let _disk = SmallDisk(small.clone());
+    Engine::add_host(s.engine.as_ref(), "small", &small)
+        .await
+        .unwrap();
+    let folder = s
+        .engine
+        .create_folder(NewFolder {
+            host: Some("local:small".to_string()),
+            ..NewFolder::named("tiny")
+        })
+        .await
+        .unwrap();
+    let tiny = s.engine.folder_path(&folder);
+    let local = s.root.path().join("tiny-project");
+    std::fs::create_dir(&local).unwrap();
+    std::fs::write(local.join("big.bin"), vec![7u8; 2 << 20]).unwrap();
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let states = Arc::new(Mutex::new(Vec::<SyncState>::new()));
+    let seen = states.clone();
+    let task = tokio::spawn(run_live(
+        s.engine.clone(),
+        s.queue.clone(),
+        SyncPair::parse(&local, "tiny").unwrap(),
+        LiveOptions {
+            delete: false,
+            rules: IgnoreRules::new(&[], true).unwrap(),
+        },
+        Arc::new(move |state| seen.lock().unwrap().push(state)),
+        stopped,
+    ));
+    let reason = {
+        let started = Instant::now();
+        loop {
+            let waiting = states.lock().unwrap().iter().find_map(|s| match s {
+                SyncState::Waiting { reason } => Some(reason.clone()),
+                _ => None,
+            });
+            if let Some(reason) = waiting {
+                break reason;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no pause: {:?}",
+                states.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(reason.to_lowercase().contains("space"), "{reason}");
+    let names: Vec<String> = std::fs::read_dir(&tiny)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.contains(&"big.bin".to_string()),
+        "no half-written file under its name: {names:?}"
+    );
+
+    // Space again: the big file goes, a small one takes its place; the retry sends it.
+    std::fs::remove_file(local.join("big.bin")).unwrap();
+    std::fs::write(local.join("small.txt"), "fits").unwrap();
+    until("the retry", || holds(&tiny.join("small.txt"), "fits")).await;
+    until("in step", || {
+        matches!(
+            states.lock().unwrap().last(),
+            Some(SyncState::InStep { .. })
+        )
+    })
+    .await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}

@@ -46,6 +46,28 @@ impl FolderFiles {
         Ok(FileVersion::from(&saved))
     }
 
+    /// Copies file `source` of this computer to `path`, replacing what is there (a file or a
+    /// link; never a directory) through a scratch file renamed into place. For many small
+    /// files: no version check, no sync to disk (as `cp` and `rsync`).
+    pub fn put_from(&self, source: &std::path::Path, path: &FolderPath) -> Result<()> {
+        let (parent, name) = berth_core::engine::split_file_path(path)?;
+        let mut from = std::fs::File::open(source)
+            .map_err(|e| Error::invalid_input(format!("Cannot read {}: {e}", source.display())))?;
+        let scratch = parent.join(&format!(
+            ".{name}.berth-save-{}-{}",
+            std::process::id(),
+            SCRATCH.fetch_add(1, Ordering::Relaxed)
+        ))?;
+        let mut to = self.create_new(&scratch)?;
+        let copied = std::io::copy(&mut from, &mut to).map_err(|e| self.error(e, &scratch));
+        drop(to);
+        let placed = copied.and_then(|_| self.replace(&scratch, path));
+        if placed.is_err() {
+            let _ = self.remove_file(&scratch);
+        }
+        placed
+    }
+
     /// What is at `name` in `parent`, links not followed.
     fn entry(&self, parent: &FolderPath, name: &str) -> Result<Option<FileEntry>> {
         Ok(self.stat(parent, &[name.to_string()])?.into_iter().next())
