@@ -10,8 +10,9 @@ use std::sync::Arc;
 use berth_core::Error;
 use berth_sync::book::{SyncBook, SyncDirection as Direction, SyncRecord};
 use berth_sync::live::SyncState;
-use berth_sync::push::{IgnoreRules, Sent, SyncPair, plan_push, send_uploads};
+use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
 use berth_sync::runner::{SyncEvents, run_syncs};
+use berth_sync::send::{Sent, send_uploads};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 

@@ -15,7 +15,8 @@ use notify::Watcher;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in, send_uploads};
+use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in};
+use crate::send::send_uploads;
 
 /// How a sync's transfer batches are named: the app does not announce them one by one (the
 /// sync's row says how it stands).
