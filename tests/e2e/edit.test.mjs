@@ -62,7 +62,7 @@ test("quick edit: save over the version read; a change made meanwhile is the use
     await typeAtEnd(app, "seed: 7");
     await editorSays(app, /^Edited, not saved/);
     await save(app);
-    await editorSays(app, /^Saved config\.yaml\./);
+    await editorSays(app, /^Saved config\.yaml($| ·)/);
     assert.equal(readFileSync(config, "utf8"), "lr: 0.1\nepochs: 10\nseed: 7");
 
     // Someone else saves the file while it is open here: nothing is overwritten unasked.
@@ -75,7 +75,7 @@ test("quick edit: save over the version read; a change made meanwhile is the use
     await screenshot(app, "edit-conflict");
     // Saved as a copy beside it: theirs stays, mine is kept, and the editor goes on with the copy.
     await click(app, "[data-testid=conflict-copy]");
-    await editorSays(app, /^Saved as config \(1\)\.yaml; config\.yaml is as the other change left it\./);
+    await editorSays(app, /^Saved as config \(1\)\.yaml; config\.yaml is as the other change left it/);
     assert.equal(readFileSync(join(root, "config (1).yaml"), "utf8"), "lr: 0.1\nepochs: 10\nseed: 7\nbatch: 32");
     assert.equal(readFileSync(config, "utf8"), "lr: 0.5\n");
     await click(app, "[data-testid=preview-close]");
@@ -88,7 +88,7 @@ test("quick edit: save over the version read; a change made meanwhile is the use
     await save(app);
     await until("the conflict", () => textOf(app, "[data-testid=editor-conflict]").catch(() => null), 10_000);
     await click(app, "[data-testid=conflict-overwrite]");
-    await editorSays(app, /^Saved config\.yaml over the other change\./);
+    await editorSays(app, /^Saved config\.yaml over the other change/);
     assert.equal(readFileSync(config, "utf8"), "lr: 0.5\nmine: yes\n");
 
     // Reload: the other change is taken and the edit dropped.
@@ -120,7 +120,7 @@ test("quick edit: save over the version read; a change made meanwhile is the use
     await editorSays(app, /Windows line endings \(kept\)/);
     await typeAtEnd(app, "steps=5\n");
     await save(app);
-    await editorSays(app, /^Saved settings\.ini\./);
+    await editorSays(app, /^Saved settings\.ini · Windows line endings/);
     assert.equal(readFileSync(join(root, "settings.ini"), "utf8"), "[run]\r\nseed=1\r\nsteps=5\r\n");
     await screenshot(app, "edit-saved");
     assert.ok(!existsSync(join(root, "settings (1).ini")));

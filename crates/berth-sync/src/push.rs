@@ -31,8 +31,13 @@ impl SyncPair {
                 "\"{target}\" names no folder: write FOLDER or FOLDER:PATH."
             )));
         }
-        let metadata = std::fs::metadata(local)
-            .map_err(|e| Error::invalid_input(format!("Cannot sync {}: {e}", local.display())))?;
+        let metadata = std::fs::metadata(local).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::invalid_input(format!(
+                "There is no directory {} on this computer.",
+                local.display()
+            )),
+            _ => Error::invalid_input(format!("Cannot sync {}: {e}", local.display())),
+        })?;
         if !metadata.is_dir() {
             return Err(Error::invalid_input(format!(
                 "{} is not a directory; sync keeps a directory in step with a folder.",

@@ -42,10 +42,17 @@ pub async fn open_in_editor(
 ) -> Result<EditCopyView, Error> {
     let engine = state.get()?;
     let label = engine.info().label;
+    let already = copies.views().len();
     let copy = copies
         .open(engine, &label, &folder, &FolderPath::parse(&path)?)
         .await?;
-    launch_editor(&copy.local_path)?;
+    if let Err(error) = launch_editor(&copy.local_path) {
+        // A copy no editor has is not kept (one open before stays: its editor may have it).
+        if copies.views().len() > already {
+            let _ = copies.close(&copy.id);
+        }
+        return Err(error);
+    }
     Ok(copy)
 }
 
@@ -62,9 +69,14 @@ fn launch_editor(file: &str) -> Result<(), Error> {
                 ))
             });
     }
-    tauri_plugin_opener::open_path(file, None::<&str>).map_err(|e| {
+    tauri_plugin_opener::open_path(file, None::<&str>).map_err(|error| {
+        tracing::warn!(%error, file, "no app opened the copy");
+        let kind = std::path::Path::new(file)
+            .extension()
+            .map(|e| format!(".{} files", e.to_string_lossy()))
+            .unwrap_or_else(|| "files without an extension".to_string());
         Error::invalid_input(format!(
-            "No app on this computer opens {file}: {e}. Set one for its type in your system's settings."
+            "No app on this computer opens {kind}. Choose one for them in your system's settings (or set BERTH_EDITOR to an editor), then try again."
         ))
     })
 }

@@ -134,6 +134,11 @@ pub async fn add_sync(
         "" => folder.clone(),
         path => format!("{folder}:{path}"),
     };
+    if !std::path::Path::new(&local).is_absolute() {
+        return Err(Error::invalid_input(format!(
+            "\"{local}\" is not a full path: give the directory's whole path (or Browse…)."
+        )));
+    }
     let pair = SyncPair::parse(std::path::Path::new(&local), &target)?;
     let ignore: Vec<String> = ignore
         .into_iter()
