@@ -80,6 +80,7 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
   writeFileSync(join(root, "d-README.md"), "# Project\n\nRun **train.py** with `--lr`.\n\n<script>alert(1)</script>\n\n- one\n- two\n");
   writeFileSync(join(root, "e-plot.png"), png());
   writeFileSync(join(root, "f-weights.bin"), Buffer.from([0x00, 0x01, 0x42, 0x65, 0x72, 0x74, 0x68, 0xff]));
+  writeFileSync(join(root, "h-train.py"), 'def train(lr=0.1):\n    return "done"  # <b>not markup</b>\n');
   // 40 MB of log lines: far more than one screen.
   const line = (i) => `step ${String(i).padStart(8, "0")} loss=0.${i % 997}\n`;
   const fd = openSync(join(root, "g-train.log"), "w");
@@ -91,7 +92,7 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
   await withApp("preview", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
     await click(app, "button[data-page=storage]");
     await click(app, "tr[data-folder=look] .folder-link");
-    await waitForText(app, "[data-testid=explorer-count]", "7 items");
+    await waitForText(app, "[data-testid=explorer-count]", "8 items");
 
     let seen = await look(app, "a-notes.txt", KEY.space, "text");
     assert.equal(seen.text, "first line\nsecond line\nthird ✓ line\n");
@@ -128,6 +129,20 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
     assert.equal(seen.hex, "00000000  00 01 42 65 72 74 68 ff                           ..Berth.");
     await close(app);
 
+    // Code in colours: tokens as coloured text, nothing from the file taken as markup.
+    seen = await look(app, "h-train.py", KEY.space, "text");
+    const tones = await until("the colours", () =>
+      run(app, `const t = document.querySelector('[data-testid=preview-text][data-coloured=true]');
+        return t ? [...t.querySelectorAll('span[class]')].map((s) => [[...s.classList].find((c) => c.startsWith('tone-')), s.textContent]) : null;`), 10_000);
+    const toneOf = (text) => tones.find(([, t]) => t.includes(text))?.[0];
+    assert.equal(toneOf("def"), "tone-keyword");
+    assert.equal(toneOf('"done"'), "tone-string");
+    assert.equal(toneOf("# <b>not markup</b>"), "tone-comment");
+    assert.equal(await run(app, "return document.querySelectorAll('[data-testid=preview-text] b').length;"), 0);
+    assert.equal((await preview(app)).text, 'def train(lr=0.1):\n    return "done"  # <b>not markup</b>\n');
+    await screenshot(app, "preview-code");
+    await close(app);
+
     // The big log: its first screen at once, with the true size, and more as it is scrolled.
     seen = await look(app, "g-train.log", KEY.space, "text");
     assert.match(seen.facts, /^Text · \d+\.\d MiB · first 64\.0 KiB shown$/);
@@ -149,6 +164,6 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
     assert.match(await textOf(app, "[data-testid=preview-facts]"), /first 128\.0 KiB and last 64\.0 KiB shown/);
     await screenshot(app, "preview-big-log");
     await close(app);
-    assert.equal(await textOf(app, "[data-testid=explorer-count]"), "7 items · 1 selected", "the selection stays");
+    assert.equal(await textOf(app, "[data-testid=explorer-count]"), "8 items · 1 selected", "the selection stays");
   });
 });
