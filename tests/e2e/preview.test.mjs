@@ -32,6 +32,29 @@ function png() {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
 }
 
+/** A real one-page PDF with `text` on it in Helvetica. */
+function pdf(text) {
+  const stream = `BT /F1 28 Tf 30 60 Td (${text}) Tj ET`;
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = objects.map((body, i) => {
+    const at = out.length;
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return at;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const at of offsets) out += `${String(at).padStart(10, "0")} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, "latin1");
+}
+
 const preview = (app) =>
   run(
     app,
@@ -80,6 +103,7 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
   writeFileSync(join(root, "d-README.md"), "# Project\n\nRun **train.py** with `--lr`.\n\n<script>alert(1)</script>\n\n- one\n- two\n");
   writeFileSync(join(root, "e-plot.png"), png());
   writeFileSync(join(root, "f-weights.bin"), Buffer.from([0x00, 0x01, 0x42, 0x65, 0x72, 0x74, 0x68, 0xff]));
+  writeFileSync(join(root, "i-paper.pdf"), pdf("Hello, PDF"));
   writeFileSync(join(root, "h-train.py"), 'def train(lr=0.1):\n    return "done"  # <b>not markup</b>\n');
   // 40 MB of log lines: far more than one screen.
   const line = (i) => `step ${String(i).padStart(8, "0")} loss=0.${i % 997}\n`;
@@ -92,7 +116,7 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
   await withApp("preview", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
     await click(app, "button[data-page=storage]");
     await click(app, "tr[data-folder=look] .folder-link");
-    await waitForText(app, "[data-testid=explorer-count]", "8 items");
+    await waitForText(app, "[data-testid=explorer-count]", "9 items");
 
     let seen = await look(app, "a-notes.txt", KEY.space, "text");
     assert.equal(seen.text, "first line\nsecond line\nthird ✓ line\n");
@@ -143,6 +167,21 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
     await screenshot(app, "preview-code");
     await close(app);
 
+    // A PDF drawn by the page, on every platform alike.
+    seen = await look(app, "i-paper.pdf", KEY.space, "pdf");
+    const drawn = await until("the PDF's page drawn", () =>
+      run(app, `const d = document.querySelector('[data-testid=preview-pdf]');
+        const c = d?.querySelector('canvas');
+        if (!c || d.dataset.pages !== '1') return null;
+        const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let dark = 0;
+        for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 100 && pixels[i + 3] > 0) dark++;
+        return dark > 50 ? { width: c.width, dark } : null;`), 15_000);
+    assert.ok(drawn.width > 300, JSON.stringify(drawn));
+    assert.match(seen.facts, /^PDF · /);
+    await screenshot(app, "preview-pdf");
+    await close(app);
+
     // The big log: its first screen at once, with the true size, and more as it is scrolled.
     seen = await look(app, "g-train.log", KEY.space, "text");
     assert.match(seen.facts, /^Text · \d+\.\d MiB · first 64\.0 KiB shown$/);
@@ -164,6 +203,6 @@ test("preview: text, table, JSON, Markdown, image and bytes from the keyboard; a
     assert.match(await textOf(app, "[data-testid=preview-facts]"), /first 128\.0 KiB and last 64\.0 KiB shown/);
     await screenshot(app, "preview-big-log");
     await close(app);
-    assert.equal(await textOf(app, "[data-testid=explorer-count]"), "8 items · 1 selected", "the selection stays");
+    assert.equal(await textOf(app, "[data-testid=explorer-count]"), "9 items · 1 selected", "the selection stays");
   });
 });

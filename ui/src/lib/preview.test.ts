@@ -9,6 +9,8 @@ describe("which view a file gets", () => {
     expect(previewKind("logo.svg", bytes("<svg/>"))).toBe("image");
     expect(previewKind("a.json", bytes("{}"))).toBe("json");
     expect(previewKind("t.tsv", bytes("a\tb"))).toBe("table");
+    expect(previewKind("paper.pdf", new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0xe2]))).toBe("pdf");
+    expect(previewKind("download", bytes("%PDF-1.7\n%\u00e2"))).toBe("pdf");
     expect(previewKind("README.md", bytes("# hi"))).toBe("markdown");
     expect(previewKind("train.log", bytes("epoch 1\n"))).toBe("text");
     expect(previewKind("model.bin", new Uint8Array([1, 0, 2]))).toBe("hex");

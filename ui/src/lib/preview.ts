@@ -2,7 +2,7 @@
 // pure pieces of each view (hex rows, delimited tables, JSON, Markdown blocks) so they are
 // tested without a window.
 
-export type PreviewKind = "text" | "json" | "table" | "markdown" | "image" | "hex";
+export type PreviewKind = "text" | "json" | "table" | "markdown" | "image" | "pdf" | "hex";
 
 /** How much the preview reads at a time: about a screen or two of text. */
 export const CHUNK = 64 * 1024;
@@ -35,6 +35,8 @@ export function imageType(name: string): string | null {
 export function previewKind(name: string, head: Uint8Array): PreviewKind {
   const extension = extensionOf(name);
   if (IMAGE_TYPES[extension]) return "image";
+  // "%PDF-" at the start, whatever the name says.
+  if (extension === "pdf" || String.fromCharCode(...head.subarray(0, 5)) === "%PDF-") return "pdf";
   if (!looksLikeText(head)) return "hex";
   if (extension === "json" || extension === "ipynb" || extension === "geojson") return "json";
   if (extension === "csv" || extension === "tsv") return "table";
