@@ -13,7 +13,7 @@ use berth_sync::live::SyncState;
 use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
 use berth_sync::runner::{SyncEvents, run_syncs};
 use berth_sync::send::{Sent, send_uploads};
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::output::{Output, human_bytes, utc_minute};
@@ -23,23 +23,7 @@ use crate::transfer::Mover;
 pub enum SyncCommand {
     /// Set up a directory to be kept in step with a folder (by the app while it runs, or by
     /// `berth sync run`).
-    Add {
-        /// The directory on this computer.
-        local: PathBuf,
-        /// FOLDER or FOLDER:PATH.
-        target: String,
-        #[arg(long, value_enum, default_value = "push")]
-        direction: SyncDirection,
-        /// Delete what the folder's path has and the directory does not (ignored paths never).
-        #[arg(long)]
-        delete: bool,
-        /// Paths to leave alone on both sides, gitignore syntax (repeat for more).
-        #[arg(long = "ignore", value_name = "PATTERN")]
-        ignore: Vec<String>,
-        /// Sync .git/, node_modules/ and __pycache__/ too (ignored by default).
-        #[arg(long)]
-        no_default_ignores: bool,
-    },
+    Add(PairOptions),
     /// The syncs set up for this profile, with how each stands.
     List,
     /// Stop sending a sync's changes until it is resumed.
@@ -52,24 +36,28 @@ pub enum SyncCommand {
     Run,
     /// One pass, then exit: what differs by size and modified time is sent; links are not
     /// followed; nothing in the folder is deleted without --delete.
-    Once {
-        /// The directory on this computer.
-        local: PathBuf,
-        /// FOLDER or FOLDER:PATH.
-        target: String,
-        /// Which way files go.
-        #[arg(long, value_enum, default_value = "push")]
-        direction: SyncDirection,
-        /// Delete what the folder's path has and the directory does not (ignored paths never).
-        #[arg(long)]
-        delete: bool,
-        /// Paths to leave alone on both sides, gitignore syntax (repeat for more).
-        #[arg(long = "ignore", value_name = "PATTERN")]
-        ignore: Vec<String>,
-        /// Sync .git/, node_modules/ and __pycache__/ too (ignored by default).
-        #[arg(long)]
-        no_default_ignores: bool,
-    },
+    Once(PairOptions),
+}
+
+/// What a sync is: its two sides and how it treats them.
+#[derive(Args)]
+pub struct PairOptions {
+    /// The directory on this computer.
+    local: PathBuf,
+    /// FOLDER or FOLDER:PATH.
+    target: String,
+    /// Which way files go.
+    #[arg(long, value_enum, default_value = "push")]
+    direction: SyncDirection,
+    /// Delete what the folder's path has and the directory does not (ignored paths never).
+    #[arg(long)]
+    delete: bool,
+    /// Paths to leave alone on both sides, gitignore syntax (repeat for more).
+    #[arg(long = "ignore", value_name = "PATTERN")]
+    ignore: Vec<String>,
+    /// Sync .git/, node_modules/ and __pycache__/ too (ignored by default).
+    #[arg(long)]
+    no_default_ignores: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,34 +87,15 @@ struct SkippedReport {
 pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core::Result<()> {
     let book = SyncBook::in_dir(&mover.data_dir());
     match command {
-        SyncCommand::Once {
+        SyncCommand::Once(options) => once(mover, &book, options, out).await,
+        SyncCommand::Add(PairOptions {
             local,
             target,
             direction: SyncDirection::Push,
             delete,
             ignore,
             no_default_ignores,
-        } => {
-            once(
-                mover,
-                &book,
-                local,
-                target,
-                delete,
-                ignore,
-                no_default_ignores,
-                out,
-            )
-            .await
-        }
-        SyncCommand::Add {
-            local,
-            target,
-            direction: SyncDirection::Push,
-            delete,
-            ignore,
-            no_default_ignores,
-        } => {
+        }) => {
             let pair = SyncPair::parse(&local, &target)?;
             IgnoreRules::new(&ignore, !no_default_ignores)?;
             mover.engine().folder(&pair.folder).await?;
@@ -259,17 +228,20 @@ async fn run_all(mover: Mover) -> berth_core::Result<()> {
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn once(
     mover: Mover,
     book: &SyncBook,
-    local: PathBuf,
-    target: String,
-    delete: bool,
-    ignore: Vec<String>,
-    no_default_ignores: bool,
+    options: PairOptions,
     out: &Output,
 ) -> berth_core::Result<()> {
+    let PairOptions {
+        local,
+        target,
+        direction: SyncDirection::Push,
+        delete,
+        ignore,
+        no_default_ignores,
+    } = options;
     let pair = SyncPair::parse(&local, &target)?;
     let rules = IgnoreRules::new(&ignore, !no_default_ignores)?;
     let engine = mover.engine();

@@ -8,9 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::{Engine, FolderPath, NewFolder};
-use berth_local::{DataDirs, LocalEngine};
+use berth_core::FolderPath;
+use berth_local::LocalEngine;
 use berth_sync::{EditCopies, EditCopyStatus, EditCopyView, Resolution};
+
+mod common;
 
 struct Scene {
     _root: tempfile::TempDir,
@@ -20,19 +22,11 @@ struct Scene {
 }
 
 async fn scene() -> Scene {
-    let root = tempfile::tempdir().unwrap();
-    let dirs = DataDirs {
-        config: root.path().join("config"),
-        data: root.path().join("data"),
-        logs: root.path().join("logs"),
-        runtime: root.path().join("run"),
-    };
-    let engine = Arc::new(LocalEngine::open(dirs).unwrap());
-    let folder = engine
-        .create_folder(NewFolder::named("proj"))
-        .await
-        .unwrap();
-    let folder = engine.folder_path(&folder);
+    let common::FolderOnLocalEngine {
+        root,
+        engine,
+        folder,
+    } = common::engine_with_folder().await;
     std::fs::write(folder.join("notes.txt"), "one\n").unwrap();
     let copies = EditCopies::new(root.path().join("edit-copies"), || {});
     Scene {

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, FolderPath, NewFolder};
+use berth_local::LocalEngine;
 use berth_local::transport::LocalTransport;
-use berth_local::{DataDirs, LocalEngine};
+
+mod common;
 use berth_sync::live::{LiveOptions, SyncState, run_live};
 use berth_sync::push::{IgnoreRules, SyncPair};
 use berth_transfer::{Journal, Queue};
@@ -25,19 +27,12 @@ struct Scene {
 }
 
 async fn scene() -> Scene {
-    let root = tempfile::tempdir().unwrap();
-    let dirs = DataDirs {
-        config: root.path().join("config"),
-        data: root.path().join("data"),
-        logs: root.path().join("logs"),
-        runtime: root.path().join("run"),
-    };
-    let engine = Arc::new(LocalEngine::open(dirs).unwrap());
-    let folder = engine
-        .create_folder(NewFolder::named("proj"))
-        .await
-        .unwrap();
-    let code = engine.folder_path(&folder).join("code");
+    let common::FolderOnLocalEngine {
+        root,
+        engine,
+        folder,
+    } = common::engine_with_folder().await;
+    let code = folder.join("code");
     let queue = Queue::open(
         Journal::open(&root.path().join("transfers.sqlite3")).unwrap(),
         Arc::new(LocalTransport::new(engine.clone())),
