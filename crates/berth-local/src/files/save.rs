@@ -51,7 +51,14 @@ impl FolderFiles {
     /// files: no version check, no sync to disk (as `cp` and `rsync`).
     pub fn put_from(&self, source: &std::path::Path, path: &FolderPath) -> Result<()> {
         let (parent, name) = berth_core::engine::split_file_path(path)?;
-        let mut from = std::fs::File::open(source)
+        // Not through a link: the sync that planned this skipped links, and one put in the
+        // file's place since then is not followed either.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let mut from = options
+            .open(source)
             .map_err(|e| Error::invalid_input(format!("Cannot read {}: {e}", source.display())))?;
         let scratch = parent.join(&format!(
             ".{name}.berth-save-{}-{}",

@@ -336,3 +336,45 @@ async fn a_read_only_folder_is_not_saved_to() {
     assert_eq!(error.code, ErrorCode::PermissionDenied);
     assert_eq!(std::fs::read(&file).unwrap(), b"# read me");
 }
+
+/// Small files put straight into a folder (what a sync does with them): each lands whole, a
+/// link on this computer's side is not followed, and a directory in the way is not replaced.
+#[cfg(unix)]
+#[tokio::test]
+async fn files_put_in_one_go_land_whole_and_follow_no_link() {
+    let s = scene().await;
+    let here = s.fx.root.path().join("here");
+    std::fs::create_dir(&here).unwrap();
+    std::fs::write(here.join("a.py"), "a").unwrap();
+    std::fs::write(here.join("b.py"), "b").unwrap();
+    std::fs::write(s.fx.root.path().join("secret"), "secret").unwrap();
+    std::os::unix::fs::symlink(s.fx.root.path().join("secret"), here.join("link.py")).unwrap();
+    let results =
+        s.fx.engine
+            .put_files(
+                "work",
+                vec![
+                    (here.join("a.py"), p("data/a.py")),
+                    (here.join("link.py"), p("data/link.py")),
+                    (here.join("b.py"), p("data")),
+                    (here.join("b.py"), p("notes.txt")),
+                ],
+            )
+            .await
+            .expect("the local engine puts files itself");
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(results[1].is_err(), "a link is not followed");
+    assert!(results[2].is_err(), "a directory is not replaced by a file");
+    assert!(results[3].is_ok());
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("data/a.py")).unwrap(),
+        "a"
+    );
+    assert!(!s.root.join("data/link.py").exists());
+    assert!(s.root.join("data/in").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("notes.txt")).unwrap(),
+        "b"
+    );
+    assert!(scratch_left(&s.root).is_empty() && scratch_left(&s.root.join("data")).is_empty());
+}
