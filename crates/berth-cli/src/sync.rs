@@ -60,6 +60,24 @@ pub struct PairOptions {
     no_default_ignores: bool,
 }
 
+impl PairOptions {
+    /// The pair and its rules, checked: the directory exists, the patterns parse, and the
+    /// folder is there (a typo in its name is said before the directory is read).
+    async fn check(&self, mover: &Mover) -> berth_core::Result<(SyncPair, IgnoreRules)> {
+        let SyncDirection::Push = self.direction;
+        let pair = SyncPair::parse(&self.local, &self.target)?;
+        let rules = IgnoreRules::new(&self.ignore, !self.no_default_ignores)?;
+        mover.engine().folder(&pair.folder).await?;
+        Ok((pair, rules))
+    }
+}
+
+/// The pair's directory as the list of syncs records it, whatever way it was written.
+fn canonical(pair: &SyncPair) -> berth_core::Result<PathBuf> {
+    std::fs::canonicalize(&pair.local)
+        .map_err(|e| Error::invalid_input(format!("Cannot sync {}: {e}", pair.local.display())))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyncDirection {
     /// This computer → the folder.
@@ -88,20 +106,9 @@ pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core
     let book = SyncBook::in_dir(&mover.data_dir());
     match command {
         SyncCommand::Once(options) => once(mover, &book, options, out).await,
-        SyncCommand::Add(PairOptions {
-            local,
-            target,
-            direction: SyncDirection::Push,
-            delete,
-            ignore,
-            no_default_ignores,
-        }) => {
-            let pair = SyncPair::parse(&local, &target)?;
-            IgnoreRules::new(&ignore, !no_default_ignores)?;
-            mover.engine().folder(&pair.folder).await?;
-            let local = std::fs::canonicalize(&pair.local).map_err(|e| {
-                Error::invalid_input(format!("Cannot sync {}: {e}", local.display()))
-            })?;
+        SyncCommand::Add(options) => {
+            let (pair, _) = options.check(&mover).await?;
+            let local = canonical(&pair)?;
             let record = book.add(SyncRecord {
                 id: String::new(),
                 profile: mover.profile(),
@@ -109,9 +116,9 @@ pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core
                 folder: pair.folder,
                 path: pair.path.as_str().to_string(),
                 direction: Direction::Push,
-                delete,
-                ignore,
-                default_ignores: !no_default_ignores,
+                delete: options.delete,
+                ignore: options.ignore,
+                default_ignores: !options.no_default_ignores,
                 paused: false,
                 state: SyncState::Stopped,
             })?;
@@ -234,28 +241,17 @@ async fn once(
     options: PairOptions,
     out: &Output,
 ) -> berth_core::Result<()> {
-    let PairOptions {
-        local,
-        target,
-        direction: SyncDirection::Push,
-        delete,
-        ignore,
-        no_default_ignores,
-    } = options;
-    let pair = SyncPair::parse(&local, &target)?;
-    let rules = IgnoreRules::new(&ignore, !no_default_ignores)?;
+    let (pair, rules) = options.check(&mover).await?;
+    let delete = options.delete;
     let engine = mover.engine();
-    // The folder first: a typo in its name says so before the directory is read.
-    engine.folder(&pair.folder).await?;
     // A sync that is set up for the same pair is not run twice at once.
-    let canonical = std::fs::canonicalize(&pair.local).unwrap_or_else(|_| pair.local.clone());
+    let local = canonical(&pair)?;
     let profile = mover.profile();
-    let _lock = match book.list()?.into_iter().find(|r| {
-        r.profile == profile
-            && r.local == canonical
-            && r.folder == pair.folder
-            && r.path == pair.path.as_str()
-    }) {
+    let _lock = match book
+        .list()?
+        .into_iter()
+        .find(|r| r.is_pair(&profile, &local, &pair.folder, pair.path.as_str()))
+    {
         Some(record) => Some(book.lock_running(&record.id)?),
         None => None,
     };

@@ -40,6 +40,12 @@ pub struct SyncRecord {
 }
 
 impl SyncRecord {
+    /// Whether this sync is `profile`'s, between `local` (as canonicalized) and `path` of
+    /// `folder`: a pair set up once, and run by one process at a time.
+    pub fn is_pair(&self, profile: &str, local: &Path, folder: &str, path: &str) -> bool {
+        self.profile == profile && self.local == local && self.folder == folder && self.path == path
+    }
+
     /// `FOLDER` or `FOLDER:PATH`, as the user wrote it.
     pub fn target(&self) -> String {
         match self.path.is_empty() {
@@ -83,12 +89,10 @@ impl SyncBook {
     /// with the same folder path.
     pub fn add(&self, mut record: SyncRecord) -> Result<SyncRecord> {
         self.change(|records| {
-            if let Some(same) = records.iter().find(|r| {
-                r.profile == record.profile
-                    && r.local == record.local
-                    && r.folder == record.folder
-                    && r.path == record.path
-            }) {
+            if let Some(same) = records
+                .iter()
+                .find(|r| r.is_pair(&record.profile, &record.local, &record.folder, &record.path))
+            {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!(

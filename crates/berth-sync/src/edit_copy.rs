@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use berth_core::engine::split_file_path;
 use berth_core::{
@@ -344,7 +344,7 @@ impl Copy {
                 state.path = path.clone();
                 state.uploads += 1;
                 state.status = EditCopyStatus::InStep {
-                    uploaded_ms: Some(now_ms()),
+                    uploaded_ms: Some(crate::now_ms()),
                 };
                 tracing::info!(id = %self.id, %path, size = version.size, "editor's save written back");
                 true
@@ -462,11 +462,4 @@ fn stamp(path: &Path) -> Option<Stamp> {
     metadata
         .is_file()
         .then(|| (metadata.len(), metadata.modified().ok()))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -11,3 +11,11 @@ pub mod runner;
 pub mod send;
 
 pub use edit_copy::{EditCopies, EditCopyStatus, EditCopyView, Resolution};
+
+/// Milliseconds since the Unix epoch, as the rest of Berth keeps times.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

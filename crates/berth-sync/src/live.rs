@@ -179,7 +179,7 @@ impl Pass<'_> {
             self.carry_out(&plan).await?;
         }
         (self.report)(SyncState::InStep {
-            at_ms: now_ms(),
+            at_ms: crate::now_ms(),
             skipped: u32::try_from(plan.skipped.len()).unwrap_or(u32::MAX),
         });
         Ok(())
@@ -208,11 +208,4 @@ impl Pass<'_> {
         }
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -18,8 +18,8 @@ use crate::push::{IgnoreRules, SyncPair};
 /// How often the list is read again for changes made elsewhere.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
-/// Told of every sync's new state (its id, the state), and of a sync this process cannot run
-/// (its id, why).
+/// Told of every sync's new state (once the list holds it), and of a sync this process cannot
+/// run (why).
 pub trait SyncEvents: Send + Sync {
     fn state(&self, record: &SyncRecord, state: &SyncState);
     fn refused(&self, record: &SyncRecord, why: &berth_core::Error);
@@ -98,9 +98,10 @@ fn start(
     let (stop, stopped) = watch::channel(false);
     let report = {
         let (book, events, record) = (book.clone(), events.clone(), record.clone());
+        // The list first, so whoever is told reads the new state there.
         Arc::new(move |state: SyncState| {
+            let _ = book.update(&record.id, |r| r.state = state.clone());
             events.state(&record, &state);
-            let _ = book.update(&record.id, |r| r.state = state);
         })
     };
     let task = tokio::spawn(run_live(

@@ -90,12 +90,7 @@ impl<R: Runtime> WindowEvents<R> {
 impl<R: Runtime> SyncEvents for WindowEvents<R> {
     fn state(&self, record: &SyncRecord, state: &SyncState) {
         tracing::debug!(id = %record.id, ?state, "sync state");
-        // The runner writes the state to the list right after this: tell once it is there.
-        let app = self.0.clone();
-        tauri::async_runtime::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            WindowEvents(app).tell();
-        });
+        self.tell();
     }
 
     fn refused(&self, record: &SyncRecord, why: &Error) {
