@@ -4,6 +4,7 @@
 //! user is warned before a limit ends a session — a toast in the window, a desktop
 //! notification when the window is not in front — and told when one did, with the reason.
 
+use berth_core::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -114,11 +115,4 @@ fn warning_body(ends: LimitEnd) -> String {
         ),
     };
     format!("{why} Open Berth to extend it; files in its folders are kept either way.")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -73,3 +73,48 @@ test("syncs: a directory added in the window is sent as it changes; pause, resum
     assert.ok(holds(join(code, "train.py"), "print('v2, saved')\n") && existsSync(join(project, "train.py")), "nothing deleted");
   });
 });
+
+test("syncs: a two-way sync brings a session's files here and shows a conflict in its row", async () => {
+  const home = mkdtempSync(join(tmpdir(), "berth-e2e-syncs-both-"));
+  const dataDir = join(home, "data");
+  const berth = (...args) => execFileSync(CLI, ["--data-dir", dataDir, ...args], { encoding: "utf8" });
+  berth("folder", "create", "proj");
+  const folder = JSON.parse(berth("--json", "folder", "info", "proj")).path;
+  const project = join(home, "project");
+  mkdirSync(project, { recursive: true });
+  writeFileSync(join(project, "notes.md"), "v1\n");
+  const holds = (path, text) => existsSync(path) && readFileSync(path, "utf8") === text;
+
+  await withApp("syncs-both", { env: { BERTH_DATA_DIR: dataDir } }, async (app) => {
+    const state = () => textOf(app, "[data-testid=sync-state]");
+    await click(app, "button[data-page=storage]");
+    await click(app, "[data-testid=tab-syncs]");
+    await click(app, "[data-testid=add-sync]");
+    await typeInto(app, "[data-testid=sync-local]", project);
+    await until("the folder offered", () => run(app, "return document.querySelector('[data-testid=sync-folder]').value === 'proj';"), 10_000);
+    await run(app, `const s = document.querySelector('[data-testid=sync-direction]'); s.value = 'both'; s.dispatchEvent(new Event('change')); return true;`);
+    await waitForText(app, "[data-testid=sync-form]", "Mirror deletions both ways");
+    await click(app, "[data-testid=sync-submit]");
+    await until("the first pass", () => holds(join(folder, "notes.md"), "v1\n"), 15_000);
+    await waitForText(app, "[data-testid=sync-way]", "↔");
+
+    // A session writes in the folder: it arrives here.
+    writeFileSync(join(folder, "metrics.json"), "{}\n");
+    await until("the session's file here", () => holds(join(project, "metrics.json"), "{}\n"), 10_000);
+
+    // Paused, both sides edit the same file; resumed, both versions are kept and the row says so.
+    await click(app, "[data-testid=sync-pause]");
+    await waitForText(app, "[data-testid=sync-state]", "Paused");
+    await new Promise((r) => setTimeout(r, 1500));
+    writeFileSync(join(project, "notes.md"), "edited here\n");
+    writeFileSync(join(folder, "notes.md"), "edited in the session\n");
+    await click(app, "[data-testid=sync-resume]");
+    await until("the conflict in the row", async () => (await state())?.includes("1 conflict"), 15_000);
+    const copy = await textOf(app, "[data-testid=sync-conflicts] li");
+    assert.match(copy, /^notes \(conflict .*\)\.md$/);
+    assert.equal(readFileSync(join(project, copy), "utf8"), "edited here\n");
+    assert.equal(readFileSync(join(project, "notes.md"), "utf8"), "edited in the session\n");
+    await until("the copy in the folder too", () => holds(join(folder, copy), "edited here\n"), 10_000);
+    await screenshot(app, "syncs-conflict");
+  });
+});

@@ -8,6 +8,7 @@
 //! aliases literally (it stores `../../etc` or `/proc/x` as given, see `backendai-api.md`), so
 //! the planner is the only guard, as for local sessions.
 
+use berth_core::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -937,13 +938,6 @@ fn reason_in_words(info: &str) -> Option<&'static str> {
         "pending-timeout" => "it waited too long for resources",
         _ => return None,
     })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// What running session `key` uses now, as its main container's agent last reported it.

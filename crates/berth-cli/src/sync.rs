@@ -1,7 +1,8 @@
 //! `berth sync`: a local directory kept in step with a folder. `add` sets one up, `run` keeps
 //! the profile's syncs going until interrupted (the app runs them the same way, never the same
-//! one at once), `once` makes one pass and exits (for scripts). Only pushing (this computer →
-//! the folder) is there so far.
+//! one at once), `once` makes one pass and exits (for scripts). A sync pushes (this computer →
+//! the folder), pulls, or goes both ways; the last two keep a journal of what both sides agreed
+//! on, so a file changed on both sides is kept twice rather than overwritten.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,8 +10,11 @@ use std::sync::Arc;
 
 use berth_core::Error;
 use berth_sync::book::{SyncBook, SyncDirection as Direction, SyncRecord};
+use berth_sync::exchange::{PassRules, pass};
+use berth_sync::journal::Journal;
 use berth_sync::live::SyncState;
-use berth_sync::push::{IgnoreRules, SyncPair, plan_push};
+use berth_sync::push::{IgnoreRules, Skipped, SyncPair, plan_push};
+use berth_sync::reconcile::Scope;
 use berth_sync::runner::{SyncEvents, run_syncs};
 use berth_sync::send::{Sent, send_uploads};
 use clap::{Args, Subcommand, ValueEnum};
@@ -35,7 +39,7 @@ pub enum SyncCommand {
     /// Keep this profile's syncs going until interrupted (Ctrl-C).
     Run,
     /// One pass, then exit: what differs by size and modified time is sent; links are not
-    /// followed; nothing in the folder is deleted without --delete.
+    /// followed; nothing is deleted without --delete.
     Once(PairOptions),
 }
 
@@ -49,7 +53,8 @@ pub struct PairOptions {
     /// Which way files go.
     #[arg(long, value_enum, default_value = "push")]
     direction: SyncDirection,
-    /// Delete what the folder's path has and the directory does not (ignored paths never).
+    /// Mirror deletions: what one side deleted, the other deletes too (ignored paths and files
+    /// the other side changed never).
     #[arg(long)]
     delete: bool,
     /// Paths to leave alone on both sides, gitignore syntax (repeat for more).
@@ -64,7 +69,6 @@ impl PairOptions {
     /// The pair and its rules, checked: the directory exists, the patterns parse, and the
     /// folder is there (a typo in its name is said before the directory is read).
     async fn check(&self, mover: &Mover) -> berth_core::Result<(SyncPair, IgnoreRules)> {
-        let SyncDirection::Push = self.direction;
         let pair = SyncPair::parse(&self.local, &self.target)?;
         let rules = IgnoreRules::new(&self.ignore, !self.no_default_ignores)?;
         mover.engine().folder(&pair.folder).await?;
@@ -82,16 +86,36 @@ fn canonical(pair: &SyncPair) -> berth_core::Result<PathBuf> {
 pub enum SyncDirection {
     /// This computer → the folder.
     Push,
+    /// The folder → this computer.
+    Pull,
+    /// Both ways; a file changed on both sides is kept twice (a conflict copy here).
+    Both,
+}
+
+impl From<SyncDirection> for Direction {
+    fn from(way: SyncDirection) -> Self {
+        match way {
+            SyncDirection::Push => Direction::Push,
+            SyncDirection::Pull => Direction::Pull,
+            SyncDirection::Both => Direction::Both,
+        }
+    }
 }
 
 /// What a pass did, for `--json`.
 #[derive(Serialize)]
 struct PassReport {
     uploaded: usize,
-    uploaded_bytes: u64,
+    downloaded: usize,
+    /// Bytes moved either way.
+    bytes: u64,
     unchanged: usize,
-    made_dirs: usize,
+    /// Deleted in the folder (a push: its paths in the folder; else relative to the pair).
     deleted: Vec<String>,
+    /// Deleted on this computer (relative to the pair).
+    deleted_here: Vec<String>,
+    /// Conflict copies made on this computer (relative to the pair).
+    conflicts: Vec<String>,
     skipped: Vec<SkippedReport>,
     failed: Vec<SkippedReport>,
 }
@@ -100,6 +124,21 @@ struct PassReport {
 struct SkippedReport {
     path: String,
     why: String,
+}
+
+impl From<Skipped> for SkippedReport {
+    fn from(skipped: Skipped) -> Self {
+        Self {
+            path: skipped.path,
+            why: skipped.why,
+        }
+    }
+}
+
+impl From<(String, String)> for SkippedReport {
+    fn from((path, why): (String, String)) -> Self {
+        Self { path, why }
+    }
 }
 
 pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core::Result<()> {
@@ -115,7 +154,7 @@ pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core
                 local,
                 folder: pair.folder,
                 path: pair.path.as_str().to_string(),
-                direction: Direction::Push,
+                direction: options.direction.into(),
                 delete: options.delete,
                 ignore: options.ignore,
                 default_ignores: !options.no_default_ignores,
@@ -144,9 +183,10 @@ pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}  {} → {}  {}{}\n",
+                            "{}  {} {} {}  {}{}\n",
                             r.id,
                             r.local.display(),
+                            arrow(r.direction),
                             r.target(),
                             describe(&r.state),
                             if r.paused { " (paused)" } else { "" }
@@ -182,18 +222,38 @@ pub async fn run(mover: Mover, command: SyncCommand, out: &Output) -> berth_core
     }
 }
 
+/// Which way files go, as `list` shows it.
+fn arrow(way: Direction) -> &'static str {
+    match way {
+        Direction::Push => "→",
+        Direction::Pull => "←",
+        Direction::Both => "↔",
+    }
+}
+
 /// A sync's state in words.
 fn describe(state: &SyncState) -> String {
     match state {
         SyncState::Stopped => "not running".to_string(),
         SyncState::Comparing => "comparing".to_string(),
         SyncState::Syncing { files } => format!("syncing {files} file(s)"),
-        SyncState::InStep { at_ms, skipped: 0 } => format!("in step since {}", utc_minute(*at_ms)),
-        SyncState::InStep { at_ms, skipped } => {
-            format!(
-                "in step since {} ({skipped} not synced)",
-                utc_minute(*at_ms)
-            )
+        SyncState::InStep {
+            at_ms,
+            skipped,
+            conflicts,
+        } => {
+            let mut said = format!("in step since {}", utc_minute(*at_ms));
+            if *skipped > 0 {
+                said.push_str(&format!(" ({skipped} not synced)"));
+            }
+            match conflicts.as_slice() {
+                [] => {}
+                [one] => said.push_str(&format!("; 1 conflict: {one}")),
+                [first, ..] => {
+                    said.push_str(&format!("; {} conflicts, e.g. {first}", conflicts.len()))
+                }
+            }
+            said
         }
         SyncState::Waiting { reason } => format!("waiting: {reason}"),
     }
@@ -242,74 +302,79 @@ async fn once(
     out: &Output,
 ) -> berth_core::Result<()> {
     let (pair, rules) = options.check(&mover).await?;
-    let delete = options.delete;
-    let engine = mover.engine();
     // A sync that is set up for the same pair is not run twice at once.
     let local = canonical(&pair)?;
     let profile = mover.profile();
-    let _lock = match book
+    let record = book
         .list()?
         .into_iter()
-        .find(|r| r.is_pair(&profile, &local, &pair.folder, pair.path.as_str()))
-    {
+        .find(|r| r.is_pair(&profile, &local, &pair.folder, pair.path.as_str()));
+    let _lock = match &record {
         Some(record) => Some(book.lock_running(&record.id)?),
         None => None,
     };
-    let plan = plan_push(engine, &pair, &rules, delete).await?;
-    for dir in &plan.make_dirs {
-        engine.make_dir(&pair.folder, dir).await?;
-    }
     let batch = format!("{}{}", berth_sync::live::BATCH_PREFIX, std::process::id());
-    let sent = match plan.uploads.is_empty() {
-        true => Sent::default(),
-        false => {
+    let report = match options.direction {
+        SyncDirection::Push => push_once(&mover, &pair, &rules, options.delete, &batch).await?,
+        way => {
+            let journal_path = match &record {
+                Some(record) => book.journal_path(&record.id),
+                None => book.once_journal_path(&profile, &local, &pair_target(&pair)),
+            };
+            let mut journal = Journal::load(&journal_path);
             let queue = mover.open_queue()?;
-            send_uploads(engine, &queue, &pair.folder, &plan.uploads, &batch).await?
+            let how = PassRules {
+                way: way.into(),
+                delete: options.delete,
+                rules: &rules,
+                batch: &batch,
+            };
+            let passed = pass(
+                mover.engine(),
+                &queue,
+                &pair,
+                &how,
+                &Scope::Whole,
+                &mut journal,
+                |_| {},
+            )
+            .await;
+            journal.save(&journal_path)?;
+            let passed = passed?;
+            let done = passed.done;
+            PassReport {
+                uploaded: done.uploaded,
+                downloaded: done.downloaded,
+                bytes: done.bytes,
+                unchanged: passed.unchanged,
+                deleted: done.deleted_there,
+                deleted_here: done.deleted_here,
+                conflicts: done.conflicts,
+                skipped: passed
+                    .skipped
+                    .into_iter()
+                    .map(SkippedReport::from)
+                    .collect(),
+                failed: done.failed.into_iter().map(SkippedReport::from).collect(),
+            }
         }
-    };
-    if !plan.deletes.is_empty() {
-        mover
-            .engine()
-            .remove_paths(&pair.folder, &plan.deletes)
-            .await?;
-    }
-    let report = PassReport {
-        uploaded: sent.files,
-        uploaded_bytes: sent.bytes,
-        unchanged: plan.unchanged,
-        made_dirs: plan.make_dirs.len(),
-        deleted: plan
-            .deletes
-            .iter()
-            .map(|p| p.as_str().to_string())
-            .collect(),
-        skipped: plan
-            .skipped
-            .iter()
-            .map(|s| SkippedReport {
-                path: s.path.clone(),
-                why: s.why.clone(),
-            })
-            .collect(),
-        failed: sent
-            .failed
-            .iter()
-            .map(|(path, why)| SkippedReport {
-                path: path.clone(),
-                why: why.clone(),
-            })
-            .collect(),
     };
     out.print(&report, || {
         let mut text = format!(
-            "{} sent ({}), {} unchanged, {} deleted, {} skipped, {} failed.\n",
+            "{} sent, {} brought here ({} moved), {} unchanged, {} deleted, {} skipped, {} failed.\n",
             report.uploaded,
-            human_bytes(report.uploaded_bytes),
+            report.downloaded,
+            human_bytes(report.bytes),
             report.unchanged,
-            report.deleted.len(),
+            report.deleted.len() + report.deleted_here.len(),
             report.skipped.len(),
             report.failed.len()
         );
+        for copy in &report.conflicts {
+            text.push_str(&format!(
+                "  conflict: changed on both sides; the folder's version has the name, this computer's is kept as {copy}\n"
+            ));
+        }
         for s in report.skipped.iter().chain(&report.failed) {
             text.push_str(&format!("  {}: {}\n", s.path, s.why));
         }
@@ -318,10 +383,58 @@ async fn once(
     match report.failed.first() {
         None => Ok(()),
         Some(first) => Err(Error::internal(format!(
-            "{} file(s) were not sent, e.g. {}: {}",
+            "{} file(s) were not synced, e.g. {}: {}",
             report.failed.len(),
             first.path,
             first.why
         ))),
     }
+}
+
+/// `FOLDER` or `FOLDER:PATH` of a checked pair.
+fn pair_target(pair: &SyncPair) -> String {
+    match pair.path.as_str() {
+        "" => pair.folder.clone(),
+        path => format!("{}:{path}", pair.folder),
+    }
+}
+
+/// One push pass: what differs is sent, what the directory lost deleted only when asked.
+async fn push_once(
+    mover: &Mover,
+    pair: &SyncPair,
+    rules: &IgnoreRules,
+    delete: bool,
+    batch: &str,
+) -> berth_core::Result<PassReport> {
+    let engine = mover.engine();
+    let plan = plan_push(engine, pair, rules, delete).await?;
+    for dir in &plan.make_dirs {
+        engine.make_dir(&pair.folder, dir).await?;
+    }
+    let sent = match plan.uploads.is_empty() {
+        true => Sent::default(),
+        false => {
+            let queue = mover.open_queue()?;
+            send_uploads(engine, &queue, &pair.folder, &plan.uploads, batch).await?
+        }
+    };
+    if !plan.deletes.is_empty() {
+        engine.remove_paths(&pair.folder, &plan.deletes).await?;
+    }
+    Ok(PassReport {
+        uploaded: sent.files,
+        downloaded: 0,
+        bytes: sent.bytes,
+        unchanged: plan.unchanged,
+        deleted: plan
+            .deletes
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect(),
+        deleted_here: Vec::new(),
+        conflicts: Vec::new(),
+        skipped: plan.skipped.into_iter().map(SkippedReport::from).collect(),
+        failed: sent.failed.into_iter().map(SkippedReport::from).collect(),
+    })
 }

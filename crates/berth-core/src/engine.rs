@@ -202,6 +202,14 @@ pub trait Engine: Send + Sync {
         None
     }
 
+    /// Where `folder`'s contents are on this computer, when they are (the local engine), so a
+    /// sync can watch it for changes instead of listing it again and again. Only for
+    /// watching: reads and writes still go through the engine and its confinement.
+    async fn watchable_dir(&self, folder: &str) -> Option<std::path::PathBuf> {
+        let _ = folder;
+        None
+    }
+
     /// Creates directory `path` and any missing parents. `permission_denied` on a read-only
     /// folder.
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()>;

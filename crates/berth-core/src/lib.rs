@@ -3,6 +3,7 @@
 //! can be tested in isolation and reused by both engines — save the loopback pair terminal
 //! frames travel over inside the process ([`frames::pair`]), which every engine needs alike.
 
+pub mod clock;
 pub mod dotfiles;
 pub mod engine;
 pub mod environ;

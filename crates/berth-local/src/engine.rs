@@ -1,8 +1,8 @@
 //! [`LocalEngine`]: the [`Engine`] API over the catalog, folder directories on this disk, and
 //! this computer's sandboxes.
 
+use berth_core::clock::now_ms;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use berth_core::folder::{is_automount_name, validate_name};
@@ -259,13 +259,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::internal(format!("The disk operation stopped: {e}")))?
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
 #[async_trait]
 impl Engine for LocalEngine {
     fn info(&self) -> EngineInfo {
@@ -491,6 +484,11 @@ impl Engine for LocalEngine {
                 .collect())
         });
         Some(put.await.unwrap_or_else(all_failed))
+    }
+
+    async fn watchable_dir(&self, folder: &str) -> Option<std::path::PathBuf> {
+        let folder = self.folder(folder).await.ok()?;
+        Some(self.folder_path(&folder))
     }
 
     async fn make_dir(&self, folder: &str, path: &FolderPath) -> Result<()> {

@@ -7,6 +7,7 @@
 //! after an hour away has no history to judge by, and ending a session on a guess is worse
 //! than ending it late. A session whose use cannot be read counts as busy, for the same reason.
 
+use berth_core::clock::now_ms;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -202,11 +203,4 @@ impl InputMark {
             mark_input(&self.path);
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -18,6 +18,10 @@ use crate::live::SyncState;
 pub enum SyncDirection {
     /// This computer → the folder.
     Push,
+    /// The folder → this computer.
+    Pull,
+    /// Both ways; a file changed on both sides is kept twice (a conflict).
+    Both,
 }
 
 /// One sync as set up, and how it last stood.
@@ -118,11 +122,33 @@ impl SyncBook {
         })
     }
 
+    /// Forgets sync `id` and its journal.
     pub fn remove(&self, id: &str) -> Result<SyncRecord> {
-        self.change(|records| {
+        let record = self.change(|records| {
             let at = find(records, id)?;
             Ok(records.remove(at))
-        })
+        })?;
+        let _ = std::fs::remove_file(self.journal_path(&record.id));
+        Ok(record)
+    }
+
+    /// Where sync `id` keeps its journal (a pull or two-way sync's memory of what both sides
+    /// agreed on).
+    pub fn journal_path(&self, id: &str) -> PathBuf {
+        self.dir.join("syncs").join(format!("{id}.journal.json"))
+    }
+
+    /// The journal of `berth sync once` for a pair that is not set up as a sync, so the
+    /// next run of the same command remembers what this one saw.
+    pub fn once_journal_path(&self, profile: &str, local: &Path, target: &str) -> PathBuf {
+        // FNV-1a: the same name for the same pair on every run and every build.
+        let key = format!("{profile}\0{}\0{target}", local.display());
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.dir
+            .join("syncs")
+            .join(format!("once-{hash:016x}.journal.json"))
     }
 
     /// Takes sync `id`'s running lock; `already_exists` when another process runs it.

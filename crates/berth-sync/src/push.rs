@@ -6,13 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use berth_core::{Engine, Error, ErrorCode, FileEntry, FileKind, FolderPath, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+use crate::journal::Signature;
+
 /// Ignored unless the user asks for them: version control, dependencies, bytecode.
 pub const DEFAULT_IGNORES: [&str; 3] = [".git/", "node_modules/", "__pycache__/"];
+
+/// Always ignored: files Berth writes while bytes arrive (a transfer's partial, a save's or a
+/// sync's scratch copy), which become the real name only when whole.
+const SCRATCH: [&str; 3] = [".*.berth-part-*", ".*.berth-save-*", ".*.berth-sync-*"];
 
 /// A local directory and the folder path it is kept in step with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +70,8 @@ impl IgnoreRules {
             .iter()
             .filter(|_| with_defaults)
             .map(|p| p.to_string());
-        for pattern in defaults.chain(patterns.iter().cloned()) {
+        let scratch = SCRATCH.iter().map(|p| p.to_string());
+        for pattern in scratch.chain(defaults).chain(patterns.iter().cloned()) {
             builder.add_line(None, &pattern).map_err(|e| {
                 Error::invalid_input(format!("Ignore pattern \"{pattern}\" is not valid: {e}"))
             })?;
@@ -118,12 +124,6 @@ impl PushPlan {
     pub fn is_empty(&self) -> bool {
         self.make_dirs.is_empty() && self.uploads.is_empty() && self.deletes.is_empty()
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct LocalFile {
-    size: u64,
-    modified_ms: Option<i64>,
 }
 
 /// Compares the pair's two sides: what a push pass must do.
@@ -242,7 +242,7 @@ pub async fn plan_push_in(
 fn deletions(
     remote: &BTreeMap<String, FileEntry>,
     local_dirs: &[String],
-    local_files: &BTreeMap<String, LocalFile>,
+    local_files: &BTreeMap<String, Signature>,
     rules: &IgnoreRules,
     target: impl Fn(&str) -> Result<FolderPath>,
 ) -> Result<Vec<FolderPath>> {
@@ -274,14 +274,14 @@ fn deletions(
 }
 
 /// `base` and then `relative`'s slash-separated components.
-fn below(base: &FolderPath, relative: &str) -> Result<FolderPath> {
+pub(crate) fn below(base: &FolderPath, relative: &str) -> Result<FolderPath> {
     relative
         .split('/')
         .filter(|c| !c.is_empty())
         .try_fold(base.clone(), |at, component| at.join(component))
 }
 
-fn is_below(path: &str, dir: &str) -> bool {
+pub(crate) fn is_below(path: &str, dir: &str) -> bool {
     path.strip_prefix(dir)
         .is_some_and(|rest| rest.starts_with('/'))
 }
@@ -289,13 +289,13 @@ fn is_below(path: &str, dir: &str) -> bool {
 /// Directories and files under `root` (slash-separated paths relative to it), links and
 /// ignored paths left out; what cannot be read is listed as skipped.
 #[allow(clippy::type_complexity)]
-fn walk_local(
+pub(crate) fn walk_local(
     root: &Path,
     start: &str,
     recursive: bool,
     rules: &IgnoreRules,
     skipped: &mut Vec<Skipped>,
-) -> Result<(Vec<String>, BTreeMap<String, LocalFile>)> {
+) -> Result<(Vec<String>, BTreeMap<String, Signature>)> {
     let mut dirs = Vec::new();
     let mut files = BTreeMap::new();
     let mut pending = vec![start.to_string()];
@@ -348,17 +348,7 @@ fn walk_local(
                     pending.push(relative);
                 }
             } else if kind.is_file() {
-                files.insert(
-                    relative,
-                    LocalFile {
-                        size: metadata.len(),
-                        modified_ms: metadata
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                            .and_then(|d| i64::try_from(d.as_millis()).ok()),
-                    },
-                );
+                files.insert(relative, Signature::of_metadata(&metadata));
             }
         }
     }
@@ -369,7 +359,7 @@ fn walk_local(
 /// The entries of directory `start` below `path` of `folder` (every level below when
 /// `recursive`), by their paths relative to `path` (slash-separated); `None` when `start` does
 /// not exist there. Links are listed, never followed.
-async fn walk_remote(
+pub(crate) async fn walk_remote(
     engine: &dyn Engine,
     folder: &str,
     path: &FolderPath,

@@ -1,6 +1,6 @@
 //! Runs a profile's syncs from the list (the app while it is open, `berth sync run` in a
 //! shell — the same code, so they behave the same): each unpaused sync gets its running lock
-//! and a live push; a sync paused, removed or added in the list (by the other process too) is
+//! and a live sync; a sync paused, removed or added in the list (by the other process too) is
 //! stopped or started within a second.
 
 use std::collections::{HashMap, HashSet};
@@ -109,8 +109,10 @@ fn start(
         queue.clone(),
         pair,
         LiveOptions {
+            way: record.direction,
             delete: record.delete,
             rules,
+            journal: book.journal_path(&record.id),
         },
         report,
         stopped,

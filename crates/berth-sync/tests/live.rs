@@ -14,6 +14,7 @@ use berth_local::LocalEngine;
 use berth_local::transport::LocalTransport;
 
 mod common;
+use berth_sync::book::SyncDirection;
 use berth_sync::live::{LiveOptions, SyncState, run_live};
 use berth_sync::push::{IgnoreRules, SyncPair};
 use berth_transfer::{Journal, Queue};
@@ -68,8 +69,10 @@ fn start(s: &Scene, delete: bool) -> Running {
         s.queue.clone(),
         SyncPair::parse(&s.local, "proj:code").unwrap(),
         LiveOptions {
+            way: SyncDirection::Push,
             delete,
             rules: IgnoreRules::new(&["*.log".to_string()], true).unwrap(),
+            journal: s.root.path().join("journal.json"),
         },
         Arc::new(move |state| seen.lock().unwrap().push(state)),
         stopped,
@@ -232,8 +235,10 @@ async fn a_full_disk_pauses_the_sync_with_the_reason_and_it_resumes_by_itself() 
         s.queue.clone(),
         SyncPair::parse(&local, "tiny").unwrap(),
         LiveOptions {
+            way: SyncDirection::Push,
             delete: false,
             rules: IgnoreRules::new(&[], true).unwrap(),
+            journal: s.root.path().join("journal.json"),
         },
         Arc::new(move |state| seen.lock().unwrap().push(state)),
         stopped,

@@ -1,11 +1,12 @@
 //! The queue: which jobs run now, and what happens when the user pauses, resumes, cancels or
 //! retries one. Jobs live in memory for speed and in the [`Journal`] for crashes.
 
+use berth_core::clock::now_ms;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use berth_core::{Error, ErrorCode, Result};
@@ -776,13 +777,6 @@ impl Queue {
             failed,
         });
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -111,8 +111,8 @@ pub fn list_syncs(syncs: State<'_, Syncs>) -> Result<Vec<SyncRecord>, Error> {
     syncs.book.list()
 }
 
-/// Sets up `local` to be pushed to `path` of `folder` on the engine the window works with;
-/// `delete_missing`: what is deleted here is deleted there too.
+/// Sets up `local` to be kept in step with `path` of `folder` on the engine the window works
+/// with, `direction` which way; `delete_missing`: deletions are mirrored too.
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(state, syncs), err)]
@@ -122,6 +122,7 @@ pub async fn add_sync(
     local: String,
     folder: String,
     path: String,
+    direction: SyncDirection,
     delete_missing: bool,
     ignore: Vec<String>,
 ) -> Result<SyncRecord, Error> {
@@ -149,7 +150,7 @@ pub async fn add_sync(
         local,
         folder: pair.folder,
         path: FolderPath::parse(pair.path.as_str())?.as_str().to_string(),
-        direction: SyncDirection::Push,
+        direction,
         delete: delete_missing,
         ignore,
         default_ignores: true,

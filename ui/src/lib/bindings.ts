@@ -367,12 +367,12 @@ async listSyncs() : Promise<Result<SyncRecord[], BerthError>> {
 }
 },
 /**
- * Sets up `local` to be pushed to `path` of `folder` on the engine the window works with;
- * `delete_missing`: what is deleted here is deleted there too.
+ * Sets up `local` to be kept in step with `path` of `folder` on the engine the window works
+ * with, `direction` which way; `delete_missing`: deletions are mirrored too.
  */
-async addSync(local: string, folder: string, path: string, deleteMissing: boolean, ignore: string[]) : Promise<Result<SyncRecord, BerthError>> {
+async addSync(local: string, folder: string, path: string, direction: SyncDirection, deleteMissing: boolean, ignore: string[]) : Promise<Result<SyncRecord, BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("add_sync", { local, folder, path, deleteMissing, ignore }) };
+    return { status: "ok", data: await TAURI_INVOKE("add_sync", { local, folder, path, direction, deleteMissing, ignore }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -2073,7 +2073,15 @@ export type SyncDirection =
 /**
  * This computer → the folder.
  */
-"push"
+"push" | 
+/**
+ * The folder → this computer.
+ */
+"pull" | 
+/**
+ * Both ways; a file changed on both sides is kept twice (a conflict).
+ */
+"both"
 /**
  * One sync as set up, and how it last stood.
  */
@@ -2103,9 +2111,11 @@ export type SyncState =
  */
 { state: "syncing"; files: number } | 
 /**
- * Both sides agree (`at_ms`: since when); `skipped`: entries not sent (links, names).
+ * Both sides agree (`at_ms`: since when); `skipped`: entries not sent (links, names);
+ * `conflicts`: copies of this computer's version of a file changed on both sides, kept
+ * beside it until the user deals with them.
  */
-{ state: "in_step"; at_ms: number; skipped: number } | 
+{ state: "in_step"; at_ms: number; skipped: number; conflicts?: string[] } | 
 /**
  * The last pass failed (`reason`); it is tried again shortly.
  */

@@ -1,6 +1,8 @@
 //! `berth sync once … --direction push`: a directory sent to a folder by what differs, the
 //! second pass sending nothing, links never followed, ignore rules on both sides, and deletes
-//! only when asked and only below the synced path — on the local engine and on the peer.
+//! only when asked and only below the synced path — on the local engine and on the peer. And
+//! `--direction pull|both`: the folder's changes brought here, a file changed on both sides
+//! kept twice, deletions mirrored only when asked, remembered from one run to the next.
 
 use std::path::Path;
 
@@ -203,6 +205,214 @@ fn a_push_to_a_cluster_folder_sends_what_differs() {
         .find(|e| e["name"] == "train.py")
         .unwrap();
     assert_eq!(train["size"], "print('changed on the laptop')\n".len());
+    cluster.ok(&["folder", "delete", &name]);
+}
+
+/// What a pull or two-way pass reported: (sent, brought here, conflicts, deleted there,
+/// deleted here).
+fn exchanged(report: &str) -> (u64, u64, Vec<String>, Vec<String>, Vec<String>) {
+    let report: Value = serde_json::from_str(report).unwrap();
+    let list = |key: &str| -> Vec<String> {
+        let mut names: Vec<String> = report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    (
+        report["uploaded"].as_u64().unwrap(),
+        report["downloaded"].as_u64().unwrap(),
+        list("conflicts"),
+        list("deleted"),
+        list("deleted_here"),
+    )
+}
+
+#[test]
+fn a_two_way_sync_brings_changes_both_ways_and_keeps_both_sides_of_a_conflict() {
+    let home = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| ok(home.path(), args);
+    ok(&["folder", "create", "w"]);
+    let info: Value = serde_json::from_str(&ok(&["--json", "folder", "info", "w"])).unwrap();
+    let code = std::path::PathBuf::from(info["path"].as_str().unwrap()).join("code");
+    let local = home.path().join("project");
+    project(&local);
+    let local_arg = local.to_str().unwrap();
+    let both = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "sync",
+            "once",
+            local_arg,
+            "w:code",
+            "--direction",
+            "both",
+            "--ignore",
+            "*.log",
+        ];
+        args.extend_from_slice(extra);
+        exchanged(&ok(&args))
+    };
+    assert_eq!(both(&[]).0, 3);
+    assert_eq!(both(&[]), (0, 0, vec![], vec![], vec![]), "in step");
+
+    // A session writes results and edits a file; the laptop edits another.
+    std::fs::create_dir_all(code.join("out")).unwrap();
+    std::fs::write(code.join("out/metrics.json"), "{}").unwrap();
+    std::fs::write(code.join("src/notes.md"), "# notes from the session\n").unwrap();
+    std::fs::write(local.join("train.py"), "print('edited here')\n").unwrap();
+    let (sent, brought, conflicts, _, _) = both(&[]);
+    assert_eq!((sent, brought, conflicts.len()), (1, 2, 0));
+    assert_eq!(
+        std::fs::read_to_string(local.join("src/notes.md")).unwrap(),
+        "# notes from the session\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(code.join("train.py")).unwrap(),
+        "print('edited here')\n"
+    );
+
+    // Both edit the same file: the folder's keeps the name, the laptop's is kept beside it.
+    std::fs::write(local.join("train.py"), "print('laptop')\n").unwrap();
+    std::fs::write(code.join("train.py"), "print('session')\n").unwrap();
+    let (_, _, conflicts, _, _) = both(&[]);
+    assert_eq!(conflicts.len(), 1);
+    assert!(
+        conflicts[0].starts_with("train (conflict "),
+        "{conflicts:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("train.py")).unwrap(),
+        "print('session')\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join(&conflicts[0])).unwrap(),
+        "print('laptop')\n"
+    );
+    let listed = ok(&[
+        "sync",
+        "once",
+        local_arg,
+        "w:code",
+        "--direction",
+        "both",
+        "--ignore",
+        "*.log",
+    ]);
+    assert!(
+        listed.contains("1 sent"),
+        "the conflict copy goes there too: {listed}"
+    );
+
+    // Deletions: not mirrored without --delete; mirrored with it, both ways.
+    std::fs::remove_file(code.join("out/metrics.json")).unwrap();
+    std::fs::remove_file(local.join("src/pkg/model.py")).unwrap();
+    assert_eq!(both(&[]).3.len() + both(&[]).4.len(), 0);
+    assert!(local.join("out/metrics.json").exists() && code.join("src/pkg/model.py").exists());
+    let (_, _, _, there, here) = both(&["--delete"]);
+    assert_eq!(there, ["src/pkg/model.py"]);
+    assert_eq!(here, ["out/metrics.json"]);
+
+    // A pull sends nothing.
+    std::fs::write(local.join("laptop-only.txt"), "stays here").unwrap();
+    let pulled = exchanged(&ok(&[
+        "--json",
+        "sync",
+        "once",
+        local_arg,
+        "w:code",
+        "--direction",
+        "pull",
+    ]));
+    assert_eq!(pulled.0, 0);
+    assert!(!code.join("laptop-only.txt").exists());
+}
+
+#[test]
+fn a_two_way_sync_with_a_cluster_folder_brings_its_changes_and_keeps_conflicts() {
+    let cluster = Cluster::add();
+    let name = crate::unique("sync2");
+    cluster.ok(&["folder", "create", &name]);
+    let local = cluster.path().join("project");
+    std::fs::create_dir_all(local.join("src")).unwrap();
+    std::fs::write(local.join("train.py"), "v1\n").unwrap();
+    std::fs::write(local.join("src/notes.md"), "notes\n").unwrap();
+    let target = format!("{name}:code");
+    let both = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "sync",
+            "once",
+            local.to_str().unwrap(),
+            &target,
+            "--direction",
+            "both",
+        ];
+        args.extend_from_slice(extra);
+        exchanged(&cluster.ok(&args))
+    };
+    assert_eq!(both(&[]).0, 2);
+    assert_eq!(both(&[]), (0, 0, vec![], vec![], vec![]), "in step");
+
+    // The folder changes (as a session would change it: through the storage proxy).
+    let elsewhere = cluster.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("train.py"), "v2 from the cluster\n").unwrap();
+    std::fs::write(elsewhere.join("results.csv"), "a,b\n").unwrap();
+    for file in ["train.py", "results.csv"] {
+        cluster.ok(&[
+            "upload",
+            &name,
+            elsewhere.join(file).to_str().unwrap(),
+            "--to",
+            "code",
+            "--conflict",
+            "replace",
+        ]);
+    }
+    std::fs::write(local.join("src/notes.md"), "notes, edited here\n").unwrap();
+    let (sent, brought, conflicts, _, _) = both(&[]);
+    assert_eq!((sent, brought, conflicts.len()), (1, 2, 0));
+    assert_eq!(
+        std::fs::read_to_string(local.join("train.py")).unwrap(),
+        "v2 from the cluster\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("results.csv")).unwrap(),
+        "a,b\n"
+    );
+
+    // Changed on both sides: kept twice.
+    std::fs::write(local.join("train.py"), "v3 laptop\n").unwrap();
+    std::fs::write(elsewhere.join("train.py"), "v3 cluster, longer\n").unwrap();
+    cluster.ok(&[
+        "upload",
+        &name,
+        elsewhere.join("train.py").to_str().unwrap(),
+        "--to",
+        "code",
+        "--conflict",
+        "replace",
+    ]);
+    let (_, _, conflicts, _, _) = both(&[]);
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(
+        std::fs::read_to_string(local.join("train.py")).unwrap(),
+        "v3 cluster, longer\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join(&conflicts[0])).unwrap(),
+        "v3 laptop\n"
+    );
+
+    // Deleted in the folder, mirrored here when asked.
+    cluster.ok(&["files", "rm", &name, "code/results.csv"]);
+    let (_, _, _, _, here) = both(&["--delete"]);
+    assert_eq!(here, ["results.csv"]);
+    assert!(!local.join("results.csv").exists());
     cluster.ok(&["folder", "delete", &name]);
 }
 

@@ -5,6 +5,7 @@
 #[cfg(target_os = "linux")]
 pub mod image;
 
+use berth_core::clock::now_ms;
 use std::path::{Path, PathBuf};
 
 use berth_core::{Environment, EnvironmentKind, Error, ErrorCode, Result};
@@ -21,13 +22,6 @@ pub enum SystemRoot {
     Host,
     /// A directory holding a whole root file system.
     Directory(PathBuf),
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 /// Environment names: what a person types after `--env`.

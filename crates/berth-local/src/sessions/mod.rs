@@ -16,6 +16,7 @@ pub(crate) mod process_usage;
 pub mod sandbox;
 pub(crate) mod usage;
 
+use berth_core::clock::now_ms;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,13 +86,6 @@ fn no_sandboxes_here() -> Error {
          (Docker Desktop, Podman Desktop, Colima or Rancher Desktop): use --runtime docker and a \
          docker:… environment.",
     )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 fn total_memory_bytes() -> u64 {

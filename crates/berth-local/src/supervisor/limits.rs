@@ -5,8 +5,9 @@
 //! sampler applies the same rule (`berth_core::limits::first_end`) for its warnings, and
 //! whichever comes first ends the session with the same words.
 
+use berth_core::clock::now_ms;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use berth_core::limits::first_end;
 
@@ -60,11 +61,4 @@ fn read_limits(dir: &Path) -> Option<LimitsFile> {
 fn modified_ms(path: &Path) -> Option<i64> {
     let modified = std::fs::metadata(path).ok()?.modified().ok()?;
     Some(modified.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -1,6 +1,7 @@
 //! The supervisor's life: detach, drop privileges, start bwrap, serve clients until the sandbox
 //! ends, and leave the final state behind for the engine.
 
+use berth_core::clock::now_ms;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -8,7 +9,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
@@ -529,13 +530,6 @@ fn redirect_stdout_to_null() {
         // SAFETY: both descriptors are valid.
         unsafe { libc::dup2(null.as_raw_fd(), 1) };
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 struct Shared {
