@@ -111,21 +111,38 @@ pub fn list_syncs(syncs: State<'_, Syncs>) -> Result<Vec<SyncRecord>, Error> {
     syncs.book.list()
 }
 
-/// Sets up `local` to be kept in step with `path` of `folder` on the engine the window works
-/// with, `direction` which way; `delete_missing`: deletions are mirrored too.
+/// A sync as the window's form sets it up.
+#[derive(Debug, serde::Deserialize, specta::Type)]
+pub struct NewSync {
+    /// The directory on this computer (a full path).
+    local: String,
+    folder: String,
+    /// The path in the folder ("" for its top).
+    path: String,
+    direction: SyncDirection,
+    /// Deletions are mirrored too.
+    delete_missing: bool,
+    /// Patterns to leave alone, gitignore syntax.
+    ignore: Vec<String>,
+}
+
+/// Sets up a sync with a folder of the engine the window works with.
 #[tauri::command]
 #[specta::specta]
 #[tracing::instrument(skip(state, syncs), err)]
 pub async fn add_sync(
     state: State<'_, ActiveEngine>,
     syncs: State<'_, Syncs>,
-    local: String,
-    folder: String,
-    path: String,
-    direction: SyncDirection,
-    delete_missing: bool,
-    ignore: Vec<String>,
+    sync: NewSync,
 ) -> Result<SyncRecord, Error> {
+    let NewSync {
+        local,
+        folder,
+        path,
+        direction,
+        delete_missing,
+        ignore,
+    } = sync;
     let target = match path.trim_matches('/') {
         "" => folder.clone(),
         path => format!("{folder}:{path}"),

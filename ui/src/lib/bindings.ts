@@ -367,12 +367,11 @@ async listSyncs() : Promise<Result<SyncRecord[], BerthError>> {
 }
 },
 /**
- * Sets up `local` to be kept in step with `path` of `folder` on the engine the window works
- * with, `direction` which way; `delete_missing`: deletions are mirrored too.
+ * Sets up a sync with a folder of the engine the window works with.
  */
-async addSync(local: string, folder: string, path: string, direction: SyncDirection, deleteMissing: boolean, ignore: string[]) : Promise<Result<SyncRecord, BerthError>> {
+async addSync(sync: NewSync) : Promise<Result<SyncRecord, BerthError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("add_sync", { local, folder, path, direction, deleteMissing, ignore }) };
+    return { status: "ok", data: await TAURI_INVOKE("add_sync", { sync }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -1616,6 +1615,26 @@ limits?: SessionLimits;
  * session can forward any port, so there they only show up as the session's apps.
  */
 ports?: number[] }
+/**
+ * A sync as the window's form sets it up.
+ */
+export type NewSync = { 
+/**
+ * The directory on this computer (a full path).
+ */
+local: string; folder: string; 
+/**
+ * The path in the folder ("" for its top).
+ */
+path: string; direction: SyncDirection; 
+/**
+ * Deletions are mirrored too.
+ */
+delete_missing: boolean; 
+/**
+ * Patterns to leave alone, gitignore syntax.
+ */
+ignore: string[] }
 /**
  * One open forward as the Ports view shows it.
  */
