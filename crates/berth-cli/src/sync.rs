@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use berth_core::Error;
 use berth_sync::book::{SyncBook, SyncDirection as Direction, SyncRecord};
-use berth_sync::exchange::{PassRules, pass};
+use berth_sync::exchange::{PassRules, clear_leftovers, pass};
 use berth_sync::journal::Journal;
 use berth_sync::live::SyncState;
 use berth_sync::push::{IgnoreRules, Skipped, SyncPair, plan_push};
@@ -314,15 +314,26 @@ async fn once(
         None => None,
     };
     let batch = format!("{}{}", berth_sync::live::BATCH_PREFIX, std::process::id());
+    let queue = mover.open_queue()?;
+    clear_leftovers(&queue, &pair, &rules).await;
     let report = match options.direction {
-        SyncDirection::Push => push_once(&mover, &pair, &rules, options.delete, &batch).await?,
+        SyncDirection::Push => {
+            push_once(
+                mover.engine(),
+                &queue,
+                &pair,
+                &rules,
+                options.delete,
+                &batch,
+            )
+            .await?
+        }
         way => {
             let journal_path = match &record {
                 Some(record) => book.journal_path(&record.id),
                 None => book.once_journal_path(&profile, &local, &pair_target(&pair)),
             };
             let mut journal = Journal::load(&journal_path);
-            let queue = mover.open_queue()?;
             let how = PassRules {
                 way: way.into(),
                 delete: options.delete,
@@ -401,23 +412,20 @@ fn pair_target(pair: &SyncPair) -> String {
 
 /// One push pass: what differs is sent, what the directory lost deleted only when asked.
 async fn push_once(
-    mover: &Mover,
+    engine: &dyn berth_core::Engine,
+    queue: &berth_transfer::Queue,
     pair: &SyncPair,
     rules: &IgnoreRules,
     delete: bool,
     batch: &str,
 ) -> berth_core::Result<PassReport> {
-    let engine = mover.engine();
     let plan = plan_push(engine, pair, rules, delete).await?;
     for dir in &plan.make_dirs {
         engine.make_dir(&pair.folder, dir).await?;
     }
     let sent = match plan.uploads.is_empty() {
         true => Sent::default(),
-        false => {
-            let queue = mover.open_queue()?;
-            send_uploads(engine, &queue, &pair.folder, &plan.uploads, batch).await?
-        }
+        false => send_uploads(engine, queue, &pair.folder, &plan.uploads, batch).await?,
     };
     if !plan.deletes.is_empty() {
         engine.remove_paths(&pair.folder, &plan.deletes).await?;

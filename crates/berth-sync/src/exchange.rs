@@ -286,3 +286,51 @@ async fn remote_signatures(
     }
     Ok(found)
 }
+
+/// What an earlier run of this pair left behind when it was killed mid-pass: its unfinished
+/// transfers are cancelled (the queue would otherwise finish them behind this run's back; their
+/// partial files go with them) and its scratch files here removed. Called before a sync's
+/// first pass; the pass then does again whatever is still needed.
+pub async fn clear_leftovers(queue: &Queue, pair: &SyncPair, rules: &IgnoreRules) {
+    let root = pair.local.as_path();
+    let in_pair = |job: &berth_transfer::Job| {
+        job.spec.batch.starts_with(crate::live::BATCH_PREFIX)
+            && match job.spec.direction {
+                berth_transfer::Direction::Download => job.spec.local_path.starts_with(root),
+                berth_transfer::Direction::Upload => {
+                    job.spec.folder == pair.folder
+                        && FolderPath::parse(&job.spec.remote_path).is_ok_and(|p| {
+                            pair.path.as_str().is_empty()
+                                || p.as_str() == pair.path.as_str()
+                                || crate::push::is_below(p.as_str(), pair.path.as_str())
+                        })
+                }
+            }
+    };
+    for job in queue.jobs() {
+        if !job.state.is_finished() && in_pair(&job) {
+            let _ = queue.cancel(job.id).await;
+        }
+    }
+    let mut pending = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, relative)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = match relative.is_empty() {
+                true => name.clone(),
+                false => format!("{relative}/{name}"),
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && !rules.ignores(&path, true) {
+                pending.push((entry.path(), path));
+            } else if kind.is_file() && name.starts_with('.') && name.contains(".berth-sync-") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}

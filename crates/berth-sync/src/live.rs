@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::book::SyncDirection;
-use crate::exchange::{PassRules, pass};
+use crate::exchange::{PassRules, clear_leftovers, pass};
 use crate::journal::Journal;
 use crate::push::{IgnoreRules, PushPlan, SyncPair, plan_push, plan_push_in};
 use crate::reconcile::Scope;
@@ -99,6 +99,7 @@ pub async fn run_live(
         .map(|dir| watch_dir(dir, changes.clone()))
         .collect::<Result<Vec<_>>>()?;
 
+    clear_leftovers(&queue, &pair, &options.rules).await;
     let mut pass = Pass {
         engine: engine.as_ref(),
         queue: &queue,

@@ -502,3 +502,117 @@ fn a_sync_set_up_once_keeps_running_until_interrupted() {
         "rm touches neither side"
     );
 }
+
+/// A two-way `sync run` killed with SIGKILL in the middle of its first pass (files half sent,
+/// half brought, the journal not yet written): the next run finishes the job with no false
+/// conflict and nothing lost, and says it is in step. (Unix: the test sends the signal.)
+#[cfg(unix)]
+#[test]
+fn a_two_way_sync_killed_mid_pass_finishes_the_job_on_the_next_run() {
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| ok(home.path(), args);
+    ok(&["folder", "create", "w"]);
+    let info: Value = serde_json::from_str(&ok(&["--json", "folder", "info", "w"])).unwrap();
+    let folder = std::path::PathBuf::from(info["path"].as_str().unwrap());
+    let local = home.path().join("project");
+    // Enough files both ways that a kill lands mid-pass; large ones go through the queue.
+    for i in 0..400 {
+        let dir = local.join(format!("here/d{}", i % 10));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}.txt")), format!("here {i}\n")).unwrap();
+        let dir = folder.join(format!("there/d{}", i % 10));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}.txt")), format!("there {i}\n")).unwrap();
+    }
+    let big: Vec<u8> = (0..(24u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(local.join("here/big.bin"), &big).unwrap();
+    std::fs::write(folder.join("there/big.bin"), &big).unwrap();
+    let local_arg = local.to_str().unwrap();
+    ok(&["sync", "add", local_arg, "w", "--direction", "both"]);
+
+    let mut runner = berth(home.path(), &["sync", "run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the first files have moved, before the pass is over.
+    let started = Instant::now();
+    while !folder.join("here").exists() && !local.join("there").exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "nothing moved");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(runner.id() as i32, libc::SIGKILL) };
+    runner.wait().unwrap();
+    let count = |dir: &std::path::Path| {
+        (0..10)
+            .map(|d| std::fs::read_dir(dir.join(format!("d{d}"))).map_or(0, |e| e.count()))
+            .sum::<usize>()
+    };
+    eprintln!(
+        "killed with {} of 400 small files sent and {} of 400 brought here",
+        count(&folder.join("here")),
+        count(&local.join("there"))
+    );
+
+    let report: Value = serde_json::from_str(&ok(&[
+        "--json",
+        "sync",
+        "once",
+        local_arg,
+        "w",
+        "--direction",
+        "both",
+    ]))
+    .unwrap();
+    assert_eq!(report["conflicts"], serde_json::json!([]), "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    for i in 0..400 {
+        let d = i % 10;
+        let here = format!("here/d{d}/f{i}.txt");
+        let there = format!("there/d{d}/f{i}.txt");
+        for side in [&local, &folder] {
+            assert_eq!(
+                std::fs::read_to_string(side.join(&here)).unwrap(),
+                format!("here {i}\n")
+            );
+            assert_eq!(
+                std::fs::read_to_string(side.join(&there)).unwrap(),
+                format!("there {i}\n")
+            );
+        }
+    }
+    for side in [&local, &folder] {
+        for name in ["here/big.bin", "there/big.bin"] {
+            assert!(std::fs::read(side.join(name)).unwrap() == big, "{name}");
+        }
+    }
+    // Nothing the killed run was writing is left behind here.
+    let mut pending = vec![local.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.contains(".berth-"), "left behind: {name}");
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    let again: Value = serde_json::from_str(&ok(&[
+        "--json",
+        "sync",
+        "once",
+        local_arg,
+        "w",
+        "--direction",
+        "both",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (again["uploaded"].as_u64(), again["downloaded"].as_u64()),
+        (Some(0), Some(0)),
+        "in step: {again}"
+    );
+}
