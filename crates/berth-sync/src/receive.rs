@@ -36,8 +36,8 @@ pub struct Received {
     pub bytes: u64,
     /// Files not brought (path, why); the next pass tries again.
     pub failed: Vec<(String, String)>,
-    /// Files changed here while the folder's version arrived: left as they are, for the next
-    /// pass to compare again.
+    /// Files changed here while the folder's version arrived, or gone from the folder since
+    /// it was listed: left as they are, for the next pass to compare again.
     pub changed: Vec<String>,
 }
 
@@ -199,6 +199,13 @@ fn finish(
     scratch: &Path,
     received: &mut Received,
 ) {
+    // Gone from the folder since the listing: the next pass sees it gone.
+    let written = written.map_err(|e| match e.code {
+        berth_core::ErrorCode::NotFound => {
+            Error::new(berth_core::ErrorCode::FileChanged, e.message)
+        }
+        _ => e,
+    });
     let placed = written.and_then(|()| {
         let now = std::fs::symlink_metadata(place).ok();
         let still = match (&now, fetch.local) {

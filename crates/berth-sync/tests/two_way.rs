@@ -411,3 +411,59 @@ async fn a_live_two_way_sync_follows_both_sides_and_survives_a_kill() {
     third.stop.send(true).unwrap();
     third.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_vanishes_or_changes_during_a_pass_is_left_for_the_next_one() {
+    let s = scene().await;
+    write(&s.there.join("vanishes.txt"), "soon gone");
+    write(&s.there.join("edited.txt"), "folder v1");
+    write(&s.here.join("edited.txt"), "folder v1");
+    once(&s, SyncDirection::Both, false).await;
+    write(&s.there.join("edited.txt"), "folder v2, longer");
+    std::fs::remove_file(s.here.join("vanishes.txt")).unwrap();
+    write(
+        &s.there.join("vanishes.txt"),
+        "changed there: to be brought back",
+    );
+
+    let rules = IgnoreRules::new(&[], true).unwrap();
+    let pair = SyncPair::parse(&s.here, "proj:code").unwrap();
+    let mut journal = Journal::load(&s.journal());
+    let plan = berth_sync::reconcile::plan_reconcile(
+        s.engine.as_ref(),
+        &pair,
+        &rules,
+        &journal,
+        SyncDirection::Both,
+        false,
+        &Scope::Whole,
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.downloads.len(), 2, "{plan:?}");
+    // Between the listing and the transfer: one file goes in the folder, the user saves the
+    // other here.
+    std::fs::remove_file(s.there.join("vanishes.txt")).unwrap();
+    write(&s.here.join("edited.txt"), "my edit meanwhile");
+    let done = berth_sync::exchange::exchange(
+        s.engine.as_ref(),
+        &s.queue,
+        &pair,
+        plan,
+        &mut journal,
+        "sync-test",
+    )
+    .await
+    .unwrap();
+    assert!(done.failed.is_empty(), "not a failure: {done:?}");
+    assert!(done.again, "another pass follows");
+    assert_eq!(
+        read(&s.here.join("edited.txt")).unwrap(),
+        "my edit meanwhile"
+    );
+    journal.save(&s.journal()).unwrap();
+    // The next pass sees the edit on both sides: kept twice.
+    let next = once(&s, SyncDirection::Both, false).await;
+    assert_eq!(next.done.conflicts.len(), 1, "{next:?}");
+    assert!(!s.here.join("vanishes.txt").exists());
+}
