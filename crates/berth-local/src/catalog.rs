@@ -9,7 +9,7 @@ use berth_core::{
     Error, ErrorCode, Folder, FolderPermission, FolderStatus, Result, Session,
     folder::is_automount_name,
 };
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, config::DbConfig};
 
 pub const FILE_NAME: &str = "berth.sqlite3";
 
@@ -110,6 +110,10 @@ impl Catalog {
         // WAL with NORMAL stays consistent after a crash and skips an fsync per write: a
         // session start writes its row twice, and each fsync cost more than bwrap itself.
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        // Nor a checkpoint (and its fsyncs) each time a command ends: the log stays for the
+        // next opening, and SQLite checkpoints when it grows.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(unavailable)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(unavailable)?;

@@ -26,6 +26,9 @@ use crate::files::FolderFiles;
 /// copy ends (32 MiB left a warm-cache copy a fifth slower than `cp`).
 const CHUNK: u64 = 8 << 20;
 
+/// The smallest chunk, at a file's start and end.
+const LAST_CHUNK: u64 = 1 << 20;
+
 /// The comparing thread's read size, per file: two such buffers stay in the CPU's cache while
 /// they are compared (1 MiB ones did not, and made the comparison slower than the copy).
 const COMPARED_AT_ONCE: usize = 256 << 10;
@@ -224,7 +227,12 @@ fn copy_verified(
                 if stop.is_set() {
                     return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
                 }
-                let copied = copy_chunk(source, target, done, CHUNK)?;
+                // The first chunks grow, so the comparison starts soon after the copy does, and
+                // the last ones shrink, so it ends just after the copy does.
+                let len = CHUNK
+                    .min(done.max(LAST_CHUNK))
+                    .min(((size - done) / 2).max(LAST_CHUNK));
+                let copied = copy_chunk(source, target, done, len)?;
                 if copied == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

@@ -131,7 +131,38 @@ pub async fn plan_reconcile(
     };
     decide_files(engine, pair, journal, way, delete, &listing, &mut plan).await?;
     decide_dirs(journal, way, delete, &listing, &mut plan);
+    make_room_for_uploads(&listing, &mut plan);
     Ok(plan)
+}
+
+/// The folder's directories an upload needs and the folder lacks (one it deleted, while the
+/// file in it changed here), made first; and none of them emptied here.
+fn make_room_for_uploads(listing: &Listing, plan: &mut Reconcile) {
+    let there = |dir: &str| {
+        listing.dirs.iter().any(|d| d == dir)
+            || listing
+                .remote
+                .get(dir)
+                .is_some_and(|e| e.kind == FileKind::Directory)
+    };
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    for (path, _) in &plan.uploads {
+        let mut at = path.as_str();
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            if there(parent) {
+                break;
+            }
+            needed.insert(parent.to_string());
+            at = parent;
+        }
+    }
+    plan.delete_local.retain(|d| !needed.contains(d));
+    for dir in needed {
+        if !plan.make_remote_dirs.contains(&dir) {
+            plan.make_remote_dirs.push(dir);
+        }
+    }
+    plan.make_remote_dirs.sort();
 }
 
 /// Lists the subtree `tree` on both sides into `listing`; true when the folder lacks it.

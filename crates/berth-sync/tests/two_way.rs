@@ -274,6 +274,18 @@ async fn deletes_travel_both_ways_only_when_asked_and_never_over_a_change() {
         read(&s.there.join("keep/run.log")).unwrap(),
         "a session's log"
     );
+
+    // The folder lost a directory while a file in it changed here: the file goes back, in the
+    // directory made again.
+    write(&s.here.join("edited/f.txt"), "v1");
+    once(&s, SyncDirection::Both, true).await;
+    std::fs::remove_dir_all(s.there.join("edited")).unwrap();
+    write(&s.here.join("edited/f.txt"), "v2, changed here");
+    once(&s, SyncDirection::Both, true).await;
+    assert_eq!(
+        read(&s.there.join("edited/f.txt")).unwrap(),
+        "v2, changed here"
+    );
 }
 
 #[cfg(unix)]
