@@ -5,19 +5,19 @@
 // Helpers here are test code too: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_core::{Engine, FolderPath, NewFolder};
 use berth_local::LocalEngine;
-use berth_local::transport::LocalTransport;
 
 mod common;
 use berth_sync::book::SyncDirection;
 use berth_sync::live::{LiveOptions, SyncState, run_live};
 use berth_sync::push::{IgnoreRules, SyncPair};
-use berth_transfer::{Journal, Queue};
+use berth_transfer::Queue;
+use common::{holds, until};
 
 struct Scene {
     root: tempfile::TempDir,
@@ -34,13 +34,7 @@ async fn scene() -> Scene {
         folder,
     } = common::engine_with_folder().await;
     let code = folder.join("code");
-    let queue = Queue::open(
-        Journal::open(&root.path().join("transfers.sqlite3")).unwrap(),
-        Arc::new(LocalTransport::new(engine.clone())),
-        3,
-    )
-    .unwrap();
-    queue.start();
+    let queue = common::queue(root.path(), &engine);
     let local = root.path().join("project");
     std::fs::create_dir_all(local.join("src")).unwrap();
     std::fs::write(local.join("train.py"), "v1\n").unwrap();
@@ -78,22 +72,6 @@ fn start(s: &Scene, delete: bool) -> Running {
         stopped,
     ));
     Running { stop, task, states }
-}
-
-async fn until(what: &str, check: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
-}
-
-fn holds(path: &Path, text: &str) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t == text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,10 +9,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use berth_local::LocalEngine;
-use berth_local::transport::LocalTransport;
 
 mod common;
 use berth_sync::book::SyncDirection;
@@ -22,6 +20,7 @@ use berth_sync::live::{LiveOptions, SyncState, run_live};
 use berth_sync::push::{IgnoreRules, SyncPair};
 use berth_sync::reconcile::Scope;
 use berth_transfer::Queue;
+use common::{holds, until};
 
 struct Scene {
     root: tempfile::TempDir,
@@ -45,13 +44,7 @@ async fn scene() -> Scene {
         engine,
         folder,
     } = common::engine_with_folder().await;
-    let queue = Queue::open(
-        berth_transfer::Journal::open(&root.path().join("transfers.sqlite3")).unwrap(),
-        Arc::new(LocalTransport::new(engine.clone())),
-        3,
-    )
-    .unwrap();
-    queue.start();
+    let queue = common::queue(root.path(), &engine);
     let here = root.path().join("project");
     let there = folder.join("code");
     std::fs::create_dir_all(&here).unwrap();
@@ -336,22 +329,6 @@ fn live(s: &Scene, way: SyncDirection, delete: bool) -> Live {
         stopped,
     ));
     Live { stop, task, states }
-}
-
-async fn until(what: &str, check: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
-}
-
-fn holds(path: &Path, text: &str) -> bool {
-    read(path).is_some_and(|t| t == text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
