@@ -331,7 +331,7 @@ async fn once(
         way => {
             let journal_path = match &record {
                 Some(record) => book.journal_path(&record.id),
-                None => book.once_journal_path(&profile, &local, &pair_target(&pair)),
+                None => book.once_journal_path(&profile, &local, &pair.target()),
             };
             let mut journal = Journal::load(&journal_path);
             let how = PassRules {
@@ -399,14 +399,6 @@ async fn once(
             first.path,
             first.why
         ))),
-    }
-}
-
-/// `FOLDER` or `FOLDER:PATH` of a checked pair.
-fn pair_target(pair: &SyncPair) -> String {
-    match pair.path.as_str() {
-        "" => pair.folder.clone(),
-        path => format!("{}:{path}", pair.folder),
     }
 }
 

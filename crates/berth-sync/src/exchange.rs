@@ -142,13 +142,14 @@ pub async fn exchange(
             .map(|(path, local)| Ok((pair.local.join(path), below(&pair.path, path)?, local.size)))
             .collect::<Result<_>>()?;
         let sent = send_uploads(engine, queue, folder, &uploads, batch).await?;
-        let failed: Vec<&String> = sent.failed.iter().map(|(p, _)| p).collect();
+        let failed: std::collections::HashSet<&str> =
+            sent.failed.iter().map(|(p, _)| p.as_str()).collect();
         let arrived: Vec<&(String, Signature)> = plan
             .uploads
             .iter()
-            .filter(|(path, _)| {
-                below(&pair.path, path).is_ok_and(|p| !failed.contains(&&p.as_str().to_string()))
-            })
+            .zip(&uploads)
+            .filter(|(_, (_, there, _))| !failed.contains(there.as_str()))
+            .map(|(upload, _)| upload)
             .collect();
         let there =
             remote_signatures(engine, pair, arrived.iter().map(|(p, _)| p.as_str())).await?;

@@ -57,6 +57,16 @@ impl SyncPair {
     }
 }
 
+impl SyncPair {
+    /// `FOLDER` or `FOLDER:PATH`, as the user writes it.
+    pub fn target(&self) -> String {
+        match self.path.as_str() {
+            "" => self.folder.clone(),
+            path => format!("{}:{path}", self.folder),
+        }
+    }
+}
+
 /// Which paths a sync leaves alone, on both sides.
 pub struct IgnoreRules {
     matcher: Gitignore,
