@@ -18,6 +18,7 @@ pub mod supervisor;
 pub mod templates;
 pub mod terminal;
 pub mod transport;
+mod verified_copy;
 pub mod vitals;
 mod watch;
 

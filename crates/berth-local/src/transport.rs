@@ -19,19 +19,7 @@ use berth_transfer::{ConflictPolicy, Direction, Job, StopSignal, TransferError, 
 
 use crate::LocalEngine;
 use crate::files::FolderFiles;
-
-/// Bytes copied between stop checks and progress reports: large enough for the kernel's
-/// copy_file_range to run at full speed, small enough to pause within a fraction of a second
-/// — and to keep the comparing thread close behind, so little is left to compare once the
-/// copy ends (32 MiB left a warm-cache copy a fifth slower than `cp`).
-const CHUNK: u64 = 8 << 20;
-
-/// The smallest chunk, at a file's start and end.
-const LAST_CHUNK: u64 = 1 << 20;
-
-/// The comparing thread's read size, per file: two such buffers stay in the CPU's cache while
-/// they are compared (1 MiB ones did not, and made the comparison slower than the copy).
-const COMPARED_AT_ONCE: usize = 256 << 10;
+use crate::verified_copy::{STOPPED, copy_verified};
 
 pub struct LocalTransport {
     engine: Arc<LocalEngine>,
@@ -111,7 +99,7 @@ fn upload(
     }
     let partial = partial_in_folder(&dest, job.id)?;
     let target = files.open_partial(&partial)?;
-    let copied = copy_verified(&source, &target, stop, progress)
+    let copied = copy_verified(&source, &target, &|| stop.is_set(), &**progress)
         .map_err(|e| source_error(&job.spec.local_path, e))?;
     drop(target);
     let size = copied.inspect_err(|_| {
@@ -156,8 +144,8 @@ fn download(
     }
     let partial = partial_on_host(&dest, job.id);
     let target = open_partial_on_host(&partial).map_err(|e| host_error(&partial, e))?;
-    let copied =
-        copy_verified(&source, &target, stop, progress).map_err(|e| host_error(&partial, e))?;
+    let copied = copy_verified(&source, &target, &|| stop.is_set(), &**progress)
+        .map_err(|e| host_error(&partial, e))?;
     drop(target);
     let size = copied.inspect_err(|_| {
         let _ = std::fs::remove_file(&partial);
@@ -188,198 +176,6 @@ fn open_partial_on_host(path: &Path) -> io::Result<File> {
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
     options.open(path)
 }
-
-/// Copies `source` into `target` from `target`'s current length (what an earlier attempt wrote)
-/// in chunks the kernel copies directly, reporting bytes done, and verifies the result: the
-/// copy read back and compared with the source byte for byte. For large files a second thread
-/// compares each chunk right after the kernel copied it, while both are still in the page
-/// cache, so verifying adds little more than the last chunk's comparison to the copy time.
-/// (Comparing reads each file once, as hashing both did, but costs a fraction of a hash's CPU:
-/// BLAKE3 over both files made a warm-cache copy take twice `cp`'s time on two cores.)
-///
-/// `Ok(Ok(size))` when the copy is identical; `Ok(Err(_))` when it differs (the caller deletes
-/// it); `Err` for I/O errors and for a stop requested by the queue.
-fn copy_verified(
-    source: &File,
-    target: &File,
-    stop: &StopSignal,
-    progress: &ProgressFn,
-) -> io::Result<Result<u64, TransferError>> {
-    let size = source.metadata()?.len();
-    let mut done = target.metadata()?.len();
-    if done > size {
-        // The source shrank since the last attempt: start over rather than keep stale bytes.
-        target.set_len(0)?;
-        done = 0;
-    }
-    progress(done);
-    let pipelined = size >= PIPELINE_FROM;
-    std::thread::scope(|scope| {
-        let (ranges, received) = std::sync::mpsc::sync_channel::<(u64, u64)>(4);
-        let comparing =
-            pipelined.then(|| scope.spawn(move || compare_ranges(source, target, received)));
-        let mut copy = || -> io::Result<()> {
-            if pipelined && done > 0 {
-                // What an earlier attempt wrote is verified along with the rest.
-                let _ = ranges.send((0, done));
-            }
-            while done < size {
-                if stop.is_set() {
-                    return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
-                }
-                // The first chunks grow, so the comparison starts soon after the copy does, and
-                // the last ones shrink, so it ends just after the copy does.
-                let len = CHUNK
-                    .min(done.max(LAST_CHUNK))
-                    .min(((size - done) / 2).max(LAST_CHUNK));
-                let copied = copy_chunk(source, target, done, len)?;
-                if copied == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the source ended early: it changed while being copied",
-                    ));
-                }
-                if pipelined {
-                    let _ = ranges.send((done, done + copied));
-                }
-                done += copied;
-                progress(done);
-            }
-            Ok(())
-        };
-        let copied = copy();
-        drop(ranges);
-        let compared = match comparing {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("comparing stopped"))),
-            None => compare_ranges(source, target, single_range(size)),
-        };
-        copied?;
-        let written = target.metadata()?.len();
-        let same = compared?;
-        Ok(if written == size && same {
-            Ok(size)
-        } else {
-            Err(TransferError::Failed(Error::internal(
-                "Verification failed: the copy differs from the source. It was not kept; retry.",
-            )))
-        })
-    })
-}
-
-/// Below this, comparing after the copy on the same thread beats starting a second one.
-const PIPELINE_FROM: u64 = 8 << 20;
-
-fn single_range(size: u64) -> std::sync::mpsc::Receiver<(u64, u64)> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let _ = tx.send((0, size));
-    rx
-}
-
-/// Whether `source` and `target` hold the same bytes in every range it receives (positional
-/// reads, so the copying thread's file offsets are untouched). All ranges are read even after a
-/// difference, so the copying thread is never left waiting on a full channel.
-fn compare_ranges(
-    source: &File,
-    target: &File,
-    ranges: std::sync::mpsc::Receiver<(u64, u64)>,
-) -> io::Result<bool> {
-    // Sized to what is compared, up to COMPARED_AT_ONCE each: zeroing large buffers for each
-    // 4 KiB file would cost more than the comparison.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut same = true;
-    for (start, end) in ranges {
-        if !same {
-            continue;
-        }
-        let wanted = usize::try_from(end - start)
-            .unwrap_or(usize::MAX)
-            .min(COMPARED_AT_ONCE);
-        if ours.len() < wanted {
-            ours.resize(wanted, 0);
-            theirs.resize(wanted, 0);
-        }
-        let mut at = start;
-        while at < end && same {
-            let want = ours.len().min((end - at) as usize);
-            let n = read_full_at(source, &mut ours[..want], at)?;
-            let m = read_full_at(target, &mut theirs[..want], at)?;
-            if n == 0 && m == 0 {
-                break; // shorter than expected: the size check reports it
-            }
-            same = n == m && ours[..n] == theirs[..m];
-            at += n as u64;
-        }
-    }
-    Ok(same)
-}
-
-/// Reads until `buffer` is full or the file ends; how many bytes were read.
-fn read_full_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let n = read_at(file, &mut buffer[filled..], offset + filled as u64)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
-}
-
-/// Copies up to `len` bytes at offset `at` of `source` to the same offset of `target`. Unix:
-/// through the files' cursors, so `io::copy` hands the work to the kernel (copy_file_range);
-/// the hashing thread's `pread`s leave the cursors alone.
-#[cfg(unix)]
-fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let (mut reader, mut writer) = (source, target);
-    reader.seek(SeekFrom::Start(at))?;
-    writer.seek(SeekFrom::Start(at))?;
-    io::copy(&mut reader.take(len), &mut writer)
-}
-
-/// Windows: every read and write names its offset, because there a positional read
-/// (`seek_read`) moves the handle's cursor too, and the hashing thread reads the same handles
-/// while this copies: a cursor-based copy would continue from wherever the hashing last read.
-#[cfg(windows)]
-fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
-    use std::os::windows::fs::FileExt;
-    let mut buffer = vec![0; (1 << 20).min(usize::try_from(len).unwrap_or(usize::MAX))];
-    let mut copied = 0;
-    while copied < len {
-        let want = buffer
-            .len()
-            .min(usize::try_from(len - copied).unwrap_or(usize::MAX));
-        let n = source.seek_read(&mut buffer[..want], at + copied)?;
-        if n == 0 {
-            break;
-        }
-        let mut written = 0;
-        while written < n {
-            let w = target.seek_write(&buffer[written..n], at + copied + written as u64)?;
-            if w == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            written += w;
-        }
-        copied += n as u64;
-    }
-    Ok(copied)
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
-}
-
-const STOPPED: &str = "stopped by the queue";
 
 /// `name (1).ext`, `name (2).ext`, ... — the first that `taken` says is free.
 fn free_name(dest: &FolderPath, taken: impl Fn(&FolderPath) -> Result<bool>) -> Result<FolderPath> {
@@ -414,46 +210,4 @@ fn host_error(path: &Path, e: io::Error) -> TransferError {
         return TransferError::Stopped;
     }
     TransferError::Failed(crate::plan::host_error(path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    /// Two real files, the second `source` with `change` applied; whether they compare equal
-    /// over `ranges`.
-    fn compared(size: usize, change: impl FnOnce(&mut Vec<u8>), ranges: &[(u64, u64)]) -> bool {
-        let dir = tempfile::tempdir().unwrap();
-        let source: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let mut copy = source.clone();
-        change(&mut copy);
-        std::fs::write(dir.path().join("a"), &source).unwrap();
-        std::fs::write(dir.path().join("b"), &copy).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for range in ranges {
-            tx.send(*range).unwrap();
-        }
-        drop(tx);
-        let a = File::open(dir.path().join("a")).unwrap();
-        let b = File::open(dir.path().join("b")).unwrap();
-        compare_ranges(&a, &b, rx).unwrap()
-    }
-
-    #[test]
-    fn a_copy_is_the_same_only_when_every_byte_is() {
-        const SIZE: usize = 3 << 20;
-        let whole = [(0, SIZE as u64)];
-        let in_chunks = [(0, 1 << 20), (1 << 20, 5 << 19), (5 << 19, SIZE as u64)];
-        for ranges in [&whole[..], &in_chunks[..]] {
-            assert!(compared(SIZE, |_| {}, ranges));
-            // One byte different: at the start, across the 1 MiB buffer's edge, at the end.
-            for at in [0, (1 << 20) - 1, 1 << 20, SIZE - 1] {
-                assert!(!compared(SIZE, |c| c[at] ^= 1, ranges), "a byte at {at}");
-            }
-            // The copy stopped short.
-            assert!(!compared(SIZE, |c| c.truncate(SIZE - 10), ranges));
-        }
-    }
 }
