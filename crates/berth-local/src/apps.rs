@@ -27,17 +27,24 @@ const DETECT: &str = "if command -v jupyter-lab >/dev/null 2>&1 || \
 
 /// Starts JupyterLab in the background on port `$1`, in /home/work, with the token read from
 /// stdin (so it is in no command line another user of this computer could read); its process
-/// id goes to /tmp/berth-jupyterlab.pid, its output to /tmp/berth-jupyterlab.log.
+/// id goes to /tmp/berth-jupyterlab.pid, its output to /tmp/berth-jupyterlab.log. In a session
+/// of its own where the image has `setsid` (slim images may not: then only in the background,
+/// which outlives the starting command as well).
 const START_JUPYTER: &str = "read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; port=$1; cd /home/work; \
      if command -v jupyter-lab >/dev/null 2>&1; then set -- jupyter-lab; \
      else set -- python3 -m jupyterlab; fi; \
-     setsid \"$@\" --no-browser --ip=127.0.0.1 --port=\"$port\" --ServerApp.port_retries=0 \
+     if command -v setsid >/dev/null 2>&1; then set -- setsid \"$@\"; fi; \
+     \"$@\" --no-browser --ip=127.0.0.1 --port=\"$port\" --ServerApp.port_retries=0 \
        --ServerApp.root_dir=/home/work </dev/null >/tmp/berth-jupyterlab.log 2>&1 & \
      echo $! > /tmp/berth-jupyterlab.pid";
 
-/// Prints `up` while the JupyterLab Berth started runs.
-const JUPYTER_ALIVE: &str =
-    "kill -0 \"$(cat /tmp/berth-jupyterlab.pid 2>/dev/null)\" 2>/dev/null && echo up || true";
+/// The end of JupyterLab's log; all of it where the image has no `tail`.
+const LOG_END: &str =
+    "(tail -n 5 /tmp/berth-jupyterlab.log || cat /tmp/berth-jupyterlab.log) 2>/dev/null";
+
+/// Prints `up` while the JupyterLab Berth started runs (shell built-ins only).
+const JUPYTER_ALIVE: &str = "{ read -r pid < /tmp/berth-jupyterlab.pid; } 2>/dev/null && \
+     kill -0 \"$pid\" 2>/dev/null && echo up || true";
 
 impl LocalEngine {
     /// The apps running session `key` offers: its SSH always, JupyterLab where the
@@ -182,9 +189,7 @@ async fn start_jupyterlab(client: &SupervisorClient, session: &str) -> Result<St
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = run(probe, "tail -n 5 /tmp/berth-jupyterlab.log", b"")
-        .await
-        .unwrap_or_default();
+    let log = run(probe, LOG_END, b"").await.unwrap_or_default();
     Err(Error::internal(format!(
         "JupyterLab did not start in session \"{session}\" within {} s: {}",
         JUPYTER_START.as_secs(),

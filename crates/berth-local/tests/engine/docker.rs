@@ -103,6 +103,23 @@ impl Podman {
 }
 
 impl Podman {
+    /// Imports `layer` (a root file system as one tar) as image `tag` of this Podman.
+    pub(crate) fn import(&self, tag: &str, layer: Vec<u8>) {
+        let image = self.dir.path().join("import.tar");
+        std::fs::write(&image, layer).unwrap();
+        let imported = self
+            .command(&["import", &image.to_string_lossy(), tag])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        std::fs::remove_file(image).unwrap();
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("podman");
         command
@@ -159,7 +176,11 @@ pub(crate) fn engine_on_podman() -> Option<(Podman, Fixture)> {
 }
 
 pub(crate) fn docker_session(fixture: &Fixture, mounts: Vec<MountRequest>) -> berth_core::Session {
-    let mut spec = NewSession::interactive(IMAGE, mounts);
+    docker_session_of(fixture, NewSession::interactive(IMAGE, mounts))
+}
+
+/// `spec` started on the Docker runtime with no network.
+pub(crate) fn docker_session_of(fixture: &Fixture, mut spec: NewSession) -> berth_core::Session {
     spec.runtime = Some(SessionRuntime::Docker);
     // "No network" is the one mode this test can check without a reachable outside.
     spec.network = berth_core::NetworkMode::None;

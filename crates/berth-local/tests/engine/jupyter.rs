@@ -2,7 +2,7 @@
 //! folder in one session, then, in the next session with that folder on `PYTHONPATH`, listed
 //! among the session's apps, started on demand and opened already logged in — the token in the
 //! way in Berth hands the browser, and a request without it refused. Opening it again finds the
-//! one running.
+//! one running. The same on the Docker-API runtime.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -79,8 +79,86 @@ fn jupyterlab_from_a_folder_is_offered_started_and_opened_logged_in() {
         ["ssh", "jupyterlab"]
     );
 
+    opens_logged_in(&rt, &fixture, &session.id, |script| running.ok(script));
+    running.destroy();
+}
+
+/// The same on the Docker-API runtime (real Podman, an image made of this machine's Python,
+/// no network): JupyterLab from a folder on `PYTHONPATH`, found, started and opened logged in
+/// through the exec relay a Docker session's ports use.
+#[test]
+fn jupyterlab_in_a_docker_session_is_offered_started_and_opened_logged_in() {
+    let Some((podman, fixture)) = crate::docker::engine_on_podman() else {
+        return;
+    };
+    podman.import(
+        "berth-test:python",
+        crate::environments::base_layer_with(crate::environments::python_files()),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let folder = rt
+        .block_on(fixture.engine.create_folder(NewFolder::named("tools")))
+        .unwrap();
+    // Installed from the package index on this computer straight into the folder (the test
+    // above installs it from inside a session; here the session has no network).
+    let installed = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(fixture.engine.folder_path(&folder))
+        .arg("jupyterlab")
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let mut spec = NewSession::interactive(
+        "docker:localhost/berth-test:python",
+        vec![MountRequest::folder("tools")],
+    );
+    spec.environ = vec![EnvVar {
+        name: "PYTHONPATH".into(),
+        value: "/home/work/tools".into(),
+    }];
+    let session = crate::docker::docker_session_of(&fixture, spec);
+    let running = Running {
+        fixture: &fixture,
+        id: session.id.clone(),
+    };
+    let apps = rt
+        .block_on(fixture.engine.session_apps(&session.id))
+        .unwrap();
+    assert_eq!(
+        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["ssh", "jupyterlab"]
+    );
+    opens_logged_in(&rt, &fixture, &session.id, |script| running.ok(script));
+    running.destroy();
+}
+
+/// JupyterLab of running session `id` opened as the window opens it: started, reached on this
+/// computer's loopback already logged in (the token in the way in), refused without the token,
+/// the token in no command line in the session (`run` runs a script there), and the same one
+/// found when opened again.
+fn opens_logged_in(
+    rt: &tokio::runtime::Runtime,
+    fixture: &crate::Fixture,
+    id: &str,
+    run: impl Fn(&str) -> String,
+) {
     let forward = rt
-        .block_on(fixture.engine.open_app(&session.id, "jupyterlab", None))
+        .block_on(fixture.engine.open_app(id, "jupyterlab", None))
         .unwrap();
     assert_eq!(forward.record.app.as_deref(), Some("jupyterlab"));
     assert!(
@@ -112,15 +190,13 @@ fn jupyterlab_from_a_folder_is_offered_started_and_opened_logged_in() {
         &anonymous[..anonymous.len().min(300)]
     );
     // The token is in no command line in the session (another user could read those).
-    let cmdlines = running.ok("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '");
+    let cmdlines = run("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '");
     assert!(!cmdlines.contains(&token), "the token is in a command line");
 
     // Opened again: the same JupyterLab, not a second one.
     let again = rt
-        .block_on(fixture.engine.open_app(&session.id, "jupyterlab", None))
+        .block_on(fixture.engine.open_app(id, "jupyterlab", None))
         .unwrap();
     assert_eq!(again.open_path, forward.open_path);
     assert_eq!(again.record.port, forward.record.port);
-    drop((forward, again));
-    running.destroy();
 }
