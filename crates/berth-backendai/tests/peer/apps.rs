@@ -223,3 +223,169 @@ async fn a_server_in_a_real_kernel_and_its_image_apps_open_on_loopback_through_t
     assert!(why.contains(&name), "{why}");
     assert!(!forward.is_open());
 }
+
+/// A user of the cluster whose kernels run as uid 1000, as production kernels do (the peer's
+/// agent runs them as root, whom Backend.AI's dropbear refuses; a user's container UID, a
+/// Backend.AI 25.2 setting, overrides it), made by the administrator for this test. Returns
+/// their engine and their email.
+async fn ordinary_user_engine() -> (BackendAiEngine, String) {
+    let admin = Connection::open(MANAGER, admin_keypair()).await.unwrap();
+    let groups: serde_json::Value = admin
+        .graphql(
+            "query { groups(domain_name: \"default\") { id name } }",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let project = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "default")
+        .expect("the default project")["id"]
+        .clone();
+    let email = format!("{}@berth.test", unique("ssh-user"));
+    let created: serde_json::Value = admin
+        .graphql(
+            "mutation($email: String!, $props: UserInput!) { create_user(email: $email, \
+             props: $props) { ok msg keypair { access_key secret_key } } }",
+            serde_json::json!({
+                "email": email,
+                "props": {
+                    "username": email.trim_end_matches("@berth.test"),
+                    "password": format!("Pw-{}", unique("x")),
+                    "need_password_change": false,
+                    "domain_name": "default",
+                    "group_ids": [project],
+                    "container_uid": 1000,
+                    "container_main_gid": 1000,
+                },
+            }),
+        )
+        .await
+        .unwrap();
+    let answer = &created["create_user"];
+    assert_eq!(answer["ok"], true, "{answer}");
+    let key = |name: &str| answer["keypair"][name].as_str().unwrap().to_owned();
+    let connection = Connection::open(
+        MANAGER,
+        Credentials::Keypair {
+            access_key: key("access_key"),
+            secret_key: key("secret_key"),
+        },
+    )
+    .await
+    .unwrap();
+    (BackendAiEngine::new("ssh-user", connection), email)
+}
+
+/// Deletes the user [`ordinary_user_engine`] made, with what they owned.
+async fn remove_user(email: &str) {
+    let admin = Connection::open(MANAGER, admin_keypair()).await.unwrap();
+    let purged: Result<serde_json::Value, _> = admin
+        .graphql(
+            "mutation($email: String!) { purge_user(email: $email, \
+             props: {purge_shared_vfolders: false}) { ok msg } }",
+            serde_json::json!({ "email": email }),
+        )
+        .await;
+    if let Err(error) = purged {
+        eprintln!("cleanup: user {email}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_and_sftp_log_in_to_a_real_kernel_that_runs_as_an_ordinary_user() {
+    require_peer().await;
+    let (engine, email) = ordinary_user_engine().await;
+    let engine = std::sync::Arc::new(engine);
+    let name = unique("bs-ssh-work");
+    let created = engine
+        .create_session(NewSession {
+            name: Some(name.clone()),
+            resource_group: Some(REAL_GROUP.into()),
+            ..NewSession::interactive(REAL_IMAGE, vec![])
+        })
+        .await;
+    let (engine_in, name_in) = (engine.clone(), name.clone());
+    let outcome = async move {
+        let (engine, name) = (engine_in, name_in);
+        assert_eq!(created.unwrap().status, SessionStatus::Running);
+        let (uid, _, _) = exec(&engine, &name, "id -u").await;
+        assert_eq!(
+            uid.trim(),
+            "1000",
+            "the kernel runs as the user's container UID"
+        );
+
+        // The real OpenSSH client, with the command Berth prints, logs in through the tunnel
+        // with the key the kernel made and runs a command there as `work`.
+        let sshd = engine.open_app(&name, "sshd", None).await.unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let access = engine
+            .session_ssh_access(&name, sshd.local.port(), keys.path())
+            .await
+            .unwrap();
+        let command = access.command.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{command} -o BatchMode=yes 'echo in-the-kernel-$((6*7)) as $(id -un)'"
+                ))
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout),
+            "in-the-kernel-42 as work\n",
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+
+        // An SFTP client, given the `~/.ssh/config` entry Berth writes, puts a file into the
+        // kernel's home on the same forward.
+        let local = keys.path().join("notes.txt");
+        std::fs::write(&local, "put over sftp\n").unwrap();
+        let config = keys.path().join("config");
+        std::fs::write(&config, &access.config_entry).unwrap();
+        let batch = format!("put {} /home/work/notes.txt\n", local.display());
+        let host = access.host.clone();
+        let put = tokio::task::spawn_blocking(move || {
+            let mut child = std::process::Command::new("sftp")
+                .arg("-F")
+                .arg(&config)
+                .args(["-o", "BatchMode=yes", "-b", "-", &host])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(batch.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            put.status.success(),
+            "{}",
+            String::from_utf8_lossy(&put.stderr)
+        );
+        let (landed, _, _) = exec(&engine, &name, "cat /home/work/notes.txt").await;
+        assert_eq!(landed, "put over sftp\n");
+    };
+    let result = tokio::spawn(outcome).await;
+    let _ = engine.destroy_session(&name).await;
+    remove_user(&email).await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}

@@ -232,15 +232,9 @@ async fn project_folders_are_listed_as_the_projects_and_created_where_allowed() 
     // The administrator creates one for the project; its members see it as the project's.
     let admin = BackendAiEngine::new(
         "admin",
-        berth_backendai::Connection::open(
-            MANAGER,
-            berth_backendai::Credentials::Keypair {
-                access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-                secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-            },
-        )
-        .await
-        .unwrap(),
+        berth_backendai::Connection::open(MANAGER, admin_keypair())
+            .await
+            .unwrap(),
     );
     let created = admin
         .create_folder(NewFolder {

@@ -38,6 +38,15 @@ pub fn password() -> Credentials {
     }
 }
 
+/// The peer's superadmin (Backend.AI's public sample keypair), for what only an administrator
+/// sets up.
+pub fn admin_keypair() -> Credentials {
+    Credentials::Keypair {
+        access_key: "AKIAIOSFODNN7EXAMPLE".into(),
+        secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+    }
+}
+
 pub fn keypair() -> Credentials {
     Credentials::Keypair {
         access_key: ACCESS_KEY.into(),
