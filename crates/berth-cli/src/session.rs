@@ -327,6 +327,11 @@ pub enum SessionCommand {
         /// Print the URL only; open no browser.
         #[arg(long = "no-browser")]
         no_browser: bool,
+        /// Also open it to other computers, on ADDRESS[:PORT] of this one (0.0.0.0 for all its
+        /// addresses; a free port when none is given). Anyone who can reach this computer there
+        /// can use the app: only on a network you trust. The local URL stays on loopback.
+        #[arg(long, value_name = "ADDRESS[:PORT]")]
+        share: Option<String>,
     },
     /// The port forwards open on this computer (the window's and `session open`'s), or only
     /// those of session ID.
@@ -640,7 +645,10 @@ pub async fn run(
             app,
             local_port,
             no_browser,
+            share,
         } => {
+            // Checked before anything opens, so a typo costs nothing.
+            let share = share.as_deref().map(share_address).transpose()?;
             let mut ssh_command: Option<String> = None;
             let forward = match target {
                 Target::Local(local) if app == berth_local::ssh::SSH_APP => {
@@ -712,6 +720,28 @@ pub async fn run(
                 "Forwarding {what} of session {} to {}{via} (Ctrl-C stops).",
                 forward.record.session_name, forward.local
             );
+            let _shared = match share {
+                Some(address) => {
+                    let shared = berth_forward::share(address, forward.local).await?;
+                    let port = shared.address.port();
+                    let reach = if shared.address.ip().is_unspecified() {
+                        format!("port {port} of every address of this computer")
+                    } else {
+                        shared.address.to_string()
+                    };
+                    eprintln!(
+                        "Warning: {what} of session {} is also open to other computers, at                          {reach}: anyone who can reach this computer there can use it{}.",
+                        forward.record.session_name,
+                        if forward.record.kind == AppKind::Ssh {
+                            " (SSH still asks for the key)"
+                        } else {
+                            ""
+                        }
+                    );
+                    Some(shared)
+                }
+                None => None,
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 why = forward.ended() => {
@@ -999,6 +1029,23 @@ fn system_word(s: &Session) -> String {
         (Some(note), false) => format!("read-only ({note})"),
         (None, false) => "read-only".to_string(),
     }
+}
+
+/// `--share`'s ADDRESS[:PORT] (no port: a free one). Errors name the value and the form.
+fn share_address(value: &str) -> berth_core::Result<std::net::SocketAddr> {
+    value
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            value
+                .parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 0))
+        })
+        .map_err(|_| {
+            berth_core::Error::invalid_input(format!(
+                "--share {value}: give an address of this computer, optionally with a port \
+                 (0.0.0.0, 0.0.0.0:9000, 192.168.1.20:9000, [::]:9000)."
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! [`ForwardTarget`], how one connection reaches the session.
 
 mod carry;
+mod share;
 pub mod ssh;
 
 pub use carry::carry_both;
+pub use share::{Shared, share};
 
 use std::net::SocketAddr;
 use std::pin::Pin;

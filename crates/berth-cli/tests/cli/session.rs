@@ -523,6 +523,76 @@ fn session_open_prints_a_local_url_first_and_forwards_until_interrupted() {
     assert!(std::net::TcpStream::connect(&address).is_err());
     assert_eq!(ok(h, &["session", "ports"]), "No ports are forwarded.\n");
 
+    // Opened to other computers only when asked, with a warning: reached at this computer's
+    // own network address, while the local URL stays on loopback; closed with the rest.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut shared = with_runtime(
+        &mut berth(
+            h,
+            &[
+                "session",
+                "open",
+                &id,
+                "8771",
+                "--no-browser",
+                "--share",
+                &format!("0.0.0.0:{port}"),
+            ],
+        ),
+        h,
+    )
+    .stderr(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut said = String::new();
+    let mut stderr = std::io::BufReader::new(shared.stderr.take().unwrap());
+    while !said.contains("Warning") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "ended before the warning: {said}"
+        );
+        said.push_str(&line);
+    }
+    assert!(said.contains("also open to other computers"), "{said}");
+    let own = String::from_utf8(
+        std::process::Command::new("hostname")
+            .arg("-I")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let own = own
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("a network address of this computer")
+        .to_owned();
+    let answer = http_get(&format!("{own}:{port}"), "/page.txt");
+    assert!(answer.ends_with("served\n"), "{answer}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(shared.id() as libc::pid_t, libc::SIGINT) };
+    assert!(shared.wait().unwrap().success());
+    assert!(std::net::TcpStream::connect(format!("{own}:{port}")).is_err());
+    let typo = run(with_runtime(
+        &mut berth(h, &["session", "open", &id, "8771", "--share", "everyone"]),
+        h,
+    ));
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("--share everyone: give an address"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+
     // Nothing on the port: refused in words, nothing listens.
     let refused = run(with_runtime(
         &mut berth(h, &["session", "open", &id, "8772", "--no-browser"]),
