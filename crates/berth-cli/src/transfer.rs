@@ -269,6 +269,11 @@ pub async fn transfers(
 /// Waits for the queue to go idle, drawing one progress line on a terminal.
 async fn follow(queue: &Queue, out: &Output) {
     let draw = !out.json && std::io::stderr().is_terminal();
+    if !draw {
+        // Nothing to draw: listening would wake this thread for every file's every event.
+        queue.wait_idle().await;
+        return;
+    }
     let mut events = queue.subscribe();
     let waiting = queue.wait_idle();
     tokio::pin!(waiting);
@@ -276,15 +281,13 @@ async fn follow(queue: &Queue, out: &Output) {
         tokio::select! {
             () = &mut waiting => break,
             event = events.recv() => {
-                if draw && matches!(event, Ok(QueueEvent::Progress { .. } | QueueEvent::State { .. })) {
+                if matches!(event, Ok(QueueEvent::Progress { .. } | QueueEvent::State { .. })) {
                     draw_bar(&queue.jobs());
                 }
             }
         }
     }
-    if draw {
-        eprintln!();
-    }
+    eprintln!();
 }
 
 fn draw_bar(jobs: &[Job]) {

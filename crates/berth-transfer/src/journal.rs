@@ -145,33 +145,31 @@ impl Journal {
 
     pub fn set_state(&self, id: JobId, state: JobState, error: Option<&str>) -> Result<()> {
         self.lock()
-            .execute(
+            .prepare_cached(
                 // A cancelled job starts over if it is retried: its resumable state goes.
                 "UPDATE transfers SET state = ?2, error = ?3,
                         resume = CASE WHEN ?2 = 'cancelled' THEN NULL ELSE resume END
                  WHERE id = ?1",
-                params![id, text(&state), error],
             )
+            .and_then(|mut statement| statement.execute(params![id, text(&state), error]))
             .map_err(failed)?;
         Ok(())
     }
 
     pub fn set_progress(&self, id: JobId, done_bytes: u64) -> Result<()> {
         self.lock()
-            .execute(
-                "UPDATE transfers SET done_bytes = ?2 WHERE id = ?1",
-                params![id, done_bytes as i64],
-            )
+            .prepare_cached("UPDATE transfers SET done_bytes = ?2 WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![id, done_bytes as i64]))
             .map_err(failed)?;
         Ok(())
     }
 
     pub fn set_done(&self, id: JobId, final_path: &str, size: u64) -> Result<()> {
         self.lock()
-            .execute(
+            .prepare_cached(
                 "UPDATE transfers SET state = 'done', error = NULL, done_bytes = ?2, size = ?2, final_path = ?3, resume = NULL WHERE id = ?1",
-                params![id, size as i64, final_path],
             )
+            .and_then(|mut statement| statement.execute(params![id, size as i64, final_path]))
             .map_err(failed)?;
         Ok(())
     }
@@ -179,11 +177,8 @@ impl Journal {
     /// The transport's resumable state for job `id` (see [`crate::Checkpoint`]), if any.
     pub fn resume_state(&self, id: JobId) -> Result<Option<String>> {
         self.lock()
-            .query_row(
-                "SELECT resume FROM transfers WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT resume FROM transfers WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row(params![id], |row| row.get(0)))
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
                 e => Err(e),
@@ -194,10 +189,8 @@ impl Journal {
     /// Stores (or with `None` forgets) the transport's resumable state for job `id`.
     pub fn set_resume_state(&self, id: JobId, state: Option<&str>) -> Result<()> {
         self.lock()
-            .execute(
-                "UPDATE transfers SET resume = ?2 WHERE id = ?1",
-                params![id, state],
-            )
+            .prepare_cached("UPDATE transfers SET resume = ?2 WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![id, state]))
             .map_err(failed)?;
         Ok(())
     }
