@@ -650,7 +650,7 @@ pub async fn run(
             // Checked before anything opens, so a typo costs nothing.
             let share = share.as_deref().map(share_address).transpose()?;
             let mut ssh_command: Option<String> = None;
-            let forward = match target {
+            let mut forward = match target {
                 Target::Local(local) if app == berth_local::ssh::SSH_APP => {
                     let forward = local.open_ssh(&id, local_port).await?;
                     let access =
@@ -700,11 +700,20 @@ pub async fn run(
             };
             println!("{first_line}");
             let _ = std::io::stdout().flush();
-            if !no_browser
-                && forward.record.kind == AppKind::Web
-                && let Err(error) = open::that_detached(&address)
-            {
-                eprintln!("berth: could not open a browser ({error}); open {address} yourself");
+            if forward.record.kind == AppKind::Web {
+                // An app that logs in by a form (code-server) opens through a page that does
+                // it; that page also serves a user who opens the browser themselves.
+                let login = forward.login_page.is_some();
+                let browser = forward.browser_address(&dirs.runtime, SSH_USER)?;
+                if login && no_browser {
+                    eprintln!(
+                        "{app} asks for a password: open {browser} to be logged in (readable by \
+                         you only; removed in a minute)."
+                    );
+                }
+                if !no_browser && let Err(error) = open::that_detached(&browser) {
+                    eprintln!("berth: could not open a browser ({error}); open {browser} yourself");
+                }
             }
             let what = match &forward.record.app {
                 Some(app) => format!("{app} (port {})", forward.record.port),

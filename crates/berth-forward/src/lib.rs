@@ -130,6 +130,29 @@ pub trait ForwardTarget: Send + Sync + 'static {
     async fn still_there(&self) -> std::result::Result<(), String>;
 }
 
+/// How long a login page stays on disk: a browser has read it long before.
+const LOGIN_PAGE_KEPT: Duration = Duration::from_secs(60);
+
+/// `file://` URL of an absolute path (on Windows `file:///C:/…`).
+fn file_url(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let text = if text.starts_with('/') {
+        text
+    } else {
+        format!("/{text}")
+    };
+    let mut url = String::from("file://");
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                url.push(byte as char);
+            }
+            other => url.push_str(&format!("%{other:02X}")),
+        }
+    }
+    url
+}
+
 /// Listens on `127.0.0.1:local_port`, or on a free port when `None`. Errors: `invalid_input`
 /// with the fix when the port asked for is taken, `internal` when loopback cannot be listened on.
 pub async fn listen(local_port: Option<u16>) -> Result<TcpListener> {
@@ -157,6 +180,10 @@ pub struct Forward {
     /// Where a web app is opened: `/`, or a path that logs the browser in (Jupyter's
     /// `/lab?token=…`). Kept in memory only, never in the list of open forwards.
     pub open_path: String,
+    /// For an app whose login no URL can carry (code-server's password form): a page that
+    /// logs the browser in and goes on to [`Forward::open_path`]. Holds the password, so it is
+    /// kept in memory and written only by [`Forward::browser_address`].
+    pub login_page: Option<String>,
     moved: Arc<AtomicU64>,
     connections: Arc<AtomicU32>,
     ended: watch::Receiver<Option<String>>,
@@ -200,6 +227,7 @@ impl Forward {
             record,
             local,
             open_path: "/".into(),
+            login_page: None,
             moved,
             connections,
             ended,
@@ -215,6 +243,32 @@ impl Forward {
             AppKind::Web => format!("http://{}{}", self.local, self.open_path),
             _ => self.record.address(ssh_user),
         }
+    }
+
+    /// What the browser opens: [`Forward::open_address`], or for an app with a
+    /// [`Forward::login_page`] that page as a file in `dir`, readable by this user only and
+    /// removed after a minute or when the forward closes, whichever comes first.
+    pub fn browser_address(&mut self, dir: &std::path::Path, ssh_user: &str) -> Result<String> {
+        let Some(page) = &self.login_page else {
+            return Ok(self.open_address(ssh_user));
+        };
+        let file = dir.join(format!("berth-login-{}.html", self.local.port()));
+        write_private(&file, page.as_bytes()).map_err(|e| {
+            Error::internal(format!(
+                "Cannot write the page that logs the browser in, {}: {e}",
+                file.display()
+            ))
+        })?;
+        let soon = file.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(LOGIN_PAGE_KEPT);
+            let _ = std::fs::remove_file(soon);
+        });
+        let address = file_url(&file);
+        self.on_close(move || {
+            let _ = std::fs::remove_file(file);
+        });
+        Ok(address)
     }
 
     /// Runs `on_close` when this forward closes (after any earlier one).
@@ -390,6 +444,48 @@ mod tests {
             pid: 0,
             via: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_login_page_is_opened_as_a_private_file_gone_when_the_forward_closes() {
+        let echo = Arc::new(Echo {
+            gone: AtomicBool::new(false),
+        });
+        let mut forward = Forward::start(listen(None).await.unwrap(), echo, record()).unwrap();
+        let dir = std::env::temp_dir().join(format!("berth-login-test-{}", std::process::id()));
+        // Without a login page: the app's own address.
+        forward.open_path = "/lab?token=t".into();
+        let plain = forward.browser_address(&dir, "work").unwrap();
+        assert_eq!(plain, format!("http://{}/lab?token=t", forward.local));
+        forward.login_page = Some("<form>secret</form>".into());
+        let page = forward.browser_address(&dir, "work").unwrap();
+        let file = dir.join(format!("berth-login-{}.html", forward.local.port()));
+        assert_eq!(page, format!("file://{}", file.display()));
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "<form>secret</form>"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "only its owner may read the password");
+        }
+        drop(forward);
+        assert!(!file.exists(), "the page goes with the forward");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn file_urls_escape_what_a_url_cannot_hold() {
+        assert_eq!(
+            file_url(std::path::Path::new("/run/user/1000/berth/a b#.html")),
+            "file:///run/user/1000/berth/a%20b%23.html"
+        );
+        assert_eq!(
+            file_url(std::path::Path::new("C:\\Users\\x\\p.html")),
+            "file:///C:/Users/x/p.html"
+        );
     }
 
     #[tokio::test]

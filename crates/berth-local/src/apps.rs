@@ -1,6 +1,7 @@
 //! The apps a local session offers to open on this computer: its SSH (Berth's own server, so
-//! every session has one; see `ssh`), JupyterLab where the environment has it (started on
-//! demand, the browser opened already logged in), and any port by number through a forward.
+//! every session has one; see `ssh`), JupyterLab and code-server (VS Code in the browser) where
+//! the environment has them (started on demand, the browser opened already logged in), and any
+//! port by number through a forward.
 
 use std::time::{Duration, Instant};
 
@@ -14,41 +15,70 @@ use crate::supervisor::client::{SupervisorClient, finish_exec};
 /// JupyterLab's name among a session's apps.
 pub const JUPYTERLAB: &str = "jupyterlab";
 
-/// Ports JupyterLab is started on inside a session: its usual one, or the next free.
-const JUPYTER_PORTS: std::ops::RangeInclusive<u16> = 8888..=8898;
-
-/// How long JupyterLab may take to answer once started (its first start builds caches).
-const JUPYTER_START: Duration = Duration::from_secs(90);
+/// code-server's (VS Code in the browser) name among a session's apps.
+pub const CODE_SERVER: &str = "code-server";
 
 /// Which apps the environment has: JupyterLab as a command or as a Python module (a folder of
-/// packages on `PYTHONPATH` counts).
+/// packages on `PYTHONPATH` counts), code-server as a command (a folder on `PATH` counts).
 const DETECT: &str = "if command -v jupyter-lab >/dev/null 2>&1 || \
-     python3 -c 'import jupyterlab' >/dev/null 2>&1; then echo jupyterlab; fi";
+     python3 -c 'import jupyterlab' >/dev/null 2>&1; then echo jupyterlab; fi; \
+     if command -v code-server >/dev/null 2>&1; then echo code-server; fi";
 
-/// Starts JupyterLab in the background on port `$1`, in /home/work, with the token read from
-/// stdin (so it is in no command line another user of this computer could read); its process
-/// id goes to /tmp/berth-jupyterlab.pid, its output to /tmp/berth-jupyterlab.log. In a session
-/// of its own where the image has `setsid` (slim images may not: then only in the background,
-/// which outlives the starting command as well).
-const START_JUPYTER: &str = "read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; port=$1; cd /home/work; \
+/// An app Berth starts in a session when the user opens it.
+struct Startable {
+    name: &'static str,
+    /// Ports it is started on inside the session: its usual one, or the next free.
+    ports: std::ops::RangeInclusive<u16>,
+    /// Run by `sh -c` with the port as `$1` and the app's secret on stdin (so it is in no
+    /// command line another user of this computer could read): starts it in the background in
+    /// /home/work, its process id to /tmp/berth-NAME.pid, its output to /tmp/berth-NAME.log.
+    /// In a session of its own where the image has `setsid` (slim images may not: then only in
+    /// the background, which outlives the starting command as well).
+    start: &'static str,
+    /// How long it may take to answer once started (a first start builds caches).
+    patience: Duration,
+}
+
+const JUPYTERLAB_START: Startable = Startable {
+    name: JUPYTERLAB,
+    ports: 8888..=8898,
+    start: "read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; port=$1; cd /home/work; \
      if command -v jupyter-lab >/dev/null 2>&1; then set -- jupyter-lab; \
      else set -- python3 -m jupyterlab; fi; \
      if command -v setsid >/dev/null 2>&1; then set -- setsid \"$@\"; fi; \
      \"$@\" --no-browser --ip=127.0.0.1 --port=\"$port\" --ServerApp.port_retries=0 \
        --ServerApp.root_dir=/home/work </dev/null >/tmp/berth-jupyterlab.log 2>&1 & \
-     echo $! > /tmp/berth-jupyterlab.pid";
+     echo $! > /tmp/berth-jupyterlab.pid",
+    patience: Duration::from_secs(90),
+};
 
-/// The end of JupyterLab's log; all of it where the image has no `tail`.
-const LOG_END: &str =
-    "(tail -n 5 /tmp/berth-jupyterlab.log || cat /tmp/berth-jupyterlab.log) 2>/dev/null";
+/// code-server with a password (its only login besides none): Berth logs the browser in with
+/// it (see [`code_server_login_page`]).
+const CODE_SERVER_START: Startable = Startable {
+    name: CODE_SERVER,
+    ports: 8080..=8090,
+    start: "read -r PASSWORD; export PASSWORD; port=$1; cd /home/work; set -- code-server; \
+     if command -v setsid >/dev/null 2>&1; then set -- setsid \"$@\"; fi; \
+     \"$@\" --bind-addr 127.0.0.1:\"$port\" --auth password --disable-telemetry \
+       --disable-update-check --disable-workspace-trust /home/work \
+       </dev/null >/tmp/berth-code-server.log 2>&1 & \
+     echo $! > /tmp/berth-code-server.pid",
+    patience: Duration::from_secs(90),
+};
 
-/// Prints `up` while the JupyterLab Berth started runs (shell built-ins only).
-const JUPYTER_ALIVE: &str = "{ read -r pid < /tmp/berth-jupyterlab.pid; } 2>/dev/null && \
+/// Where code-server opens: the session's home as the workspace.
+const CODE_SERVER_WORKSPACE: &str = "/?folder=/home/work";
+
+/// The end of app `$1`'s log; all of it where the image has no `tail`.
+const LOG_END: &str = "(tail -n 5 /tmp/berth-$1.log || cat /tmp/berth-$1.log) 2>/dev/null";
+
+/// Prints `up` while app `$1` that Berth started runs (shell built-ins only).
+const ALIVE: &str = "{ read -r pid < /tmp/berth-$1.pid; } 2>/dev/null && \
      kill -0 \"$pid\" 2>/dev/null && echo up || true";
 
 impl LocalEngine {
-    /// The apps running session `key` offers: its SSH always, JupyterLab where the
-    /// environment has it. Errors: the session's (unknown, not running).
+    /// The apps running session `key` offers: its SSH always, JupyterLab and code-server where
+    /// the environment has them. Errors: the session's (unknown, not running).
     pub async fn session_apps(&self, key: &str) -> Result<Vec<SessionApp>> {
         // Looking is not using: an idle session stays idle.
         let client = self.session_client(key)?.1.unmarked();
@@ -58,55 +88,80 @@ impl LocalEngine {
             kind: AppKind::Ssh,
         }];
         let found = run(&client, DETECT, b"").await.unwrap_or_default();
-        if found.lines().any(|l| l == JUPYTERLAB) {
-            apps.push(SessionApp {
-                name: JUPYTERLAB.into(),
-                port: *JUPYTER_PORTS.start(),
-                kind: AppKind::Web,
-            });
+        for app in [&JUPYTERLAB_START, &CODE_SERVER_START] {
+            if found.lines().any(|l| l == app.name) {
+                apps.push(SessionApp {
+                    name: app.name.into(),
+                    port: *app.ports.start(),
+                    kind: AppKind::Web,
+                });
+            }
         }
         Ok(apps)
     }
 
     /// Opens `app` of running session `key` on this computer's loopback: `ssh`, `jupyterlab`,
-    /// or a port number. Errors: an app the session does not have, and each app's own.
+    /// `code-server`, or a port number. Errors: an app the session does not have, and each
+    /// app's own.
     pub async fn open_app(&self, key: &str, app: &str, local_port: Option<u16>) -> Result<Forward> {
         match app {
             SSH_APP => self.open_ssh(key, local_port).await,
-            JUPYTERLAB => self.open_jupyterlab(key, local_port).await,
+            JUPYTERLAB => {
+                let (mut forward, started) = self
+                    .open_started(key, &JUPYTERLAB_START, local_port)
+                    .await?;
+                forward.open_path = format!("/lab?token={}", started.token);
+                Ok(forward)
+            }
+            CODE_SERVER => {
+                let (mut forward, started) = self
+                    .open_started(key, &CODE_SERVER_START, local_port)
+                    .await?;
+                forward.open_path = CODE_SERVER_WORKSPACE.into();
+                forward.login_page = Some(code_server_login_page(
+                    forward.local.port(),
+                    &started.token,
+                    CODE_SERVER_WORKSPACE,
+                ));
+                Ok(forward)
+            }
             other => match other.trim().parse::<u16>() {
                 Ok(port) => self.forward_port(key, port, local_port).await,
                 Err(_) => Err(Error::invalid_input(format!(
                     "\"{other}\" is not an app of this session or a port: a local session opens \
-                     `ssh`, `jupyterlab` where its environment has it, or any port by number \
-                     (1-65535)."
+                     `ssh`, `jupyterlab` or `code-server` where its environment has them, or \
+                     any port by number (1-65535)."
                 ))),
             },
         }
     }
 
-    /// JupyterLab in session `key`, started unless Berth started it there already, forwarded,
-    /// with the browser's way in carrying its token ([`Forward::open_path`]).
-    async fn open_jupyterlab(&self, key: &str, local_port: Option<u16>) -> Result<Forward> {
+    /// `app` in session `key`, started unless Berth started it there already, forwarded; with
+    /// the secret it was started with (the caller builds the browser's way in from it).
+    async fn open_started(
+        &self,
+        key: &str,
+        app: &Startable,
+        local_port: Option<u16>,
+    ) -> Result<(Forward, StartedApp)> {
         let (session, client) = self.session_client(key)?;
         let started = self.started_apps(&session.id);
-        let running = match started.read(JUPYTERLAB) {
-            Some(app) if answers(&client.unmarked(), app.port).await => Some(app),
+        let running = match started.read(app.name) {
+            Some(running) if answers(&client.unmarked(), running.port).await => Some(running),
             _ => None,
         };
-        let app = match running {
-            Some(app) => app,
+        let running = match running {
+            Some(running) => running,
             None => {
-                let app = start_jupyterlab(&client, &session.name).await?;
-                started.keep(JUPYTERLAB, &app);
-                app
+                let running = start(&client, &session.name, app).await?;
+                started.keep(app.name, &running);
+                running
             }
         };
-        let mut forward = self
-            .forward_port_of_app(key, app.port, local_port, Some(JUPYTERLAB))
+        let forward = self
+            .forward_port_of_app(key, running.port, local_port, Some(app.name))
             .await?;
-        forward.open_path = format!("/lab?token={}", app.token);
-        Ok(forward)
+        Ok((forward, running))
     }
 
     fn started_apps(&self, session_id: &str) -> StartedApps {
@@ -116,7 +171,7 @@ impl LocalEngine {
     }
 }
 
-/// An app Berth started in a session: where it listens there, and its token.
+/// An app Berth started in a session: where it listens there, and its token or password.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StartedApp {
     port: u16,
@@ -145,15 +200,15 @@ impl StartedApps {
     }
 }
 
-/// Starts JupyterLab on the first free port of [`JUPYTER_PORTS`] in the session with a new
-/// token, and waits until it answers. Errors: no free port; or it did not come up, with the
-/// end of its log.
-async fn start_jupyterlab(client: &SupervisorClient, session: &str) -> Result<StartedApp> {
+/// Starts `app` on the first free port of its range in the session with a new secret, and
+/// waits until it answers. Errors: no free port; or it did not come up, with the end of its
+/// log.
+async fn start(client: &SupervisorClient, session: &str, app: &Startable) -> Result<StartedApp> {
     // Its start is the user's doing (they asked for it); looking for a port and waiting for
     // it to answer is not, and must not keep an idle session alive.
     let probe = &client.unmarked();
     let mut port = None;
-    for candidate in JUPYTER_PORTS {
+    for candidate in app.ports.clone() {
         if !answers(probe, candidate).await {
             port = Some(candidate);
             break;
@@ -162,43 +217,70 @@ async fn start_jupyterlab(client: &SupervisorClient, session: &str) -> Result<St
     let port = port.ok_or_else(|| {
         Error::invalid_input(format!(
             "Ports {}-{} are all taken in session \"{session}\": stop a server there, then open \
-             JupyterLab again.",
-            JUPYTER_PORTS.start(),
-            JUPYTER_PORTS.end()
+             {} again.",
+            app.ports.start(),
+            app.ports.end(),
+            app.name
         ))
     })?;
     let token = new_token();
     let stdin = format!("{token}\n");
     run_args(
         client,
-        START_JUPYTER,
-        &["berth-jupyterlab", &port.to_string()],
+        app.start,
+        &[&format!("berth-{}", app.name), &port.to_string()],
         stdin.as_bytes(),
     )
     .await?;
+    let about_it = ["berth-app", app.name];
     let started = Instant::now();
-    while started.elapsed() < JUPYTER_START {
+    while started.elapsed() < app.patience {
         if answers(probe, port).await {
-            tracing::info!(session, port, "JupyterLab started");
+            tracing::info!(session, port, app = app.name, "app started");
             return Ok(StartedApp { port, token });
         }
         // Gone already: it failed; its log says why.
-        let alive = run(probe, JUPYTER_ALIVE, b"").await.unwrap_or_default();
+        let alive = run_args(probe, ALIVE, &about_it, b"")
+            .await
+            .unwrap_or_default();
         if started.elapsed() > Duration::from_secs(2) && alive.trim() != "up" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let log = run(probe, LOG_END, b"").await.unwrap_or_default();
+    let log = run_args(probe, LOG_END, &about_it, b"")
+        .await
+        .unwrap_or_default();
     Err(Error::internal(format!(
-        "JupyterLab did not start in session \"{session}\" within {} s: {}",
-        JUPYTER_START.as_secs(),
+        "{} did not start in session \"{session}\" within {} s: {}",
+        app.name,
+        app.patience.as_secs(),
         if log.trim().is_empty() {
             "it wrote nothing".to_owned()
         } else {
             log.trim().to_owned()
         }
     )))
+}
+
+/// A page that logs the browser in to code-server on local port `port` and goes on to `to`:
+/// its password form, filled in and sent at once. (code-server's login is a form post that
+/// sets a cookie; no URL can carry it, as Jupyter's token does.)
+fn code_server_login_page(port: u16, password: &str, to: &str) -> String {
+    let to: String = to
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>Opening code-server…</title>\n\
+         <form method=\"post\" action=\"http://127.0.0.1:{port}/login?to={to}\">\
+         <input type=\"hidden\" name=\"password\" value=\"{password}\">\
+         <noscript><button>Open code-server</button></noscript></form>\n\
+         <script>document.forms[0].submit()</script>\n"
+    )
 }
 
 /// 32 hex digits from the OS's generator.

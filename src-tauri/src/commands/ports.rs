@@ -155,7 +155,14 @@ pub async fn open_port(
     }
     let url = forward.open_address(SSH_USER);
     if browser && forward.record.kind == AppKind::Web {
-        open_in_browser(&url);
+        // An app that logs in by a form (code-server) opens through a page that does it.
+        match state.this_computer() {
+            Ok(local) => match forward.browser_address(&local.dirs().runtime, SSH_USER) {
+                Ok(address) => open_in_browser(&address),
+                Err(error) => tracing::warn!(%error, "cannot write the app's login page"),
+            },
+            Err(_) => open_in_browser(&url),
+        }
     }
     let record = forward.record.clone();
     ports

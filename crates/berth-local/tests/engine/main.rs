@@ -6,6 +6,8 @@
 // Sessions (bubblewrap sandboxes, and the Docker runtime's tests on this machine's Podman),
 // root file systems and networks are Linux's; folders, files and transfers run everywhere.
 #[cfg(target_os = "linux")]
+mod code_server;
+#[cfg(target_os = "linux")]
 mod docker;
 #[cfg(target_os = "linux")]
 mod docker_ports;
