@@ -113,11 +113,8 @@ fn code_server_from_a_folder_is_offered_started_and_opened_logged_in() {
         fixture: &fixture,
         id: session.id.clone(),
     };
-    let apps = rt
-        .block_on(fixture.engine.session_apps(&session.id))
-        .unwrap();
     assert_eq!(
-        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        crate::jupyter::app_names(&rt, &fixture, &session.id),
         ["ssh", "code-server"]
     );
 

@@ -64,19 +64,6 @@ impl Podman {
                 .env("CONTAINERS_STORAGE_CONF", root.join("storage.conf"));
             command
         };
-        let image = root.join("tiny.tar");
-        // Perl for a server in the session, and sftp-server (tests of its ports and SSH).
-        let layer =
-            crate::environments::base_layer_with(crate::environments::perl_and_sftp_files());
-        std::fs::write(&image, layer).unwrap();
-        let imported = podman(&["import", &image.to_string_lossy(), "berth-test:tiny"])
-            .output()
-            .unwrap();
-        assert!(
-            imported.status.success(),
-            "{}",
-            String::from_utf8_lossy(&imported.stderr)
-        );
         let socket = root.join("docker.sock");
         let service = podman(&[
             "system",
@@ -94,6 +81,11 @@ impl Podman {
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
         assert!(up, "podman system service did not come up");
+        // Perl for a server in the session, and sftp-server (tests of its ports and SSH).
+        podman.import(
+            "berth-test:tiny",
+            crate::environments::base_layer_with(crate::environments::perl_and_sftp_files()),
+        );
         Some(podman)
     }
 

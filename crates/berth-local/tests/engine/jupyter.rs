@@ -60,24 +60,13 @@ fn jupyterlab_from_a_folder_is_offered_started_and_opened_logged_in() {
     installer.destroy();
 
     // The next session has the folder on its Python path, and no network at all.
-    let mut spec = NewSession::interactive("host", vec![MountRequest::folder("tools")]);
-    spec.network = NetworkMode::None;
-    spec.environ = vec![EnvVar {
-        name: "PYTHONPATH".into(),
-        value: "/home/work/tools".into(),
-    }];
+    let spec = tools_on_pythonpath("host");
     let session = rt.block_on(fixture.engine.create_session(spec)).unwrap();
     let running = Running {
         fixture: &fixture,
         id: session.id.clone(),
     };
-    let apps = rt
-        .block_on(fixture.engine.session_apps(&session.id))
-        .unwrap();
-    assert_eq!(
-        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
-        ["ssh", "jupyterlab"]
-    );
+    assert_eq!(app_names(&rt, &fixture, &session.id), ["ssh", "jupyterlab"]);
 
     opens_logged_in(&rt, &fixture, &session.id, |script| running.ok(script));
     running.destroy();
@@ -123,26 +112,13 @@ fn jupyterlab_in_a_docker_session_is_offered_started_and_opened_logged_in() {
         "{}",
         String::from_utf8_lossy(&installed.stderr)
     );
-    let mut spec = NewSession::interactive(
-        "docker:localhost/berth-test:python",
-        vec![MountRequest::folder("tools")],
-    );
-    spec.environ = vec![EnvVar {
-        name: "PYTHONPATH".into(),
-        value: "/home/work/tools".into(),
-    }];
+    let spec = tools_on_pythonpath("docker:localhost/berth-test:python");
     let session = crate::docker::docker_session_of(&fixture, spec);
     let running = Running {
         fixture: &fixture,
         id: session.id.clone(),
     };
-    let apps = rt
-        .block_on(fixture.engine.session_apps(&session.id))
-        .unwrap();
-    assert_eq!(
-        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
-        ["ssh", "jupyterlab"]
-    );
+    assert_eq!(app_names(&rt, &fixture, &session.id), ["ssh", "jupyterlab"]);
     opens_logged_in(&rt, &fixture, &session.id, |script| running.ok(script));
     running.destroy();
 }
@@ -199,4 +175,28 @@ fn opens_logged_in(
         .unwrap();
     assert_eq!(again.open_path, forward.open_path);
     assert_eq!(again.record.port, forward.record.port);
+}
+
+/// A session on `environment` with folder "tools" mounted and on `PYTHONPATH`, and no network.
+fn tools_on_pythonpath(environment: &str) -> NewSession {
+    let mut spec = NewSession::interactive(environment, vec![MountRequest::folder("tools")]);
+    spec.network = NetworkMode::None;
+    spec.environ = vec![EnvVar {
+        name: "PYTHONPATH".into(),
+        value: "/home/work/tools".into(),
+    }];
+    spec
+}
+
+/// The names of the apps running session `id` offers.
+pub(crate) fn app_names(
+    rt: &tokio::runtime::Runtime,
+    fixture: &crate::Fixture,
+    id: &str,
+) -> Vec<String> {
+    rt.block_on(fixture.engine.session_apps(id))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect()
 }
