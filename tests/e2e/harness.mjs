@@ -474,6 +474,33 @@ export async function click(app, css) {
   await call(app, "POST", `/session/${app.session}/element/${await element(app, css)}/click`, {});
 }
 
+/**
+ * Opens folder `name` from the Data & Storage page by its row's link, as a user does. A
+ * cluster's folder list can still be settling when it first shows, and a click on a row that
+ * just moved opens its neighbour: so the list must stay the same for a moment first, and the
+ * explorer must then name the folder (tried again up to twice if it names another).
+ */
+export async function openFolderRow(app, name) {
+  const rows = () => run(app, "return [...document.querySelectorAll('tr[data-folder]')].map((r) => r.dataset.folder).join('\\n');");
+  for (let attempt = 1; ; attempt += 1) {
+    await click(app, "button[data-page=storage]");
+    let before = null;
+    await until(`the folder list, settled, with ${name}`, async () => {
+      const now = await rows();
+      const settled = now === before && now.split("\n").includes(name);
+      before = now;
+      return settled;
+    }, 20_000, 300);
+    await click(app, `tr[data-folder='${name}'] .folder-link`);
+    try {
+      await until(`the explorer of ${name}`, async () => (await textOf(app, "[data-testid=crumb-root]")) === name, 5_000);
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
 /** Types `text` into the first element matching `css`, key by key, as a user would. */
 export async function typeInto(app, css, text) {
   await call(app, "POST", `/session/${app.session}/element/${await element(app, css)}/value`, { text });

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clear, CLI, cli, click, invoke, launchFromReview, run, screenshot, textOf, typeInto, until, waitForLines, waitForText, withApp } from "./harness.mjs";
+import { clear, CLI, cli, click, invoke, launchFromReview, openFolderRow, run, screenshot, textOf, typeInto, until, waitForLines, waitForText, withApp } from "./harness.mjs";
 
 const ENTER = "\uE007";
 const PASSWORD = "C8qnIo29";
@@ -252,8 +252,7 @@ test("seed walkthrough on a cluster: a file in a mounted folder outlives its ses
         assert.equal(downloaded, "file inside user2-vfolder\n", error.message);
       });
       // And the explorer lists it too.
-      await click(app, "button[data-page=storage]");
-      await click(app, `tr[data-folder='${vFolder}'] .folder-link`);
+      await openFolderRow(app, vFolder);
       await until("test_file in the explorer", async () =>
         (await run(app, "return [...document.querySelectorAll('[data-testid=explorer-rows] [role=row]')].map((r) => r.dataset.name).join();")) === "test_file",
       );
