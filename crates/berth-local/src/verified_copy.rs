@@ -1,46 +1,48 @@
-//! Copying one file into another and proving the copy: the kernel copies in chunks, and the
-//! copy is read back and compared with the source byte for byte, on two threads that share the
-//! comparison, so verifying adds little to the copy's own time.
+//! Copying one file into another and proving the copy: the file is taken in small pieces, and
+//! each piece is copied (by the kernel where it can) and at once read back and compared with the
+//! source byte for byte, on the same thread while both are still in its cache; for a large file
+//! two threads take pieces in turn, so verifying adds little or nothing to the copy's own time.
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use berth_core::Error;
 use berth_transfer::TransferError;
 
-/// Bytes copied between stop checks and progress reports: large enough for the kernel's
-/// copy_file_range to run at full speed, small enough to pause within a fraction of a second
-/// — and to keep the comparison close behind, so little is left to compare once the copy ends
-/// (32 MiB left a warm-cache copy a fifth slower than `cp`).
-const CHUNK: u64 = 8 << 20;
+/// What one thread copies and then compares: small enough that the source's and the copy's
+/// bytes are still in the thread's cache when they are read back (a 256 MiB copy from the page
+/// cache: 64-128 KiB pieces ran at `cp`'s speed on two threads, 1-4 MiB ones a fifth slower).
+const PIECE: u64 = 128 << 10;
 
-/// The smallest chunk, at a file's start and end.
-const LAST_CHUNK: u64 = 1 << 20;
+/// How many pieces pass between stop checks and progress reports (8 MiB): a pause within a
+/// fraction of a second, a progress bar that moves smoothly.
+const PIECES_PER_REPORT: u64 = 64;
 
-/// What one thread compares at a time: two such buffers stay in the CPU's cache while they are
-/// compared (1 MiB ones did not, and made the comparison slower than the copy).
-const COMPARED_AT_ONCE: u64 = 256 << 10;
-
-/// Below this, comparing after the copy on the same thread beats starting a second one.
+/// Below this, one thread does it all: starting a second costs more than it saves.
 const SECOND_THREAD_FROM: u64 = 8 << 20;
+
+/// How many threads take pieces of a large file; each in-flight piece may end past a piece not
+/// written yet, which a resumed copy redoes (see [`copy_verified`]).
+const THREADS: u64 = 2;
 
 pub(crate) const STOPPED: &str = "stopped by the queue";
 
-/// Copies `source` into `target` from `target`'s current length (what an earlier attempt wrote)
-/// in chunks the kernel copies directly, reporting bytes done, and verifies the result: the
-/// copy read back and compared with the source byte for byte. (Comparing reads each file once,
-/// as hashing both did, but costs a fraction of a hash's CPU: BLAKE3 over both files made a
-/// warm-cache copy take twice `cp`'s time on two cores.)
+/// Copies `source` into `target`, continuing from `target`'s current length (what an earlier
+/// attempt wrote), reporting bytes done, and verifies the result: every piece read back and
+/// compared with the source byte for byte. (Comparing reads each file once, as hashing both
+/// did, but costs a fraction of a hash's CPU: BLAKE3 over both files made a warm-cache copy
+/// take twice `cp`'s time on two cores.)
 ///
-/// For large files a second thread compares each piece soon after the kernel copied it, while
-/// both are still in the page cache. Comparing costs more than copying (two reads into memory
-/// against the kernel's one copy: 1.4 times the copy's CPU, measured), so a comparing thread
-/// alone fell behind and the copy waited for it at the end; instead the copying thread also
-/// compares whenever the other lags by more than a chunk, and both finish what is left.
+/// Each thread copies a piece and compares it at once, while the bytes it just moved are in its
+/// cache: comparing a copy read back from memory later cost 1.4 times the copy itself, and even
+/// shared by two threads left a 256 MiB copy from the page cache at 0.8-0.9× `cp`.
 ///
-/// `stop` is asked between chunks; `progress` hears the bytes copied. `Ok(Ok(size))` when the
+/// An earlier attempt's bytes are compared along with the rest; since two threads write pieces
+/// side by side, its last few pieces may have a gap, so they are copied again.
+///
+/// `stop` is asked between pieces; `progress` hears the bytes done. `Ok(Ok(size))` when the
 /// copy is identical; `Ok(Err(_))` when it differs (the caller deletes it); `Err` for I/O
 /// errors and for a stop (an `Interrupted` error saying [`STOPPED`]).
 pub(crate) fn copy_verified(
@@ -50,92 +52,64 @@ pub(crate) fn copy_verified(
     progress: &dyn Fn(u64),
 ) -> io::Result<Result<u64, TransferError>> {
     let size = source.metadata()?.len();
-    let mut done = target.metadata()?.len();
-    if done > size {
+    let mut written = target.metadata()?.len();
+    if written > size {
         // The source shrank since the last attempt: start over rather than keep stale bytes.
         target.set_len(0)?;
-        done = 0;
+        written = 0;
     }
-    progress(done);
-    // What an earlier attempt wrote is verified along with the rest.
-    let comparison = Comparison::new(source, target, done);
+    let copy_from = (written / PIECE).saturating_sub(THREADS) * PIECE;
+    progress(copy_from);
+    let work = Pieces {
+        source,
+        target,
+        size,
+        copy_from,
+        next: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        ended: AtomicBool::new(false),
+        differs: AtomicBool::new(false),
+        kernel_copies: AtomicBool::new(true),
+        failed: Mutex::new(None),
+    };
     std::thread::scope(|scope| {
-        let second = (size >= SECOND_THREAD_FROM)
-            .then(|| scope.spawn(|| comparison.compare_claimed(0, true, &mut Buffers::default())));
-        let mut buffers = Buffers::default();
-        let copied = copy(&comparison, size, done, stop, progress, &mut buffers);
-        comparison.copy_ended(copied.is_ok());
-        let mine = match copied {
-            Ok(()) => comparison.compare_claimed(0, true, &mut buffers),
-            Err(e) => Err(e),
-        };
-        let theirs = second.map_or(Ok(()), |thread| {
-            thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("comparing stopped")))
-        });
-        mine.and(theirs)
-    })?;
-    let written = target.metadata()?.len();
-    Ok(if written == size && !comparison.differs() {
-        Ok(size)
-    } else {
-        Err(TransferError::Failed(Error::internal(
-            "Verification failed: the copy differs from the source. It was not kept; retry.",
-        )))
-    })
-}
-
-fn copy(
-    comparison: &Comparison,
-    size: u64,
-    mut done: u64,
-    stop: &dyn Fn() -> bool,
-    progress: &dyn Fn(u64),
-    buffers: &mut Buffers,
-) -> io::Result<()> {
-    while done < size {
-        if stop() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED));
+        if size >= SECOND_THREAD_FROM {
+            scope.spawn(|| work.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
         }
-        // The first chunks grow, so the comparison starts soon after the copy does, and the
-        // last ones shrink, so it ends just after the copy does.
-        let len = CHUNK
-            .min(done.max(LAST_CHUNK))
-            .min(((size - done) / 2).max(LAST_CHUNK));
-        let copied = copy_chunk(comparison.source, comparison.target, done, len)?;
-        if copied == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the source ended early: it changed while being copied",
-            ));
-        }
-        done += copied;
-        comparison.copied_to(done);
-        progress(done);
-        comparison.compare_claimed(CHUNK, false, buffers)?;
+        work.take_pieces(&mut Buffers::default(), stop, progress);
+    });
+    if let Some(error) = work.failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(error);
     }
-    Ok(())
+    let written = target.metadata()?.len();
+    Ok(
+        if written == size && !work.differs.load(Ordering::Relaxed) {
+            progress(size);
+            Ok(size)
+        } else {
+            Err(TransferError::Failed(Error::internal(
+                "Verification failed: the copy differs from the source. It was not kept; retry.",
+            )))
+        },
+    )
 }
 
-/// The comparison of a copy with its source, shared by the threads that do it: the copy's
-/// progress, which pieces are taken, and whether any differed.
-struct Comparison<'f> {
+/// A copy shared by the threads doing it: which piece is next, what is done, how it ended.
+struct Pieces<'f> {
     source: &'f File,
     target: &'f File,
-    claims: Mutex<Claims>,
-    copied_more: Condvar,
+    size: u64,
+    /// Before this, an earlier attempt's bytes are only compared.
+    copy_from: u64,
+    next: AtomicU64,
+    done: AtomicU64,
+    /// A thread failed, found a difference, or was stopped: the others stop too.
+    ended: AtomicBool,
     differs: AtomicBool,
-}
-
-struct Claims {
-    /// Copied bytes end here.
-    copied: u64,
-    /// Everything before this is compared or being compared.
-    claimed: u64,
-    copying: bool,
-    /// The copy failed or a piece differed: nothing more is worth comparing.
-    abandoned: bool,
+    /// Whether the kernel can copy between these two files (see `copy_piece`).
+    kernel_copies: AtomicBool,
+    /// The first error, which the caller reports.
+    failed: Mutex<Option<io::Error>>,
 }
 
 /// One thread's pair of read buffers, kept across pieces: zeroing new ones for each piece
@@ -146,90 +120,70 @@ struct Buffers {
     theirs: Vec<u8>,
 }
 
-impl<'f> Comparison<'f> {
-    fn new(source: &'f File, target: &'f File, copied: u64) -> Self {
-        Self {
-            source,
-            target,
-            claims: Mutex::new(Claims {
-                copied,
-                claimed: 0,
-                copying: true,
-                abandoned: false,
-            }),
-            copied_more: Condvar::new(),
-            differs: AtomicBool::new(false),
+impl Pieces<'_> {
+    /// Copies and compares pieces until none is left or the copy ended; `stop` is asked and
+    /// `progress` told every [`PIECES_PER_REPORT`] pieces.
+    fn take_pieces(&self, buffers: &mut Buffers, stop: &dyn Fn() -> bool, progress: &dyn Fn(u64)) {
+        let mut taken = 0u64;
+        while !self.ended.load(Ordering::Relaxed) {
+            if taken.is_multiple_of(PIECES_PER_REPORT) {
+                if stop() {
+                    self.end(Some(io::Error::new(io::ErrorKind::Interrupted, STOPPED)));
+                    return;
+                }
+                if taken > 0 {
+                    progress(self.copy_from.max(self.done.load(Ordering::Relaxed)));
+                }
+            }
+            let start = self.next.fetch_add(PIECE, Ordering::Relaxed);
+            if start >= self.size {
+                return;
+            }
+            let end = self.size.min(start + PIECE);
+            match self.piece(start, end, buffers) {
+                Ok(true) => {
+                    self.done.fetch_add(end - start, Ordering::Relaxed);
+                }
+                Ok(false) => {
+                    self.differs.store(true, Ordering::Relaxed);
+                    self.end(None);
+                }
+                Err(e) => self.end(Some(e)),
+            }
+            taken += 1;
         }
     }
 
-    fn claims(&self) -> std::sync::MutexGuard<'_, Claims> {
-        self.claims.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn copied_to(&self, end: u64) {
-        self.claims().copied = end;
-        self.copied_more.notify_one();
-    }
-
-    fn copy_ended(&self, ok: bool) {
-        let mut claims = self.claims();
-        claims.copying = false;
-        claims.abandoned |= !ok;
-        drop(claims);
-        self.copied_more.notify_all();
-    }
-
-    fn differs(&self) -> bool {
-        self.differs.load(Ordering::Relaxed)
-    }
-
-    /// The next piece to compare, while more than `leave` bytes wait to be compared; with
-    /// `wait`, waits for the copy to go on rather than return `None` before it ended.
-    fn claim(&self, leave: u64, wait: bool) -> Option<(u64, u64)> {
-        let mut claims = self.claims();
-        loop {
-            if claims.abandoned {
-                return None;
-            }
-            if claims.copied - claims.claimed > leave {
-                let start = claims.claimed;
-                claims.claimed = claims.copied.min(start + COMPARED_AT_ONCE);
-                return Some((start, claims.claimed));
-            }
-            if !claims.copying || !wait {
-                return None;
-            }
-            claims = self
-                .copied_more
-                .wait(claims)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    /// Compares pieces as `claim` hands them out (positional reads, so the copy's file cursors
-    /// are untouched). A difference or an error ends the comparison for every thread.
-    fn compare_claimed(&self, leave: u64, wait: bool, buffers: &mut Buffers) -> io::Result<()> {
-        while let Some((start, end)) = self.claim(leave, wait) {
-            let same = self.compare(start, end, buffers);
-            if !matches!(same, Ok(true)) {
-                self.differs.store(true, Ordering::Relaxed);
-                self.claims().abandoned = true;
-                self.copied_more.notify_all();
-                return same.map(|_| ());
-            }
-        }
-        Ok(())
-    }
-
-    fn compare(&self, start: u64, end: u64, buffers: &mut Buffers) -> io::Result<bool> {
+    /// Copies what of `start..end` is not an earlier attempt's, then compares all of it;
+    /// whether source and copy hold the same bytes there.
+    fn piece(&self, start: u64, end: u64, buffers: &mut Buffers) -> io::Result<bool> {
         let len = usize::try_from(end - start).unwrap_or(usize::MAX);
         if buffers.ours.len() < len {
             buffers.ours.resize(len, 0);
             buffers.theirs.resize(len, 0);
         }
+        let from = start.max(self.copy_from);
+        if from < end {
+            let piece = (from, end - from);
+            copy_piece(
+                self.source,
+                self.target,
+                piece,
+                &mut buffers.ours,
+                &self.kernel_copies,
+            )?;
+        }
         let n = read_full_at(self.source, &mut buffers.ours[..len], start)?;
         let m = read_full_at(self.target, &mut buffers.theirs[..len], start)?;
         Ok(n == len && m == len && buffers.ours[..n] == buffers.theirs[..m])
+    }
+
+    fn end(&self, error: Option<io::Error>) {
+        self.ended.store(true, Ordering::Relaxed);
+        if let Some(error) = error {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.get_or_insert(error);
+        }
     }
 }
 
@@ -246,37 +200,31 @@ fn read_full_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize
     Ok(filled)
 }
 
-/// Copies up to `len` bytes at offset `at` of `source` to the same offset of `target`. Unix:
-/// through the files' cursors, so `io::copy` hands the work to the kernel (copy_file_range);
-/// the comparison's `pread`s leave the cursors alone, and only this thread moves them.
-#[cfg(unix)]
-fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let (mut reader, mut writer) = (source, target);
-    reader.seek(SeekFrom::Start(at))?;
-    writer.seek(SeekFrom::Start(at))?;
-    io::copy(&mut reader.take(len), &mut writer)
-}
-
-/// Windows: every read and write names its offset, because there a positional read
-/// (`seek_read`) moves the handle's cursor too, and the comparing thread reads the same handles
-/// while this copies: a cursor-based copy would continue from wherever the comparison last read.
-#[cfg(windows)]
-fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64> {
-    use std::os::windows::fs::FileExt;
-    let mut buffer = vec![0; (1 << 20).min(usize::try_from(len).unwrap_or(usize::MAX))];
+/// Copies `len` bytes at offset `at` of `source` to the same offset of `target`, naming every
+/// offset (threads copy side by side through the same handles, so no cursor may move): by the
+/// kernel where it can (Linux), else through `buffer`.
+fn copy_piece(
+    source: &File,
+    target: &File,
+    (at, len): (u64, u64),
+    buffer: &mut [u8],
+    kernel_copies: &AtomicBool,
+) -> io::Result<()> {
+    if copy_in_kernel(source, target, at, len, kernel_copies)? {
+        return Ok(());
+    }
     let mut copied = 0;
     while copied < len {
         let want = buffer
             .len()
             .min(usize::try_from(len - copied).unwrap_or(usize::MAX));
-        let n = source.seek_read(&mut buffer[..want], at + copied)?;
+        let n = read_at(source, &mut buffer[..want], at + copied)?;
         if n == 0 {
-            break;
+            return Err(ended_early());
         }
         let mut written = 0;
         while written < n {
-            let w = target.seek_write(&buffer[written..n], at + copied + written as u64)?;
+            let w = write_at(target, &buffer[written..n], at + copied + written as u64)?;
             if w == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -284,7 +232,86 @@ fn copy_chunk(source: &File, target: &File, at: u64, len: u64) -> io::Result<u64
         }
         copied += n as u64;
     }
-    Ok(copied)
+    Ok(())
+}
+
+fn ended_early() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the source ended early: it changed while being copied",
+    )
+}
+
+#[cfg(target_os = "linux")]
+use kernel_copy::copy as copy_in_kernel;
+
+/// Elsewhere every copy goes through a buffer of this process.
+#[cfg(not(target_os = "linux"))]
+fn copy_in_kernel(_: &File, _: &File, _: u64, _: u64, _: &AtomicBool) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// `copy_file_range(2)`: the kernel copies page to page (or shares the blocks, on file systems
+/// that can), as `cp` does.
+#[cfg(target_os = "linux")]
+mod kernel_copy {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `Ok(true)` once copied, `Ok(false)` when the kernel cannot copy these files (across
+    /// file systems before Linux 5.3 and again since 5.19, or a file system without it):
+    /// nothing was copied, `works` is cleared, and the caller copies through a buffer.
+    pub(super) fn copy(
+        source: &File,
+        target: &File,
+        at: u64,
+        len: u64,
+        works: &AtomicBool,
+    ) -> io::Result<bool> {
+        if !works.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let mut copied = 0;
+        while copied < len {
+            let (mut from, mut to) = (
+                (at + copied) as libc::off64_t,
+                (at + copied) as libc::off64_t,
+            );
+            let want = usize::try_from(len - copied).unwrap_or(usize::MAX);
+            // SAFETY: both descriptors are open for the call and the offsets are ours.
+            let n = unsafe {
+                libc::copy_file_range(
+                    source.as_raw_fd(),
+                    &mut from,
+                    target.as_raw_fd(),
+                    &mut to,
+                    want,
+                    0,
+                )
+            };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                let unsupported = matches!(
+                    error.raw_os_error(),
+                    Some(
+                        libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM
+                    )
+                );
+                if unsupported && copied == 0 {
+                    works.store(false, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                return Err(error);
+            }
+            if n == 0 {
+                return Err(super::ended_early());
+            }
+            copied += n as u64;
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(unix)]
@@ -292,9 +319,19 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buffer, offset)
 }
 
+#[cfg(unix)]
+fn write_at(file: &File, buffer: &[u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::write_at(file, buffer, offset)
+}
+
 #[cfg(windows)]
 fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, buffer: &[u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_write(file, buffer, offset)
 }
 
 #[cfg(test)]
@@ -303,9 +340,9 @@ mod tests {
 
     use super::*;
 
-    /// Two real files, the second the first with `change` applied; whether they compare equal
-    /// when `threads` threads share the comparison of the first `copied` bytes.
-    fn compared(size: usize, change: impl FnOnce(&mut Vec<u8>), threads: usize) -> bool {
+    /// Two real files, the second the first with `change` applied, compared as a copy's
+    /// earlier attempt is (every piece read back, nothing copied); whether they are the same.
+    fn compared(size: usize, change: impl FnOnce(&mut Vec<u8>)) -> bool {
         let dir = tempfile::tempdir().unwrap();
         let source: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let mut copy = source.clone();
@@ -314,33 +351,98 @@ mod tests {
         std::fs::write(dir.path().join("b"), &copy).unwrap();
         let a = File::open(dir.path().join("a")).unwrap();
         let b = File::open(dir.path().join("b")).unwrap();
-        let comparison = Comparison::new(&a, &b, size as u64);
-        comparison.copy_ended(true);
+        let pieces = Pieces {
+            source: &a,
+            target: &b,
+            size: size as u64,
+            copy_from: size as u64,
+            next: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            differs: AtomicBool::new(false),
+            kernel_copies: AtomicBool::new(true),
+            failed: Mutex::new(None),
+        };
         std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    comparison
-                        .compare_claimed(0, true, &mut Buffers::default())
-                        .unwrap()
-                });
+            for _ in 0..THREADS {
+                scope.spawn(|| pieces.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
             }
         });
-        !comparison.differs()
+        assert!(pieces.failed.into_inner().unwrap().is_none());
+        !pieces.differs.load(Ordering::Relaxed)
     }
 
     #[test]
     fn a_copy_is_the_same_only_when_every_byte_is() {
         const SIZE: usize = 3 << 20;
-        for threads in [1, 2] {
-            assert!(compared(SIZE, |_| {}, threads));
-            // One byte different: at the start, across a piece's edge, at the end.
-            let piece = COMPARED_AT_ONCE as usize;
-            for at in [0, piece - 1, piece, 5 * piece + 7, SIZE - 1] {
-                assert!(!compared(SIZE, |c| c[at] ^= 1, threads), "a byte at {at}");
-            }
-            // The copy stopped short.
-            assert!(!compared(SIZE, |c| c.truncate(SIZE - 10), threads));
+        assert!(compared(SIZE, |_| {}));
+        // One byte different: at the start, across a piece's edge, at the end.
+        let piece = PIECE as usize;
+        for at in [0, piece - 1, piece, 5 * piece + 7, SIZE - 1] {
+            assert!(!compared(SIZE, |c| c[at] ^= 1), "a byte at {at}");
         }
+        // The copy stopped short.
+        assert!(!compared(SIZE, |c| c.truncate(SIZE - 10)));
+    }
+
+    /// Real copies of files small and large (one thread, two), with sizes on and off a
+    /// piece's edge: the copy is the source, and the progress heard ends at its size.
+    #[test]
+    fn a_copy_holds_the_sources_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0, 1, PIECE - 1, PIECE * 3, SECOND_THREAD_FROM * 2 + 7] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 13 % 241) as u8).collect();
+            std::fs::write(dir.path().join("source"), &data).unwrap();
+            let source = File::open(dir.path().join("source")).unwrap();
+            let _ = std::fs::remove_file(dir.path().join("target"));
+            let target = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(dir.path().join("target"))
+                .unwrap();
+            let heard = AtomicU64::new(u64::MAX);
+            let copied = copy_verified(&source, &target, &|| false, &|n| {
+                heard.store(n, Ordering::Relaxed)
+            })
+            .unwrap();
+            assert_eq!(copied.unwrap(), size, "a copy of {size} bytes");
+            assert!(
+                std::fs::read(dir.path().join("target")).unwrap() == data,
+                "{size} bytes"
+            );
+            assert_eq!(heard.load(Ordering::Relaxed), size);
+        }
+    }
+
+    /// A stop asked for mid-copy ends the copy with the queue's reason and keeps what was
+    /// written for the next attempt.
+    #[test]
+    fn a_stopped_copy_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = SECOND_THREAD_FROM * 8;
+        std::fs::write(dir.path().join("source"), vec![7u8; size as usize]).unwrap();
+        let source = File::open(dir.path().join("source")).unwrap();
+        let target = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.path().join("target"))
+            .unwrap();
+        let asked = AtomicU64::new(0);
+        let error = copy_verified(
+            &source,
+            &target,
+            &|| asked.fetch_add(1, Ordering::Relaxed) >= 1,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(error.to_string(), STOPPED);
+        let kept = target.metadata().unwrap().len();
+        assert!(kept > 0 && kept < size, "{kept} bytes kept");
     }
 
     /// A real copy of a file large enough for two threads, started over a partial copy whose

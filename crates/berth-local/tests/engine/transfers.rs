@@ -261,7 +261,8 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
     let done = root_of(&s).join("big.bin");
     assert_eq!(sha(&done), sha(&source));
     // Continued, not started over: the copy after the resume starts at the partial's length
-    // (its first report), never below it, into the very file the pause left.
+    // less its last few 128 KiB pieces, which two threads copying side by side may have left
+    // with a gap (its first report), never below that, into the very file the pause left.
     let mut reported = Vec::new();
     while let Ok(event) = events.try_recv() {
         if let berth_transfer::QueueEvent::Progress {
@@ -274,8 +275,12 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
             reported.push(done_bytes);
         }
     }
-    assert_eq!(reported.first(), Some(&kept), "{reported:?}");
-    assert!(reported.iter().all(|&at| at >= kept), "{reported:?}");
+    let first = *reported.first().expect("progress after the resume");
+    assert!(
+        first <= kept && kept - first <= 3 << 17,
+        "continued from {first} of the {kept} bytes kept: {reported:?}"
+    );
+    assert!(reported.iter().all(|&at| at >= first), "{reported:?}");
     #[cfg(unix)]
     assert_eq!(
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&done).unwrap()),
