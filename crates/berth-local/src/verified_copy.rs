@@ -387,6 +387,17 @@ mod tests {
 
     /// Real copies of files small and large (one thread, two), with sizes on and off a
     /// piece's edge: the copy is the source, and the progress heard ends at its size.
+    /// `dir/target`, made if missing, open for reading and writing as a transfer's partial is.
+    fn copy_target(dir: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("target"))
+            .unwrap()
+    }
+
     #[test]
     fn a_copy_holds_the_sources_bytes() {
         let dir = tempfile::tempdir().unwrap();
@@ -395,13 +406,7 @@ mod tests {
             std::fs::write(dir.path().join("source"), &data).unwrap();
             let source = File::open(dir.path().join("source")).unwrap();
             let _ = std::fs::remove_file(dir.path().join("target"));
-            let target = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(dir.path().join("target"))
-                .unwrap();
+            let target = copy_target(dir.path());
             let heard = AtomicU64::new(u64::MAX);
             let copied = copy_verified(&source, &target, &|| false, &|n| {
                 heard.store(n, Ordering::Relaxed)
@@ -424,13 +429,7 @@ mod tests {
         let size = SECOND_THREAD_FROM * 8;
         std::fs::write(dir.path().join("source"), vec![7u8; size as usize]).unwrap();
         let source = File::open(dir.path().join("source")).unwrap();
-        let target = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.path().join("target"))
-            .unwrap();
+        let target = copy_target(dir.path());
         let asked = AtomicU64::new(0);
         let error = copy_verified(
             &source,
