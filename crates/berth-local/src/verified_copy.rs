@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use berth_core::Error;
 use berth_transfer::TransferError;
+use berth_transfer::positional::{read_full_at, write_all_at};
 
 /// What one thread copies and then compares: small enough that the source's and the copy's
 /// bytes are still in the thread's cache when they are read back (a 256 MiB copy from the page
@@ -187,19 +188,6 @@ impl Pieces<'_> {
     }
 }
 
-/// Reads until `buffer` is full or the file ends; how many bytes were read.
-fn read_full_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        let n = read_at(file, &mut buffer[filled..], offset + filled as u64)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
-}
-
 /// Copies `len` bytes at offset `at` of `source` to the same offset of `target`, naming every
 /// offset (threads copy side by side through the same handles, so no cursor may move): by the
 /// kernel where it can (Linux), else through `buffer`.
@@ -218,18 +206,11 @@ fn copy_piece(
         let want = buffer
             .len()
             .min(usize::try_from(len - copied).unwrap_or(usize::MAX));
-        let n = read_at(source, &mut buffer[..want], at + copied)?;
+        let n = read_full_at(source, &mut buffer[..want], at + copied)?;
         if n == 0 {
             return Err(ended_early());
         }
-        let mut written = 0;
-        while written < n {
-            let w = write_at(target, &buffer[written..n], at + copied + written as u64)?;
-            if w == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            written += w;
-        }
+        write_all_at(target, &buffer[..n], at + copied)?;
         copied += n as u64;
     }
     Ok(())
@@ -312,26 +293,6 @@ mod kernel_copy {
         }
         Ok(true)
     }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
-}
-
-#[cfg(unix)]
-fn write_at(file: &File, buffer: &[u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::write_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, buffer: &[u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_write(file, buffer, offset)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod journal;
 pub mod names;
 pub mod plan;
+pub mod positional;
 pub mod progress;
 pub mod queue;
 

@@ -16,6 +16,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use berth_core::{Error, ErrorCode};
+use berth_transfer::positional::write_all_at;
 use berth_transfer::queue::ProgressFn;
 use berth_transfer::{Checkpoint, StopSignal, TransferError};
 use reqwest::StatusCode;
@@ -328,7 +329,7 @@ fn write_segments(
                     offset,
                     bytes,
                 } => {
-                    write_at(file, &bytes, offset)?;
+                    write_all_at(file, &bytes, offset)?;
                     *segments.partial.entry(segment).or_default() += bytes.len() as u64;
                 }
                 Write::Finished { segment } => {
@@ -342,32 +343,6 @@ fn write_segments(
     })();
     record(segments);
     outcome
-}
-
-#[cfg(unix)]
-fn write_at(file: &std::fs::File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let n = std::os::unix::fs::FileExt::write_at(file, bytes, offset)?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = &bytes[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
-
-#[cfg(windows)]
-fn write_at(file: &std::fs::File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset)?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = &bytes[n..];
-        offset += n as u64;
-    }
-    Ok(())
 }
 
 /// What the workers of one pass share.
