@@ -57,6 +57,19 @@ pub enum Mover {
 
 impl Mover {
     pub fn open_queue(&self) -> berth_core::Result<Queue> {
+        self.open_queue_as(Queue::open)
+    }
+
+    /// The queue with only what is not finished yet, for running one batch (see
+    /// [`Queue::open_unfinished`]).
+    pub fn open_queue_for_batch(&self) -> berth_core::Result<Queue> {
+        self.open_queue_as(Queue::open_unfinished)
+    }
+
+    fn open_queue_as(
+        &self,
+        open: fn(Journal, Arc<dyn Transport>, usize) -> berth_core::Result<Queue>,
+    ) -> berth_core::Result<Queue> {
         let (journal, transport): (PathBuf, Arc<dyn Transport>) = match self {
             Self::Local(engine) => (
                 engine.dirs().data.join("transfers.sqlite3"),
@@ -79,7 +92,7 @@ impl Mover {
                 ),
             ),
         };
-        let queue = Queue::open(Journal::open(&journal)?, transport, CONCURRENCY)?;
+        let queue = open(Journal::open(&journal)?, transport, CONCURRENCY)?;
         queue.start();
         Ok(queue)
     }
@@ -211,7 +224,7 @@ pub async fn carry_out(
     specs: Vec<TransferSpec>,
     out: &Output,
 ) -> berth_core::Result<Vec<Job>> {
-    let queue = mover.open_queue()?;
+    let queue = mover.open_queue_for_batch()?;
     let ids = queue.enqueue(specs)?;
     follow(&queue, out).await;
     Ok(queue

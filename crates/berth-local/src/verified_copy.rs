@@ -3,10 +3,11 @@
 //! source byte for byte, on the same thread while both are still in its cache; for a large file
 //! two threads take pieces in turn, so verifying adds little or nothing to the copy's own time.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use berth_core::Error;
 use berth_transfer::TransferError;
@@ -24,9 +25,10 @@ const PIECES_PER_REPORT: u64 = 64;
 /// Below this, one thread does it all: starting a second costs more than it saves.
 const SECOND_THREAD_FROM: u64 = 8 << 20;
 
-/// How many threads take pieces of a large file; each in-flight piece may end past a piece not
-/// written yet, which a resumed copy redoes (see [`copy_verified`]).
-const THREADS: u64 = 2;
+/// How far past the first unfinished piece a thread may take one, in pieces: a thread held up
+/// (the scheduler, a page fault) holds the other up only that far, and a copy killed mid-way
+/// leaves any gap within that many pieces of the copy's end, which a resumed copy redoes.
+const AHEAD: u64 = 4;
 
 pub(crate) const STOPPED: &str = "stopped by the queue";
 
@@ -41,7 +43,7 @@ pub(crate) const STOPPED: &str = "stopped by the queue";
 /// shared by two threads left a 256 MiB copy from the page cache at 0.8-0.9× `cp`.
 ///
 /// An earlier attempt's bytes are compared along with the rest; since two threads write pieces
-/// side by side, its last few pieces may have a gap, so they are copied again.
+/// side by side, its last [`AHEAD`] pieces may have a gap, so they are copied again.
 ///
 /// `stop` is asked between pieces; `progress` hears the bytes done. `Ok(Ok(size))` when the
 /// copy is identical; `Ok(Err(_))` when it differs (the caller deletes it); `Err` for I/O
@@ -59,14 +61,14 @@ pub(crate) fn copy_verified(
         target.set_len(0)?;
         written = 0;
     }
-    let copy_from = (written / PIECE).saturating_sub(THREADS) * PIECE;
+    let copy_from = (written / PIECE).saturating_sub(AHEAD) * PIECE;
     progress(copy_from);
     let work = Pieces {
         source,
         target,
         size,
         copy_from,
-        next: AtomicU64::new(0),
+        window: Window::default(),
         done: AtomicU64::new(0),
         ended: AtomicBool::new(false),
         differs: AtomicBool::new(false),
@@ -102,7 +104,7 @@ struct Pieces<'f> {
     size: u64,
     /// Before this, an earlier attempt's bytes are only compared.
     copy_from: u64,
-    next: AtomicU64,
+    window: Window,
     done: AtomicU64,
     /// A thread failed, found a difference, or was stopped: the others stop too.
     ended: AtomicBool,
@@ -121,6 +123,69 @@ struct Buffers {
     theirs: Vec<u8>,
 }
 
+/// Which pieces are taken: handed out in order, but never more than [`AHEAD`] past the first
+/// one not finished yet, so the copy's length never runs far beyond a gap.
+#[derive(Default)]
+struct Window {
+    claims: Mutex<Claims>,
+    moved_on: Condvar,
+}
+
+#[derive(Default)]
+struct Claims {
+    /// The next piece to hand out.
+    next: u64,
+    /// Every piece before this one is finished.
+    finished_to: u64,
+    /// Finished pieces after `finished_to`.
+    finished_after: BTreeSet<u64>,
+}
+
+impl Window {
+    /// The start of the next piece of a `size`-byte file, waiting while it would be too far
+    /// ahead; `None` when none is left or the copy `ended`.
+    fn claim(&self, size: u64, ended: &AtomicBool) -> Option<u64> {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if claims.next >= size || ended.load(Ordering::Relaxed) {
+                return None;
+            }
+            if claims.next < claims.finished_to + AHEAD * PIECE {
+                let start = claims.next;
+                claims.next += PIECE;
+                return Some(start);
+            }
+            claims = self
+                .moved_on
+                .wait(claims)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The piece starting at `start` is copied and proved.
+    fn finished(&self, start: u64) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        claims.finished_after.insert(start);
+        let mut moved = false;
+        while let Some(&first) = claims.finished_after.first()
+            && first == claims.finished_to
+        {
+            claims.finished_after.remove(&first);
+            claims.finished_to += PIECE;
+            moved = true;
+        }
+        drop(claims);
+        if moved {
+            self.moved_on.notify_all();
+        }
+    }
+
+    fn wake_all(&self) {
+        drop(self.claims.lock().unwrap_or_else(PoisonError::into_inner));
+        self.moved_on.notify_all();
+    }
+}
+
 impl Pieces<'_> {
     /// Copies and compares pieces until none is left or the copy ended; `stop` is asked and
     /// `progress` told every [`PIECES_PER_REPORT`] pieces.
@@ -136,13 +201,13 @@ impl Pieces<'_> {
                     progress(self.copy_from.max(self.done.load(Ordering::Relaxed)));
                 }
             }
-            let start = self.next.fetch_add(PIECE, Ordering::Relaxed);
-            if start >= self.size {
+            let Some(start) = self.window.claim(self.size, &self.ended) else {
                 return;
-            }
+            };
             let end = self.size.min(start + PIECE);
             match self.piece(start, end, buffers) {
                 Ok(true) => {
+                    self.window.finished(start);
                     self.done.fetch_add(end - start, Ordering::Relaxed);
                 }
                 Ok(false) => {
@@ -181,6 +246,7 @@ impl Pieces<'_> {
 
     fn end(&self, error: Option<io::Error>) {
         self.ended.store(true, Ordering::Relaxed);
+        self.window.wake_all();
         if let Some(error) = error {
             let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
             failed.get_or_insert(error);
@@ -317,7 +383,7 @@ mod tests {
             target: &b,
             size: size as u64,
             copy_from: size as u64,
-            next: AtomicU64::new(0),
+            window: Window::default(),
             done: AtomicU64::new(0),
             ended: AtomicBool::new(false),
             differs: AtomicBool::new(false),
@@ -325,7 +391,7 @@ mod tests {
             failed: Mutex::new(None),
         };
         std::thread::scope(|scope| {
-            for _ in 0..THREADS {
+            for _ in 0..2 {
                 scope.spawn(|| pieces.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
             }
         });
@@ -380,6 +446,46 @@ mod tests {
             );
             assert_eq!(heard.load(Ordering::Relaxed), size);
         }
+    }
+
+    /// A piece held up holds the others up only [`AHEAD`] pieces later, so a copy killed then
+    /// has every byte before its last `AHEAD` pieces: a thread asking for one more waits until
+    /// the first is finished (or the copy ended).
+    #[test]
+    fn no_piece_is_taken_far_past_one_not_finished() {
+        let window = Window::default();
+        let ended = AtomicBool::new(false);
+        let size = PIECE * 100;
+        let taken: Vec<u64> = (0..AHEAD)
+            .map(|_| window.claim(size, &ended).unwrap())
+            .collect();
+        assert_eq!(taken, (0..AHEAD).map(|i| i * PIECE).collect::<Vec<_>>());
+        for &start in &taken[1..] {
+            window.finished(start);
+        }
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| said.send(window.claim(size, &ended)).unwrap());
+            assert!(
+                heard
+                    .recv_timeout(std::time::Duration::from_millis(100))
+                    .is_err(),
+                "a piece was handed out {AHEAD} past the unfinished first"
+            );
+            window.finished(0);
+            assert_eq!(heard.recv().unwrap(), Some(AHEAD * PIECE));
+        });
+        // A copy that ended wakes whoever waits, with nothing to take.
+        for _ in 0..AHEAD - 1 {
+            window.claim(size, &ended).unwrap();
+        }
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| window.claim(size, &ended));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ended.store(true, Ordering::Relaxed);
+            window.wake_all();
+            assert_eq!(waiting.join().unwrap(), None);
+        });
     }
 
     /// A stop asked for mid-copy ends the copy with the queue's reason and keeps what was

@@ -197,12 +197,21 @@ impl Journal {
 
     /// Every job, oldest first.
     pub fn jobs(&self) -> Result<Vec<Job>> {
+        self.select_jobs("")
+    }
+
+    /// The jobs not finished yet (queued, running, paused), oldest first.
+    pub fn unfinished_jobs(&self) -> Result<Vec<Job>> {
+        self.select_jobs("WHERE state NOT IN ('done', 'skipped', 'cancelled', 'failed')")
+    }
+
+    fn select_jobs(&self, filter: &str) -> Result<Vec<Job>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, batch, direction, folder, remote_path, local_path, size, conflict, state, done_bytes, error, final_path
-                 FROM transfers ORDER BY id",
-            )
+                 FROM transfers {filter} ORDER BY id"
+            ))
             .map_err(failed)?;
         let rows = stmt.query_map([], job_from_row).map_err(failed)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(failed)

@@ -302,6 +302,33 @@ impl Queue {
     /// transport resumes them from what reached the destination); paused jobs stay paused.
     /// Call [`Queue::start`] to begin running jobs.
     pub fn open(journal: Journal, transport: Arc<dyn Transport>, limit: usize) -> Result<Self> {
+        let jobs = journal.jobs()?;
+        Self::open_with(journal, transport, limit, jobs)
+    }
+
+    /// [`Queue::open`] without the finished jobs (up to 1,000 are kept), for a command that
+    /// runs a batch and ends: loading that history cost every `berth upload` about 3 ms.
+    /// Where file names ignore case, finished downloads still claim their names (see
+    /// `name_problem`), so there every job is loaded.
+    pub fn open_unfinished(
+        journal: Journal,
+        transport: Arc<dyn Transport>,
+        limit: usize,
+    ) -> Result<Self> {
+        let jobs = if HostNames::THIS_COMPUTER.case_insensitive {
+            journal.jobs()?
+        } else {
+            journal.unfinished_jobs()?
+        };
+        Self::open_with(journal, transport, limit, jobs)
+    }
+
+    fn open_with(
+        journal: Journal,
+        transport: Arc<dyn Transport>,
+        limit: usize,
+        loaded: Vec<Job>,
+    ) -> Result<Self> {
         let mut jobs = BTreeMap::new();
         let mut waiting = VecDeque::new();
         let mut counted = State {
@@ -313,7 +340,7 @@ impl Queue {
             host_names: HostNames::THIS_COMPUTER,
             claims: HashMap::new(),
         };
-        for mut job in journal.jobs()? {
+        for mut job in loaded {
             if job.state == JobState::Running {
                 job.state = JobState::Queued;
                 journal.set_state(job.id, JobState::Queued, None)?;
@@ -865,6 +892,59 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("timed out waiting for {what}");
+    }
+
+    /// A command running one batch opens the queue without the history: a finished job is not
+    /// loaded, a paused one is (and resumes), and a new batch runs beside it. Each queue lives
+    /// on a runtime of its own, as each process has one (the journal is locked while open).
+    #[test]
+    fn a_queue_for_one_batch_leaves_the_finished_jobs_in_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transfers.sqlite3");
+        let runtime = || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let (finished, paused) = runtime().block_on(async {
+            let (queue, gate) = open(&dir, 2);
+            let ids = queue
+                .enqueue(vec![
+                    spec(Direction::Upload, "done.bin"),
+                    spec(Direction::Upload, "paused.bin"),
+                ])
+                .unwrap();
+            wait_for("both running", || count(&queue, JobState::Running) == 2).await;
+            queue.pause(ids[1]).unwrap();
+            wait_for("one paused", || count(&queue, JobState::Paused) == 1).await;
+            gate.release.add_permits(1);
+            wait_for("the other done", || count(&queue, JobState::Done) == 1).await;
+            (ids[0], ids[1])
+        });
+        runtime().block_on(async {
+            let gate = Arc::new(Gate::default());
+            let queue =
+                Queue::open_unfinished(Journal::open(&path).unwrap(), gate.clone(), 2).unwrap();
+            queue.start();
+            assert!(
+                queue.job(finished).is_none(),
+                "the finished job stays in the journal only"
+            );
+            assert_eq!(queue.job(paused).unwrap().state, JobState::Paused);
+            let new = queue
+                .enqueue(vec![spec(Direction::Upload, "new.bin")])
+                .unwrap()[0];
+            queue.resume(paused).unwrap();
+            gate.release.add_permits(2);
+            queue.wait_idle().await;
+            assert_eq!(queue.job(new).unwrap().state, JobState::Done);
+            assert_eq!(queue.job(paused).unwrap().state, JobState::Done);
+        });
+        let all = Journal::open(&path).unwrap().jobs().unwrap();
+        assert_eq!(all.len(), 3, "nothing left the journal: {all:?}");
+        assert!(all.iter().all(|j| j.state == JobState::Done), "{all:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -261,8 +261,9 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
     let done = root_of(&s).join("big.bin");
     assert_eq!(sha(&done), sha(&source));
     // Continued, not started over: the copy after the resume starts at the partial's length
-    // less its last few 128 KiB pieces, which two threads copying side by side may have left
-    // with a gap (its first report), never below that, into the very file the pause left.
+    // less its last few 128 KiB pieces (four, and part of one), which two threads copying side
+    // by side may have left with a gap (its first report), never below that, into the very
+    // file the pause left.
     let mut reported = Vec::new();
     while let Ok(event) = events.try_recv() {
         if let berth_transfer::QueueEvent::Progress {
@@ -277,7 +278,7 @@ async fn a_paused_upload_resumes_where_it_stopped_and_ends_identical() {
     }
     let first = *reported.first().expect("progress after the resume");
     assert!(
-        first <= kept && kept - first <= 3 << 17,
+        first <= kept && kept - first <= 5 << 17,
         "continued from {first} of the {kept} bytes kept: {reported:?}"
     );
     assert!(reported.iter().all(|&at| at >= first), "{reported:?}");
