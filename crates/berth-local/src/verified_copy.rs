@@ -63,18 +63,7 @@ pub(crate) fn copy_verified(
     }
     let copy_from = (written / PIECE).saturating_sub(AHEAD) * PIECE;
     progress(copy_from);
-    let work = Pieces {
-        source,
-        target,
-        size,
-        copy_from,
-        window: Window::default(),
-        done: AtomicU64::new(0),
-        ended: AtomicBool::new(false),
-        differs: AtomicBool::new(false),
-        kernel_copies: AtomicBool::new(true),
-        failed: Mutex::new(None),
-    };
+    let work = Pieces::new(source, target, size, copy_from);
     std::thread::scope(|scope| {
         if size >= SECOND_THREAD_FROM {
             scope.spawn(|| work.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
@@ -186,7 +175,24 @@ impl Window {
     }
 }
 
-impl Pieces<'_> {
+impl<'f> Pieces<'f> {
+    /// A copy of `size` bytes from `source` to `target` whose bytes before `copy_from` an
+    /// earlier attempt wrote (only compared).
+    fn new(source: &'f File, target: &'f File, size: u64, copy_from: u64) -> Self {
+        Self {
+            source,
+            target,
+            size,
+            copy_from,
+            window: Window::default(),
+            done: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            differs: AtomicBool::new(false),
+            kernel_copies: AtomicBool::new(true),
+            failed: Mutex::new(None),
+        }
+    }
+
     /// Copies and compares pieces until none is left or the copy ended; `stop` is asked and
     /// `progress` told every [`PIECES_PER_REPORT`] pieces.
     fn take_pieces(&self, buffers: &mut Buffers, stop: &dyn Fn() -> bool, progress: &dyn Fn(u64)) {
@@ -378,18 +384,7 @@ mod tests {
         std::fs::write(dir.path().join("b"), &copy).unwrap();
         let a = File::open(dir.path().join("a")).unwrap();
         let b = File::open(dir.path().join("b")).unwrap();
-        let pieces = Pieces {
-            source: &a,
-            target: &b,
-            size: size as u64,
-            copy_from: size as u64,
-            window: Window::default(),
-            done: AtomicU64::new(0),
-            ended: AtomicBool::new(false),
-            differs: AtomicBool::new(false),
-            kernel_copies: AtomicBool::new(true),
-            failed: Mutex::new(None),
-        };
+        let pieces = Pieces::new(&a, &b, size as u64, size as u64);
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| pieces.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
