@@ -895,7 +895,7 @@ mod tests {
     }
 
     /// A command running one batch opens the queue without the history: a finished job is not
-    /// loaded, a paused one is (and resumes), and a new batch runs beside it. Each queue lives
+    /// loaded (on Linux), a paused one is (and resumes), and a new batch runs beside it. Each queue lives
     /// on a runtime of its own, as each process has one (the journal is locked while open).
     #[test]
     fn a_queue_for_one_batch_leaves_the_finished_jobs_in_the_journal() {
@@ -928,9 +928,12 @@ mod tests {
             let queue =
                 Queue::open_unfinished(Journal::open(&path).unwrap(), gate.clone(), 2).unwrap();
             queue.start();
-            assert!(
-                queue.job(finished).is_none(),
-                "the finished job stays in the journal only"
+            // Where file names ignore case (Windows, macOS), finished downloads claim their
+            // names, so there the history is loaded after all.
+            assert_eq!(
+                queue.job(finished).is_some(),
+                HostNames::THIS_COMPUTER.case_insensitive,
+                "the finished job stays in the journal only, where names tell case apart"
             );
             assert_eq!(queue.job(paused).unwrap().state, JobState::Paused);
             let new = queue
