@@ -41,6 +41,8 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
 const KEEP_FINISHED: i64 = 1_000;
 /// ...and none older than this. A journal that only grows would slow every start-up.
 const KEEP_FINISHED_FOR_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The states of a finished job in SQL (`JobState::is_finished`).
+const FINISHED: &str = "('done', 'skipped', 'cancelled', 'failed')";
 
 pub struct Journal {
     conn: Mutex<Connection>,
@@ -94,12 +96,14 @@ impl Journal {
     pub fn prune(&self, now_ms: i64) -> Result<usize> {
         self.lock()
             .execute(
-                "DELETE FROM transfers
-                 WHERE state IN ('done', 'skipped', 'cancelled', 'failed')
-                   AND (created_at_ms < ?1
-                        OR id NOT IN (SELECT id FROM transfers
-                                      WHERE state IN ('done', 'skipped', 'cancelled', 'failed')
-                                      ORDER BY id DESC LIMIT ?2))",
+                &format!(
+                    "DELETE FROM transfers
+                     WHERE state IN {FINISHED}
+                       AND (created_at_ms < ?1
+                            OR id NOT IN (SELECT id FROM transfers
+                                          WHERE state IN {FINISHED}
+                                          ORDER BY id DESC LIMIT ?2))"
+                ),
                 params![now_ms - KEEP_FINISHED_FOR_MS, KEEP_FINISHED],
             )
             .map_err(failed)
@@ -202,7 +206,7 @@ impl Journal {
 
     /// The jobs not finished yet (queued, running, paused), oldest first.
     pub fn unfinished_jobs(&self) -> Result<Vec<Job>> {
-        self.select_jobs("WHERE state NOT IN ('done', 'skipped', 'cancelled', 'failed')")
+        self.select_jobs(&format!("WHERE state NOT IN {FINISHED}"))
     }
 
     fn select_jobs(&self, filter: &str) -> Result<Vec<Job>> {

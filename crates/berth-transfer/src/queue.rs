@@ -880,6 +880,16 @@ mod tests {
         (queue, gate)
     }
 
+    /// A runtime standing for one process: a queue on it is dropped with it, which unlocks
+    /// the journal for the next.
+    fn process_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     fn count(queue: &Queue, state: JobState) -> usize {
         queue.jobs().iter().filter(|j| j.state == state).count()
     }
@@ -901,14 +911,7 @@ mod tests {
     fn a_queue_for_one_batch_leaves_the_finished_jobs_in_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("transfers.sqlite3");
-        let runtime = || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap()
-        };
-        let (finished, paused) = runtime().block_on(async {
+        let (finished, paused) = process_runtime().block_on(async {
             let (queue, gate) = open(&dir, 2);
             let ids = queue
                 .enqueue(vec![
@@ -923,7 +926,7 @@ mod tests {
             wait_for("the other done", || count(&queue, JobState::Done) == 1).await;
             (ids[0], ids[1])
         });
-        runtime().block_on(async {
+        process_runtime().block_on(async {
             let gate = Arc::new(Gate::default());
             let queue =
                 Queue::open_unfinished(Journal::open(&path).unwrap(), gate.clone(), 2).unwrap();
@@ -1131,12 +1134,7 @@ mod tests {
         transport: Arc<Resumer>,
         body: impl AsyncFnOnce(Queue) -> T,
     ) -> T {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        process_runtime().block_on(async {
             let queue = Queue::open(Journal::open(path).unwrap(), transport, 2).unwrap();
             queue.start();
             body(queue).await
