@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use berth_core::{Engine, Session, SessionStatus, SessionType};
+use berth_core::{Engine, ErrorCode, Session, SessionStatus, SessionType};
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tauri_specta::Event;
@@ -35,6 +35,8 @@ const POLL: Duration = Duration::from_millis(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 /// How often a running session is asked after; its end is news, not an alarm.
 const FOLLOW: Duration = Duration::from_secs(5);
+/// How long an engine that cannot answer about a running session is still asked.
+const STOP_ASKING_AFTER: Duration = Duration::from_secs(180);
 
 /// Announces `session` (just created) once it runs; a session that ends first says so on the
 /// Sessions page instead. A batch session has no terminal to offer: it is announced when its
@@ -89,17 +91,23 @@ async fn follow_until_ended(engine: &dyn Engine, mut session: Session) -> Option
     // an end ends the following, or the "stopped" toast would never come.
     while session.status.is_live() {
         tokio::time::sleep(FOLLOW).await;
-        // One failed look (a busy manager, a hiccup) is not the end of following: three in a
-        // row are.
-        let mut misses = 0;
+        // A failed look (a busy manager, a hiccup) is not the end of following: a manager
+        // cleaning up after a killed kernel can answer 500 for a while under load, and the
+        // end it then reports is the news. Only a session gone or a silence this long is.
+        let failing_since = std::time::Instant::now();
         session = loop {
             match engine.session(&session.id).await {
                 Ok(now) => break now,
-                Err(_) if misses < 2 => {
-                    misses += 1;
+                Err(error)
+                    if error.code != ErrorCode::NotFound
+                        && failing_since.elapsed() < STOP_ASKING_AFTER =>
+                {
                     tokio::time::sleep(FOLLOW).await;
                 }
-                Err(_) => return None,
+                Err(error) => {
+                    tracing::info!(%error, id = %session.id, "stopped following a session");
+                    return None;
+                }
             }
         };
     }

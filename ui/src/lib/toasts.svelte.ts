@@ -47,3 +47,16 @@ export function dismissToastsAbout(subject: string, kind: string | null = null):
     dismissToast(toast.key);
   }
 }
+
+/** Kinds of toast that offer something to do with a session while it runs. */
+const OFFERS = ["session-ready", "session-ending"];
+
+/**
+ * Takes away the offers about a session that has ended ("ready · Open terminal", "Extend 1 h"),
+ * keeping the news of how it ended ("stopped: …", "finished"): that news may come first.
+ */
+export function dismissOffersAbout(subject: string): void {
+  for (const toast of toasts.list.filter((t) => t.subject === subject && OFFERS.includes(t.kind))) {
+    dismissToast(toast.key);
+  }
+}
