@@ -11,6 +11,7 @@ use berth_core::{Engine, Error, ErrorCode, FileEntry, FileKind, FolderPath, Resu
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::journal::Signature;
+use crate::reconcile::same_bytes;
 
 /// Ignored unless the user asks for them: version control, dependencies, bytecode.
 pub const DEFAULT_IGNORES: [&str; 3] = [".git/", "node_modules/", "__pycache__/"];
@@ -206,12 +207,17 @@ pub async fn plan_push_in(
             None => plan.uploads.push((local, target(relative)?, file.size)),
             Some(entry) if entry.kind == FileKind::File => {
                 // Written there after the local file was last changed, at the same size: what
-                // an earlier push left (an upload's time is when it arrived).
+                // an earlier push left (an upload's time is when it arrived). At the same size
+                // but changed here since (a checkout, an editor saving the same text), the
+                // bytes decide: an identical file is not sent again.
+                let sent = entry
+                    .modified_ms
+                    .zip(file.modified_ms)
+                    .is_some_and(|(there, here)| there >= here);
                 let same = entry.size == file.size
-                    && entry
-                        .modified_ms
-                        .zip(file.modified_ms)
-                        .is_some_and(|(there, here)| there >= here);
+                    && (sent
+                        || same_bytes(engine, pair, relative, *file, Signature::of_entry(entry))
+                            .await?);
                 if same {
                     plan.unchanged += 1;
                 } else {

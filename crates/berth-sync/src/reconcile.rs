@@ -400,7 +400,7 @@ fn agree_or_conflict(plan: &mut Reconcile, path: &str, l: Signature, r: Signatur
 
 /// Whether this computer's file and the folder's hold the same bytes (read in ranges, up to
 /// [`LARGEST_COMPARED`]); a file that changes or vanishes meanwhile does not match.
-async fn same_bytes(
+pub(crate) async fn same_bytes(
     engine: &dyn Engine,
     pair: &SyncPair,
     path: &str,

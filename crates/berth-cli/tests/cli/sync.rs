@@ -84,6 +84,26 @@ fn a_push_sends_what_differs_and_deletes_only_when_asked() {
     assert_eq!(push(&[]).0, 0);
     assert_eq!(push(&[]).1, 3);
 
+    // Changed here since, at the same size: the bytes decide. Touched without a change (a
+    // checkout does that) is not sent again; other bytes of the same length are.
+    let later = |secs| std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
+    let touch = |secs| {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(local.join("train.py"))
+            .unwrap();
+        file.set_modified(later(secs)).unwrap();
+    };
+    touch(60);
+    assert_eq!(push(&[]).0, 0, "a file only touched is not sent");
+    std::fs::write(local.join("train.py"), "print('TRAIN')\n").unwrap();
+    touch(120);
+    assert_eq!(push(&[]).0, 1, "other bytes of the same size are sent");
+    assert_eq!(
+        std::fs::read_to_string(code.join("train.py")).unwrap(),
+        "print('TRAIN')\n"
+    );
+
     // A change and a new file are sent; a file deleted here stays there without --delete.
     std::fs::write(local.join("train.py"), "print('train, longer')\n").unwrap();
     std::fs::write(local.join("src/new.py"), "new\n").unwrap();
