@@ -83,8 +83,7 @@ fn copy_verified_by(
     }
     let copy_from = (written / PIECE).saturating_sub(AHEAD) * PIECE;
     progress(copy_from);
-    let work = Pieces::new(source, target, size, copy_from);
-    work.kernel_copies.store(by_kernel, Ordering::Relaxed);
+    let work = Pieces::new(source, target, size, copy_from, by_kernel);
     std::thread::scope(|scope| {
         if size >= SECOND_THREAD_FROM {
             scope.spawn(|| work.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));
@@ -199,8 +198,8 @@ impl Window {
 
 impl<'f> Pieces<'f> {
     /// A copy of `size` bytes from `source` to `target` whose bytes before `copy_from` an
-    /// earlier attempt wrote (only compared).
-    fn new(source: &'f File, target: &'f File, size: u64, copy_from: u64) -> Self {
+    /// earlier attempt wrote (only compared), with the kernel asked to copy or not.
+    fn new(source: &'f File, target: &'f File, size: u64, copy_from: u64, by_kernel: bool) -> Self {
         Self {
             source,
             target,
@@ -210,7 +209,7 @@ impl<'f> Pieces<'f> {
             done: AtomicU64::new(0),
             ended: AtomicBool::new(false),
             differs: AtomicBool::new(false),
-            kernel_copies: AtomicBool::new(false),
+            kernel_copies: AtomicBool::new(by_kernel),
             failed: Mutex::new(None),
         }
     }
@@ -406,7 +405,7 @@ mod tests {
         std::fs::write(dir.path().join("b"), &copy).unwrap();
         let a = File::open(dir.path().join("a")).unwrap();
         let b = File::open(dir.path().join("b")).unwrap();
-        let pieces = Pieces::new(&a, &b, size as u64, size as u64);
+        let pieces = Pieces::new(&a, &b, size as u64, size as u64, false);
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| pieces.take_pieces(&mut Buffers::default(), &|| false, &|_| {}));

@@ -905,8 +905,9 @@ mod tests {
     }
 
     /// A command running one batch opens the queue without the history: a finished job is not
-    /// loaded (on Linux), a paused one is (and resumes), and a new batch runs beside it. Each queue lives
-    /// on a runtime of its own, as each process has one (the journal is locked while open).
+    /// loaded (where names tell case apart), a paused one is (and resumes), and a new batch
+    /// runs beside it. Each queue lives on a runtime of its own, as each process has one (the
+    /// journal is locked while open).
     #[test]
     fn a_queue_for_one_batch_leaves_the_finished_jobs_in_the_journal() {
         let dir = tempfile::tempdir().unwrap();
