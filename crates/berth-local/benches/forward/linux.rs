@@ -12,6 +12,9 @@ use berth_local::supervisor::client::finish_exec;
 use common::{engine, knob, median};
 
 const PORT: u16 = 8791;
+/// Where the session's web server listens: Python's `http.server`, serving a file of MB
+/// megabytes, the kind of server people start in a session and open through a forward.
+const WEB_PORT: u16 = 8792;
 
 /// Inside the session: a server that sends what it is asked for (`N\n` → N bytes) on every
 /// connection, in C-speed `sendall`s.
@@ -41,6 +44,37 @@ fn fetch(address: SocketAddr, bytes: u64) -> u64 {
         }
         got += n as u64;
     }
+}
+
+/// Downloads `/big` from the web server at `address` (HTTP/1.0: the server ends the connection
+/// after the body); returns the body's length.
+fn download(address: SocketAddr) -> u64 {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(b"GET /big HTTP/1.0\r\n\r\n").unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut head = Vec::new();
+    let mut body = 0u64;
+    loop {
+        let n = stream.read(&mut buffer).unwrap();
+        if n == 0 {
+            return body;
+        }
+        if body == 0 && head.windows(4).all(|w| w != b"\r\n\r\n") {
+            head.extend_from_slice(&buffer[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                body = (head.len() - end - 4) as u64;
+            }
+        } else {
+            body += n as u64;
+        }
+    }
+}
+
+/// Throughput in MB/s of `bytes` moved by `run`.
+fn rate(bytes: u64, run: impl FnOnce() -> u64) -> f64 {
+    let start = Instant::now();
+    assert_eq!(run(), bytes, "every byte arrived");
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
 /// `socat` relaying a loopback port of its own to `to`, once it accepts connections.
@@ -89,9 +123,12 @@ pub fn main() {
             "sh".into(),
             "-c".into(),
             format!(
-                "setsid python3 -c '{SERVER}' </dev/null >/dev/null 2>&1 & for i in $(seq 100); do \
-                 python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {PORT}))' \
-                 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+                "setsid python3 -c '{SERVER}' </dev/null >/dev/null 2>&1 & \
+                 mkdir -p /tmp/web && head -c {megabytes}M /dev/zero > /tmp/web/big && \
+                 setsid python3 -m http.server {WEB_PORT} --bind 127.0.0.1 --directory /tmp/web \
+                 </dev/null >/dev/null 2>&1 & for i in $(seq 100); do \
+                 python3 -c 'import socket; [socket.create_connection((\"127.0.0.1\", p)) \
+                 for p in ({PORT}, {WEB_PORT})]' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
             ),
         ])
         .unwrap();
@@ -161,17 +198,50 @@ pub fn main() {
     );
     match relay {
         Some((_, mut socat)) => {
+            let _ = socat.kill();
+            let _ = socat.wait();
             let r = median(relayed);
             println!(
                 "  the same through socat (a C relay, 8 MiB buffer): {r:.0} MB/s → {:.2}× straight; the forward vs socat {:.2}×",
                 r / s,
                 f / r
             );
-            let _ = socat.kill();
-            let _ = socat.wait();
         }
         None => println!("  (no socat here to compare a plain relay with: apt install socat)"),
     }
+
+    // The same for a real web server: what opening a file from a server in the session costs
+    // through the forward, where the server, not only the loopback, takes its share.
+    let web_direct: SocketAddr = ([127, 0, 0, 1], WEB_PORT).into();
+    let web = rt
+        .block_on(engine.forward_port(&session.id, WEB_PORT, None))
+        .unwrap();
+    let web_through = web.local;
+    let web_relay = socat_relay(web_direct);
+    let (mut straight, mut forwarded, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        straight.push(rate(bytes, || download(web_direct)));
+        forwarded.push(rate(bytes, || download(web_through)));
+        if let Some((address, _)) = &web_relay {
+            relayed.push(rate(bytes, || download(*address)));
+        }
+    }
+    let (s, f) = (median(straight), median(forwarded));
+    println!(
+        "downloading a {megabytes} MiB file from Python's http.server: through the forward {f:.0} MB/s vs straight over loopback {s:.0} MB/s → {:.2}× (goal ≥ 0.8×), medians of {rounds}",
+        f / s
+    );
+    if let Some((_, mut socat)) = web_relay {
+        let _ = socat.kill();
+        let _ = socat.wait();
+        let r = median(relayed);
+        println!(
+            "  the same through socat: {r:.0} MB/s → {:.2}× straight; the forward vs socat {:.2}×",
+            r / s,
+            f / r
+        );
+    }
+    drop(web);
 
     // 100 connections at once through the one forward.
     let start = Instant::now();

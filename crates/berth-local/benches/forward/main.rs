@@ -1,7 +1,9 @@
 //! Port forward figures (issue 15), each beside its baseline measured in the same run, for a
 //! server inside a local session on the host's network (so it can also be reached directly):
 //! - throughput of one connection reading MB megabytes through the forward vs straight over
-//!   loopback;
+//!   loopback, from a server that sends from memory at C speed (the harshest case: any relay
+//!   is a third busy process beside client and server) and from Python's `http.server`
+//!   serving a file (the kind of server people start in a session), each also through `socat`;
 //! - time from asking for a forward to the first answer through it;
 //! - 100 connections at once through one forward, counted.
 //!
