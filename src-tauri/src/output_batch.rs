@@ -16,11 +16,8 @@ pub const MAX_MESSAGE: usize = 256 * 1024;
 /// How long a streaming message waits for more bytes. A cluster's `cat` arrives in ~15 KB
 /// pieces at a few MB/s (tmux in the kernel is the limit), so a short window sent hundreds of
 /// small messages a second and their IPC took the CPU the stream needed (50 MB into the window:
-/// 13.4 s at 2 ms, 11.1 s at 16 ms); at 40 ms a message carries ~200 KB of such a stream, and
-/// the window keeps up with the kernel as Backend.AI's own client does
-/// (`scripts/bench-cluster-window`: 0.99×, where the app shares one CPU with the manager); a
-/// local `cat` fills `MAX_MESSAGE` well within it. A keystroke's echo never waits for it.
-const GATHER: Duration = Duration::from_millis(40);
+/// 13.4 s at 2 ms, 11.1 s at 16 ms); a local `cat` fills `MAX_MESSAGE` well within it.
+const GATHER: Duration = Duration::from_millis(16);
 /// A send this recent means output is streaming, so the next message may wait to fill up.
 const STREAMING: Duration = Duration::from_millis(10);
 
