@@ -39,10 +39,26 @@ impl Drop for Cleanup {
                         eprintln!("cleanup: session {session}: {error}");
                     }
                 }
+                // A folder cannot be deleted while a session being destroyed still mounts it;
+                // left behind, a dot folder would be mounted into every later session on a
+                // peer that outlives the run, so this waits for the session to let go.
                 for folder in &folders {
-                    let _ = engine.trash_folder(folder).await;
-                    if let Err(error) = engine.purge_folder(folder).await {
-                        eprintln!("cleanup: folder {folder}: {error}");
+                    let mut tries = 0;
+                    loop {
+                        let _ = engine.trash_folder(folder).await;
+                        match engine.purge_folder(folder).await {
+                            Ok(()) => break,
+                            // Gone already (the test deleted it itself).
+                            Err(error) if error.code == berth_core::ErrorCode::NotFound => break,
+                            Err(_) if tries < 30 => {
+                                tries += 1;
+                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            }
+                            Err(error) => {
+                                eprintln!("cleanup: folder {folder}: {error}");
+                                break;
+                            }
+                        }
                     }
                 }
             });
