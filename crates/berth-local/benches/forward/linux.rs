@@ -70,6 +70,47 @@ fn download(address: SocketAddr) -> u64 {
     }
 }
 
+/// Prints the medians of `rounds` interleaved reads of `bytes` by `read` (so a noisy moment
+/// hurts all alike), straight from the server, through the forward (`straight`, `forward`) and
+/// through `socat` on the same path where there is one: what any user-space relay costs on this
+/// machine (a third busy party beside client and server), so the forward's figure can be told
+/// apart from the machine's.
+fn compare(
+    what: &str,
+    rounds: usize,
+    bytes: u64,
+    (straight, forward): (SocketAddr, SocketAddr),
+    read: impl Fn(SocketAddr) -> u64,
+) {
+    let relay = socat_relay(straight);
+    let (mut direct, mut forwarded, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        direct.push(rate(bytes, || read(straight)));
+        forwarded.push(rate(bytes, || read(forward)));
+        if let Some((address, _)) = &relay {
+            relayed.push(rate(bytes, || read(*address)));
+        }
+    }
+    let (s, f) = (median(direct), median(forwarded));
+    println!(
+        "{what}: through the forward {f:.0} MB/s vs straight over loopback {s:.0} MB/s → {:.2}× (goal ≥ 0.8×), medians of {rounds}",
+        f / s
+    );
+    match relay {
+        Some((_, mut socat)) => {
+            let _ = socat.kill();
+            let _ = socat.wait();
+            let r = median(relayed);
+            println!(
+                "  the same through socat (a C relay, 8 MiB buffer): {r:.0} MB/s → {:.2}× straight; the forward vs socat {:.2}×",
+                r / s,
+                f / r
+            );
+        }
+        None => println!("  (no socat here to compare a plain relay with: apt install socat)"),
+    }
+}
+
 /// Throughput in MB/s of `bytes` moved by `run`.
 fn rate(bytes: u64, run: impl FnOnce() -> u64) -> f64 {
     let start = Instant::now();
@@ -167,48 +208,13 @@ pub fn main() {
         .unwrap();
     let through = forward.local;
     let bytes = megabytes << 20;
-    // A plain user-space relay in C on the same path, when there is one: what any relay costs
-    // on this machine (a third busy party beside client and server), so the forward's figure
-    // can be told apart from the machine's.
-    let relay = socat_relay(direct);
-    let (mut straight, mut forwarded, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        // Interleaved, so a noisy moment hurts all alike.
-        let start = Instant::now();
-        assert_eq!(fetch(direct, bytes), bytes);
-        straight.push(bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
-        let start = Instant::now();
-        let got = rt.block_on(async move {
-            tokio::task::spawn_blocking(move || fetch(through, bytes))
-                .await
-                .unwrap()
-        });
-        assert_eq!(got, bytes);
-        forwarded.push(bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
-        if let Some((address, _)) = &relay {
-            let start = Instant::now();
-            assert_eq!(fetch(*address, bytes), bytes);
-            relayed.push(bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
-        }
-    }
-    let (s, f) = (median(straight), median(forwarded));
-    println!(
-        "one connection reading {megabytes} MiB: through the forward {f:.0} MB/s vs straight over loopback {s:.0} MB/s → {:.2}× (goal ≥ 0.8×), medians of {rounds}",
-        f / s
+    compare(
+        &format!("one connection reading {megabytes} MiB"),
+        rounds,
+        bytes,
+        (direct, through),
+        |address| fetch(address, bytes),
     );
-    match relay {
-        Some((_, mut socat)) => {
-            let _ = socat.kill();
-            let _ = socat.wait();
-            let r = median(relayed);
-            println!(
-                "  the same through socat (a C relay, 8 MiB buffer): {r:.0} MB/s → {:.2}× straight; the forward vs socat {:.2}×",
-                r / s,
-                f / r
-            );
-        }
-        None => println!("  (no socat here to compare a plain relay with: apt install socat)"),
-    }
 
     // The same for a real web server: what opening a file from a server in the session costs
     // through the forward, where the server, not only the loopback, takes its share.
@@ -216,31 +222,13 @@ pub fn main() {
     let web = rt
         .block_on(engine.forward_port(&session.id, WEB_PORT, None))
         .unwrap();
-    let web_through = web.local;
-    let web_relay = socat_relay(web_direct);
-    let (mut straight, mut forwarded, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        straight.push(rate(bytes, || download(web_direct)));
-        forwarded.push(rate(bytes, || download(web_through)));
-        if let Some((address, _)) = &web_relay {
-            relayed.push(rate(bytes, || download(*address)));
-        }
-    }
-    let (s, f) = (median(straight), median(forwarded));
-    println!(
-        "downloading a {megabytes} MiB file from Python's http.server: through the forward {f:.0} MB/s vs straight over loopback {s:.0} MB/s → {:.2}× (goal ≥ 0.8×), medians of {rounds}",
-        f / s
+    compare(
+        &format!("downloading a {megabytes} MiB file from Python's http.server"),
+        rounds,
+        bytes,
+        (web_direct, web.local),
+        download,
     );
-    if let Some((_, mut socat)) = web_relay {
-        let _ = socat.kill();
-        let _ = socat.wait();
-        let r = median(relayed);
-        println!(
-            "  the same through socat: {r:.0} MB/s → {:.2}× straight; the forward vs socat {:.2}×",
-            r / s,
-            f / r
-        );
-    }
     drop(web);
 
     // 100 connections at once through the one forward.
