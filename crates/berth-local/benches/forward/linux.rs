@@ -52,20 +52,23 @@ fn download(address: SocketAddr) -> u64 {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.write_all(b"GET /big HTTP/1.0\r\n\r\n").unwrap();
     let mut buffer = vec![0u8; 1 << 20];
-    let mut head = Vec::new();
+    // The response's head until its blank line has arrived; `None` once the body flows.
+    let mut head = Some(Vec::new());
     let mut body = 0u64;
     loop {
         let n = stream.read(&mut buffer).unwrap();
         if n == 0 {
             return body;
         }
-        if body == 0 && head.windows(4).all(|w| w != b"\r\n\r\n") {
-            head.extend_from_slice(&buffer[..n]);
-            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                body = (head.len() - end - 4) as u64;
+        match &mut head {
+            Some(so_far) => {
+                so_far.extend_from_slice(&buffer[..n]);
+                if let Some(end) = so_far.windows(4).position(|w| w == b"\r\n\r\n") {
+                    body = (so_far.len() - end - 4) as u64;
+                    head = None;
+                }
             }
-        } else {
-            body += n as u64;
+            None => body += n as u64,
         }
     }
 }
